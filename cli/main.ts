@@ -1,0 +1,35 @@
+import { Command } from "commander";
+import { ConfigError, loadConfig } from "../config/settings.js";
+import { createLogger } from "../config/log.js";
+import { dlqCommands } from "./dlq.js";
+import { runCommands } from "./run.js";
+import { schemaCommands } from "./schemas.js";
+import { stackCommands } from "./stack.js";
+import { topicCommands } from "./topics.js";
+import { upCommand } from "./up.js";
+import type { CliContext } from "./context.js";
+
+/** `switchboard <command>`: the one entry point for operators, CI and the main job. */
+async function main(): Promise<void> {
+  let context: CliContext;
+  try {
+    const config = loadConfig();
+    context = { config, log: createLogger(config) };
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      console.error(error.message);
+      process.exit(2);
+    }
+    throw error;
+  }
+  const program = new Command("switchboard").description("Real-time customer-inquiry triage on Kafka").showHelpAfterError();
+  for (const register of [stackCommands, topicCommands, schemaCommands, runCommands, dlqCommands, upCommand]) {
+    register(program, context);
+  }
+  await program.parseAsync(process.argv);
+}
+
+main().catch((error: unknown) => {
+  console.error(error instanceof Error ? (error.stack ?? error.message) : String(error));
+  process.exit(1);
+});

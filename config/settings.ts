@@ -1,0 +1,165 @@
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { z } from "zod";
+
+/** The repository root, so that defaults work from any working directory. */
+export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+
+const port = z.coerce.number().int().min(1).max(65535);
+const positiveInt = z.coerce.number().int().positive();
+const url = z.string().url();
+
+/**
+ * Every setting Switchboard reads, with its environment variable, default and meaning.
+ * This table is the single source: `loadConfig` validates it and README documents it
+ * (a test keeps the two in step).
+ */
+export const SETTINGS = {
+  stackHome: {
+    env: "SWITCHBOARD_STACK_HOME",
+    schema: z.string().min(1),
+    default: path.join(REPO_ROOT, ".stack"),
+    doc: "Folder for the local stack's downloads, data and logs (git-ignored).",
+  },
+  logLevel: {
+    env: "LOG_LEVEL",
+    schema: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]),
+    default: "info",
+    doc: "Minimum level of the structured (JSON) logs.",
+  },
+  kafkaBrokers: {
+    env: "KAFKA_BROKERS",
+    schema: z.string().regex(/^[^,\s]+:\d+(,[^,\s]+:\d+)*$/, "expected host:port[,host:port...]").optional(),
+    default: undefined,
+    doc: "Comma-separated Kafka bootstrap servers. When set, the local Kafka is not started and this cluster is used.",
+  },
+  schemaRegistryUrl: {
+    env: "SCHEMA_REGISTRY_URL",
+    schema: url.optional(),
+    default: undefined,
+    doc: "Base URL of a Confluent-compatible schema registry. When set, the local registry is not started.",
+  },
+  databaseUrl: {
+    env: "DATABASE_URL",
+    schema: url.optional(),
+    default: undefined,
+    doc: "PostgreSQL connection URL. When set, the local PostgreSQL is not started.",
+  },
+  redisUrl: {
+    env: "REDIS_URL",
+    schema: url.optional(),
+    default: undefined,
+    doc: "Redis URL. When set, the local Redis is not started.",
+  },
+  elasticsearchUrl: {
+    env: "ELASTICSEARCH_URL",
+    schema: url.optional(),
+    default: undefined,
+    doc: "Elasticsearch URL. When set, the local Elasticsearch is not started.",
+  },
+  kafkaPort: { env: "SWITCHBOARD_KAFKA_PORT", schema: port, default: 9092, doc: "Port of the local Kafka broker." },
+  kafkaControllerPort: {
+    env: "SWITCHBOARD_KAFKA_CONTROLLER_PORT",
+    schema: port,
+    default: 9093,
+    doc: "Port of the local Kafka KRaft controller.",
+  },
+  schemaRegistryPort: {
+    env: "SWITCHBOARD_SCHEMA_REGISTRY_PORT",
+    schema: port,
+    default: 8081,
+    doc: "Port of the local schema registry.",
+  },
+  postgresPort: {
+    env: "SWITCHBOARD_POSTGRES_PORT",
+    schema: port,
+    default: 5433,
+    doc: "Port of the local PostgreSQL (not 5432, to stay clear of a system cluster).",
+  },
+  redisPort: {
+    env: "SWITCHBOARD_REDIS_PORT",
+    schema: port,
+    default: 6380,
+    doc: "Port of the local Redis (not 6379, to stay clear of a system server).",
+  },
+  elasticsearchPort: {
+    env: "SWITCHBOARD_ELASTICSEARCH_PORT",
+    schema: port,
+    default: 9200,
+    doc: "HTTP port of the local Elasticsearch.",
+  },
+  prometheusPort: {
+    env: "SWITCHBOARD_PROMETHEUS_PORT",
+    schema: port,
+    default: 9090,
+    doc: "Port of the local Prometheus.",
+  },
+  metricsPort: {
+    env: "SWITCHBOARD_METRICS_PORT",
+    schema: z.coerce.number().int().min(0).max(65535).optional(),
+    default: undefined,
+    doc: "Port of a processor's /healthz and /metrics server; defaults to the processor's port in the topology (0 picks a free port).",
+  },
+  instanceId: {
+    env: "SWITCHBOARD_INSTANCE_ID",
+    schema: z.string().regex(/^[A-Za-z0-9._-]+$/, "letters, digits, . _ - only"),
+    default: os.hostname(),
+    doc: "Identity of this processor instance, part of its Kafka transactional id. Stable across restarts so a restarted instance fences its predecessor; unique per instance when several run on one host.",
+  },
+  sessionTimeoutMs: {
+    env: "SWITCHBOARD_SESSION_TIMEOUT_MS",
+    schema: z.coerce.number().int().min(6000).max(300_000),
+    default: 30_000,
+    doc: "Kafka consumer session timeout: how soon a crashed instance's partitions move to the others (the broker's minimum is 6000).",
+  },
+  maxAttempts: {
+    env: "SWITCHBOARD_MAX_ATTEMPTS",
+    schema: positiveInt,
+    default: 5,
+    doc: "Attempts a processor makes on a record that fails with a transient error before it goes to the DLQ.",
+  },
+  retryBackoffMs: {
+    env: "SWITCHBOARD_RETRY_BACKOFF_MS",
+    schema: positiveInt,
+    default: 200,
+    doc: "First retry delay in ms; doubles on each attempt (with jitter), capped at 30 s.",
+  },
+  maxRecordBytes: {
+    env: "SWITCHBOARD_MAX_RECORD_BYTES",
+    schema: positiveInt,
+    default: 1_048_576,
+    doc: "Largest input record value a processor accepts; larger records go to the DLQ as oversized.",
+  },
+  shutdownTimeoutMs: {
+    env: "SWITCHBOARD_SHUTDOWN_TIMEOUT_MS",
+    schema: positiveInt,
+    default: 30_000,
+    doc: "On SIGTERM, how long a processor may take to finish its batch and leave the group before it exits anyway.",
+  },
+} as const;
+
+type Settings = typeof SETTINGS;
+export type Config = { readonly [K in keyof Settings]: z.output<Settings[K]["schema"]> };
+
+export class ConfigError extends Error {
+  constructor(readonly problems: readonly string[]) {
+    super(`invalid configuration:\n  ${problems.join("\n  ")}`);
+    this.name = "ConfigError";
+  }
+}
+
+/** Reads and validates every setting once; throws a ConfigError naming each bad variable. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const problems: string[] = [];
+  const values: Record<string, unknown> = {};
+  for (const [key, setting] of Object.entries(SETTINGS)) {
+    const raw = env[setting.env];
+    const input = raw === undefined || raw === "" ? setting.default : raw;
+    const parsed = (setting.schema as z.ZodType).safeParse(input);
+    if (parsed.success) values[key] = parsed.data;
+    else problems.push(`${setting.env}=${JSON.stringify(raw)}: ${parsed.error.issues.map((i) => i.message).join("; ")}`);
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return values as Config;
+}

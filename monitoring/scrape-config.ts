@@ -1,0 +1,37 @@
+import { writeFileSync } from "node:fs";
+import { pathToFileURL } from "node:url";
+import { TOPOLOGIES } from "../streams/topology.js";
+
+/** The docker-compose copy, where each processor is a service named after it. */
+export const COMPOSE_PROMETHEUS_CONFIG = new URL("./prometheus.compose.yml", import.meta.url);
+
+/**
+ * Prometheus scrape configuration derived from the topology: one job per processor, at the
+ * processor's metrics port on its host (the same host for the local stack, the processor's
+ * own container in docker-compose).
+ */
+export function prometheusConfig(hostOf: (processor: string) => string, scrapeIntervalSeconds = 5): string {
+  const jobs = TOPOLOGIES.flatMap((topology) =>
+    topology.processors.map((processor) =>
+      [
+        `  - job_name: ${JSON.stringify(processor.name)}`,
+        `    static_configs:`,
+        `      - targets: [${JSON.stringify(`${hostOf(processor.name)}:${processor.metricsPort}`)}]`,
+        `        labels: { topology: ${JSON.stringify(topology.name)} }`,
+      ].join("\n"),
+    ),
+  );
+  return [
+    "# Generated from streams/topology.ts by the stack; do not edit.",
+    "global:",
+    `  scrape_interval: ${scrapeIntervalSeconds}s`,
+    `  evaluation_interval: ${scrapeIntervalSeconds}s`,
+    "scrape_configs:",
+    ...jobs,
+    "",
+  ].join("\n");
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
+  writeFileSync(COMPOSE_PROMETHEUS_CONFIG, prometheusConfig((processor) => processor));
+}

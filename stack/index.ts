@@ -1,0 +1,54 @@
+import type { Config } from "../config/settings.js";
+import type { ServiceDefinition, StackPorts } from "./service.js";
+import { elasticsearch, elasticsearchUrl } from "./services/elasticsearch.js";
+import { kafka, kafkaBrokers } from "./services/kafka.js";
+import { postgres, postgresUrl } from "./services/postgres.js";
+import { prometheus } from "./services/prometheus.js";
+import { redis, redisUrl } from "./services/redis.js";
+import { schemaRegistry, schemaRegistryUrl } from "./services/schema-registry.js";
+
+/** Every service of the local stack, in no particular order (the supervisor orders by dependencies). */
+export const SERVICES: readonly ServiceDefinition[] = [kafka, schemaRegistry, postgres, redis, elasticsearch, prometheus];
+
+export function stackPorts(config: Config): StackPorts {
+  return {
+    kafka: config.kafkaPort,
+    kafkaController: config.kafkaControllerPort,
+    schemaRegistry: config.schemaRegistryPort,
+    postgres: config.postgresPort,
+    redis: config.redisPort,
+    elasticsearch: config.elasticsearchPort,
+    prometheus: config.prometheusPort,
+  };
+}
+
+/** Where Switchboard's processes find each service: the configured external one, or the local stack's. */
+export interface Endpoints {
+  readonly kafkaBrokers: readonly string[];
+  readonly schemaRegistryUrl: string;
+  readonly databaseUrl: string;
+  readonly redisUrl: string;
+  readonly elasticsearchUrl: string;
+}
+
+export function resolveEndpoints(config: Config): Endpoints {
+  const ports = stackPorts(config);
+  return {
+    kafkaBrokers: config.kafkaBrokers?.split(",") ?? kafkaBrokers(ports),
+    schemaRegistryUrl: config.schemaRegistryUrl ?? schemaRegistryUrl(ports),
+    databaseUrl: config.databaseUrl ?? postgresUrl(ports),
+    redisUrl: config.redisUrl ?? redisUrl(ports),
+    elasticsearchUrl: config.elasticsearchUrl ?? elasticsearchUrl(ports),
+  };
+}
+
+/** The services to run locally: all but those the configuration points elsewhere. */
+export function localServices(config: Config): ServiceDefinition[] {
+  const external = new Set<string>();
+  if (config.kafkaBrokers) external.add(kafka.name);
+  if (config.schemaRegistryUrl) external.add(schemaRegistry.name);
+  if (config.databaseUrl) external.add(postgres.name);
+  if (config.redisUrl) external.add(redis.name);
+  if (config.elasticsearchUrl) external.add(elasticsearch.name);
+  return SERVICES.filter((service) => !external.has(service.name));
+}

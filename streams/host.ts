@@ -1,0 +1,67 @@
+import { SchemaRegistry } from "@kafkajs/confluent-schema-registry";
+import { Registry, collectDefaultMetrics } from "prom-client";
+import type { Logger } from "pino";
+import type { Config } from "../config/settings.js";
+import type { Endpoints } from "../stack/index.js";
+import { startOpsServer } from "./http.js";
+import { createKafka } from "./kafka.js";
+import { createRuntimeMetrics } from "./metrics.js";
+import { startProcessor } from "./runtime.js";
+import type { ProcessorImplementation } from "./processor.js";
+import type { ProcessorDeclaration, Topology } from "./topology.js";
+
+/**
+ * One processor as its own process: metrics and health server, the runtime, and a graceful
+ * shutdown on SIGTERM/SIGINT (finish the batch, commit, leave the group) bounded by a timeout.
+ */
+export async function hostProcessor(
+  topology: Topology,
+  processor: ProcessorDeclaration,
+  implementation: ProcessorImplementation,
+  config: Config,
+  endpoints: Endpoints,
+  log: Logger,
+): Promise<void> {
+  const name = processor.name;
+  const metricsRegistry = new Registry();
+  metricsRegistry.setDefaultLabels({ processor: name });
+  collectDefaultMetrics({ register: metricsRegistry });
+
+  const running = await startProcessor(
+    topology,
+    processor,
+    implementation,
+    {
+      kafka: createKafka(endpoints.kafkaBrokers, name, log),
+      registry: new SchemaRegistry({ host: endpoints.schemaRegistryUrl, clientId: name }),
+      metrics: createRuntimeMetrics(metricsRegistry),
+      log,
+    },
+    {
+      maxAttempts: config.maxAttempts,
+      retryBackoffMs: config.retryBackoffMs,
+      maxRecordBytes: config.maxRecordBytes,
+      instanceId: config.instanceId,
+      sessionTimeoutMs: config.sessionTimeoutMs,
+    },
+  );
+  const ops = await startOpsServer(config.metricsPort ?? processor.metricsPort, metricsRegistry, running.healthy);
+  log.info({ processor: name, port: ops.port }, "serving /healthz and /metrics");
+
+  const shutdown = (signal: string) => {
+    log.info({ processor: name, signal }, "shutting down");
+    const timer = setTimeout(() => {
+      log.error({ processor: name, timeoutMs: config.shutdownTimeoutMs }, "shutdown timed out; exiting");
+      process.exit(1);
+    }, config.shutdownTimeoutMs);
+    timer.unref();
+    void running.stop();
+  };
+  process.once("SIGTERM", () => shutdown("SIGTERM"));
+  process.once("SIGINT", () => shutdown("SIGINT"));
+  try {
+    await running.done;
+  } finally {
+    await ops.close();
+  }
+}

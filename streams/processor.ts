@@ -1,0 +1,43 @@
+import type { IHeaders } from "kafkajs";
+import type { Logger } from "pino";
+
+/** A decoded input record, as a processor sees it. */
+export interface InputRecord<Value = unknown> {
+  readonly topic: string;
+  readonly partition: number;
+  readonly offset: string;
+  readonly key: string | null;
+  readonly value: Value;
+  readonly headers: IHeaders;
+  /** Kafka timestamp of the record (ms since epoch). */
+  readonly timestamp: number;
+}
+
+/** A record a processor wants written; the runtime encodes it and writes it in the input's transaction. */
+export interface OutputRecord<Value = unknown> {
+  readonly topic: string;
+  /** Defaults to the input's key, so every record about an inquiry stays in its partition. */
+  readonly key?: string;
+  readonly value: Value;
+  readonly headers?: Readonly<Record<string, string>>;
+}
+
+export interface ProcessorContext {
+  readonly log: Logger;
+}
+
+/**
+ * A processor: a plain function from one decoded input to zero or more outputs. It throws
+ * `InvalidInputError` for input it refuses and `TransientError` (or any other error) for
+ * failures worth retrying; the runtime does the rest.
+ */
+export type Process<Value = unknown> = (
+  input: InputRecord<Value>,
+  context: ProcessorContext,
+) => readonly OutputRecord[] | Promise<readonly OutputRecord[]>;
+
+export interface ProcessorImplementation<Value = unknown> {
+  readonly process: Process<Value>;
+  /** Releases what the processor holds (models, connections) on shutdown. */
+  readonly close?: () => Promise<void>;
+}

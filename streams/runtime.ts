@@ -1,0 +1,210 @@
+import type { SchemaRegistry } from "@kafkajs/confluent-schema-registry";
+import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, Message, Producer } from "kafkajs";
+import type { Logger } from "pino";
+import { setTimeout as sleep } from "node:timers/promises";
+import { createTopicCodec } from "./codec.js";
+import { toDlqMessage } from "./dlq.js";
+import { InvalidOutputError, OversizedRecordError, errorClass, errorMessage, isRecordError } from "./errors.js";
+import type { RuntimeMetrics } from "./metrics.js";
+import type { InputRecord, ProcessorImplementation } from "./processor.js";
+import { allTopics, type ProcessorDeclaration, type Topology } from "./topology.js";
+
+export interface RuntimeOptions {
+  readonly maxAttempts: number;
+  readonly retryBackoffMs: number;
+  readonly maxRecordBytes: number;
+  /** Stable per instance: a restarted instance with the same id fences its predecessor's open transaction. */
+  readonly instanceId: string;
+  /** A consumer that stops heartbeating is out of the group after this long (and its partitions move). */
+  readonly sessionTimeoutMs: number;
+  /** Where a new consumer group starts; `earliest` so that nothing produced before the first start is skipped. */
+  readonly fromBeginning?: boolean;
+}
+
+export interface RuntimeDependencies {
+  readonly kafka: Kafka;
+  readonly registry: SchemaRegistry;
+  readonly metrics: RuntimeMetrics;
+  readonly log: Logger;
+}
+
+export interface RunningProcessor {
+  /** True while the consumer is in its group and fetching. */
+  healthy(): boolean;
+  /** Finishes the batch in flight, commits it, leaves the group and disconnects. */
+  stop(): Promise<void>;
+  /** Resolves when the processor stops for good, or rejects if it crashed beyond recovery. */
+  readonly done: Promise<void>;
+}
+
+type Outcome = { readonly messages: readonly { topic: string; message: Message }[]; readonly dlq: boolean };
+
+/**
+ * Runs one processor: consume → process → produce inside one Kafka transaction per batch, with
+ * the consumed offsets committed in the same transaction (exactly once for read_committed
+ * readers). Poison input goes to `<topic>.dlq` inside that transaction too, so it is never lost
+ * and never processed twice.
+ */
+export async function startProcessor(
+  topology: Topology,
+  declaration: ProcessorDeclaration,
+  implementation: ProcessorImplementation,
+  deps: RuntimeDependencies,
+  options: RuntimeOptions,
+): Promise<RunningProcessor> {
+  const { kafka, metrics } = deps;
+  const log = deps.log.child({ processor: declaration.name });
+  const codec = await createTopicCodec(deps.registry, allTopics(topology).filter((t) => [...declaration.inputs, ...declaration.outputs].includes(t.name)));
+  const groupId = declaration.name;
+  const transactionalId = `${declaration.name}.${options.instanceId}`;
+
+  const producer: Producer = kafka.producer({
+    transactionalId,
+    idempotent: true,
+    maxInFlightRequests: 1,
+    transactionTimeout: 30_000,
+  });
+  const consumer: Consumer = kafka.consumer({
+    groupId,
+    readUncommitted: false,
+    maxWaitTimeInMs: 100,
+    sessionTimeout: options.sessionTimeoutMs,
+    heartbeatInterval: Math.max(500, Math.floor(options.sessionTimeoutMs / 10)),
+    allowAutoTopicCreation: false,
+  });
+
+  let consuming = false;
+  consumer.on(consumer.events.GROUP_JOIN, () => (consuming = true));
+  consumer.on(consumer.events.STOP, () => (consuming = false));
+
+  const processOne = async (topic: string, partition: number, message: KafkaMessage): Promise<Outcome> => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        if ((message.value?.length ?? 0) > options.maxRecordBytes) {
+          throw new OversizedRecordError(`${message.value?.length} bytes exceeds the limit of ${options.maxRecordBytes}`);
+        }
+        const started = performance.now();
+        const input: InputRecord = {
+          topic,
+          partition,
+          offset: message.offset,
+          key: message.key?.toString() ?? null,
+          value: await codec.decode(topic, message.value),
+          headers: message.headers ?? {},
+          timestamp: Number(message.timestamp),
+        };
+        const outputs = await implementation.process(input, { log });
+        const messages = outputs.map((output) => {
+          if (!declaration.outputs.includes(output.topic)) {
+            throw new InvalidOutputError(`${declaration.name} may not write to ${output.topic} (outputs: ${declaration.outputs.join(", ")})`);
+          }
+          return {
+            topic: output.topic,
+            message: { key: output.key ?? input.key, value: codec.encode(output.topic, output.value), headers: output.headers },
+          };
+        });
+        metrics.processingSeconds.observe({ processor: declaration.name }, (performance.now() - started) / 1000);
+        return { messages, dlq: false };
+      } catch (error) {
+        metrics.errors.inc({ processor: declaration.name, error_class: errorClass(error) });
+        const where = { topic, partition, offset: message.offset, attempt, errorClass: errorClass(error), error: errorMessage(error) };
+        if (isRecordError(error) || attempt >= options.maxAttempts) {
+          log.warn(where, "record sent to the DLQ");
+          metrics.dlqRecords.inc({ processor: declaration.name, topic, error_class: errorClass(error) });
+          return { messages: [toDlqMessage({ topic, partition, offset: message.offset, message }, declaration.name, error, attempt)], dlq: true };
+        }
+        metrics.retries.inc({ processor: declaration.name });
+        log.warn(where, "transient error; retrying");
+        const backoff = Math.min(options.retryBackoffMs * 2 ** (attempt - 1), 30_000);
+        await sleep(backoff / 2 + Math.random() * (backoff / 2));
+      }
+    }
+  };
+
+  const eachBatch = async ({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload) => {
+    const outgoing: { topic: string; message: Message }[] = [];
+    let lastOffset: string | undefined;
+    let lastHeartbeat = Date.now();
+    for (const message of batch.messages) {
+      if (!isRunning() || isStale()) break;
+      const outcome = await processOne(batch.topic, batch.partition, message);
+      outgoing.push(...outcome.messages);
+      lastOffset = message.offset;
+      if (Date.now() - lastHeartbeat > 1000) {
+        await heartbeat();
+        lastHeartbeat = Date.now();
+      }
+    }
+    if (lastOffset === undefined || isStale()) return;
+
+    const transaction = await producer.transaction();
+    try {
+      const byTopic = new Map<string, Message[]>();
+      for (const { topic, message } of outgoing) byTopic.set(topic, [...(byTopic.get(topic) ?? []), message]);
+      if (byTopic.size > 0) {
+        await transaction.sendBatch({ topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })) });
+      }
+      await transaction.sendOffsets({
+        consumerGroupId: groupId,
+        topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: (BigInt(lastOffset) + 1n).toString() }] }],
+      });
+      await transaction.commit();
+    } catch (error) {
+      metrics.transactions.inc({ processor: declaration.name, outcome: "abort" });
+      await transaction.abort().catch((abortError: Error) => log.error({ error: abortError.message }, "abort failed"));
+      log.error({ topic: batch.topic, partition: batch.partition, error: errorMessage(error) }, "transaction aborted; the batch will be retried");
+      throw error;
+    }
+    resolveOffset(lastOffset);
+    metrics.transactions.inc({ processor: declaration.name, outcome: "commit" });
+    const now = Date.now();
+    const consumed = batch.messages.filter((m) => BigInt(m.offset) <= BigInt(lastOffset));
+    for (const message of consumed) {
+      metrics.recordAgeSeconds.observe({ processor: declaration.name, topic: batch.topic }, (now - Number(message.timestamp)) / 1000);
+    }
+    metrics.recordsIn.inc({ processor: declaration.name, topic: batch.topic }, consumed.length);
+    for (const { topic } of outgoing) metrics.recordsOut.inc({ processor: declaration.name, topic });
+    metrics.consumerLag.set(
+      { processor: declaration.name, topic: batch.topic, partition: String(batch.partition) },
+      Math.max(0, Number(BigInt(batch.highWatermark) - BigInt(lastOffset) - 1n)),
+    );
+    await heartbeat();
+  };
+
+  await producer.connect();
+  await consumer.connect();
+  for (const topic of declaration.inputs) await consumer.subscribe({ topic, fromBeginning: options.fromBeginning ?? true });
+
+  let resolveDone!: () => void;
+  let rejectDone!: (error: Error) => void;
+  const done = new Promise<void>((resolve, reject) => {
+    resolveDone = resolve;
+    rejectDone = reject;
+  });
+  consumer.on(consumer.events.CRASH, (event) => {
+    consuming = false;
+    const { error, restart } = event.payload;
+    log.error({ error: error.message, restart }, "consumer crashed");
+    if (!restart) rejectDone(new Error(`${declaration.name} crashed: ${error.message}`, { cause: error }));
+  });
+
+  await consumer.run({ autoCommit: false, eachBatchAutoResolve: false, partitionsConsumedConcurrently: 1, eachBatch });
+  log.info({ inputs: declaration.inputs, outputs: declaration.outputs, transactionalId }, "processor started");
+
+  let stopping: Promise<void> | undefined;
+  return {
+    healthy: () => consuming,
+    done,
+    stop() {
+      stopping ??= (async () => {
+        await consumer.stop();
+        await consumer.disconnect();
+        await producer.disconnect();
+        await implementation.close?.();
+        log.info("processor stopped");
+        resolveDone();
+      })();
+      return stopping;
+    },
+  };
+}

@@ -1,0 +1,40 @@
+import { describe, expect, it } from "vitest";
+import { RELAY, TOPOLOGIES, allTopics, dlqTopics, findProcessor } from "../../streams/topology.js";
+import { readFileSync } from "node:fs";
+import { COMPOSE_PROMETHEUS_CONFIG, prometheusConfig } from "../../monitoring/scrape-config.js";
+
+describe("topology", () => {
+  it("every processor reads and writes declared topics, and every input has a DLQ", () => {
+    for (const topology of TOPOLOGIES) {
+      const names = new Set(allTopics(topology).map((t) => t.name));
+      for (const p of topology.processors) {
+        for (const topic of [...p.inputs, ...p.outputs, ...p.inputs.map((i) => `${i}.dlq`)]) expect(names, `${p.name}: ${topic}`).toContain(topic);
+      }
+    }
+  });
+
+  it("names and metrics ports are unique across topologies", () => {
+    const processors = TOPOLOGIES.flatMap((t) => t.processors);
+    expect(new Set(processors.map((p) => p.name)).size).toBe(processors.length);
+    expect(new Set(processors.map((p) => p.metricsPort)).size).toBe(processors.length);
+  });
+
+  it("the relay is six chained hops", () => {
+    expect(RELAY.processors).toHaveLength(6);
+    RELAY.processors.slice(1).forEach((p, i) => expect(p.inputs).toEqual(RELAY.processors[i]!.outputs));
+    expect(dlqTopics(RELAY).map((t) => t.valueSchema)).toEqual(Array(6).fill("raw"));
+  });
+
+  it("unknown processors are a clear error", () => {
+    expect(() => findProcessor("nope")).toThrow(/unknown processor "nope"; known processors: relay-1/);
+  });
+
+  it("Prometheus scrapes every processor at its declared port", () => {
+    const config = prometheusConfig(() => "127.0.0.1");
+    for (const p of TOPOLOGIES.flatMap((t) => t.processors)) expect(config).toContain(`"127.0.0.1:${p.metricsPort}"`);
+  });
+
+  it("docker-compose's Prometheus config is generated from the topology (npm run monitoring:generate)", () => {
+    expect(readFileSync(COMPOSE_PROMETHEUS_CONFIG, "utf8")).toBe(prometheusConfig((processor) => processor));
+  });
+});
