@@ -42,6 +42,13 @@ async function consumeToEnd(
   await consumer.connect();
   await consumer.subscribe({ topic, fromBeginning: true });
   await new Promise<void>((resolve, reject) => {
+    // Completion is judged on every batch kafkajs finishes, including those holding only
+    // transaction markers, which never reach eachBatch but do count in the high watermark.
+    consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => {
+      if (payload.topic !== topic) return;
+      if (BigInt(payload.lastOffset) + 1n >= (targets.get(payload.partition) ?? 0n)) remaining.delete(payload.partition);
+      if (remaining.size === 0) resolve();
+    });
     consumer
       .run({
         autoCommit: false,
@@ -54,8 +61,6 @@ async function consumeToEnd(
             resolveOffset(wanted[wanted.length - 1]!.offset);
           }
           await heartbeat();
-          if (BigInt(batch.lastOffset()) + 1n >= end) remaining.delete(batch.partition);
-          if (remaining.size === 0) resolve();
         },
       })
       .catch(reject);

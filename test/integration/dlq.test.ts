@@ -50,7 +50,7 @@ describe("dead-letter queue", () => {
     });
     const poison = dlq.find((r) => r.key === "poison")!;
     expect(poison.value?.toString()).toBe("definitely not avro");
-    expect(poison.headers[DLQ_HEADERS.processor]).toBe(fixture.name);
+    expect(poison.headers[DLQ_HEADERS.processor]).toBe(fixture.topology.processors[0]!.name);
     expect(poison.headers[DLQ_HEADERS.attempts]).toBe("1");
     expect(poison.headers[DLQ_HEADERS.errorMessage]).toMatch(/not a schema-registry framed record/);
 

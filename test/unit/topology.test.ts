@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { RELAY, TOPOLOGIES, allTopics, dlqTopics, findProcessor } from "../../streams/topology.js";
 import { readFileSync } from "node:fs";
+import { DASHBOARD_FILE, dashboard } from "../../monitoring/dashboard.js";
 import { COMPOSE_PROMETHEUS_CONFIG, prometheusConfig } from "../../monitoring/scrape-config.js";
 
 describe("topology", () => {
@@ -36,5 +37,9 @@ describe("topology", () => {
 
   it("docker-compose's Prometheus config is generated from the topology (npm run monitoring:generate)", () => {
     expect(readFileSync(COMPOSE_PROMETHEUS_CONFIG, "utf8")).toBe(prometheusConfig((processor) => processor));
+  });
+
+  it("the Grafana dashboard is generated from the topology (npm run monitoring:generate)", () => {
+    expect(JSON.parse(readFileSync(DASHBOARD_FILE, "utf8"))).toEqual(dashboard());
   });
 });
