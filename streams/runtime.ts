@@ -58,24 +58,20 @@ export async function startProcessor(
   const groupId = declaration.name;
   const transactionalId = `${declaration.name}.${options.instanceId}`;
 
-  const producer: Producer = kafka.producer({
-    transactionalId,
-    idempotent: true,
-    maxInFlightRequests: 1,
-    transactionTimeout: 30_000,
+  const createClients = (): { producer: Producer; consumer: Consumer } => ({
+    producer: kafka.producer({ transactionalId, idempotent: true, maxInFlightRequests: 1, transactionTimeout: 30_000 }),
+    consumer: kafka.consumer({
+      groupId,
+      readUncommitted: false,
+      maxWaitTimeInMs: 100,
+      sessionTimeout: options.sessionTimeoutMs,
+      heartbeatInterval: Math.max(500, Math.floor(options.sessionTimeoutMs / 10)),
+      allowAutoTopicCreation: false,
+    }),
   });
-  const consumer: Consumer = kafka.consumer({
-    groupId,
-    readUncommitted: false,
-    maxWaitTimeInMs: 100,
-    sessionTimeout: options.sessionTimeoutMs,
-    heartbeatInterval: Math.max(500, Math.floor(options.sessionTimeoutMs / 10)),
-    allowAutoTopicCreation: false,
-  });
+  let { producer, consumer } = createClients();
 
   let consuming = false;
-  consumer.on(consumer.events.GROUP_JOIN, () => (consuming = true));
-  consumer.on(consumer.events.STOP, () => (consuming = false));
 
   const processOne = async (topic: string, partition: number, message: KafkaMessage): Promise<Outcome> => {
     for (let attempt = 1; ; attempt++) {
@@ -171,24 +167,58 @@ export async function startProcessor(
     await heartbeat();
   };
 
-  await producer.connect();
-  await consumer.connect();
-  for (const topic of declaration.inputs) await consumer.subscribe({ topic, fromBeginning: options.fromBeginning ?? true });
-
   let resolveDone!: () => void;
   let rejectDone!: (error: Error) => void;
   const done = new Promise<void>((resolve, reject) => {
     resolveDone = resolve;
     rejectDone = reject;
   });
-  consumer.on(consumer.events.CRASH, (event) => {
-    consuming = false;
-    const { error, restart } = event.payload;
-    log.error({ error: error.message, restart }, "consumer crashed");
-    if (!restart) rejectDone(new Error(`${declaration.name} crashed: ${error.message}`, { cause: error }));
-  });
 
-  await consumer.run({ autoCommit: false, eachBatchAutoResolve: false, partitionsConsumedConcurrently: 1, eachBatch });
+  let stopped = false;
+  let restarts = 0;
+  const run = async (): Promise<void> => {
+    ({ producer, consumer } = createClients());
+    consumer.on(consumer.events.GROUP_JOIN, () => {
+      consuming = true;
+      restarts = 0;
+    });
+    consumer.on(consumer.events.STOP, () => (consuming = false));
+    consumer.on(consumer.events.CRASH, (event) => {
+      consuming = false;
+      const { error, restart } = event.payload;
+      log.error({ error: error.message, restart }, "consumer crashed");
+      if (restart || stopped) return; // kafkajs restarts the consumer itself
+      if (isFenced(error)) {
+        rejectDone(new Error(`${declaration.name}: another instance took over ${transactionalId}: ${error.message}`, { cause: error }));
+      } else {
+        void recover();
+      }
+    });
+    await producer.connect();
+    await consumer.connect();
+    for (const topic of declaration.inputs) await consumer.subscribe({ topic, fromBeginning: options.fromBeginning ?? true });
+    await consumer.run({ autoCommit: false, eachBatchAutoResolve: false, partitionsConsumedConcurrently: 1, eachBatch });
+  };
+  /**
+   * kafkajs gives up on errors it deems fatal, such as the group coordinator staying away while
+   * the broker restarts; a processor must outlive that, so it reconnects with backoff.
+   */
+  const recover = async (): Promise<void> => {
+    restarts++;
+    const delayMs = Math.min(1000 * 2 ** (restarts - 1), 30_000);
+    log.warn({ restarts, delayMs }, "reconnecting the processor's Kafka clients");
+    await Promise.allSettled([consumer.disconnect(), producer.disconnect()]);
+    await sleep(delayMs);
+    if (stopped) return;
+    try {
+      await run();
+    } catch (error) {
+      log.error({ error: errorMessage(error) }, "reconnect failed");
+      void recover();
+    }
+  };
+
+  await run();
   log.info({ inputs: declaration.inputs, outputs: declaration.outputs, transactionalId }, "processor started");
 
   let stopping: Promise<void> | undefined;
@@ -197,6 +227,7 @@ export async function startProcessor(
     done,
     stop() {
       stopping ??= (async () => {
+        stopped = true;
         await consumer.stop();
         await consumer.disconnect();
         await producer.disconnect();
@@ -207,4 +238,10 @@ export async function startProcessor(
       return stopping;
     },
   };
+}
+
+/** A producer fenced by a newer one with the same transactional id must stop, not retry. */
+function isFenced(error: Error): boolean {
+  const type = (error as { type?: string }).type ?? (error.cause as { type?: string } | undefined)?.type;
+  return type === "INVALID_PRODUCER_EPOCH" || type === "PRODUCER_FENCED" || /fenced/i.test(error.message);
 }

@@ -50,6 +50,9 @@ export const postgres: ServiceDefinition = {
   async prepare(ctx) {
     await ownedByPostgres(ctx.paths.data);
     await ownedByPostgres(socketDir(ctx));
+    await runAsPostgres("test", ["-w", ctx.paths.data]).catch(() => {
+      throw new Error(`the ${OS_USER} user cannot write ${ctx.paths.data}: every folder above it must be searchable by others (chmod o+x)`);
+    });
     if (existsSync(path.join(pgdata(ctx), "PG_VERSION"))) return;
     await ownedByPostgres(pgdata(ctx));
     // Loopback only and trust auth: a local development stack, never exposed.

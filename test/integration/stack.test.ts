@@ -1,5 +1,5 @@
 import { execFile } from "node:child_process";
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
+import { chmodSync, mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
@@ -12,6 +12,8 @@ const SERVICES = ["kafka", "postgres", "redis", "prometheus"];
 
 /** A second stack on other ports and in another folder, so the suite's own stack is untouched. */
 const home = mkdtempSync(path.join(os.tmpdir(), "switchboard-stack-"));
+// PostgreSQL and Elasticsearch run as unprivileged users, who must reach their data folders.
+chmodSync(home, 0o755);
 const env = {
   ...process.env,
   SWITCHBOARD_STACK_HOME: home,

@@ -1,0 +1,1 @@
+"""Switchboard training: datasets, models, ONNX export, model registry and promotion gate."""

@@ -1,0 +1,122 @@
+"""Model version directories: `model.onnx` + `manifest.json` (+ `vocab.txt` for the encoder).
+
+A version is written to a temporary sibling and renamed into place, so a reader never sees a
+half-written one. Reading verifies checksums, labels and ONNX inputs/outputs against the
+manifest and refuses anything that does not match."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import onnxruntime as ort
+
+from training.datasets.base import sha256_file
+
+MANIFEST_SCHEMA = 1
+MODEL_FILE = "model.onnx"
+MANIFEST_FILE = "manifest.json"
+_ORT_TYPES = {"tensor(string)": "string", "tensor(float)": "float32", "tensor(int64)": "int64"}
+
+
+class ArtifactError(Exception):
+    """A model version directory that must not be served."""
+
+
+def write_version(
+    root: Path,
+    model: str,
+    version: str,
+    onnx_bytes: bytes,
+    manifest: dict[str, Any],
+    extra_files: dict[str, Path],
+) -> tuple[Path, dict[str, Any]]:
+    """Writes the version directory; returns it and the manifest as written (with checksums)."""
+    target = root / model / version
+    if target.exists():
+        raise ArtifactError(f"{target} already exists")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{version}.", dir=target.parent))
+    try:
+        (staging / MODEL_FILE).write_bytes(onnx_bytes)
+        files = {MODEL_FILE: sha256_file(staging / MODEL_FILE)}
+        for name, source in extra_files.items():
+            shutil.copyfile(source, staging / name)
+            files[name] = sha256_file(staging / name)
+        manifest = {**manifest, "files": files}
+        (staging / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
+        staging.chmod(0o755)  # mkdtemp creates it private; serving processes run as other users
+        os.rename(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return target, json.loads((target / MANIFEST_FILE).read_text())
+
+
+def latest_versions(root: Path, model: str) -> dict[str, Path]:
+    """The newest version directory of each family of a model (version ids sort by time)."""
+    latest: dict[str, Path] = {}
+    for directory in sorted((root / model).glob("[!.]*")):
+        manifest = directory / MANIFEST_FILE
+        if manifest.exists():
+            latest[json.loads(manifest.read_text())["family"]] = directory
+    return latest
+
+
+@dataclass(frozen=True)
+class LoadedVersion:
+    directory: Path
+    manifest: dict[str, Any]
+    session: ort.InferenceSession
+
+
+def load_version(directory: Path, threads: int = 2) -> LoadedVersion:
+    manifest_path = directory / MANIFEST_FILE
+    try:
+        manifest = json.loads(manifest_path.read_text())
+    except FileNotFoundError as error:
+        raise ArtifactError(f"{directory}: no {MANIFEST_FILE}") from error
+    except json.JSONDecodeError as error:
+        raise ArtifactError(f"{manifest_path}: not valid JSON ({error})") from error
+    if manifest.get("schema_version") != MANIFEST_SCHEMA:
+        raise ArtifactError(
+            f"{manifest_path}: schema_version {manifest.get('schema_version')!r}, expected {MANIFEST_SCHEMA}"
+        )
+    for name, expected in manifest["files"].items():
+        path = directory / name
+        if not path.exists():
+            raise ArtifactError(f"{path}: missing")
+        if sha256_file(path) != expected:
+            raise ArtifactError(f"{path}: sha256 does not match the manifest (corrupt or replaced)")
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    try:
+        session = ort.InferenceSession(str(directory / MODEL_FILE), options)
+    except Exception as error:  # onnxruntime raises its own exception types
+        raise ArtifactError(f"{directory / MODEL_FILE}: onnxruntime cannot load it ({error})") from error
+    _check_signature(directory, manifest, session)
+    return LoadedVersion(directory, manifest, session)
+
+
+def _check_signature(directory: Path, manifest: dict[str, Any], session: ort.InferenceSession) -> None:
+    onnx_spec = manifest["onnx"]
+    actual_inputs = {i.name: _ORT_TYPES.get(i.type, i.type) for i in session.get_inputs()}
+    declared_inputs = {name: spec["type"] for name, spec in onnx_spec["inputs"].items()}
+    if actual_inputs != declared_inputs:
+        raise ArtifactError(
+            f"{directory}: inputs {actual_inputs} do not match the manifest {declared_inputs}"
+        )
+    outputs = {o.name: o for o in session.get_outputs()}
+    for name, spec in onnx_spec["outputs"].items():
+        if name not in outputs or _ORT_TYPES.get(outputs[name].type) != spec["type"]:
+            raise ArtifactError(f"{directory}: output {name!r} missing or of another type")
+    width = outputs["probabilities"].shape[-1]
+    if width != len(manifest["labels"]):
+        raise ArtifactError(
+            f"{directory}: the model has {width} outputs but the manifest lists {len(manifest['labels'])} labels"
+        )

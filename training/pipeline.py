@@ -1,0 +1,311 @@
+"""Training of one target: fit each family, calibrate, evaluate on held-out data, export to ONNX,
+check the exported artifact against the Python model, and write the version directory."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+from scipy.special import softmax
+
+from training import reference
+from training.artifacts import MANIFEST_SCHEMA, MODEL_FILE, write_version
+from training.calibration import calibrated, fit_temperature, nll
+from training.config import OosPolicy
+from training.datasets.base import OOS_LABEL, Example, Split, rows_digest
+from training.metrics import ECE_BINS, report_probabilities
+from training.models.encoder import Encoder, EncoderModel
+from training.models.ensemble import EnsembleModel, Member
+from training.models.linear import LinearModel, LinearParams
+from training.models.protocol import Model
+from training.onnx_graph import FLOAT, OPSET, GraphBuilder
+from training.oos import choose_threshold, evaluate
+from training.predictor import Predictor
+from training.tasks import Target
+
+log = logging.getLogger(__name__)
+
+FAMILIES = ("linear", "encoder", "ensemble")
+PARITY_TOLERANCE = 1e-5
+PARITY_SAMPLE = 64
+
+
+@dataclass(frozen=True)
+class TrainedVersion:
+    model: str
+    version: str
+    family: str
+    directory: Path
+    manifest: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Fitted:
+    model: Model
+    temperature: float
+    val_logits: np.ndarray
+    seconds: float
+
+
+@dataclass
+class Prepared:
+    """A split in the form the models need; `fitted` collects the families fitted on it."""
+
+    split: Split
+    labels: list[str]
+    train_y: np.ndarray
+    val: list[Example]  # in-scope rows only: the model cannot predict out-of-scope
+    val_y: np.ndarray
+    test: list[Example]  # in-scope rows only
+    test_y: np.ndarray
+    fitted: dict[str, Fitted] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, split: Split) -> Prepared:
+        index = {label: i for i, label in enumerate(split.labels)}
+
+        def y(rows: list[Example]) -> np.ndarray:
+            return np.array([index[r.label] for r in rows])
+
+        val = [r for r in split.validation if r.label in index]
+        test = [r for r in split.test if r.label in index]
+        return cls(split, split.labels, y(split.train), val, y(val), test, y(test))
+
+
+def _texts(rows: list[Example]) -> list[str]:
+    return [r.text for r in rows]
+
+
+def export(model: Model, temperature: float, n_labels: int) -> onnx.ModelProto:
+    """The model's graph with temperature-scaled probabilities as the `probabilities` output."""
+    graph = GraphBuilder(f"switchboard-{model.family}")
+    probabilities = graph.op("Softmax", [graph.tempered(model.add_logits(graph), temperature)], axis=-1)
+    graph.output(probabilities, "probabilities", FLOAT, ["N", n_labels])
+    return graph.build()
+
+
+class Trainer:
+    """Trains targets; the encoder and its embedding memo are shared by all targets of a run."""
+
+    def __init__(
+        self,
+        models_root: Path,
+        seed: int = 0,
+        limit: int | None = None,
+        linear_params: LinearParams | None = None,
+        oos_policy: OosPolicy | None = None,
+    ) -> None:
+        self.models_root = models_root
+        self.seed = seed
+        self.limit = limit
+        self.linear_params = linear_params or LinearParams()
+        self.oos_policy = oos_policy or OosPolicy()
+        self._encoder: Encoder | None = None
+
+    def encoder(self) -> Encoder:
+        if self._encoder is None:
+            self._encoder = Encoder()
+        return self._encoder
+
+    def train(self, target: Target, families: list[str]) -> list[TrainedVersion]:
+        split = target.load(self.seed, self.limit)
+        log.info(
+            "%s: train %d, validation %d, test %d rows",
+            split.name,
+            len(split.train),
+            len(split.validation),
+            len(split.test),
+        )
+        data = Prepared.of(split)
+        return [self._version(target, data, family) for family in families]
+
+    def _fit(self, data: Prepared, family: str) -> Fitted:
+        if family in data.fitted:
+            return data.fitted[family]
+        started = time.perf_counter()
+        model: Model
+        if family == "linear":
+            model = LinearModel(self.linear_params, seed=self.seed)
+        elif family == "encoder":
+            model = EncoderModel(self.encoder(), seed=self.seed)
+        elif family == "ensemble":
+            linear, encoder = self._fit(data, "linear"), self._fit(data, "encoder")
+            model = EnsembleModel(
+                Member(linear.model, linear.temperature), Member(encoder.model, encoder.temperature)
+            )  # type: ignore[arg-type]
+            started -= linear.seconds + encoder.seconds
+        else:
+            raise ValueError(f"unknown family {family!r}")
+        model.fit(_texts(data.split.train), data.train_y, _texts(data.val), data.val_y)
+        val_logits = model.logits(_texts(data.val))
+        temperature = fit_temperature(val_logits, data.val_y)
+        data.fitted[family] = Fitted(model, temperature, val_logits, time.perf_counter() - started)
+        return data.fitted[family]
+
+    def _version(self, target: Target, data: Prepared, family: str) -> TrainedVersion:
+        fitted = self._fit(data, family)
+        metrics, test_probs = _held_out_metrics(fitted, data)
+        operating_point = self._operating_point(fitted, data, test_probs) if target.oos else None
+        if operating_point:
+            metrics["oos"] = operating_point["test"]
+        onnx_bytes = export(fitted.model, fitted.temperature, len(data.labels)).SerializeToString()
+        manifest = self._manifest(target, data, fitted, metrics, operating_point, test_probs)
+        version = f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{family}-{hashlib.sha256(onnx_bytes).hexdigest()[:8]}"
+        directory, manifest = write_version(
+            self.models_root,
+            target.model,
+            version,
+            onnx_bytes,
+            {**manifest, "version": version},
+            fitted.model.extra_files(),
+        )
+        _check_parity(directory, fitted.model, _texts(data.test[:PARITY_SAMPLE]))
+        test = metrics["test"]
+        log.info(
+            "%s %s: test accuracy %.4f macro-F1 %.4f ECE %.4f -> %.4f (T=%.3f), fitted in %.0fs",
+            target.model,
+            family,
+            test["accuracy"],
+            test["macro_f1"],
+            test["ece_uncalibrated"],
+            test["ece"],
+            fitted.temperature,
+            fitted.seconds,
+        )
+        return TrainedVersion(target.model, version, family, directory, manifest)
+
+    def _operating_point(self, fitted: Fitted, data: Prepared, test_probs: np.ndarray) -> dict[str, Any]:
+        """Out-of-scope threshold chosen on validation, reported on the held-out test rows."""
+
+        def oos_probs(rows: list[Example]) -> np.ndarray:
+            oos_texts = _texts([r for r in rows if r.label == OOS_LABEL])
+            return calibrated(fitted.model.logits(oos_texts), fitted.temperature)
+
+        floor = self.oos_policy.min_in_scope_accuracy
+        chosen = choose_threshold(
+            calibrated(fitted.val_logits, fitted.temperature),
+            data.val_y,
+            oos_probs(data.split.validation),
+            floor,
+        )
+        result = evaluate(chosen.threshold, test_probs, data.test_y, oos_probs(data.split.test))
+        return {
+            "threshold": chosen.threshold,
+            "statistic": "max calibrated probability",
+            "rule": f"highest out-of-scope recall with validation in-scope accuracy >= {floor}",
+            "validation": asdict(chosen),
+            "test": asdict(result),
+        }
+
+    def _manifest(
+        self,
+        target: Target,
+        data: Prepared,
+        fitted: Fitted,
+        metrics: dict[str, Any],
+        operating_point: dict[str, Any] | None,
+        test_probs: np.ndarray,
+    ) -> dict[str, Any]:
+        split, model, temperature = data.split, fitted.model, fitted.temperature
+        train_texts = _texts(split.train)
+        return {
+            "schema_version": MANIFEST_SCHEMA,
+            "model": target.model,
+            "task": target.task,
+            "family": model.family,
+            "labels": data.labels,
+            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "training_data_digest": rows_digest(split.train),
+            "dataset": {
+                "name": split.name,
+                "source": {
+                    "local": target.source.local,
+                    "sha256": target.source.local_sha256,
+                    "url": target.source.url,
+                },
+                "seed": self.seed,
+                "limit": self.limit,
+                "sizes": {
+                    "train": len(split.train),
+                    "validation": len(split.validation),
+                    "test": len(split.test),
+                },
+                "digests": {part: split.digest(part) for part in ("train", "validation", "test")},
+            },
+            "parameters": model.describe(),
+            "training_seconds": round(fitted.seconds, 1),
+            "calibration": {
+                "method": "temperature",
+                "temperature": temperature,
+                "fitted_on": "validation",
+                "applied_in_graph": True,
+                "validation_nll": {
+                    "before": nll(fitted.val_logits, data.val_y),
+                    "after": nll(fitted.val_logits, data.val_y, temperature),
+                },
+                "test_ece": {
+                    "before": metrics["test"]["ece_uncalibrated"],
+                    "after": metrics["test"]["ece"],
+                    "bins": ECE_BINS,
+                },
+            },
+            "metrics": metrics,
+            "operating_point": operating_point,
+            "onnx": {
+                "file": MODEL_FILE,
+                "opset": OPSET,
+                "onnxruntime": ort.__version__,
+                "inputs": model.inputs,
+                "outputs": {
+                    "probabilities": {"type": "float32", "shape": ["N", len(data.labels)]},
+                    **model.outputs,
+                },
+            },
+            "tokenizer": model.tokenizer_spec(),
+            "reference": reference.build(
+                data.labels,
+                [r.label for r in split.train],
+                train_texts,
+                [r.language for r in split.train],
+                test_probs,
+                model.feature_summaries(train_texts),
+            ),
+        }
+
+
+def _held_out_metrics(fitted: Fitted, data: Prepared) -> tuple[dict[str, Any], np.ndarray]:
+    """Test metrics with calibration (and the ECE without), validation metrics; and the test
+    probabilities, which the reference distributions reuse."""
+    test_labels = [r.label for r in data.test]
+    test_logits = fitted.model.logits(_texts(data.test))
+    test_probs = calibrated(test_logits, fitted.temperature)
+    test = report_probabilities(test_labels, test_probs, data.labels)
+    test["ece_uncalibrated"] = report_probabilities(test_labels, softmax(test_logits, axis=1), data.labels)[
+        "ece"
+    ]
+    validation = report_probabilities(
+        [r.label for r in data.val], calibrated(fitted.val_logits, fitted.temperature), data.labels
+    )
+    return {"test": test, "validation": validation}, test_probs
+
+
+def _check_parity(directory: Path, model: Model, texts: list[str]) -> None:
+    """The written artifact, run as Node runs it, must agree with the Python model; if it does
+    not, the version is removed before anything can register it."""
+    predictor = Predictor(directory)
+    expected = calibrated(model.logits(texts), float(predictor.manifest["calibration"]["temperature"]))
+    gap = float(np.abs(predictor.probabilities(texts) - expected).max()) if texts else 0.0
+    if gap > PARITY_TOLERANCE:
+        shutil.rmtree(directory)
+        raise RuntimeError(
+            f"{directory}: ONNX and Python probabilities differ by {gap:.2e} > {PARITY_TOLERANCE}"
+        )

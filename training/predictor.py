@@ -1,0 +1,45 @@
+"""Runs a model version directory the way the Node side does: onnxruntime only, inputs built
+from the manifest (raw strings for the linear family, WordPiece ids for the encoder)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from training.artifacts import LoadedVersion, load_version
+from training.models.encoder import pad_batch
+from training.models.wordpiece import WordPieceTokenizer
+
+
+class Predictor:
+    def __init__(self, directory: Path, batch_size: int = 32) -> None:
+        self.version: LoadedVersion = load_version(directory)
+        self.manifest = self.version.manifest
+        self.labels: list[str] = list(self.manifest["labels"])
+        self._batch_size = batch_size
+        self._inputs = set(self.manifest["onnx"]["inputs"])
+        tokenizer = self.manifest["tokenizer"]
+        self._wordpiece = (
+            WordPieceTokenizer(directory / tokenizer["vocab"], tokenizer["max_length"])
+            if "input_ids" in self._inputs
+            else None
+        )
+
+    def _feed(self, texts: list[str]) -> dict[str, np.ndarray]:
+        """Raw strings for a `text` input, WordPiece ids for `input_ids` (the ensemble takes both)."""
+        feed: dict[str, np.ndarray] = {}
+        if "text" in self._inputs:
+            feed["text"] = np.array(texts, dtype=object)
+        if self._wordpiece is not None:
+            feed["input_ids"], feed["attention_mask"] = pad_batch(
+                [self._wordpiece.encode(t) for t in texts], self._wordpiece.pad
+            )
+        return feed
+
+    def probabilities(self, texts: list[str]) -> np.ndarray:
+        out = [
+            self.version.session.run(["probabilities"], self._feed(texts[i : i + self._batch_size]))[0]
+            for i in range(0, len(texts), self._batch_size)
+        ]
+        return np.concatenate(out) if out else np.zeros((0, len(self.labels)), np.float32)

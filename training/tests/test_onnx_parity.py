@@ -1,0 +1,60 @@
+"""The exported graphs must give the Python models' probabilities (within 1e-5) on any text."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+
+from training.calibration import calibrated
+from training.datasets import airline
+from training.models.encoder import Encoder, EncoderModel, pad_batch
+from training.models.ensemble import EnsembleModel, Member
+from training.models.linear import LinearModel
+from training.models.protocol import Model
+from training.pipeline import export
+
+SAMPLES = [
+    "",
+    "ok",
+    "@united where is my bag?? 3 hours waiting 😡😡",
+    "Thanks!!! Great crew :) #happy",
+    "Meine Rechnung ist falsch, bitte prüfen Sie das. Größe: XL",
+    "¿Dónde está mi reembolso?",
+    "ÉTÉ İstanbul ǅ ΣΊΣΥΦΟΣ 中文 naïve",
+    "line one\nline two\ttabbed",
+    "x" * 300,
+    "my flight was cancelled and rebooked " * 40,
+]
+
+
+@pytest.fixture(scope="module")
+def fitted() -> dict[str, tuple[Model, float]]:
+    split = airline.load(seed=0, limit=300)
+    labels = {label: i for i, label in enumerate(split.labels)}
+    texts, y = [r.text for r in split.train], np.array([labels[r.label] for r in split.train])
+    val, val_y = [r.text for r in split.validation], np.array([labels[r.label] for r in split.validation])
+    linear, encoder = LinearModel(), EncoderModel(Encoder())
+    for model in (linear, encoder):
+        model.fit(texts, y, val, val_y)
+    ensemble = EnsembleModel(Member(linear, 0.8), Member(encoder, 1.3))
+    ensemble.fit(texts, y, val, val_y)
+    return {"linear": (linear, 1.7), "encoder": (encoder, 0.6), "ensemble": (ensemble, 1.1)}
+
+
+@pytest.mark.parametrize("family", ["linear", "encoder", "ensemble"])
+def test_onnx_equals_python(fitted: dict[str, tuple[Model, float]], family: str) -> None:
+    model, temperature = fitted[family]
+    session = ort.InferenceSession(export(model, temperature, 3).SerializeToString())
+    feed: dict[str, np.ndarray] = {}
+    if "text" in model.inputs:
+        feed["text"] = np.array(SAMPLES, dtype=object)
+    if "input_ids" in model.inputs:
+        tokenizer = Encoder().tokenizer
+        feed["input_ids"], feed["attention_mask"] = pad_batch(
+            [tokenizer.encode(t) for t in SAMPLES], tokenizer.pad
+        )
+    (onnx_probabilities,) = session.run(["probabilities"], feed)
+    np.testing.assert_allclose(
+        onnx_probabilities, calibrated(model.logits(SAMPLES), temperature), atol=1e-5, rtol=0
+    )
