@@ -23,6 +23,10 @@ const env = {
   SWITCHBOARD_REDIS_PORT: "26380",
   SWITCHBOARD_PROMETHEUS_PORT: "29090",
   LOG_LEVEL: "warn",
+  // This stack is local whatever the suite itself runs against.
+  DATABASE_URL: "",
+  REDIS_URL: "",
+  ELASTICSEARCH_URL: "",
 };
 const switchboard = (...args: string[]) => exec(process.execPath, [CLI, ...args], { env });
 
