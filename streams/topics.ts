@@ -1,4 +1,5 @@
-import type { Kafka } from "kafkajs";
+import { setTimeout as sleep } from "node:timers/promises";
+import type { Admin, Kafka } from "kafkajs";
 import type { Logger } from "pino";
 import { allTopics, type TopicDeclaration, type Topology } from "./topology.js";
 
@@ -23,7 +24,8 @@ export async function createTopics(kafka: Kafka, topology: Topology, log: Logger
     const missing = wanted.filter((t) => !existing.has(t.name));
     if (missing.length > 0) {
       await admin.createTopics({
-        waitForLeaders: true,
+        // kafkajs's own leader wait fails on a burst of new topics; waitForLeaders below retries instead.
+        waitForLeaders: false,
         topics: missing.map((t) => ({
           topic: t.name,
           numPartitions: t.partitions,
@@ -32,6 +34,7 @@ export async function createTopics(kafka: Kafka, topology: Topology, log: Logger
         })),
       });
     }
+    await waitForLeaders(admin, missing.map((t) => t.name));
     const present = wanted.filter((t) => existing.has(t.name));
     if (present.length > 0) {
       const metadata = await admin.fetchTopicMetadata({ topics: present.map((t) => t.name) });
@@ -46,5 +49,21 @@ export async function createTopics(kafka: Kafka, topology: Topology, log: Logger
     return missing.map((t) => t.name);
   } finally {
     await admin.disconnect();
+  }
+}
+
+/** Polls metadata until every partition of the new topics has a leader (30 s at most). */
+async function waitForLeaders(admin: Admin, topics: readonly string[]): Promise<void> {
+  if (topics.length === 0) return;
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    try {
+      const metadata = await admin.fetchTopicMetadata({ topics: [...topics] });
+      if (metadata.topics.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0))) return;
+    } catch (error) {
+      if (Date.now() > deadline) throw new Error(`new topics have no leader after 30 s: ${(error as Error).message}`, { cause: error });
+    }
+    if (Date.now() > deadline) throw new Error(`new topics have no leader after 30 s: ${topics.join(", ")}`);
+    await sleep(250);
   }
 }
