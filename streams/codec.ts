@@ -30,12 +30,13 @@ export async function createTopicCodec(registry: SchemaRegistry, topics: readonl
   const readers = new Map<string, { type: avro.Type; schemaId: number }>();
   for (const topic of topics) {
     if (topic.valueSchema === "raw") continue;
-    const type = avro.Type.forSchema(topicValueSchema(topic.valueSchema) as avro.Schema);
+    const schema = topicValueSchema(topic.valueSchema);
+    const type = avro.Type.forSchema(schema as avro.Schema);
     let schemaId: number;
     try {
       schemaId = await registry.getRegistryIdBySchema(subjectOf(topic.name), {
         type: "AVRO" as never,
-        schema: JSON.stringify(topicValueSchema(topic.valueSchema)),
+        schema: JSON.stringify(schema),
       });
     } catch (error) {
       throw new Error(
