@@ -11,6 +11,7 @@ export function runCommands(program: Command, { config, log }: CliContext): void
     .description("run one processor of the topology as this process (its own consumer group)")
     .action(async (name: string) => {
       const { topology, processor } = findProcessor(name);
-      await hostProcessor(topology, processor, await implementationOf(name), config, resolveEndpoints(config), log);
+      const endpoints = resolveEndpoints(config);
+      await hostProcessor(topology, processor, await implementationOf(name, { config, endpoints, log }), config, endpoints, log);
     });
 }

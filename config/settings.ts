@@ -137,6 +137,66 @@ export const SETTINGS = {
     default: 30_000,
     doc: "On SIGTERM, how long a processor may take to finish its batch and leave the group before it exits anyway.",
   },
+  modelsDir: {
+    env: "SWITCHBOARD_MODELS_DIR",
+    schema: z.string().min(1),
+    default: path.join(REPO_ROOT, ".stack", "models"),
+    doc: "Artifact directory of model versions (`<model>/<version>/model.onnx` + `manifest.json`); training writes it, processors read it.",
+  },
+  modelPollMs: {
+    env: "SWITCHBOARD_MODEL_POLL_MS",
+    schema: positiveInt,
+    default: 10_000,
+    doc: "How often a model-running processor asks the registry for a new production version to hot-swap in.",
+  },
+  routingRules: {
+    env: "SWITCHBOARD_ROUTING_RULES",
+    schema: z.string().min(1),
+    default: path.join(REPO_ROOT, "config", "routing-rules.yaml"),
+    doc: "YAML file of routing rules (departments, escalation, tiers, language queues); reloaded when it changes.",
+  },
+  routeJoinTimeoutMs: {
+    env: "SWITCHBOARD_ROUTE_JOIN_TIMEOUT_MS",
+    schema: positiveInt,
+    default: 5_000,
+    doc: "How long `route` waits for all predictions of an inquiry before routing it with what is known, flagged for review.",
+  },
+  repeatContactWindowMs: {
+    env: "SWITCHBOARD_REPEAT_CONTACT_WINDOW_MS",
+    schema: positiveInt,
+    default: 86_400_000,
+    doc: "Window in which a second inquiry from the same customer fires the `repeat_contact` urgency signal.",
+  },
+  knowledgeBaseIndex: {
+    env: "SWITCHBOARD_KB_INDEX",
+    schema: z.string().regex(/^[a-z0-9._-]+$/, "lower-case Elasticsearch index name"),
+    default: "switchboard-kb",
+    doc: "Elasticsearch index of the knowledge base that `respond` retrieves from.",
+  },
+  inquiryIndex: {
+    env: "SWITCHBOARD_INQUIRY_INDEX",
+    schema: z.string().regex(/^[a-z0-9._-]+$/, "lower-case Elasticsearch index name"),
+    default: "switchboard-inquiries",
+    doc: "Elasticsearch index of inquiries for full-text search.",
+  },
+  llmUrl: {
+    env: "SWITCHBOARD_LLM_URL",
+    schema: url.optional(),
+    default: undefined,
+    doc: "Base URL of an OpenAI-compatible endpoint (`.../v1`) for drafting replies; unset keeps the LLM off.",
+  },
+  llmModel: {
+    env: "SWITCHBOARD_LLM_MODEL",
+    schema: z.string().min(1),
+    default: "gpt-4o-mini",
+    doc: "Model name sent to the LLM endpoint.",
+  },
+  llmApiKey: {
+    env: "SWITCHBOARD_LLM_API_KEY",
+    schema: z.string().optional(),
+    default: undefined,
+    doc: "Bearer token for the LLM endpoint, if it needs one.",
+  },
 } as const;
 
 type Settings = typeof SETTINGS;

@@ -1,17 +1,27 @@
+import type { Logger } from "pino";
+import type { Config } from "../config/settings.js";
+import type { Endpoints } from "../stack/index.js";
 import type { ProcessorImplementation } from "../streams/processor.js";
 import { RELAY, findProcessor, type ProcessorDeclaration } from "../streams/topology.js";
 import { relay } from "./relay.js";
 
-type Factory = (declaration: ProcessorDeclaration) => ProcessorImplementation | Promise<ProcessorImplementation>;
+/** What a processor may use to build itself: it opens its own clients (models, stores) from these. */
+export interface ProcessorDependencies {
+  readonly config: Config;
+  readonly endpoints: Endpoints;
+  readonly log: Logger;
+}
+
+type Factory = (declaration: ProcessorDeclaration, deps: ProcessorDependencies) => ProcessorImplementation | Promise<ProcessorImplementation>;
 
 /** The implementation of each declared processor, by name. */
 const IMPLEMENTATIONS: Readonly<Record<string, Factory>> = {
   ...Object.fromEntries(RELAY.processors.map((p) => [p.name, relay])),
 };
 
-export async function implementationOf(name: string): Promise<ProcessorImplementation> {
+export async function implementationOf(name: string, deps: ProcessorDependencies): Promise<ProcessorImplementation> {
   const { processor } = findProcessor(name);
   const factory = IMPLEMENTATIONS[name];
   if (!factory) throw new Error(`processor "${name}" is declared in the topology but has no implementation`);
-  return factory(processor);
+  return factory(processor, deps);
 }

@@ -212,6 +212,13 @@ export interface PredictionFeedback {
   readonly occurred_at: number;
 }
 
+/** Internal to route: an inquiry whose predictions did not all arrive in time. Processed like a prediction, so a timed-out routing happens once, in a transaction. */
+export interface RouteTimeout {
+  readonly inquiry_id: string;
+  readonly first_seen_at: number;
+  readonly timed_out_at: number;
+}
+
 /** The value type of each topic that has a schema. */
 export interface TopicValues {
   readonly "inquiries.classified": InquiryClassified;
@@ -224,6 +231,7 @@ export interface TopicValues {
   readonly "models.drift": ModelDrift;
   readonly "models.lifecycle": ModelLifecycle;
   readonly "predictions.feedback": PredictionFeedback;
+  readonly "route.timeouts": RouteTimeout;
 }
 
 export type SchemaTopic = keyof TopicValues;
@@ -239,4 +247,5 @@ export const SchemaTopics = {
   ModelsDrift: "models.drift",
   ModelsLifecycle: "models.lifecycle",
   PredictionsFeedback: "predictions.feedback",
+  RouteTimeouts: "route.timeouts",
 } as const;

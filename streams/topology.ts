@@ -75,8 +75,73 @@ export const TRIAGE_TOPICS: readonly TopicDeclaration[] = [
   },
 ];
 
-/** Processors of the triage pipeline; each issue that builds one declares it here. */
-export const TRIAGE: Topology = { name: "triage", topics: TRIAGE_TOPICS, processors: [] };
+/** Internal to `route`: inquiries whose join timed out, fed back in so the timeout is routed transactionally. */
+const ROUTE_TIMEOUTS: TopicDeclaration = {
+  ...inquiryTopic("route.timeouts", "Inquiries whose predictions did not all arrive in time (internal to route)"),
+  retentionMs: DAY_MS,
+};
+
+/** The triage pipeline: received → clean → (classify | sentiment | urgency) → route → respond, plus the sinks. */
+export const TRIAGE_PROCESSORS: readonly ProcessorDeclaration[] = [
+  {
+    name: "clean",
+    description: "HTML to text, quoted replies and signatures removed, personal data redacted, language and entities",
+    inputs: ["inquiries.received"],
+    outputs: ["inquiries.cleaned"],
+    metricsPort: 9401,
+  },
+  {
+    name: "classify",
+    description: "Intent and category from the production intent model; out-of-scope detection",
+    inputs: ["inquiries.cleaned"],
+    outputs: ["inquiries.classified", "predictions.feedback"],
+    metricsPort: 9402,
+  },
+  {
+    name: "sentiment",
+    description: "Sentiment from the production sentiment model",
+    inputs: ["inquiries.cleaned"],
+    outputs: ["inquiries.sentiment", "predictions.feedback"],
+    metricsPort: 9403,
+  },
+  {
+    name: "urgency",
+    description: "Urgency from the production model combined with explicit signals (deadline, outage, ASAP, repeat contact)",
+    inputs: ["inquiries.cleaned"],
+    outputs: ["inquiries.urgency", "predictions.feedback"],
+    metricsPort: 9404,
+  },
+  {
+    name: "route",
+    description: "Joins the cleaned inquiry and its three predictions; routes by the rules file, or after a timeout with what is known",
+    inputs: ["inquiries.cleaned", "inquiries.classified", "inquiries.sentiment", "inquiries.urgency", "route.timeouts"],
+    outputs: ["inquiries.routed"],
+    metricsPort: 9405,
+  },
+  {
+    name: "respond",
+    description: "Drafts a reply from the knowledge base and per-intent templates, or hands off to a human",
+    inputs: ["inquiries.routed"],
+    outputs: ["inquiries.responses"],
+    metricsPort: 9406,
+  },
+  {
+    name: "archive",
+    description: "Sink: inquiries, predictions, routing decisions and responses into PostgreSQL (idempotent upserts)",
+    inputs: ["inquiries.cleaned", "predictions.feedback", "inquiries.routed", "inquiries.responses"],
+    outputs: [],
+    metricsPort: 9407,
+  },
+  {
+    name: "search",
+    description: "Sink: inquiries into Elasticsearch for full-text search",
+    inputs: ["inquiries.cleaned", "inquiries.routed"],
+    outputs: [],
+    metricsPort: 9408,
+  },
+];
+
+export const TRIAGE: Topology = { name: "triage", topics: [...TRIAGE_TOPICS, ROUTE_TIMEOUTS], processors: TRIAGE_PROCESSORS };
 
 /** Six chained pass-through hops with the pipeline's shape: the runtime's demo and benchmark. */
 export const RELAY_HOPS = 6;
