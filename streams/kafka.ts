@@ -8,12 +8,19 @@ const LEVELS: Record<number, "error" | "warn" | "info" | "debug"> = {
   [logLevel.DEBUG]: "debug",
 };
 
+/**
+ * Right after a commit the transaction coordinator answers CONCURRENT_TRANSACTIONS until its
+ * markers are written; the producer retries within milliseconds. kafkajs logs each as an error.
+ */
+const EXPECTED_RETRY = /concurrent operation on the same transaction/;
+
 /** kafkajs logs through pino, so every line is structured JSON like the rest. */
 function pinoLogCreator(log: Logger): logCreator {
   return () =>
     ({ level, log: entry }: LogEntry) => {
       const { message, ...fields } = entry;
-      log[LEVELS[level] ?? "info"]({ kafka: fields }, message);
+      const expected = EXPECTED_RETRY.test(message) || EXPECTED_RETRY.test(String(fields.error ?? ""));
+      log[expected ? "debug" : (LEVELS[level] ?? "info")]({ kafka: fields }, message);
     };
 }
 

@@ -1,0 +1,52 @@
+import { describe, expect, it } from "vitest";
+import { createGroupCommit, createSerialQueue } from "../../streams/group-commit.js";
+
+describe("group commit", () => {
+  it("commits the batches of one fetch in one transaction once every started handler has joined", async () => {
+    const commits: string[][] = [];
+    const group = createGroupCommit<string>(async (parts) => void commits.push([...parts]));
+    const [a, b, c] = [group.begin(), group.begin(), group.begin()];
+    const joinedA = a.join("p0");
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(commits).toEqual([]); // b and c are still processing
+    c.abandon();
+    await Promise.all([joinedA, b.join("p1")]);
+    expect(commits).toEqual([["p0", "p1"]]);
+  });
+
+  it("rejects every joined handler when the transaction fails, and keeps working afterwards", async () => {
+    let fail = true;
+    const group = createGroupCommit<number>(async () => {
+      if (fail) throw new Error("broker gone");
+    });
+    const [a, b] = [group.begin(), group.begin()];
+    const results = await Promise.allSettled([a.join(1), b.join(2)]);
+    expect(results.map((r) => r.status)).toEqual(["rejected", "rejected"]);
+    fail = false;
+    await expect(group.begin().join(3)).resolves.toBeUndefined();
+  });
+
+  it("a ticket is used once", () => {
+    const ticket = createGroupCommit<number>(async () => undefined).begin();
+    ticket.abandon();
+    expect(() => ticket.abandon()).toThrow(/used once/);
+  });
+});
+
+describe("serial queue", () => {
+  it("runs tasks one at a time in submission order, even after a failure", async () => {
+    const serially = createSerialQueue();
+    const log: string[] = [];
+    const task = (name: string, ms: number, fail = false) => () =>
+      new Promise<void>((resolve, reject) => {
+        log.push(`start ${name}`);
+        setTimeout(() => {
+          log.push(`end ${name}`);
+          if (fail) reject(new Error(name));
+          else resolve();
+        }, ms);
+      });
+    await Promise.allSettled([serially(task("a", 20)), serially(task("b", 1, true)), serially(task("c", 1))]);
+    expect(log).toEqual(["start a", "end a", "start b", "end b", "start c", "end c"]);
+  });
+});
