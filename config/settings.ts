@@ -149,6 +149,12 @@ export const SETTINGS = {
     default: 10_000,
     doc: "How often a model-running processor asks the registry for a new production version to hot-swap in.",
   },
+  outOfScopeThreshold: {
+    env: "SWITCHBOARD_OUT_OF_SCOPE_THRESHOLD",
+    schema: z.coerce.number().min(0).max(1),
+    default: 0.4,
+    doc: "Intent confidence below which `classify` flags an inquiry out of scope, for intent models without a calibrated operating point in their manifest.",
+  },
   routingRules: {
     env: "SWITCHBOARD_ROUTING_RULES",
     schema: z.string().min(1),

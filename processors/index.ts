@@ -3,7 +3,10 @@ import type { Config } from "../config/settings.js";
 import type { Endpoints } from "../stack/index.js";
 import type { ProcessorImplementation } from "../streams/processor.js";
 import { RELAY, findProcessor, type ProcessorDeclaration } from "../streams/topology.js";
+import { classify } from "./classify.js";
 import { relay } from "./relay.js";
+import { sentiment } from "./sentiment.js";
+import { urgency } from "./urgency/index.js";
 
 /** What a processor may use to build itself: it opens its own clients (models, stores) from these. */
 export interface ProcessorDependencies {
@@ -16,6 +19,9 @@ type Factory = (declaration: ProcessorDeclaration, deps: ProcessorDependencies) 
 
 /** The implementation of each declared processor, by name. */
 const IMPLEMENTATIONS: Readonly<Record<string, Factory>> = {
+  classify,
+  sentiment,
+  urgency,
   ...Object.fromEntries(RELAY.processors.map((p) => [p.name, relay])),
 };
 

@@ -1,0 +1,44 @@
+import { createHash } from "node:crypto";
+import type { Prediction } from "../models/index.js";
+import type { InquiryCleaned, PredictionFeedback } from "../schemas/types.generated.js";
+import type { OutputRecord } from "../streams/processor.js";
+
+const sha256 = (text: string) => createHash("sha256").update(text).digest("hex");
+
+/** The text a model sees: subject and body, as the ticket models were trained. */
+export function modelInput(inquiry: InquiryCleaned): string {
+  return inquiry.subject?.trim() ? `${inquiry.subject}\n\n${inquiry.text}` : inquiry.text;
+}
+
+/**
+ * The `predictions.feedback` record of one prediction. Its id depends only on the inquiry and
+ * the task, so a reprocessed inquiry and the human labels that come later refer to the same one.
+ */
+export function predictionFeedback(
+  inquiry: InquiryCleaned,
+  task: string,
+  prediction: Prediction,
+  input: string,
+  values: Readonly<Record<string, number>> = {},
+): OutputRecord<PredictionFeedback> {
+  return {
+    topic: "predictions.feedback",
+    value: {
+      prediction_id: sha256(`${inquiry.inquiry_id}\u0000${task}`).slice(0, 32),
+      inquiry_id: inquiry.inquiry_id,
+      task,
+      model: prediction.model,
+      input_digest: sha256(input),
+      features: {
+        length: input.length,
+        language: inquiry.language,
+        values: { ...(prediction.activeFeatures === undefined ? {} : { active_features: prediction.activeFeatures }), ...values },
+      },
+      predicted_label: prediction.label,
+      confidence: prediction.confidence,
+      label: null,
+      label_source: "model",
+      occurred_at: Date.now(),
+    },
+  };
+}

@@ -1,0 +1,39 @@
+import type { InquiryCleaned, InquirySentiment, Sentiment } from "../schemas/types.generated.js";
+import type { ProcessorImplementation } from "../streams/processor.js";
+import type { ProcessorDeclaration } from "../streams/topology.js";
+import { createPool } from "../storage/postgres.js";
+import { modelInput, predictionFeedback } from "./feedback.js";
+import type { ProcessorDependencies } from "./index.js";
+import { labelScores, serveProductionModel } from "./serving.js";
+
+const SENTIMENTS: readonly string[] = ["negative", "neutral", "positive"] satisfies Sentiment[];
+
+/** Sentiment of each cleaned inquiry from the production `sentiment` model. */
+export async function sentiment(_declaration: ProcessorDeclaration, deps: ProcessorDependencies): Promise<ProcessorImplementation> {
+  const pool = createPool(deps.endpoints.databaseUrl, "sentiment");
+  const model = await serveProductionModel("sentiment", pool, deps);
+
+  return {
+    process: async (record) => {
+      const inquiry = record.value as InquiryCleaned;
+      const input = modelInput(inquiry);
+      const prediction = await model.predict(input);
+      if (!SENTIMENTS.includes(prediction.label)) {
+        throw new Error(`${prediction.model} predicts "${prediction.label}", not one of ${SENTIMENTS.join(", ")}`);
+      }
+      const scored: InquirySentiment = {
+        inquiry_id: inquiry.inquiry_id,
+        label: prediction.label as Sentiment,
+        score: prediction.confidence,
+        probabilities: labelScores(prediction),
+        model: prediction.model,
+        scored_at: Date.now(),
+      };
+      return [{ topic: "inquiries.sentiment", value: scored }, predictionFeedback(inquiry, "sentiment", prediction, input)];
+    },
+    close: async () => {
+      await model.close();
+      await pool.end();
+    },
+  };
+}
