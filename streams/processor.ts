@@ -38,6 +38,12 @@ export type Process<Value = unknown> = (
 
 export interface ProcessorImplementation<Value = unknown> {
   readonly process: Process<Value>;
+  /**
+   * Sinks: makes durable what `process` buffered, once per transaction, before the transaction
+   * commits the offsets of those records. A throw aborts the transaction and the records are
+   * redelivered, so `process` must refuse (throw for) any record the store would reject.
+   */
+  readonly flush?: () => Promise<void>;
   /** Releases what the processor holds (models, connections) on shutdown. */
   readonly close?: () => Promise<void>;
 }

@@ -130,6 +130,8 @@ export async function startProcessor(
     }
   };
 
+  const serially = createSerialQueue();
+
   /** What one partition batch hands to the shared transaction. */
   interface BatchPart {
     readonly topic: string;
@@ -139,6 +141,13 @@ export async function startProcessor(
   }
 
   const commitParts = async (parts: readonly BatchPart[]): Promise<void> => {
+    try {
+      await serially(async () => implementation.flush?.());
+    } catch (error) {
+      metrics.transactions.inc({ processor: declaration.name, outcome: "abort" });
+      log.error({ error: errorMessage(error) }, "flush failed; the batches will be retried");
+      throw error;
+    }
     const transaction = await producer.transaction();
     try {
       const byTopic = new Map<string, Message[]>();
@@ -162,7 +171,6 @@ export async function startProcessor(
     }
   };
   const groupCommit = createGroupCommit(commitParts);
-  const serially = createSerialQueue();
 
   const eachBatch = async ({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload) => {
     const ticket = groupCommit.begin();
