@@ -9,11 +9,40 @@ const MIGRATIONS_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), "
 /** The application's tables live in one schema; the model registry has its own (`model_registry`). */
 export const APP_SCHEMA = "switchboard";
 
-export function createPool(databaseUrl: string, applicationName: string): pg.Pool {
-  const pool = new pg.Pool({ connectionString: databaseUrl, application_name: applicationName, max: 4 });
+export interface PoolOptions {
+  /**
+   * Commit without waiting for the disk; whoever sets this must call `syncToDisk` before it acts
+   * on those commits being durable (e.g. before a Kafka transaction commits their offsets).
+   */
+  readonly deferDurability?: boolean;
+}
+
+export function createPool(databaseUrl: string, applicationName: string, { deferDurability = false }: PoolOptions = {}): pg.Pool {
+  const pool = new pg.Pool({
+    connectionString: databaseUrl,
+    application_name: applicationName,
+    max: 4,
+    ...(deferDurability ? { options: "-c synchronous_commit=off" } : {}),
+  });
   // An idle client losing its connection must not crash the process; the next query reconnects.
   pool.on("error", () => undefined);
   return pool;
+}
+
+/**
+ * Makes every commit so far durable, in one disk sync: PostgreSQL's log is written in order, so a
+ * synchronous commit (it needs a transaction id to write a commit record) flushes all before it.
+ */
+export async function syncToDisk(pool: pg.Pool): Promise<void> {
+  const client = await pool.connect();
+  try {
+    await client.query("BEGIN");
+    await client.query("SET LOCAL synchronous_commit = on");
+    await client.query("SELECT pg_current_xact_id()");
+    await client.query("COMMIT");
+  } finally {
+    client.release();
+  }
 }
 
 /**

@@ -45,7 +45,9 @@ export async function hostProcessor(
       sessionTimeoutMs: config.sessionTimeoutMs,
     },
   );
-  const ops = await startOpsServer(config.metricsPort ?? processor.metricsPort, metricsRegistry, running.healthy);
+  const served = implementation.metrics ? Registry.merge([metricsRegistry, implementation.metrics]) : metricsRegistry;
+  served.setDefaultLabels({ processor: name });
+  const ops = await startOpsServer(config.metricsPort ?? processor.metricsPort, served, running.healthy);
   log.info({ processor: name, port: ops.port }, "serving /healthz and /metrics");
 
   const shutdown = (signal: string) => {

@@ -1,5 +1,6 @@
 import type { IHeaders } from "kafkajs";
 import type { Logger } from "pino";
+import type { Registry } from "prom-client";
 
 /** A decoded input record, as a processor sees it. */
 export interface InputRecord<Value = unknown> {
@@ -44,6 +45,8 @@ export interface ProcessorImplementation<Value = unknown> {
    * redelivered, so `process` must refuse (throw for) any record the store would reject.
    */
   readonly flush?: () => Promise<void>;
+  /** The processor's own metrics, served on /metrics beside the runtime's. */
+  readonly metrics?: Registry;
   /** Releases what the processor holds (models, connections) on shutdown. */
   readonly close?: () => Promise<void>;
 }

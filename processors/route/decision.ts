@@ -1,0 +1,121 @@
+import type {
+  InquiryClassified,
+  InquiryCleaned,
+  InquirySentiment,
+  InquiryUrgency,
+  Sentiment,
+  UrgencyLevel,
+} from "../../schemas/types.generated.js";
+import type { Prediction } from "./join.js";
+import type { Department, EscalationCondition, RoutingRules } from "./rules.js";
+
+/** An inquiry's joined parts: the cleaned inquiry and the predictions that arrived before the trigger. */
+export interface JoinedInquiry {
+  readonly cleaned: InquiryCleaned;
+  readonly classified: InquiryClassified | undefined;
+  readonly sentiment: InquirySentiment | undefined;
+  readonly urgency: InquiryUrgency | undefined;
+  /** Predictions that had not arrived when the join timed out. */
+  readonly missing: readonly Prediction[];
+}
+
+export interface RoutingDecision {
+  readonly department: string;
+  readonly queue: string;
+  readonly priority_score: number;
+  readonly escalated: boolean;
+  readonly escalation_reason: string | null;
+  readonly human_review: boolean;
+  readonly review_reasons: readonly string[];
+}
+
+/**
+ * Routes a joined inquiry by the rules: department from the intent or category (the default one
+ * when unknown or out of scope), escalation by the first matching rule, review reasons, the queue
+ * (escalation queue, tier queue, language queue, department queue: the first that applies) and
+ * the priority score of the rules' documented formula.
+ */
+export function decideRoute(joined: JoinedInquiry, rules: RoutingRules): RoutingDecision {
+  const { cleaned, classified, sentiment, urgency } = joined;
+  const tierName = cleaned.envelope.customer.tier?.toLowerCase();
+  const tier = tierName === undefined ? undefined : rules.tiers.get(tierName);
+  const outOfScope = classified?.out_of_scope === true;
+
+  const department = departmentOf(classified, outOfScope, rules);
+  const escalation = rules.escalation.find((rule) => matches(rule.when, joined, tierName));
+  const unsupportedLanguage = !rules.languages.supported.has(cleaned.language);
+  const reviewReasons = reviewReasonsOf(joined, outOfScope, unsupportedLanguage, rules);
+
+  const queue =
+    (escalation && department.escalationQueue) ||
+    tier?.queue ||
+    (unsupportedLanguage ? (rules.languages.queues.get(cleaned.language) ?? rules.languages.otherQueue) : undefined) ||
+    department.queue;
+
+  const weights = rules.priority;
+  const score =
+    weights.base +
+    weights.urgency[urgency?.level ?? weights.unknown_urgency] +
+    weights.sentiment[sentiment?.label ?? weights.unknown_sentiment] +
+    (tier?.priorityBoost ?? 0) +
+    weights.per_signal * (urgency?.signals.length ?? 0) +
+    (escalation ? weights.escalation : 0);
+
+  return {
+    department: department.name,
+    queue,
+    priority_score: Math.min(100, Math.max(0, score)),
+    escalated: escalation !== undefined,
+    escalation_reason: escalation?.reason ?? null,
+    human_review: reviewReasons.length > 0,
+    review_reasons: reviewReasons,
+  };
+}
+
+function departmentOf(classified: InquiryClassified | undefined, outOfScope: boolean, rules: RoutingRules): Department {
+  if (!classified || outOfScope) return rules.defaultDepartment;
+  return (
+    rules.intents.get(classified.intent.toLowerCase()) ??
+    rules.categories.get(classified.category.toLowerCase()) ??
+    rules.defaultDepartment
+  );
+}
+
+/** Every listed condition holds; a condition on a prediction that did not arrive does not. */
+function matches(
+  when: EscalationCondition,
+  { classified, sentiment, urgency }: JoinedInquiry,
+  tier: string | undefined,
+): boolean {
+  const holds = <T extends string>(allowed: ReadonlySet<T> | undefined, value: T | undefined) =>
+    allowed === undefined || (value !== undefined && allowed.has(value));
+  return (
+    holds<UrgencyLevel>(when.urgency, urgency?.level) &&
+    holds<Sentiment>(when.sentiment, sentiment?.label) &&
+    holds(when.tier, tier) &&
+    holds(when.intent, classified?.intent.toLowerCase()) &&
+    holds(when.category, classified?.category.toLowerCase()) &&
+    (when.signal === undefined || (urgency?.signals ?? []).some((s) => when.signal!.has(s.toLowerCase())))
+  );
+}
+
+/** Machine-readable reasons (`kind` or `kind:detail`), in a fixed order. */
+function reviewReasonsOf(
+  joined: JoinedInquiry,
+  outOfScope: boolean,
+  unsupportedLanguage: boolean,
+  rules: RoutingRules,
+): string[] {
+  const { classified, sentiment, urgency, missing, cleaned } = joined;
+  const { minConfidence } = rules.review;
+  const reasons = missing.map((part) => `missing:${part}`);
+  if (outOfScope && rules.review.outOfScope) reasons.push("out_of_scope");
+  if (classified && !outOfScope && classified.confidence < minConfidence.intent) reasons.push("low_confidence:intent");
+  if (sentiment && sentiment.score < minConfidence.sentiment) reasons.push("low_confidence:sentiment");
+  if (urgency && urgency.score < minConfidence.urgency) reasons.push("low_confidence:urgency");
+  if (classified && rules.review.intents.has(classified.intent.toLowerCase()))
+    reasons.push(`intent:${classified.intent}`);
+  if (unsupportedLanguage && rules.languages.reviewUnsupported)
+    reasons.push(`unsupported_language:${cleaned.language}`);
+  return reasons;
+}

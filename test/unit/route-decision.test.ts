@@ -1,0 +1,164 @@
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { describe, expect, it } from "vitest";
+import { REPO_ROOT } from "../../config/settings.js";
+import { decideRoute, type JoinedInquiry } from "../../processors/route/decision.js";
+import type { Prediction } from "../../processors/route/join.js";
+import { parseRules } from "../../processors/route/rules-file.js";
+import { inquiryParts, type PartsOverrides } from "../support/route.js";
+
+const RULES = parseRules(readFileSync(path.join(REPO_ROOT, "config/routing-rules.yaml"), "utf8"), "routing-rules.yaml");
+
+function joined(overrides: PartsOverrides = {}, missing: readonly Prediction[] = []): JoinedInquiry {
+  const parts = inquiryParts("inq-1", overrides);
+  return {
+    cleaned: parts.cleaned,
+    classified: missing.includes("classified") ? undefined : parts.classified,
+    sentiment: missing.includes("sentiment") ? undefined : parts.sentiment,
+    urgency: missing.includes("urgency") ? undefined : parts.urgency,
+    missing,
+  };
+}
+
+describe("routing decision under the default rules", () => {
+  it("routes a confident, calm inquiry to its category's department and queue, with the formula's priority", () => {
+    expect(decideRoute(joined(), RULES)).toEqual({
+      department: "accounts",
+      queue: "accounts",
+      priority_score: 10 + 15 + 5, // base + medium urgency + neutral sentiment
+      escalated: false,
+      escalation_reason: null,
+      human_review: false,
+      review_reasons: [],
+    });
+  });
+
+  it("lets an intent override its category, matching labels case-insensitively", () => {
+    expect(
+      decideRoute(joined({ classified: { intent: "Recover_Password", category: "account" } }), RULES).department,
+    ).toBe("technical_support");
+    expect(decideRoute(joined({ classified: { intent: "track_order", category: "order" } }), RULES).department).toBe(
+      "orders",
+    );
+    expect(
+      decideRoute(joined({ classified: { intent: "unknown_intent", category: "UNMAPPED" } }), RULES).department,
+    ).toBe("general");
+  });
+
+  it("escalates critical urgency, and high urgency with negative sentiment, to the department's escalation queue", () => {
+    const critical = decideRoute(joined({ urgency: { level: "critical" } }), RULES);
+    expect(critical).toMatchObject({
+      escalated: true,
+      escalation_reason: "critical urgency",
+      queue: "accounts-priority",
+    });
+    expect(critical.priority_score).toBe(10 + 55 + 5 + 10);
+
+    expect(decideRoute(joined({ urgency: { level: "high" }, sentiment: { label: "negative" } }), RULES)).toMatchObject({
+      escalated: true,
+      escalation_reason: "high urgency from an unhappy customer",
+    });
+    expect(decideRoute(joined({ urgency: { level: "high" }, sentiment: { label: "neutral" } }), RULES).escalated).toBe(
+      false,
+    );
+  });
+
+  it("escalates on urgency signals and counts each signal in the priority", () => {
+    const outage = decideRoute(
+      joined({ urgency: { level: "medium", signals: ["outage", "asap"] }, sentiment: { label: "negative" } }),
+      RULES,
+    );
+    expect(outage).toMatchObject({
+      escalated: true,
+      escalation_reason: "service outage reported by an unhappy customer",
+    });
+    expect(outage.priority_score).toBe(10 + 15 + 15 + 2 * 5 + 10);
+    expect(decideRoute(joined({ urgency: { signals: ["outage"] } }), RULES).escalated).toBe(false);
+  });
+
+  it("gives tiers their boost and queue, escalates unhappy VIPs, and ignores unknown tiers", () => {
+    expect(decideRoute(joined({ tier: "VIP" }), RULES)).toMatchObject({
+      queue: "vip",
+      priority_score: 30 + 20,
+      escalated: false,
+    });
+    expect(decideRoute(joined({ tier: "premium" }), RULES)).toMatchObject({
+      queue: "accounts",
+      priority_score: 30 + 10,
+    });
+    expect(decideRoute(joined({ tier: "vip", sentiment: { label: "negative" } }), RULES)).toMatchObject({
+      escalated: true,
+      escalation_reason: "unhappy VIP customer",
+      queue: "accounts-priority",
+    });
+    expect(decideRoute(joined({ tier: "gold" }), RULES)).toMatchObject({ queue: "accounts", priority_score: 30 });
+  });
+
+  it("sends unsupported languages to their language queue, or the international one, for review", () => {
+    expect(decideRoute(joined({ cleaned: { language: "de" } }), RULES)).toMatchObject({
+      department: "accounts",
+      queue: "support-de",
+      human_review: true,
+      review_reasons: ["unsupported_language:de"],
+    });
+    expect(decideRoute(joined({ cleaned: { language: "it" } }), RULES)).toMatchObject({
+      queue: "international",
+      review_reasons: ["unsupported_language:it"],
+    });
+    expect(decideRoute(joined({ cleaned: { language: "und" } }), RULES)).toMatchObject({
+      queue: "accounts",
+      human_review: false,
+    });
+  });
+
+  it("flags an out-of-scope intent for review and routes it to the default department", () => {
+    expect(decideRoute(joined({ classified: { out_of_scope: true, confidence: 0.2 } }), RULES)).toMatchObject({
+      department: "general",
+      queue: "general",
+      human_review: true,
+      review_reasons: ["out_of_scope"],
+    });
+  });
+
+  it("flags each calibrated confidence below its threshold, and intents that ask for a person", () => {
+    const unsure = decideRoute(
+      joined({ classified: { confidence: 0.49 }, sentiment: { score: 0.39 }, urgency: { score: 0.3 } }),
+      RULES,
+    );
+    expect(unsure).toMatchObject({
+      department: "accounts",
+      human_review: true,
+      review_reasons: ["low_confidence:intent", "low_confidence:sentiment", "low_confidence:urgency"],
+    });
+    expect(decideRoute(joined({ classified: { confidence: 0.5 } }), RULES).human_review).toBe(false);
+    expect(
+      decideRoute(joined({ classified: { intent: "contact_human_agent", category: "CONTACT" } }), RULES),
+    ).toMatchObject({
+      department: "customer_care",
+      review_reasons: ["intent:contact_human_agent"],
+    });
+  });
+
+  it("routes a timed-out join with what is known: missing parts flagged, unknown labels priced as the rules say", () => {
+    expect(decideRoute(joined({}, ["classified", "sentiment", "urgency"]), RULES)).toEqual({
+      department: "general",
+      queue: "general",
+      priority_score: 10 + 15 + 5, // unknown_urgency medium, unknown_sentiment neutral
+      escalated: false,
+      escalation_reason: null,
+      human_review: true,
+      review_reasons: ["missing:classified", "missing:sentiment", "missing:urgency"],
+    });
+    // A condition on a prediction that never arrived does not hold.
+    expect(decideRoute(joined({ urgency: { level: "high" } }, ["sentiment"]), RULES).escalated).toBe(false);
+  });
+
+  it("caps the priority at 100", () => {
+    const worst = joined({
+      tier: "vip",
+      urgency: { level: "critical", signals: ["outage", "asap", "deadline", "repeat_contact"] },
+      sentiment: { label: "negative" },
+    });
+    expect(decideRoute(worst, RULES).priority_score).toBe(100);
+  });
+});
