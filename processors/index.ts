@@ -2,9 +2,11 @@ import type { Logger } from "pino";
 import type { Config } from "../config/settings.js";
 import type { Endpoints } from "../stack/index.js";
 import type { ProcessorImplementation } from "../streams/processor.js";
-import { RELAY, findProcessor, type ProcessorDeclaration } from "../streams/topology.js";
+import { findProcessor, type ProcessorDeclaration } from "../streams/topology.js";
+import { archive } from "../connectors/archive.js";
+import { search } from "../connectors/search.js";
 import { classify } from "./classify.js";
-import { relay } from "./relay.js";
+import { route } from "./route/index.js";
 import { sentiment } from "./sentiment.js";
 import { urgency } from "./urgency/index.js";
 
@@ -22,7 +24,9 @@ const IMPLEMENTATIONS: Readonly<Record<string, Factory>> = {
   classify,
   sentiment,
   urgency,
-  ...Object.fromEntries(RELAY.processors.map((p) => [p.name, relay])),
+  route,
+  archive,
+  search,
 };
 
 export async function implementationOf(name: string, deps: ProcessorDependencies): Promise<ProcessorImplementation> {

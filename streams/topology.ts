@@ -143,30 +143,7 @@ export const TRIAGE_PROCESSORS: readonly ProcessorDeclaration[] = [
 
 export const TRIAGE: Topology = { name: "triage", topics: [...TRIAGE_TOPICS, ROUTE_TIMEOUTS], processors: TRIAGE_PROCESSORS };
 
-/** Six chained pass-through hops with the pipeline's shape: the runtime's demo and benchmark. */
-export const RELAY_HOPS = 6;
-const relayTopic = (hop: number): TopicDeclaration => ({
-  name: `relay.${hop}`,
-  description: hop === 0 ? "Relay input: inquiries as received" : `Relay output of hop ${hop}`,
-  partitions: INQUIRY_PARTITIONS,
-  retentionMs: DAY_MS,
-  compacted: false,
-  valueSchema: "inquiries.received",
-});
-
-export const RELAY: Topology = {
-  name: "relay",
-  topics: Array.from({ length: RELAY_HOPS + 1 }, (_, hop) => relayTopic(hop)),
-  processors: Array.from({ length: RELAY_HOPS }, (_, i) => ({
-    name: `relay-${i + 1}`,
-    description: `Pass-through hop ${i + 1} of ${RELAY_HOPS}`,
-    inputs: [`relay.${i}`],
-    outputs: [`relay.${i + 1}`],
-    metricsPort: 9411 + i,
-  })),
-};
-
-export const TOPOLOGIES: readonly Topology[] = [TRIAGE, RELAY];
+export const TOPOLOGIES: readonly Topology[] = [TRIAGE];
 
 export const dlqTopicName = (topic: string) => `${topic}.dlq`;
 

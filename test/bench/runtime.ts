@@ -7,10 +7,11 @@
 import { randomUUID } from "node:crypto";
 import type { ChildProcess } from "node:child_process";
 import { setTimeout as sleep } from "node:timers/promises";
+import { pathToFileURL } from "node:url";
 import type { Kafka } from "kafkajs";
 import { loadConfig } from "../../config/settings.js";
 import { createLogger } from "../../config/log.js";
-import { localServices, resolveEndpoints, stackPorts } from "../../stack/index.js";
+import { localServices, resolveEndpoints, stackPorts, type Endpoints } from "../../stack/index.js";
 import { kafka as kafkaService } from "../../stack/services/kafka.js";
 import { schemaRegistry } from "../../stack/services/schema-registry.js";
 import { createSupervisor } from "../../stack/supervisor.js";
@@ -55,12 +56,12 @@ async function warmUp(path: Path, count = 200): Promise<void> {
   await done;
 }
 
-async function measureSaturation(path: Path): Promise<number> {
-  const values = inquiries(SATURATION_RECORDS, "sat");
+async function measureSaturation(path: Path, records = SATURATION_RECORDS): Promise<number> {
+  const values = inquiries(records, "sat");
   let arrived = 0;
   const done = new Promise<void>((resolve) =>
     path.onArrival(() => {
-      if (++arrived === SATURATION_RECORDS) resolve();
+      if (++arrived === records) resolve();
     }),
   );
   const started = performance.now();
@@ -69,19 +70,19 @@ async function measureSaturation(path: Path): Promise<number> {
     await path.send(values.slice(i, i + 1000).map((v) => ({ ...v, envelope: { ...v.envelope, received_at: now } })));
   }
   await done;
-  return SATURATION_RECORDS / ((performance.now() - started) / 1000);
+  return records / ((performance.now() - started) / 1000);
 }
 
-async function measureLatency(path: Path): Promise<number[]> {
+async function measureLatency(path: Path, rate = OFFERED_RATE, seconds = OFFERED_SECONDS): Promise<number[]> {
   const latencies: number[] = [];
-  const total = OFFERED_RATE * OFFERED_SECONDS;
+  const total = rate * seconds;
   const done = new Promise<void>((resolve) =>
     path.onArrival((ms) => {
       if (latencies.push(ms) === total) resolve();
     }),
   );
   const tickMs = 20;
-  const perTick = (OFFERED_RATE * tickMs) / 1000;
+  const perTick = (rate * tickMs) / 1000;
   const values = inquiries(total, "lat");
   const started = performance.now();
   for (let tick = 0; tick * perTick < total; tick++) {
@@ -92,6 +93,46 @@ async function measureLatency(path: Path): Promise<number[]> {
   }
   await done;
   return latencies.sort((a, b) => a - b);
+}
+
+export interface RelayResult {
+  readonly throughput: number;
+  /** Sorted end-to-end latencies (ms) at each offered rate. */
+  readonly latencies: ReadonlyMap<number, number[]>;
+  readonly usage: readonly { process: string; cpuPercent: number; rssMb: number }[];
+}
+
+/** The foundation's six-hop transactional pass-through: sustained throughput and latency at the given rates. */
+export async function benchmarkRelay(endpoints: Endpoints, rates: readonly number[], seconds: number, records: number): Promise<RelayResult> {
+  const chain = await chainFixture("bench", endpoints, HOPS, 6);
+  const workers: ChildProcess[] = chain.topology.processors.map((_, hop) =>
+    startWorker(chain, { SWITCHBOARD_INSTANCE_ID: `bench-${hop}`, LOG_LEVEL: "warn" }, hop),
+  );
+  const producer = chain.kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+  await producer.connect();
+  const chainOut = await arrivals(chain.kafka, chain.output, (b) => chain.codec.decode(chain.output, b) as Promise<InquiryReceived>, true);
+  const pipeline: Path = {
+    send: async (values) => {
+      await producer.send({ topic: chain.input, messages: values.map((v) => ({ key: v.inquiry_id, value: chain.codec.encode(chain.input, v) })) });
+    },
+    ...chainOut,
+  };
+  await warmUp(pipeline);
+  const meter = usageMeter(workers.map((w) => w.pid!));
+  const sampler = setInterval(() => meter.sample(), 500);
+  const throughput = await measureSaturation(pipeline, records);
+  const latencies = new Map<number, number[]>();
+  for (const rate of rates) latencies.set(rate, await measureLatency(pipeline, rate, seconds));
+  clearInterval(sampler);
+  const usage = meter.stop();
+  await Promise.all(workers.map((w) => stopChild(w)));
+  await chainOut.close();
+  await producer.disconnect();
+  return {
+    throughput,
+    latencies,
+    usage: workers.map((w, hop) => ({ process: `hop ${hop + 1}`, ...(usage.get(w.pid!) as ProcessUsage) })),
+  };
 }
 
 async function main(): Promise<void> {
@@ -164,5 +205,7 @@ async function main(): Promise<void> {
   );
 }
 
-await main();
-process.exit(0);
+if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
+  await main();
+  process.exit(0);
+}

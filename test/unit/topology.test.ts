@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { RELAY, TOPOLOGIES, allTopics, dlqTopics, findProcessor } from "../../streams/topology.js";
+import { TOPOLOGIES, TRIAGE, allTopics, dlqTopics, findProcessor } from "../../streams/topology.js";
 import { readFileSync } from "node:fs";
 import { DASHBOARD_FILE, dashboard } from "../../monitoring/dashboard.js";
 import { COMPOSE_PROMETHEUS_CONFIG, prometheusConfig } from "../../monitoring/scrape-config.js";
@@ -20,14 +20,18 @@ describe("topology", () => {
     expect(new Set(processors.map((p) => p.metricsPort)).size).toBe(processors.length);
   });
 
-  it("the relay is six chained hops", () => {
-    expect(RELAY.processors).toHaveLength(6);
-    RELAY.processors.slice(1).forEach((p, i) => expect(p.inputs).toEqual(RELAY.processors[i]!.outputs));
-    expect(dlqTopics(RELAY).map((t) => t.valueSchema)).toEqual(Array(6).fill("raw"));
+  it("the triage pipeline runs received → clean → three predictions → route → respond, with raw-byte DLQs", () => {
+    const outputsOf = (name: string) => TRIAGE.processors.find((p) => p.name === name)!.outputs;
+    const readers = (topic: string) => TRIAGE.processors.filter((p) => p.inputs.includes(topic)).map((p) => p.name);
+    expect(readers("inquiries.received")).toEqual(["clean"]);
+    expect(readers("inquiries.cleaned")).toEqual(["classify", "sentiment", "urgency", "route", "archive", "search"]);
+    for (const name of ["classify", "sentiment", "urgency"]) expect(outputsOf(name)).toContain("predictions.feedback");
+    expect(readers("inquiries.routed")).toEqual(["respond", "archive", "search"]);
+    expect(dlqTopics(TRIAGE).every((t) => t.valueSchema === "raw")).toBe(true);
   });
 
   it("unknown processors are a clear error", () => {
-    expect(() => findProcessor("nope")).toThrow(/unknown processor "nope"; known processors: clean, .*relay-1/);
+    expect(() => findProcessor("nope")).toThrow(/unknown processor "nope"; known processors: clean, classify, sentiment, urgency, route, respond, archive, search/);
   });
 
   it("Prometheus scrapes every processor at its declared port", () => {

@@ -1,0 +1,224 @@
+/**
+ * `npm run bench`: the whole triage pipeline (every processor its own process, as `switchboard up`
+ * runs them) at offered loads of 100 and 1,000 inquiries/s and at saturation: end-to-end latency
+ * from `inquiries.received` to `inquiries.responses`, per-stage latency, CPU and RSS per
+ * processor; the six-hop pass-through baseline in the same run, with the ratio; and accuracy
+ * through the pipeline on held-out rows next to the production models' offline figures.
+ */
+import { randomUUID } from "node:crypto";
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import pg from "pg";
+import { datasetInquiries, datasetInquiriesWithLabels, type LabeledInquiry } from "../../connectors/samples.js";
+import { createLogger } from "../../config/log.js";
+import { loadConfig } from "../../config/settings.js";
+import { productionVersionDir } from "../../models/index.js";
+import type {
+  InquiryClassified,
+  InquiryCleaned,
+  InquiryReceived,
+  InquiryResponse,
+  InquiryRouted,
+  InquirySentiment,
+  InquiryUrgency,
+  PredictionFeedback,
+} from "../../schemas/types.generated.js";
+import { localServices, resolveEndpoints, stackPorts } from "../../stack/index.js";
+import { createSupervisor } from "../../stack/supervisor.js";
+import { preparePipeline, startPipeline, watch, type Pipeline } from "../e2e/pipeline.js";
+import { percentile, usageMeter } from "./measure.js";
+import { benchmarkRelay } from "./runtime.js";
+
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 20);
+const SATURATION = Number(process.env.BENCH_RECORDS ?? 10_000);
+const RATES = [100, 1_000];
+const runId = `bench-${randomUUID().slice(0, 8)}`;
+
+type Watch = Awaited<ReturnType<typeof watch>>;
+
+/** Sends `inquiries` at `rate` per second (in 20 ms ticks), stamping each with its send time. */
+async function offer(pipeline: Pipeline, inquiries: readonly InquiryReceived[], rate: number): Promise<void> {
+  const tickMs = 20;
+  const perTick = Math.max(1, Math.round((rate * tickMs) / 1000));
+  const started = performance.now();
+  const sends: Promise<void>[] = [];
+  for (let tick = 0; tick * perTick < inquiries.length; tick++) {
+    const wait = started + tick * tickMs - performance.now();
+    if (wait > 0) await sleep(wait);
+    const now = Date.now();
+    sends.push(pipeline.send(inquiries.slice(tick * perTick, (tick + 1) * perTick).map((i) => ({ ...i, envelope: { ...i.envelope, received_at: now } }))));
+  }
+  await Promise.all(sends);
+}
+
+async function waitAnswered(observed: Watch, ids: ReadonlySet<string>, timeoutMs: number): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  const answered = () => observed.of("inquiries.responses").filter((r) => ids.has(r.key)).length;
+  while (answered() < ids.size && Date.now() < deadline) await sleep(200);
+  return answered();
+}
+
+function withIds(inquiries: readonly InquiryReceived[], label: string): InquiryReceived[] {
+  return inquiries.map((inquiry, i) => ({ ...inquiry, inquiry_id: `${runId}-${label}-${i}` }));
+}
+
+/** End-to-end and per-stage latency (ms) of the inquiries with `ids`, from the records' own timestamps. */
+function latencies(observed: Watch, ids: ReadonlySet<string>) {
+  const of = <T>(topic: string) => new Map(observed.of(topic).filter((r) => ids.has(r.key)).map((r) => [r.key, { value: r.value as T, at: r.at }]));
+  const cleaned = of<InquiryCleaned>("inquiries.cleaned");
+  const classified = of<InquiryClassified>("inquiries.classified");
+  const sentiment = of<InquirySentiment>("inquiries.sentiment");
+  const urgency = of<InquiryUrgency>("inquiries.urgency");
+  const routed = of<InquiryRouted>("inquiries.routed");
+  const responses = of<InquiryResponse>("inquiries.responses");
+  const stages: Record<string, number[]> = { "end to end": [], clean: [], classify: [], sentiment: [], urgency: [], route: [], respond: [] };
+  for (const [id, response] of responses) {
+    const received = routed.get(id)?.value.envelope.received_at;
+    const c = cleaned.get(id)?.value;
+    const r = routed.get(id)?.value;
+    if (received === undefined || !c || !r) continue;
+    stages["end to end"]!.push(response.at - received);
+    stages.clean!.push(c.cleaned_at - received);
+    const k = classified.get(id)?.value;
+    const s = sentiment.get(id)?.value;
+    const u = urgency.get(id)?.value;
+    if (k) stages.classify!.push(k.classified_at - c.cleaned_at);
+    if (s) stages.sentiment!.push(s.scored_at - c.cleaned_at);
+    if (u) stages.urgency!.push(u.scored_at - c.cleaned_at);
+    const lastPrediction = Math.max(k?.classified_at ?? 0, s?.scored_at ?? 0, u?.scored_at ?? 0);
+    stages.route!.push(r.routed_at - lastPrediction);
+    stages.respond!.push(response.value.responded_at - r.routed_at);
+  }
+  return Object.entries(stages).map(([stage, values]) => {
+    const sorted = values.sort((a, b) => a - b);
+    return { stage, n: sorted.length, "p50 ms": percentile(sorted, 50), "p95 ms": percentile(sorted, 95), "p99 ms": percentile(sorted, 99) };
+  });
+}
+
+/** Accuracy through the pipeline (the models' own predictions, from the feedback records) on labeled held-out rows. */
+function pipelineAccuracy(observed: Watch, labeled: readonly LabeledInquiry[]) {
+  const truth = new Map(labeled.map((l) => [l.inquiry.inquiry_id, l.labels]));
+  const tally = new Map<string, { right: number; total: number }>();
+  for (const { key, value } of observed.of("predictions.feedback")) {
+    const feedback = value as PredictionFeedback;
+    const label = (truth.get(key) as Record<string, string | undefined> | undefined)?.[feedback.task];
+    if (label === undefined) continue;
+    const t = tally.get(feedback.task) ?? { right: 0, total: 0 };
+    t.total++;
+    if (feedback.predicted_label === label) t.right++;
+    tally.set(feedback.task, t);
+  }
+  return tally;
+}
+
+async function offlineAccuracy(databaseUrl: string, modelsDir: string, model: string): Promise<number | undefined> {
+  const pool = new pg.Pool({ connectionString: databaseUrl });
+  try {
+    const dir = await productionVersionDir(pool, model, modelsDir);
+    const manifest = JSON.parse(readFileSync(path.join(dir, "manifest.json"), "utf8")) as { metrics?: { test?: { accuracy?: number } } };
+    return manifest.metrics?.test?.accuracy;
+  } catch {
+    return undefined;
+  } finally {
+    await pool.end();
+  }
+}
+
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const log = createLogger({ logLevel: "warn" });
+  const endpoints = resolveEndpoints(config);
+  await createSupervisor(config.stackHome, stackPorts(config), log).up(localServices(config));
+  await preparePipeline(endpoints);
+  const pipeline = await startPipeline(endpoints, { LOG_LEVEL: "warn" });
+  const observed = await watch(pipeline.kafka, pipeline.codec, (key) => key.startsWith(runId));
+
+  try {
+    const warm = withIds(datasetInquiries("bitext", 200, 7), "warm");
+    await pipeline.send(warm);
+    await waitAnswered(observed, new Set(warm.map((i) => i.inquiry_id)), 120_000);
+
+    const meter = usageMeter([...pipeline.pids().values()]);
+    const sampler = setInterval(() => meter.sample(), 500);
+    const loadRows = [];
+    const stageTables = new Map<number, ReturnType<typeof latencies>>();
+    for (const rate of RATES) {
+      const inquiries = withIds(datasetInquiries("tickets", rate * SECONDS, rate), `rate${rate}`);
+      const ids = new Set(inquiries.map((i) => i.inquiry_id));
+      const started = performance.now();
+      await offer(pipeline, inquiries, rate);
+      const answered = await waitAnswered(observed, ids, 300_000);
+      const seconds = (performance.now() - started) / 1000;
+      const table = latencies(observed, ids);
+      stageTables.set(rate, table);
+      const e2e = table[0]!;
+      loadRows.push({ load: `${rate}/s offered`, answered: `${answered}/${ids.size}`, "inquiries/s": Math.round(answered / seconds), "p50 ms": e2e["p50 ms"], "p95 ms": e2e["p95 ms"], "p99 ms": e2e["p99 ms"] });
+    }
+    const burst = withIds(datasetInquiries("bitext", SATURATION, 11), "saturation");
+    const burstIds = new Set(burst.map((i) => i.inquiry_id));
+    const burstStarted = performance.now();
+    await pipeline.send(burst);
+    const burstAnswered = await waitAnswered(observed, burstIds, 600_000);
+    const saturation = burstAnswered / ((performance.now() - burstStarted) / 1000);
+    clearInterval(sampler);
+    const usage = meter.stop();
+
+    // Accuracy on held-out rows, through every stage (cleaning included).
+    const labeled = [
+      ...datasetInquiriesWithLabels("bitext", 1_000, 3),
+      ...datasetInquiriesWithLabels("airline", 1_000, 3),
+      ...datasetInquiriesWithLabels("tickets", 500, 3),
+    ].map((l, i) => ({ ...l, inquiry: { ...l.inquiry, inquiry_id: `${runId}-accuracy-${i}` } }));
+    await pipeline.send(labeled.map((l) => l.inquiry));
+    await waitAnswered(observed, new Set(labeled.map((l) => l.inquiry.inquiry_id)), 300_000);
+    const accuracy = pipelineAccuracy(observed, labeled);
+    const pids = pipeline.pids();
+    await observed.close();
+    await pipeline.stop();
+
+    const relay = await benchmarkRelay(endpoints, RATES, SECONDS, SATURATION);
+
+    console.log(`\nPipeline benchmark (${runId}): clean → classify | sentiment | urgency → route → respond, plus the archive and search sinks; ${SECONDS} s per offered load`);
+    console.table([...loadRows, { load: "saturation", answered: `${burstAnswered}/${burstIds.size}`, "inquiries/s": Math.round(saturation), "p50 ms": NaN, "p95 ms": NaN, "p99 ms": NaN }]);
+    for (const [rate, table] of stageTables) {
+      console.log(`per stage at ${rate}/s (stage output time minus its input's time; end to end = response seen minus received):`);
+      console.table(table);
+    }
+    console.table([...pids].map(([name, pid]) => ({ processor: name, "cpu % (one core)": usage.get(pid)!.cpuPercent.toFixed(1), "peak RSS MB": usage.get(pid)!.rssMb.toFixed(0) })));
+    const relayP99 = (rate: number) => percentile(relay.latencies.get(rate)!, 99);
+    const pipelineP99 = (rate: number) => stageTables.get(rate)![0]!["p99 ms"];
+    console.log("six-hop pass-through baseline, same run:");
+    console.table([
+      ...RATES.map((rate) => ({ path: `relay at ${rate}/s`, "p50 ms": percentile(relay.latencies.get(rate)!, 50), "p99 ms": relayP99(rate), "pipeline/relay p99": (pipelineP99(rate) / relayP99(rate)).toFixed(1) })),
+      { path: "relay saturation", "records/s": Math.round(relay.throughput), "pipeline/relay throughput": (saturation / relay.throughput).toFixed(2) },
+    ]);
+    const offline = {
+      intent: await offlineAccuracy(endpoints.databaseUrl, config.modelsDir, "intent"),
+      category: await offlineAccuracy(endpoints.databaseUrl, config.modelsDir, "category"),
+      sentiment: await offlineAccuracy(endpoints.databaseUrl, config.modelsDir, "sentiment"),
+      urgency: await offlineAccuracy(endpoints.databaseUrl, config.modelsDir, "urgency"),
+    };
+    console.log("accuracy on held-out rows through the pipeline vs the production model's offline test accuracy:");
+    console.table(
+      [...accuracy].map(([task, { right, total }]) => ({
+        task,
+        n: total,
+        pipeline: (right / total).toFixed(4),
+        offline: offline[task as keyof typeof offline]?.toFixed(4) ?? "?",
+      })),
+    );
+    const p99at100 = pipelineP99(100);
+    console.log(
+      `targets: ≥ 1000 inquiries/s sustained: ${saturation >= 1000 ? "met" : "NOT met"} (${Math.round(saturation)}/s); ` +
+        `p99 ≤ 150 ms at 100/s: ${p99at100 <= 150 ? "met" : "NOT met"} (${p99at100} ms)`,
+    );
+  } catch (error) {
+    await observed.close().catch(() => undefined);
+    await pipeline.stop();
+    throw error;
+  }
+}
+
+await main();
+process.exit(0);
