@@ -6,6 +6,7 @@ import { findProcessor, type ProcessorDeclaration } from "../streams/topology.js
 import { archive } from "../connectors/archive.js";
 import { search } from "../connectors/search.js";
 import { classify } from "./classify.js";
+import { clean } from "./clean.js";
 import { route } from "./route/index.js";
 import { sentiment } from "./sentiment.js";
 import { urgency } from "./urgency/index.js";
@@ -21,6 +22,7 @@ type Factory = (declaration: ProcessorDeclaration, deps: ProcessorDependencies) 
 
 /** The implementation of each declared processor, by name. */
 const IMPLEMENTATIONS: Readonly<Record<string, Factory>> = {
+  clean,
   classify,
   sentiment,
   urgency,
