@@ -2,10 +2,12 @@ import { Command } from "commander";
 import { ConfigError, loadConfig } from "../config/settings.js";
 import { createLogger } from "../config/log.js";
 import { dlqCommands } from "./dlq.js";
+import { knowledgeBaseCommands } from "./kb.js";
 import { runCommands } from "./run.js";
 import { schemaCommands } from "./schemas.js";
 import { stackCommands } from "./stack.js";
 import { topicCommands } from "./topics.js";
+import { trainingCommands } from "./training.js";
 import { upCommand } from "./up.js";
 import type { CliContext } from "./context.js";
 
@@ -23,7 +25,7 @@ async function main(): Promise<void> {
     throw error;
   }
   const program = new Command("switchboard").description("Real-time customer-inquiry triage on Kafka").showHelpAfterError();
-  for (const register of [stackCommands, topicCommands, schemaCommands, runCommands, dlqCommands, upCommand]) {
+  for (const register of [stackCommands, topicCommands, schemaCommands, runCommands, dlqCommands, upCommand, trainingCommands, knowledgeBaseCommands]) {
     register(program, context);
   }
   await program.parseAsync(process.argv);

@@ -7,6 +7,7 @@ import { archive } from "../connectors/archive.js";
 import { search } from "../connectors/search.js";
 import { classify } from "./classify.js";
 import { clean } from "./clean.js";
+import { respond } from "./respond/index.js";
 import { route } from "./route/index.js";
 import { sentiment } from "./sentiment.js";
 import { urgency } from "./urgency/index.js";
@@ -27,6 +28,7 @@ const IMPLEMENTATIONS: Readonly<Record<string, Factory>> = {
   sentiment,
   urgency,
   route,
+  respond,
   archive,
   search,
 };

@@ -1,0 +1,122 @@
+import { Client } from "@elastic/elasticsearch";
+import type pg from "pg";
+import { Registry } from "prom-client";
+import {
+  EMBEDDER_MODEL,
+  openProductionEmbedder,
+  slotEmbedder,
+  type TextEmbedder,
+} from "../../knowledge-base/embedding.js";
+import { followProduction, type ModelSlot } from "../../models/index.js";
+import type { InquiryResponse, InquiryRouted } from "../../schemas/types.generated.js";
+import { createPool } from "../../storage/postgres.js";
+import { errorMessage } from "../../streams/errors.js";
+import type { ProcessorImplementation } from "../../streams/processor.js";
+import type { ProcessorDeclaration } from "../../streams/topology.js";
+import type { ProcessorDependencies } from "../index.js";
+import { draftReply, type ResponderParts } from "./draft.js";
+import { openAiChatModel, type ChatModel } from "./llm.js";
+import { readMessages } from "./messages.js";
+import { createRespondMetrics } from "./metrics.js";
+import { knowledgeBaseRetriever } from "./retrieval.js";
+
+/** How long a customer's reply may wait on the LLM before the fallback reply goes out instead. */
+export const LLM_TIMEOUT_MS = 8_000;
+
+export interface ResponderOptions {
+  /** Where the responder's counters are registered; a registry of its own (served by the host) otherwise. */
+  readonly metricsRegistry?: Registry;
+  /** Replaces the registry's production embedder (null: BM25 only). */
+  readonly embedder?: TextEmbedder | null;
+  /** Replaces the endpoint of SWITCHBOARD_LLM_URL (null: no LLM). */
+  readonly llm?: ChatModel | null;
+}
+
+/** The `respond` processor: inquiries.routed → inquiries.responses (its one output). */
+export async function respond(
+  declaration: ProcessorDeclaration,
+  deps: ProcessorDependencies,
+  options: ResponderOptions = {},
+): Promise<ProcessorImplementation> {
+  const [output] = declaration.outputs;
+  if (!output || declaration.outputs.length !== 1)
+    throw new Error(`${declaration.name}: the responder writes exactly one topic (inquiries.responses)`);
+  const { config, endpoints, log } = deps;
+  const index = config.knowledgeBaseIndex;
+  const messages = readMessages();
+  const client = new Client({ node: endpoints.elasticsearchUrl });
+  let pool: pg.Pool | undefined;
+  let slot: ModelSlot | null = null;
+  let stopFollowing: () => void = () => undefined;
+  const release = async () => {
+    stopFollowing();
+    await slot?.close();
+    await pool?.end();
+    await client.close();
+  };
+
+  try {
+    if (!(await client.indices.exists({ index }))) {
+      throw new Error(`the knowledge-base index ${index} does not exist: run \`switchboard kb load\` first`);
+    }
+    if (options.embedder === undefined) {
+      pool = createPool(endpoints.databaseUrl, declaration.name);
+      slot = await openProductionEmbedder(pool, config.modelsDir, log);
+      if (slot) stopFollowing = followProduction(slot, pool, EMBEDDER_MODEL, config.modelsDir, config.modelPollMs, log);
+    }
+  } catch (error) {
+    await release();
+    throw new Error(`${declaration.name}: cannot start: ${errorMessage(error)}`, { cause: error });
+  }
+
+  const llm =
+    options.llm !== undefined
+      ? options.llm
+      : config.llmUrl
+        ? openAiChatModel({
+            baseUrl: config.llmUrl,
+            model: config.llmModel,
+            apiKey: config.llmApiKey,
+            timeoutMs: LLM_TIMEOUT_MS,
+          })
+        : null;
+  const metricsRegistry = options.metricsRegistry ?? new Registry();
+  const embedder = options.embedder !== undefined ? options.embedder : slot && slotEmbedder(slot);
+  const parts: ResponderParts = {
+    retriever: knowledgeBaseRetriever({ client, index, embedder }),
+    messages,
+    llm,
+    metrics: createRespondMetrics(metricsRegistry),
+    log,
+  };
+  log.info(
+    { processor: declaration.name, index, embedder: embedder?.model ?? null, llm: llm !== null },
+    "responder ready",
+  );
+
+  return {
+    async process(input, { log: recordLog }) {
+      const routed = input.value as InquiryRouted;
+      const draft = await draftReply(routed, { ...parts, log: recordLog });
+      parts.metrics.replies.inc({ strategy: draft.strategy });
+      if (draft.reason) parts.metrics.handOffs.inc({ reason: draft.reason });
+      recordLog.debug(
+        { inquiry_id: routed.inquiry_id, strategy: draft.strategy, reason: draft.reason, sources: draft.sources },
+        "reply drafted",
+      );
+      const response: InquiryResponse = {
+        inquiry_id: routed.inquiry_id,
+        envelope: routed.envelope,
+        strategy: draft.strategy,
+        text: draft.text,
+        sources: draft.sources,
+        department: routed.department,
+        model: draft.model,
+        responded_at: Date.now(),
+      };
+      return [{ topic: output, value: response }];
+    },
+    metrics: metricsRegistry,
+    close: release,
+  };
+}

@@ -1,0 +1,30 @@
+import { Counter, type Registry } from "prom-client";
+
+/** What the responder did, for the dashboards: replies by strategy, hand-offs by reason, LLM drafts refused. */
+export interface RespondMetrics {
+  readonly replies: Counter<"strategy">;
+  readonly handOffs: Counter<"reason">;
+  readonly guardrailRejections: Counter<"stage" | "check">;
+  readonly llmFailures: Counter<"failure">;
+}
+
+/** Registers the counters once per registry (a second responder in the same process shares them). */
+export function createRespondMetrics(registry: Registry): RespondMetrics {
+  const counter = <L extends string>(name: string, help: string, labelNames: readonly L[]): Counter<L> =>
+    (registry.getSingleMetric(name) as Counter<L> | undefined) ??
+    new Counter({ name, help, labelNames, registers: [registry] });
+  return {
+    replies: counter("switchboard_respond_replies_total", "Replies drafted, by strategy", ["strategy"]),
+    handOffs: counter("switchboard_respond_handoffs_total", "Inquiries handed to a person, by reason", ["reason"]),
+    guardrailRejections: counter(
+      "switchboard_respond_guardrail_rejections_total",
+      "LLM inputs or drafts refused by a guardrail, by check",
+      ["stage", "check"],
+    ),
+    llmFailures: counter(
+      "switchboard_respond_llm_failures_total",
+      "LLM calls that failed (timeout, HTTP error, bad response)",
+      ["failure"],
+    ),
+  };
+}

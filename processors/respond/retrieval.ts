@@ -1,0 +1,132 @@
+import type { Client, estypes } from "@elastic/elasticsearch";
+import type { TextEmbedder } from "../../knowledge-base/embedding.js";
+import type { ArticleDocument } from "../../knowledge-base/load.js";
+import { reciprocalRankFusion } from "./fusion.js";
+
+/** What the responder needs of an indexed article. */
+export type KnowledgeArticle = Pick<
+  ArticleDocument,
+  "intent" | "category" | "department" | "title" | "body" | "template"
+> & { readonly id: string };
+
+export type Ranker = "bm25" | "knn";
+
+export interface RetrievedHit {
+  readonly article: KnowledgeArticle;
+  readonly fusedScore: number;
+  /** 1-based rank in each ranking that ran; null where the article was not in it. */
+  readonly ranks: Readonly<Record<Ranker, number | null>>;
+  /** BM25 score, for judging how clearly the first hit leads. */
+  readonly bm25Score: number | null;
+}
+
+export interface Retrieval {
+  /** Best first, by reciprocal rank fusion of the rankings that ran. */
+  readonly hits: readonly RetrievedHit[];
+  /** The rankings that found something: kNN only with an embedder and articles embedded by it. */
+  readonly rankers: readonly Ranker[];
+}
+
+export interface RetrievalQuery {
+  readonly text: string;
+  /** The classifier's category: its articles get a boost, the others stay reachable. */
+  readonly category?: string | null;
+}
+
+export interface Retriever {
+  retrieve(query: RetrievalQuery): Promise<Retrieval>;
+}
+
+export interface RetrieverOptions {
+  readonly client: Client;
+  readonly index: string;
+  readonly embedder: TextEmbedder | null;
+  /** Hits per ranking. */
+  readonly size?: number;
+  /** Added to the BM25 score of articles in the predicted category. */
+  readonly categoryBoost?: number;
+}
+
+/** Field weights of the BM25 query: a title match says most about what an article is for. */
+export const BM25_FIELDS = ["title^2", "keywords^1.5", "questions", "body"];
+/** About a quarter of a typical first BM25 score: it settles close calls without overriding a clear match. */
+export const DEFAULT_CATEGORY_BOOST = 3;
+/** The text of a long inquiry adds little to the query beyond its start; this bounds the query's cost. */
+const MAX_QUERY_CHARS = 2_000;
+const SOURCE_FIELDS = ["intent", "category", "department", "title", "body", "template"];
+
+/**
+ * Retrieves knowledge-base articles for an inquiry: BM25 over the text fields and kNN over the
+ * article embeddings run separately, then their rankings are fused in application code.
+ */
+export function knowledgeBaseRetriever(options: RetrieverOptions): Retriever {
+  const { client, index, embedder } = options;
+  const size = options.size ?? 5;
+  const categoryBoost = options.categoryBoost ?? DEFAULT_CATEGORY_BOOST;
+
+  async function bm25(text: string, category: string | null): Promise<estypes.SearchHit<KnowledgeArticle>[]> {
+    const response = await client.search<KnowledgeArticle>({
+      index,
+      size,
+      _source: SOURCE_FIELDS,
+      query: {
+        bool: {
+          must: {
+            multi_match: { query: text, fields: BM25_FIELDS, type: "best_fields", tie_breaker: 0.3, fuzziness: "AUTO" },
+          },
+          should:
+            category && categoryBoost > 0
+              ? [{ constant_score: { filter: { term: { category } }, boost: categoryBoost } }]
+              : [],
+        },
+      },
+    });
+    return response.hits.hits;
+  }
+
+  /** Only articles embedded by the same model version are comparable: after a swap, kNN finds none until `kb load` re-embeds. */
+  async function knn(embedder: TextEmbedder, text: string): Promise<estypes.SearchHit<KnowledgeArticle>[]> {
+    const model = embedder.model;
+    const [vector] = await embedder.embed([text]);
+    const response = await client.search<KnowledgeArticle>({
+      index,
+      size,
+      _source: SOURCE_FIELDS,
+      knn: {
+        field: "embedding",
+        query_vector: Array.from(vector!),
+        k: size,
+        num_candidates: Math.max(50, size * 10),
+        filter: { term: { embedder: model } },
+      },
+    });
+    return response.hits.hits;
+  }
+
+  return {
+    async retrieve({ text, category = null }) {
+      const query = text.slice(0, MAX_QUERY_CHARS);
+      const [lexical, knnHits] = await Promise.all([
+        bm25(query, category),
+        embedder ? knn(embedder, query) : Promise.resolve([]),
+      ]);
+      const semantic = knnHits.length > 0 ? knnHits : null;
+      const rankers: Ranker[] = semantic ? ["bm25", "knn"] : ["bm25"];
+      const articles = new Map<string, KnowledgeArticle>();
+      for (const hit of [...lexical, ...(semantic ?? [])]) articles.set(hit._id!, { ...hit._source!, id: hit._id! });
+      const bm25Scores = new Map(lexical.map((hit) => [hit._id!, hit._score ?? null]));
+      const fused = reciprocalRankFusion(semantic ? [ids(lexical), ids(semantic)] : [ids(lexical)]);
+      return {
+        rankers,
+        hits: fused.map(({ id, score, ranks }) => ({
+          article: articles.get(id)!,
+          fusedScore: score,
+          ranks: { bm25: ranks[0] ?? null, knn: ranks[1] ?? null },
+          bm25Score: bm25Scores.get(id) ?? null,
+        })),
+      };
+    },
+  };
+}
+
+const ids = (hits: readonly estypes.SearchHit[]) => hits.map((hit) => hit._id!);
