@@ -159,7 +159,8 @@ export async function startProcessor(
       for (const part of parts) {
         offsets.set(part.topic, [...(offsets.get(part.topic) ?? []), { partition: part.partition, offset: (BigInt(part.lastOffset) + 1n).toString() }]);
       }
-      await transaction.sendOffsets({ consumerGroupId: groupId, topics: [...offsets].map(([topic, partitions]) => ({ topic, partitions })) });
+      const topics = [...offsets].map(([topic, partitions]) => ({ topic, partitions }));
+      await whileCoordinatorBusy(() => transaction.sendOffsets({ consumerGroupId: groupId, topics }));
       await transaction.commit();
       metrics.transactions.inc({ processor: declaration.name, outcome: "commit" });
     } catch (error) {
@@ -284,6 +285,22 @@ export async function startProcessor(
       return stopping;
     },
   };
+}
+
+/**
+ * kafkajs retries CONCURRENT_TRANSACTIONS (the coordinator still finishing the previous commit)
+ * when adding partitions but not when adding offsets, which is a sink's first request in a
+ * transaction; nothing was added when it fails, so trying again is safe.
+ */
+async function whileCoordinatorBusy<T>(request: () => Promise<T>, attempts = 12): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await request();
+    } catch (error) {
+      if ((error as { type?: string }).type !== "CONCURRENT_TRANSACTIONS" || attempt >= attempts) throw error;
+      await sleep(Math.min(10 * 2 ** (attempt - 1), 1_000));
+    }
+  }
 }
 
 /** A producer fenced by a newer one with the same transactional id must stop, not retry. */
