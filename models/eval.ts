@@ -1,0 +1,92 @@
+/**
+ * `npm run eval`: every registered model, each family side by side (production, else the newest
+ * candidate or archived version), scored on its held-out test split through the real Node ONNX
+ * sessions, with serving cost, and checked against the targets of issue 3.
+ */
+import { mkdir, writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { Command, InvalidArgumentError } from "commander";
+import { createLogger } from "../config/log.js";
+import { loadConfig } from "../config/settings.js";
+import { createPool } from "../storage/postgres.js";
+import { resolveEndpoints } from "../stack/index.js";
+import { EMBEDDING_TASK } from "./manifest.js";
+import { REGISTRY_SCHEMA, registeredVersions } from "./registry.js";
+import { evaluateVersion, HeldOutCache, versionsToEvaluate } from "./eval/evaluate.js";
+import { renderReport, targetChecks, type Evaluated } from "./eval/report.js";
+
+function positiveInt(value: string): number {
+  const parsed = Number(value);
+  if (!Number.isInteger(parsed) || parsed <= 0) throw new InvalidArgumentError("expected a positive integer");
+  return parsed;
+}
+
+const program = new Command("npm run eval")
+  .description(
+    "held-out metrics and serving cost of every registered model version, per family, through onnxruntime-node",
+  )
+  .option("--json <path>", "also write the results as JSON to this file")
+  .option("--model <names...>", "only these registry models")
+  .option("--latency-sample <n>", "test inquiries timed one at a time per version", positiveInt, 300)
+  .option("--batch-size <n>", "inquiries per predict() call for scoring and throughput", positiveInt, 32)
+  .option("--registry-schema <schema>", "schema of the registry tables", REGISTRY_SCHEMA)
+  .parse();
+
+const options = program.opts<{
+  json?: string;
+  model?: string[];
+  latencySample: number;
+  batchSize: number;
+  registrySchema: string;
+}>();
+const config = loadConfig();
+// Logs go to stderr and only warnings: stdout is the report.
+const log = createLogger({ logLevel: config.logLevel === "info" ? "warn" : config.logLevel }, "eval");
+const pool = createPool(resolveEndpoints(config).databaseUrl, "switchboard-eval");
+
+try {
+  const registered = (await registeredVersions(pool, config.modelsDir, options.registrySchema)).filter(
+    // The embedder has no labels, hence no held-out metric.
+    (v) => v.task !== EMBEDDING_TASK && (!options.model || options.model.includes(v.model)),
+  );
+  const chosen = versionsToEvaluate(registered);
+  if (chosen.length === 0) {
+    console.error(
+      `no model versions to evaluate in the registry (schema ${options.registrySchema}): train some with \`switchboard train --task <task>\``,
+    );
+    process.exitCode = 1;
+  } else {
+    const loadAtStart = os.loadavg()[0]!;
+    const heldOut = new HeldOutCache();
+    const evaluated: Evaluated[] = [];
+    for (const version of chosen) {
+      console.error(`evaluating ${version.model}@${version.version} (${version.family}, ${version.stage})`);
+      try {
+        evaluated.push(await evaluateVersion(version, heldOut, options, log));
+      } catch (error) {
+        evaluated.push({
+          model: version.model,
+          version: version.version,
+          family: version.family,
+          stage: version.stage,
+          error: (error as Error).message,
+        });
+      }
+    }
+    const checks = targetChecks(evaluated);
+    // Latency depends on what else runs: say how busy the machine was.
+    const machine = { cpus: os.cpus().length, loadAverage: { start: loadAtStart, end: os.loadavg()[0]! } };
+    console.log(renderReport(evaluated, checks, machine));
+    if (options.json) {
+      await mkdir(path.dirname(path.resolve(options.json)), { recursive: true });
+      await writeFile(
+        options.json,
+        `${JSON.stringify({ generatedAt: new Date().toISOString(), options, machine, versions: evaluated, targets: checks }, null, 2)}\n`,
+      );
+    }
+    if (evaluated.some((e) => "error" in e)) process.exitCode = 1;
+  }
+} finally {
+  await pool.end();
+}

@@ -1,0 +1,73 @@
+import { execFile } from "node:child_process";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { promisify } from "node:util";
+import { REPO_ROOT } from "../../config/settings.js";
+
+const run = promisify(execFile);
+
+export interface HeldOutRow {
+  readonly text: string;
+  readonly label: string;
+}
+
+/** The test split a version was trained beside, exactly as training rebuilds it. */
+export interface HeldOut {
+  readonly rows: readonly HeldOutRow[];
+  /** Label of the out-of-scope rows (CLINC150): never trained on, only used at the operating point. */
+  readonly oosLabel: string;
+  /** Most frequent training label and its share: the majority-class baseline. */
+  readonly majority: { readonly label: string; readonly share: number };
+}
+
+/**
+ * The split comes from training's own code (`training.evaluation.held_out_split`, which also
+ * proves by digest that the test rows are the ones the version was evaluated on), so Node and
+ * Python can never disagree on it. Rows travel as JSONL through a temporary file.
+ */
+const EXPORT_SCRIPT = `
+import json, sys
+from collections import Counter
+from training.datasets.base import OOS_LABEL
+from training.evaluation import held_out_split
+with open(sys.argv[1], encoding="utf-8") as handle:
+    split = held_out_split(json.load(handle))
+label, count = Counter(r.label for r in split.train).most_common(1)[0]
+with open(sys.argv[2], "w", encoding="utf-8") as out:
+    out.write(json.dumps({"oos_label": OOS_LABEL, "majority": {"label": label, "share": count / len(split.train)}}) + "\\n")
+    for r in split.test:
+        out.write(json.dumps({"text": r.text, "label": r.label}, ensure_ascii=False) + "\\n")
+`;
+
+/** Held-out test rows of the version in `versionDir` (its manifest names dataset, seed, limit and test digest). */
+export async function heldOutRows(versionDir: string, env: NodeJS.ProcessEnv = process.env): Promise<HeldOut> {
+  const scratch = await mkdtemp(path.join(os.tmpdir(), "switchboard-held-out-"));
+  const file = path.join(scratch, "test.jsonl");
+  try {
+    try {
+      await run("python3", ["-c", EXPORT_SCRIPT, path.join(versionDir, "manifest.json"), file], {
+        cwd: REPO_ROOT,
+        env,
+        maxBuffer: 16 << 20,
+      });
+    } catch (error) {
+      const stderr = String((error as { stderr?: string }).stderr ?? "")
+        .trim()
+        .split("\n")
+        .at(-1);
+      throw new Error(`cannot rebuild the held-out split of ${versionDir}: ${stderr || (error as Error).message}`, {
+        cause: error,
+      });
+    }
+    const [header, ...lines] = (await readFile(file, "utf8")).split("\n").filter((line) => line.length > 0);
+    const meta = JSON.parse(header!) as { oos_label: string; majority: { label: string; share: number } };
+    return {
+      oosLabel: meta.oos_label,
+      majority: meta.majority,
+      rows: lines.map((line) => JSON.parse(line) as HeldOutRow),
+    };
+  } finally {
+    await rm(scratch, { recursive: true, force: true });
+  }
+}

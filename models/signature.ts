@@ -1,0 +1,75 @@
+import type { InferenceSession } from "onnxruntime-node";
+import { EMBEDDING_TASK, type Family, type Manifest } from "./manifest.js";
+
+/** The ONNX signature of a version (training/README.md, "ONNX signature"). */
+export interface Signature {
+  /** Input name → element type. */
+  readonly inputs: Readonly<Record<string, "string" | "int64">>;
+  /** Outputs serving reads; all float32. */
+  readonly outputs: readonly ("probabilities" | "active_features" | "embedding")[];
+}
+
+const TOKEN_IDS = { input_ids: "int64", attention_mask: "int64" } as const;
+
+const CLASSIFIERS: Readonly<Record<Family, Signature>> = {
+  linear: { inputs: { text: "string" }, outputs: ["probabilities", "active_features"] },
+  encoder: { inputs: TOKEN_IDS, outputs: ["probabilities", "embedding"] },
+  ensemble: { inputs: { text: "string", ...TOKEN_IDS }, outputs: ["probabilities", "active_features", "embedding"] },
+};
+/** The sentence embedder: the encoder without a head. */
+const EMBEDDER: Signature = { inputs: TOKEN_IDS, outputs: ["embedding"] };
+
+export function signatureOf(manifest: Pick<Manifest, "task" | "family">): Signature {
+  return manifest.task === EMBEDDING_TASK ? EMBEDDER : CLASSIFIERS[manifest.family];
+}
+
+/** Whether the graph takes WordPiece token ids (and so the version ships a vocab.txt). */
+export function takesTokenIds(signature: Signature): boolean {
+  return "input_ids" in signature.inputs;
+}
+
+function describe(spec: Readonly<Record<string, string>>): string {
+  const entries = Object.entries(spec).sort(([a], [b]) => a.localeCompare(b));
+  return entries.length === 0 ? "none" : entries.map(([name, type]) => `${name}: ${type}`).join(", ");
+}
+
+function metadataTypes(metadata: readonly InferenceSession.ValueMetadata[]): Record<string, string> {
+  return Object.fromEntries(metadata.map((value) => [value.name, value.isTensor ? value.type : "non-tensor"]));
+}
+
+/**
+ * Problems with how the manifest and the loaded graph match the version's signature: the
+ * manifest must declare its inputs and outputs, the graph must take exactly those inputs and
+ * produce those outputs as float32. Empty when all is well.
+ */
+export function signatureProblems(manifest: Manifest, session: InferenceSession): string[] {
+  const expected = signatureOf(manifest);
+  const kind = manifest.task === EMBEDDING_TASK ? `${EMBEDDING_TASK} model` : `${manifest.family} family`;
+  const problems: string[] = [];
+  const declaredInputs = Object.fromEntries(
+    Object.entries(manifest.onnx.inputs).map(([name, spec]) => [name, spec.type]),
+  );
+  if (describe(declaredInputs) !== describe(expected.inputs)) {
+    problems.push(
+      `manifest declares inputs (${describe(declaredInputs)}) but the ${kind} takes (${describe(expected.inputs)})`,
+    );
+  }
+  const graphInputs = metadataTypes(session.inputMetadata);
+  if (describe(graphInputs) !== describe(expected.inputs)) {
+    problems.push(
+      `model.onnx takes inputs (${describe(graphInputs)}) but the ${kind} takes (${describe(expected.inputs)})`,
+    );
+  }
+  const graphOutputs = metadataTypes(session.outputMetadata);
+  for (const name of expected.outputs) {
+    if (!(name in manifest.onnx.outputs)) problems.push(`manifest does not declare the output ${name}`);
+    if (graphOutputs[name] !== "float32") {
+      problems.push(
+        name in graphOutputs
+          ? `model.onnx output ${name} is ${graphOutputs[name]}, expected float32`
+          : `model.onnx has no output ${name}`,
+      );
+    }
+  }
+  return problems;
+}

@@ -1,0 +1,282 @@
+import { createHash } from "node:crypto";
+import { readFile } from "node:fs/promises";
+import path from "node:path";
+import { InferenceSession, type Tensor } from "onnxruntime-node";
+import type { Logger } from "pino";
+import { ModelLoadError } from "./errors.js";
+import { textFeed, tokenFeeds } from "./feeds.js";
+import { parseManifest, wordPieceSettings, type Manifest } from "./manifest.js";
+import { toPredictions, type BatchOutputs, type Prediction } from "./prediction.js";
+import { signatureOf, signatureProblems, takesTokenIds, type Signature } from "./signature.js";
+import { WordPieceTokenizer } from "./wordpiece.js";
+
+/** One model version, loaded, checked and warm. */
+export interface LoadedModel {
+  readonly name: string;
+  readonly version: string;
+  /** Absolute path of the version directory. */
+  readonly directory: string;
+  readonly manifest: Manifest;
+  /** One prediction per text, in order, all from this version. Fails for an embedding-only model. */
+  predict(texts: readonly string[]): Promise<Prediction[]>;
+  /** One L2-normalized sentence embedding per text, in order. Fails for a model without an `embedding` output (linear). */
+  embed(texts: readonly string[]): Promise<Float32Array[]>;
+  /** Frees the ONNX session; predict() and embed() fail afterwards. */
+  release(): Promise<void>;
+}
+
+/** Rows per session run: larger calls are split, so padding and memory stay bounded. */
+export const MAX_BATCH = 32;
+
+/** Inquiry-like texts of different lengths: the first runs allocate and plan, not a customer's. */
+const WARM_UP_TEXTS = [
+  "Where is my order?",
+  "I was charged twice for the same subscription and nobody answers my emails. Please refund the second payment today.",
+  "Meine Rechnung ist falsch, bitte prüfen Sie das.",
+];
+/** Calibrated probabilities of a row sum to 1, embeddings have norm 1; further off, the output is not what it claims. */
+const UNIT_TOLERANCE = 1e-3;
+
+function sessionOptions(): InferenceSession.SessionOptions {
+  // Processors are single-threaded and share a small machine: one thread per session.
+  return {
+    intraOpNumThreads: 1,
+    interOpNumThreads: 1,
+    executionMode: "sequential",
+    graphOptimizationLevel: "all",
+    logSeverityLevel: 3,
+  };
+}
+
+/** Reads every file the manifest lists and checks its sha256; the bytes returned are the bytes checked. */
+async function readVerified(
+  directory: string,
+  manifest: Manifest,
+  required: readonly string[],
+): Promise<Map<string, Buffer>> {
+  for (const name of required) {
+    if (!(name in manifest.files)) throw new Error(`manifest.files has no checksum for ${name}`);
+  }
+  const files = new Map<string, Buffer>();
+  for (const [name, expected] of Object.entries(manifest.files)) {
+    let bytes: Buffer;
+    try {
+      bytes = await readFile(path.join(directory, name));
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      throw new Error(
+        code === "ENOENT" ? `${name} is missing` : `${name} cannot be read (${(error as Error).message})`,
+        { cause: error },
+      );
+    }
+    const actual = createHash("sha256").update(bytes).digest("hex");
+    if (actual !== expected)
+      throw new Error(`${name} has sha256 ${actual}, the manifest says ${expected} (corrupt or replaced)`);
+    files.set(name, bytes);
+  }
+  return files;
+}
+
+function tokenizerOf(manifest: Manifest, files: ReadonlyMap<string, Buffer>): WordPieceTokenizer {
+  const settings = wordPieceSettings(manifest);
+  const tokenizer = WordPieceTokenizer.fromVocabulary(files.get(settings.vocab)!.toString("utf8"), settings.max_length);
+  const actual = tokenizer.special;
+  const expected = settings.special_ids;
+  if (
+    actual.cls !== expected.cls ||
+    actual.sep !== expected.sep ||
+    actual.pad !== expected.pad ||
+    actual.unk !== expected.unk
+  ) {
+    throw new Error(
+      `${settings.vocab} has special ids ${JSON.stringify(actual)}, the manifest says ${JSON.stringify(expected)}`,
+    );
+  }
+  return tokenizer;
+}
+
+async function createSession(bytes: Buffer, file: string): Promise<InferenceSession> {
+  try {
+    return await InferenceSession.create(bytes, sessionOptions());
+  } catch (error) {
+    throw new Error(`onnxruntime cannot load ${file} (${(error as Error).message})`, { cause: error });
+  }
+}
+
+function checkUnitRows(tensor: Tensor, what: string, norm: (row: Float32Array) => number): void {
+  const [rows, width] = tensor.dims as [number, number];
+  const data = tensor.data as Float32Array;
+  for (let row = 0; row < rows; row++) {
+    const value = norm(data.subarray(row * width, (row + 1) * width));
+    if (!(Math.abs(value - 1) <= UNIT_TOLERANCE)) throw new Error(`${what} of a warm-up row is ${value}, not 1`);
+  }
+}
+
+interface Row {
+  readonly index: number;
+  readonly text: string;
+  readonly ids: readonly number[];
+}
+
+class OnnxModel implements LoadedModel {
+  readonly name: string;
+  readonly version: string;
+  private readonly id: string;
+  private released = false;
+
+  constructor(
+    readonly directory: string,
+    readonly manifest: Manifest,
+    private readonly signature: Signature,
+    private readonly session: InferenceSession,
+    private readonly tokenizer: WordPieceTokenizer | undefined,
+  ) {
+    this.name = manifest.model;
+    this.version = manifest.version;
+    this.id = `${manifest.model}@${manifest.version}`;
+  }
+
+  predict(texts: readonly string[]): Promise<Prediction[]> {
+    if (!this.signature.outputs.includes("probabilities"))
+      return Promise.reject(new Error(`${this.id} is an embedding model: it has no labels to predict`));
+    return this.inBatches(texts, (outputs) => toPredictions(outputs, this.manifest.labels, this.id));
+  }
+
+  embed(texts: readonly string[]): Promise<Float32Array[]> {
+    if (!this.signature.outputs.includes("embedding"))
+      return Promise.reject(new Error(`${this.id} (${this.manifest.family}) outputs no embedding`));
+    return this.inBatches(texts, (outputs) => {
+      const [rows, width] = outputs.embedding!.dims as [number, number];
+      const data = outputs.embedding!.data as Float32Array;
+      return Array.from({ length: rows }, (_, row) => data.slice(row * width, (row + 1) * width));
+    });
+  }
+
+  /** Runs the rows in batches of at most MAX_BATCH and puts each batch's results back in input order. */
+  private async inBatches<T>(texts: readonly string[], convert: (outputs: BatchOutputs) => T[]): Promise<T[]> {
+    if (this.released) throw new Error(`${this.id} has been released`);
+    const results = new Array<T>(texts.length);
+    for (const batch of this.batches(texts)) {
+      const converted = convert(await this.run(batch));
+      batch.forEach((row, i) => (results[row.index] = converted[i]!));
+    }
+    return results;
+  }
+
+  /** Token-id rows of similar length go together, so little is padded. */
+  private batches(texts: readonly string[]): Row[][] {
+    const rows = texts.map((text, index) => ({ index, text, ids: this.tokenizer?.encode(text) ?? [] }));
+    if (this.tokenizer && rows.length > MAX_BATCH) rows.sort((a, b) => a.ids.length - b.ids.length);
+    const batches = [];
+    for (let start = 0; start < rows.length; start += MAX_BATCH) batches.push(rows.slice(start, start + MAX_BATCH));
+    return batches;
+  }
+
+  private async run(rows: readonly Row[]): Promise<BatchOutputs> {
+    const feeds: Record<string, Tensor> = {
+      ...("text" in this.signature.inputs && { text: textFeed(rows.map((row) => row.text)) }),
+      ...(this.tokenizer &&
+        tokenFeeds(
+          rows.map((row) => row.ids),
+          this.tokenizer,
+        )),
+    };
+    return (await this.session.run(feeds)) as unknown as BatchOutputs;
+  }
+
+  /**
+   * Runs the warm-up texts together and checks the outputs against the manifest (label count,
+   * probabilities summing to 1, embedding width and norm), then runs them one at a time, the
+   * way processors call.
+   */
+  async warmUp(): Promise<void> {
+    const { labels, onnx } = this.manifest;
+    const outputs = await this.run(
+      WARM_UP_TEXTS.map((text, index) => ({ index, text, ids: this.tokenizer?.encode(text) ?? [] })),
+    );
+    for (const name of this.signature.outputs) {
+      const rows = outputs[name]?.dims[0];
+      if (rows !== WARM_UP_TEXTS.length) throw new Error(`${name} has ${rows} rows for ${WARM_UP_TEXTS.length} inputs`);
+    }
+    if (this.signature.outputs.includes("probabilities")) {
+      const width = outputs.probabilities.dims[1];
+      if (width !== labels.length) {
+        throw new Error(
+          `the model outputs ${width} probabilities per row but the manifest lists ${labels.length} labels (${labels.join(", ")})`,
+        );
+      }
+      checkUnitRows(outputs.probabilities, "the sum of the probabilities", (row) => row.reduce((sum, p) => sum + p, 0));
+    }
+    if (outputs.embedding) {
+      const declared = onnx.outputs.embedding?.shape[1];
+      if (typeof declared === "number" && outputs.embedding.dims[1] !== declared) {
+        throw new Error(`embedding has ${outputs.embedding.dims[1]} dimensions, the manifest says ${declared}`);
+      }
+      checkUnitRows(outputs.embedding, "the norm of the embedding", (row) => Math.hypot(...row));
+    }
+    const single = this.signature.outputs.includes("probabilities")
+      ? (text: string) => this.predict([text])
+      : (text: string) => this.embed([text]);
+    for (const text of WARM_UP_TEXTS) await single(text);
+  }
+
+  async release(): Promise<void> {
+    if (this.released) return;
+    this.released = true;
+    await this.session.release();
+  }
+}
+
+/**
+ * Loads a version directory for serving: validates manifest.json, verifies every file against
+ * its sha256 (the bytes checked are the bytes loaded), creates the session, checks the graph's
+ * inputs and outputs against the family and the manifest, and warms it up. Anything wrong is a
+ * ModelLoadError naming the directory and the problem; nothing is left allocated.
+ */
+export async function loadModelVersion(dir: string, log: Logger): Promise<LoadedModel> {
+  const directory = path.resolve(dir);
+  const started = performance.now();
+  let session: InferenceSession | undefined;
+  try {
+    let manifestText: string;
+    try {
+      manifestText = await readFile(path.join(directory, "manifest.json"), "utf8");
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      throw new Error(
+        code === "ENOENT" ? "manifest.json is missing" : `manifest.json cannot be read (${(error as Error).message})`,
+        { cause: error },
+      );
+    }
+    const manifest = parseManifest(manifestText);
+    const signature = signatureOf(manifest);
+    const vocab = takesTokenIds(signature) ? wordPieceSettings(manifest).vocab : undefined;
+    const files = await readVerified(directory, manifest, vocab ? [manifest.onnx.file, vocab] : [manifest.onnx.file]);
+    const tokenizer = vocab ? tokenizerOf(manifest, files) : undefined;
+    session = await createSession(files.get(manifest.onnx.file)!, manifest.onnx.file);
+    const problems = signatureProblems(manifest, session);
+    if (problems.length > 0) throw new Error(problems.join("; "));
+    const model = new OnnxModel(directory, manifest, signature, session, tokenizer);
+    try {
+      await model.warmUp();
+    } catch (error) {
+      throw new Error(`warm-up failed: ${(error as Error).message}`, { cause: error });
+    }
+    log.info(
+      {
+        model: manifest.model,
+        version: manifest.version,
+        family: manifest.family,
+        task: manifest.task,
+        directory,
+        loadMs: Math.round(performance.now() - started),
+      },
+      "model version loaded",
+    );
+    return model;
+  } catch (error) {
+    await session?.release().catch(() => undefined);
+    // The problem text already holds the underlying message; a `cause` would repeat it in the logs.
+    throw new ModelLoadError(directory, (error as Error).message);
+  }
+}
