@@ -21,6 +21,8 @@ from training.datasets.base import sha256_file
 MANIFEST_SCHEMA = 1
 MODEL_FILE = "model.onnx"
 MANIFEST_FILE = "manifest.json"
+# The task of a version that outputs only `embedding` (no labels, no `probabilities`).
+EMBEDDING_TASK = "embedding"
 _ORT_TYPES = {"tensor(string)": "string", "tensor(float)": "float32", "tensor(int64)": "int64"}
 
 
@@ -115,6 +117,17 @@ def _check_signature(directory: Path, manifest: dict[str, Any], session: ort.Inf
     for name, spec in onnx_spec["outputs"].items():
         if name not in outputs or _ORT_TYPES.get(outputs[name].type) != spec["type"]:
             raise ArtifactError(f"{directory}: output {name!r} missing or of another type")
+        declared, actual = spec["shape"][-1], outputs[name].shape[-1]
+        if isinstance(declared, int) and isinstance(actual, int) and declared != actual:
+            raise ArtifactError(
+                f"{directory}: output {name!r} has width {actual}, the manifest says {declared}"
+            )
+    if manifest["task"] == EMBEDDING_TASK:
+        if manifest["labels"] or "embedding" not in onnx_spec["outputs"]:
+            raise ArtifactError(f"{directory}: an embedding model has no labels and outputs `embedding`")
+        return
+    if "probabilities" not in onnx_spec["outputs"]:
+        raise ArtifactError(f"{directory}: a {manifest['task']} model must output `probabilities`")
     width = outputs["probabilities"].shape[-1]
     if width != len(manifest["labels"]):
         raise ArtifactError(

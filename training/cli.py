@@ -1,4 +1,5 @@
-"""`python -m training <command>`: migrate, train, evaluate, promote, rollback, models."""
+"""`python -m training <command>`: migrate, train, defaults, export-embedder, evaluate, promote,
+rollback, models."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from threadpoolctl import threadpool_limits
 from training import config
 from training.artifacts import ArtifactError, latest_versions
 from training.datasets import Split
+from training.defaults import Outcome, ensure_defaults
+from training.embedder import EMBEDDER_MODEL, export_embedder, register_embedder
 from training.evaluation import (
     HeldOutMismatch,
     evaluate_on,
@@ -43,6 +46,13 @@ def _targets(args: argparse.Namespace) -> list[Target]:
     return targets_for(args.task) if getattr(args, "task", None) else list(TARGETS.values())
 
 
+def _models(args: argparse.Namespace) -> list[str]:
+    """Registry models a command acts on: the trained targets, and the embedder by name."""
+    if getattr(args, "model", None) == EMBEDDER_MODEL:
+        return [EMBEDDER_MODEL]
+    return [t.model for t in _targets(args)]
+
+
 def cmd_migrate(_: argparse.Namespace) -> int:
     applied = Registry.open().migrate()
     print("applied: " + (", ".join(applied) if applied else "nothing (up to date)"))
@@ -50,6 +60,8 @@ def cmd_migrate(_: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    if args.defaults:
+        return cmd_defaults(args)
     registry = None if args.no_register else _registry()  # fail before hours of training, not after
     families = list(FAMILIES) if args.family == "all" else [args.family]
     trainer = Trainer(config.models_dir(), seed=args.seed, limit=args.limit)
@@ -63,6 +75,28 @@ def cmd_train(args: argparse.Namespace) -> int:
                 registry, trained.model, trained.version, config.GatePolicy(), config.models_dir()
             )
             print(f"  {'PROMOTED' if decision.promote else 'rejected'}: {decision.reason}")
+    return 0
+
+
+def cmd_defaults(args: argparse.Namespace) -> int:
+    registry = _registry()
+    trainer = Trainer(config.models_dir(), seed=args.seed)
+
+    def report(outcome: Outcome) -> None:
+        print(f"{outcome.model}: {outcome.message}", flush=True)
+
+    outcomes = ensure_defaults(registry, trainer, config.models_dir(), config.GatePolicy(), report)
+    return 0 if all(o.ok for o in outcomes) else 1
+
+
+def cmd_export_embedder(args: argparse.Namespace) -> int:
+    registry = None if args.no_register else _registry()
+    exported = export_embedder(config.models_dir())
+    status = "exported" if exported.created else "unchanged"
+    print(f"{status} {EMBEDDER_MODEL}@{exported.version} -> {exported.directory}")
+    if registry is not None:
+        row = register_embedder(registry, exported, config.models_dir())
+        print(f"  registered {EMBEDDER_MODEL}@{row.version}: {row.stage}")
     return 0
 
 
@@ -88,12 +122,12 @@ def cmd_promote(args: argparse.Namespace) -> int:
 def cmd_rollback(args: argparse.Namespace) -> int:
     registry = _registry()
     failed = False
-    for target in _targets(args):
+    for model in _models(args):
         try:
-            current, previous = registry.rollback(target.model)
-            print(f"{target.model}: {current} -> {previous}")
+            current, previous = registry.rollback(model)
+            print(f"{model}: {current} -> {previous}")
         except RegistryError as error:
-            print(f"{target.model}: {error}", file=sys.stderr)
+            print(f"{model}: {error}", file=sys.stderr)
             failed = True
     return 1 if failed else 0
 
@@ -222,19 +256,39 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
 
 
 def parser() -> argparse.ArgumentParser:
-    root = argparse.ArgumentParser(prog="python -m training", description=__doc__)
+    # `switchboard train ...` runs this CLI and names itself in the usage lines.
+    prog = os.environ.get("SWITCHBOARD_TRAINING_PROG", "python -m training")
+    root = argparse.ArgumentParser(prog=prog, description=__doc__)
     commands = root.add_subparsers(dest="command", required=True)
 
     commands.add_parser("migrate", help="create or upgrade the registry tables").set_defaults(run=cmd_migrate)
 
     train = commands.add_parser("train", help="train, register as candidate, run the promotion gate")
-    train.add_argument("--task", choices=TASKS, required=True)
+    what = train.add_mutually_exclusive_group(required=True)
+    what.add_argument("--task", choices=TASKS)
+    what.add_argument("--defaults", action="store_true", help="the same as the `defaults` command")
     train.add_argument("--model", choices=sorted(TARGETS), help="only this model of the task")
     train.add_argument("--family", choices=[*FAMILIES, "all"], default="all")
     train.add_argument("--limit", type=int, help="train on a class-balanced slice of N rows")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--no-register", action="store_true", help="write the version directory only")
     train.set_defaults(run=cmd_train)
+
+    defaults = commands.add_parser(
+        "defaults",
+        help="give every model the pipeline serves (intent, category, sentiment, urgency, embedder) a "
+        "production version: train the linear family where there is none",
+    )
+    defaults.add_argument("--seed", type=int, default=0)
+    defaults.set_defaults(run=cmd_defaults)
+
+    embedder = commands.add_parser(
+        "export-embedder",
+        help="write the knowledge base's sentence embedder (all-MiniLM-L6-v2) as model `embedder` and "
+        "put it in production; identical bytes reuse the existing version",
+    )
+    embedder.add_argument("--no-register", action="store_true", help="write the version directory only")
+    embedder.set_defaults(run=cmd_export_embedder)
 
     evaluate = commands.add_parser(
         "evaluate", help="held-out metrics of the newest versions, via onnxruntime"
@@ -251,26 +305,47 @@ def parser() -> argparse.ArgumentParser:
 
     rollback = commands.add_parser("rollback", help="restore the previous production version")
     rollback.add_argument("--task", choices=TASKS)
-    rollback.add_argument("--model", choices=sorted(TARGETS))
+    rollback.add_argument("--model", choices=sorted([*TARGETS, EMBEDDER_MODEL]))
     rollback.set_defaults(run=cmd_rollback)
 
     models = commands.add_parser("models", help="list registered versions, or a model's gate decisions")
-    models.add_argument("--model", choices=sorted(TARGETS))
+    models.add_argument("--model", choices=sorted([*TARGETS, EMBEDDER_MODEL]))
     models.add_argument("--decisions", action="store_true", help="the decision history of --model")
     models.set_defaults(run=cmd_models)
     return root
+
+
+# LOG_LEVEL is shared with the Node processes, which use pino's level names.
+_PINO_LEVELS = {
+    "trace": "DEBUG",
+    "debug": "DEBUG",
+    "info": "INFO",
+    "warn": "WARNING",
+    "error": "ERROR",
+    "fatal": "CRITICAL",
+    "silent": "CRITICAL",
+}
+
+
+def python_log_level(name: str) -> str:
+    return _PINO_LEVELS.get(name.lower(), name.upper())
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.command == "promote" and args.version and not args.model:
         parser().error("--version needs --model")
+    if args.command == "train" and args.defaults and (
+        args.model or args.limit or args.no_register or args.family != "all"
+    ):
+        parser().error("--defaults takes no other option than --seed")
     if args.command == "rollback" and not (args.task or args.model):
         parser().error("rollback needs --task or --model")
     if args.command == "models" and args.decisions and not args.model:
         parser().error("--decisions needs --model")
     logging.basicConfig(
-        level=os.environ.get("LOG_LEVEL", "INFO"), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        level=python_log_level(os.environ.get("LOG_LEVEL", "info")),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     try:

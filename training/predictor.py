@@ -38,8 +38,15 @@ class Predictor:
         return feed
 
     def probabilities(self, texts: list[str]) -> np.ndarray:
+        return self._run("probabilities", texts, len(self.labels))
+
+    def embeddings(self, texts: list[str]) -> np.ndarray:
+        """The `embedding` output (encoder, ensemble and embedder versions)."""
+        return self._run("embedding", texts, self.manifest["onnx"]["outputs"]["embedding"]["shape"][-1])
+
+    def _run(self, output: str, texts: list[str], width: int) -> np.ndarray:
         out = [
-            self.version.session.run(["probabilities"], self._feed(texts[i : i + self._batch_size]))[0]
+            self.version.session.run([output], self._feed(texts[i : i + self._batch_size]))[0]
             for i in range(0, len(texts), self._batch_size)
         ]
-        return np.concatenate(out) if out else np.zeros((0, len(self.labels)), np.float32)
+        return np.concatenate(out) if out else np.zeros((0, width), np.float32)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from training.artifacts import EMBEDDING_TASK
 from training.config import GatePolicy
 from training.evaluation import held_out_split, predict_held_out
 from training.gate import Decision, decide
@@ -20,6 +21,11 @@ def run_gate(registry: Registry, model: str, version: str, policy: GatePolicy, m
     The model's row stays locked meanwhile, so concurrent promotions cannot interleave."""
     with registry.locked(model):
         candidate = registry.version(model, version)
+        if candidate.manifest["task"] == EMBEDDING_TASK:
+            raise RegistryError(
+                f"{model}@{version}: an embedding model has no held-out metric to gate on "
+                "(export-embedder puts a new embedder in production)"
+            )
         if candidate.stage == "production":
             raise RegistryError(f"{model}@{version} is already in production")
         split = held_out_split(candidate.manifest)

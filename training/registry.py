@@ -32,7 +32,7 @@ class VersionRow:
     family: str
     stage: str
     artifact_path: str
-    test_digest: str
+    test_digest: str | None  # None: built from pre-trained weights, no held-out set
     manifest: dict[str, Any]
 
     def directory(self, models_root: Path | None = None) -> Path:
@@ -102,9 +102,11 @@ class Registry:
             yield
 
     def register(self, manifest: dict[str, Any], artifact_path: str) -> VersionRow:
+        """Adds a version as candidate with its metrics and lineage. A version built from
+        pre-trained weights alone (no `dataset` in its manifest) has no data lineage."""
         model, version = str(manifest["model"]), str(manifest["version"])
-        dataset: dict[str, Any] = manifest["dataset"]  # type: ignore[assignment]
-        digests: dict[str, str] = dataset["digests"]  # type: ignore[assignment]
+        dataset: dict[str, Any] = manifest.get("dataset") or {}
+        digests: dict[str, str] = dataset.get("digests") or {}
         with self.conn.transaction():
             self.conn.execute(
                 "INSERT INTO models (name, task) VALUES (%s, %s) ON CONFLICT (name) DO NOTHING",
@@ -120,8 +122,8 @@ class Registry:
                     manifest["family"],
                     artifact_path,
                     manifest["files"]["model.onnx"],
-                    manifest["training_data_digest"],
-                    digests["test"],
+                    manifest.get("training_data_digest"),
+                    digests.get("test"),
                     Jsonb(manifest),
                 ),
             )
@@ -133,22 +135,27 @@ class Registry:
                 )
             self.conn.execute(
                 """INSERT INTO lineage (model, version, dataset, source_sha256, seed, row_limit,
-                    train_digest, validation_digest, test_digest, parent_version)
-                    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)""",
+                    train_digest, validation_digest, test_digest, parent_version, weights_sha256)
+                    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)""",
                 (
                     model,
                     version,
-                    dataset["name"],
-                    dataset["source"]["sha256"],
-                    dataset["seed"],
-                    dataset["limit"],  # type: ignore[index]
-                    digests["train"],
-                    digests["validation"],
-                    digests["test"],
+                    dataset.get("name"),
+                    (dataset.get("source") or {}).get("sha256"),
+                    dataset.get("seed"),
+                    dataset.get("limit"),
+                    digests.get("train"),
+                    digests.get("validation"),
+                    digests.get("test"),
                     parent.version if parent else None,
+                    (manifest.get("parameters") or {}).get("weights_sha256"),
                 ),
             )
         return self.version(model, version)
+
+    def find_by_checksum(self, model: str, model_sha256: str) -> VersionRow | None:
+        """The version of `model` whose model.onnx has this sha256, if one is registered."""
+        return self._row("model = %s AND model_sha256 = %s", (model, model_sha256))
 
     def _row(self, where: str, params: tuple[object, ...]) -> VersionRow | None:
         row = self.conn.execute(

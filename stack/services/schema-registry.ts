@@ -65,8 +65,8 @@ export const schemaRegistry: ServiceDefinition = {
     const tmp = `${buildDir}.partial`;
     await rm(tmp, { recursive: true, force: true });
     const started = Date.now();
-    try {
-      await run(
+    const build = () =>
+      run(
         "mvn",
         [
           "-B",
@@ -80,6 +80,14 @@ export const schemaRegistry: ServiceDefinition = {
         ],
         { env: java.home ? { JAVA_HOME: java.home } : {} },
       );
+    try {
+      await build().catch(async (error: unknown) => {
+        // The Quarkus build step has failed once with a NullPointerException on a loaded machine
+        // and passed on the next try with nothing changed, so one retry from scratch.
+        ctx.log.warn({ service: NAME, err: error }, "Apicurio Registry build failed; retrying once");
+        await rm(tmp, { recursive: true, force: true });
+        await build();
+      });
     } catch (error) {
       await rm(tmp, { recursive: true, force: true });
       throw error;

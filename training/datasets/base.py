@@ -45,13 +45,15 @@ class Source:
         if path.exists():
             _verify(path, self.local_sha256)
             return path
-        return self._download()
+        return self._download(path)
 
-    def _download(self) -> Path:
+    def _download(self, missing: Path) -> Path:
         if self.url_sha256 is None:
             raise FileNotFoundError(
-                f"{self.local} is not in the datasets directory and the canonical copy at {self.url} "
-                "has no pinned checksum yet; set SWITCHBOARD_DATASETS or pin url_sha256"
+                f"{missing} does not exist, and the publisher's canonical copy at {self.url} is not "
+                "downloaded because its sha256 is not pinned (url_sha256 is unset: it could not be "
+                "fetched and checked when the adapter was written). Point SWITCHBOARD_DATASETS at a "
+                "directory holding the local copy, or pin the canonical copy's sha256 in the adapter."
             )
         target = config.cache_dir() / "datasets" / self.url_sha256 / Path(self.url).name
         if not target.exists():

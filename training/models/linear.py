@@ -34,6 +34,7 @@ class LinearParams:
     max_word_features: int = 40_000
     max_char_features: int = 60_000
     c_grid: tuple[float, ...] = (3.0, 10.0, 30.0)
+    class_weights: tuple[str | None, ...] = (None, "balanced")
 
 
 def _ngrams(separator: str, low: int, high: int) -> Callable[[list[str]], list[str]]:
@@ -84,8 +85,14 @@ class LinearModel:
     def fit(self, texts: list[str], labels: np.ndarray, val_texts: list[str], val_labels: np.ndarray) -> None:
         words, chars = self._tokenize(texts)
         x = sp.hstack([self._words.fit_transform(words), self._chars.fit_transform(chars)], format="csr")
-        self.classifier = fit_logistic_regression(
-            x, labels, self.features(val_texts), val_labels, self.params.c_grid, self.seed
+        _, self.classifier = fit_logistic_regression(
+            x,
+            labels,
+            self.features(val_texts),
+            val_labels,
+            self.params.c_grid,
+            self.seed,
+            self.params.class_weights,
         )
 
     def logits(self, texts: list[str]) -> np.ndarray:
@@ -98,6 +105,7 @@ class LinearModel:
         return {
             **asdict(self.params),
             "C": float(self.classifier.C),
+            "class_weight": self.classifier.class_weight,
             "word_vocabulary": len(self._words.vocabulary_),
             "char_vocabulary": len(self._chars.vocabulary_),
         }

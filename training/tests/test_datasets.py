@@ -53,6 +53,12 @@ def test_checksum_mismatch_is_refused(tmp_path: Path) -> None:
         Source("data.csv", "0" * 64, "https://example.invalid/data.csv").resolve(tmp_path)
 
 
+def test_missing_local_copy_without_pinned_canonical_checksum_is_not_downloaded(tmp_path: Path) -> None:
+    source = Source("data.csv", "0" * 64, "https://example.invalid/data.csv")
+    with pytest.raises(FileNotFoundError, match="is not downloaded because its sha256 is not pinned"):
+        source.resolve(tmp_path)
+
+
 def test_airline_dedupes_tweets_and_is_deterministic() -> None:
     first, second = airline.load(seed=0), airline.load(seed=0)
     rows = first.train + first.validation + first.test

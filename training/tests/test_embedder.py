@@ -1,0 +1,82 @@
+"""The knowledge base's embedder: version directory, serving parity, idempotent export, registry."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from training.artifacts import ArtifactError, load_version
+from training.config import GatePolicy
+from training.embedder import EMBEDDER_MODEL, ExportedEmbedder, export_embedder, register_embedder
+from training.predictor import Predictor
+from training.promotion import run_gate
+from training.registry import Registry, RegistryError
+from training.tests.test_tokenization import REFERENCE
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("embedder-models")
+
+
+@pytest.fixture(scope="module")
+def exported(root: Path) -> ExportedEmbedder:
+    return export_embedder(root)
+
+
+def test_version_directory_has_the_embedding_signature(exported: ExportedEmbedder) -> None:
+    assert exported.created
+    files = sorted(p.name for p in exported.directory.iterdir())
+    assert files == ["manifest.json", "model.onnx", "vocab.txt"]
+    manifest = load_version(exported.directory).manifest
+    assert (manifest["model"], manifest["task"], manifest["labels"]) == (EMBEDDER_MODEL, "embedding", [])
+    assert manifest["onnx"]["outputs"] == {"embedding": {"type": "float32", "shape": ["N", 384]}}
+    assert set(manifest["onnx"]["inputs"]) == {"input_ids", "attention_mask"}
+    assert manifest["tokenizer"]["kind"] == "wordpiece" and manifest["tokenizer"]["vocab"] == "vocab.txt"
+    assert set(manifest["files"]) == {"model.onnx", "vocab.txt"}
+
+
+def test_served_embeddings_equal_sentence_transformers(exported: ExportedEmbedder) -> None:
+    """Reference embeddings computed once with sentence-transformers/PyTorch."""
+    reference = json.loads(REFERENCE.read_text(encoding="utf-8"))
+    embeddings = Predictor(exported.directory).embeddings(reference["texts"])
+    np.testing.assert_allclose(embeddings, np.array(reference["embeddings"]), atol=1e-5)
+    np.testing.assert_allclose(np.linalg.norm(embeddings, axis=1), 1.0, atol=1e-5)
+
+
+def test_exporting_identical_bytes_reuses_the_version(exported: ExportedEmbedder, root: Path) -> None:
+    again = export_embedder(root)
+    assert not again.created
+    assert again.version == exported.version
+    assert [p.name for p in (root / EMBEDDER_MODEL).iterdir()] == [exported.version]
+
+
+def test_embedding_version_with_labels_is_refused(exported: ExportedEmbedder, tmp_path: Path) -> None:
+    copy = tmp_path / "version"
+    shutil.copytree(exported.directory, copy)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    manifest["labels"] = ["a", "b"]
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ArtifactError, match="an embedding model has no labels"):
+        load_version(copy)
+
+
+def test_registered_in_production_without_gate_once(
+    registry: Registry, exported: ExportedEmbedder, root: Path
+) -> None:
+    row = register_embedder(registry, exported, root)
+    assert (row.version, row.stage) == (exported.version, "production")
+    (decision,) = registry.decisions(EMBEDDER_MODEL)
+    assert decision["action"] == "promoted" and decision["reason"].startswith("no gate")
+    lineage = registry.conn.execute("SELECT * FROM lineage WHERE model = %s", (EMBEDDER_MODEL,)).fetchone()
+    assert lineage is not None and lineage["dataset"] is None
+    assert lineage["weights_sha256"] == exported.manifest["parameters"]["weights_sha256"]
+
+    assert register_embedder(registry, export_embedder(root), root).version == exported.version
+    assert len(registry.versions(EMBEDDER_MODEL)) == 1
+    with pytest.raises(RegistryError, match="no held-out metric"):
+        run_gate(registry, EMBEDDER_MODEL, exported.version, GatePolicy(), root)
