@@ -4,6 +4,7 @@ import type { Logger } from "pino";
 import { setTimeout as sleep } from "node:timers/promises";
 import { createTopicCodec } from "./codec.js";
 import { createGroupCommit, createSerialQueue } from "./group-commit.js";
+import { splitIntoRequests } from "./produce-requests.js";
 import { toDlqMessage } from "./dlq.js";
 import { InvalidOutputError, OversizedRecordError, errorClass, errorMessage, isRecordError } from "./errors.js";
 import type { RuntimeMetrics } from "./metrics.js";
@@ -150,10 +151,8 @@ export async function startProcessor(
     }
     const transaction = await producer.transaction();
     try {
-      const byTopic = new Map<string, Message[]>();
-      for (const { topic, message } of parts.flatMap((p) => p.outgoing)) byTopic.set(topic, [...(byTopic.get(topic) ?? []), message]);
-      if (byTopic.size > 0) {
-        await transaction.sendBatch({ topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })) });
+      for (const topicMessages of splitIntoRequests(parts.flatMap((p) => p.outgoing))) {
+        await transaction.sendBatch({ topicMessages });
       }
       const offsets = new Map<string, { partition: number; offset: string }[]>();
       for (const part of parts) {

@@ -47,4 +47,27 @@ describe("exactly once", () => {
     expect(kills).toBe(5);
     expect({ missing, duplicated, total: output.length }).toEqual({ missing: 0, duplicated: 0, total: RECORDS });
   }, 400_000);
+
+  it("passes on a backlog that one transaction writes as more than a broker record batch holds", async () => {
+    const fixture = await chainFixture("backlog", inject("endpoints"));
+    // 6,000 records of ~2 KB spread over the input's three partitions, all with one key: the
+    // worker's first fetch carries them all and its transaction writes them to one output
+    // partition, ~12 MB against the broker's 1 MiB message.max.bytes per record batch.
+    const values = inquiries(6_000, "backlog").map((v) => ({ ...v, body: `${v.body} ${"x".repeat(2_000)}` }));
+    const producer = fixture.kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+    await producer.connect();
+    for (let i = 0; i < values.length; i += 300) {
+      const slice = values.slice(i, i + 300);
+      await producer.send({
+        topic: fixture.input,
+        messages: slice.map((v, j) => ({ key: "one-customer", partition: j % 3, value: fixture.codec.encode(fixture.input, v) })),
+      });
+    }
+    await producer.disconnect();
+    worker = startWorker(fixture);
+    const output = await readCommitted(fixture.kafka, fixture.output, values.length, { timeoutMs: 120_000, settleMs: 2_000 });
+    const decoded = await Promise.all(output.map((r) => fixture.codec.decode(fixture.output, r.value)));
+    const ids = decoded.map((v) => (v as { inquiry_id: string }).inquiry_id);
+    expect({ total: ids.length, distinct: new Set(ids).size }).toEqual({ total: values.length, distinct: values.length });
+  }, 200_000);
 });
