@@ -113,6 +113,12 @@ export const SETTINGS = {
     default: 30_000,
     doc: "Kafka consumer session timeout: how soon a crashed instance's partitions move to the others (the broker's minimum is 6000).",
   },
+  commitIntervalMs: {
+    env: "SWITCHBOARD_COMMIT_INTERVAL_MS",
+    schema: positiveInt,
+    default: 200,
+    doc: "Longest a processor works on one fetch before it commits what it has processed (one Kafka transaction); the rest of the fetch goes into the next one. Bounds end-to-end latency and the work redone after a crash when a fetch is large (a backlog) or records are slow.",
+  },
   maxAttempts: {
     env: "SWITCHBOARD_MAX_ATTEMPTS",
     schema: positiveInt,

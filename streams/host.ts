@@ -43,6 +43,7 @@ export async function hostProcessor(
       maxRecordBytes: config.maxRecordBytes,
       instanceId: config.instanceId,
       sessionTimeoutMs: config.sessionTimeoutMs,
+      commitIntervalMs: config.commitIntervalMs,
     },
   );
   const served = implementation.metrics ? Registry.merge([metricsRegistry, implementation.metrics]) : metricsRegistry;

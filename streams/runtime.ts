@@ -19,6 +19,8 @@ export interface RuntimeOptions {
   readonly instanceId: string;
   /** A consumer that stops heartbeating is out of the group after this long (and its partitions move). */
   readonly sessionTimeoutMs: number;
+  /** Processing of a fetch stops after this long and what was processed commits; the rest is fetched again. */
+  readonly commitIntervalMs: number;
   /** Where a new consumer group starts; `earliest` so that nothing produced before the first start is skipped. */
   readonly fromBeginning?: boolean;
 }
@@ -177,9 +179,12 @@ export async function startProcessor(
     const outgoing: { topic: string; message: Message }[] = [];
     let lastOffset: string | undefined;
     let lastHeartbeat = Date.now();
+    // Every partition's batch of a fetch starts now and shares one transaction, so one deadline
+    // bounds the whole transaction; at least one record per batch is processed, so it progresses.
+    const deadline = performance.now() + options.commitIntervalMs;
     try {
       for (const message of batch.messages) {
-        if (!isRunning() || isStale()) break;
+        if (!isRunning() || isStale() || (lastOffset !== undefined && performance.now() > deadline)) break;
         const outcome = await serially(() => processOne(batch.topic, batch.partition, message));
         outgoing.push(...outcome.messages);
         lastOffset = message.offset;

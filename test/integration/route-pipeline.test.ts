@@ -80,7 +80,7 @@ beforeAll(async () => {
     processor,
     route,
     { kafka, registry, metrics: createRuntimeMetrics(new Registry()), log: quietLog },
-    { maxAttempts: 3, retryBackoffMs: 50, maxRecordBytes: 1_048_576, instanceId: "test", sessionTimeoutMs: 6_000 },
+    { maxAttempts: 3, retryBackoffMs: 50, maxRecordBytes: 1_048_576, instanceId: "test", sessionTimeoutMs: 6_000, commitIntervalMs: 200 },
   );
 });
 
