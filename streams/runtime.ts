@@ -19,7 +19,7 @@ export interface RuntimeOptions {
   readonly instanceId: string;
   /** A consumer that stops heartbeating is out of the group after this long (and its partitions move). */
   readonly sessionTimeoutMs: number;
-  /** Processing of a fetch stops after this long and what was processed commits; the rest is fetched again. */
+  /** What a fetch's processing has produced commits after this long; the rest of the fetch goes into the next transaction. */
   readonly commitIntervalMs: number;
   /** Where a new consumer group starts; `earliest` so that nothing produced before the first start is skipped. */
   readonly fromBeginning?: boolean;
@@ -174,47 +174,50 @@ export async function startProcessor(
   };
   const groupCommit = createGroupCommit(commitParts);
 
+  /**
+   * Processes a partition batch in chunks of at most `commitIntervalMs` of work, each committed
+   * in the transaction it shares with the other partitions' chunks of the same moment: a large
+   * fetch (a backlog) or slow records then still commit every few hundred ms, instead of in one
+   * transaction of minutes that a rebalance would throw away.
+   */
   const eachBatch = async ({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload) => {
-    const ticket = groupCommit.begin();
-    const outgoing: { topic: string; message: Message }[] = [];
-    let lastOffset: string | undefined;
-    let lastHeartbeat = Date.now();
-    // Every partition's batch of a fetch starts now and shares one transaction, so one deadline
-    // bounds the whole transaction; at least one record per batch is processed, so it progresses.
-    const deadline = performance.now() + options.commitIntervalMs;
-    try {
-      for (const message of batch.messages) {
-        if (!isRunning() || isStale() || (lastOffset !== undefined && performance.now() > deadline)) break;
-        const outcome = await serially(() => processOne(batch.topic, batch.partition, message));
-        outgoing.push(...outcome.messages);
-        lastOffset = message.offset;
-        if (Date.now() - lastHeartbeat > 1000) {
-          await heartbeat();
-          lastHeartbeat = Date.now();
+    const messages = batch.messages;
+    let next = 0;
+    while (next < messages.length && isRunning() && !isStale()) {
+      const ticket = groupCommit.begin();
+      const outgoing: { topic: string; message: Message }[] = [];
+      const deadline = performance.now() + options.commitIntervalMs;
+      const first = next;
+      try {
+        while (next < messages.length && isRunning() && !isStale() && (next === first || performance.now() <= deadline)) {
+          const message = messages[next]!;
+          const outcome = await serially(() => processOne(batch.topic, batch.partition, message));
+          outgoing.push(...outcome.messages);
+          next++;
         }
+      } catch (error) {
+        ticket.abandon();
+        throw error;
       }
-    } catch (error) {
-      ticket.abandon();
-      throw error;
+      if (next === first || isStale()) {
+        ticket.abandon();
+        return;
+      }
+      const lastOffset = messages[next - 1]!.offset;
+      await ticket.join({ topic: batch.topic, partition: batch.partition, outgoing, lastOffset });
+      resolveOffset(lastOffset);
+      const now = Date.now();
+      for (const message of messages.slice(first, next)) {
+        metrics.recordAgeSeconds.observe({ processor: declaration.name, topic: batch.topic }, (now - Number(message.timestamp)) / 1000);
+      }
+      metrics.recordsIn.inc({ processor: declaration.name, topic: batch.topic }, next - first);
+      for (const { topic } of outgoing) metrics.recordsOut.inc({ processor: declaration.name, topic });
+      metrics.consumerLag.set(
+        { processor: declaration.name, topic: batch.topic, partition: String(batch.partition) },
+        Math.max(0, Number(BigInt(batch.highWatermark) - BigInt(lastOffset) - 1n)),
+      );
+      await heartbeat();
     }
-    if (lastOffset === undefined || isStale()) {
-      ticket.abandon();
-      return;
-    }
-    await ticket.join({ topic: batch.topic, partition: batch.partition, outgoing, lastOffset });
-    resolveOffset(lastOffset);
-    const now = Date.now();
-    const consumed = batch.messages.filter((m) => BigInt(m.offset) <= BigInt(lastOffset));
-    for (const message of consumed) {
-      metrics.recordAgeSeconds.observe({ processor: declaration.name, topic: batch.topic }, (now - Number(message.timestamp)) / 1000);
-    }
-    metrics.recordsIn.inc({ processor: declaration.name, topic: batch.topic }, consumed.length);
-    for (const { topic } of outgoing) metrics.recordsOut.inc({ processor: declaration.name, topic });
-    metrics.consumerLag.set(
-      { processor: declaration.name, topic: batch.topic, partition: String(batch.partition) },
-      Math.max(0, Number(BigInt(batch.highWatermark) - BigInt(lastOffset) - 1n)),
-    );
-    await heartbeat();
   };
 
   let resolveDone!: () => void;

@@ -48,7 +48,7 @@ describe("exactly once", () => {
     expect({ missing, duplicated, total: output.length }).toEqual({ missing: 0, duplicated: 0, total: RECORDS });
   }, 400_000);
 
-  it("passes on a backlog that one transaction writes as more than a broker record batch holds", async () => {
+  it("passes on a backlog that one transaction writes as more than a broker record batch holds, and in commit-interval chunks", async () => {
     const fixture = await chainFixture("backlog", inject("endpoints"));
     // 6,000 records of ~2 KB spread over the input's three partitions, all with one key: the
     // worker's first fetch carries them all and its transaction writes them to one output
@@ -64,7 +64,8 @@ describe("exactly once", () => {
       });
     }
     await producer.disconnect();
-    worker = startWorker(fixture);
+    // A short commit interval splits each partition batch into many transactions as well.
+    worker = startWorker(fixture, { SWITCHBOARD_COMMIT_INTERVAL_MS: "20" });
     const output = await readCommitted(fixture.kafka, fixture.output, values.length, { timeoutMs: 120_000, settleMs: 2_000 });
     const decoded = await Promise.all(output.map((r) => fixture.codec.decode(fixture.output, r.value)));
     const ids = decoded.map((v) => (v as { inquiry_id: string }).inquiry_id);
