@@ -1,11 +1,12 @@
 import type { Logger } from "pino";
+import { coalescing, type BatchCall } from "../streams/coalescing.js";
 import type { Prediction } from "./prediction.js";
-import { loadModelVersion, type LoadedModel } from "./version.js";
+import { loadModelVersion, MAX_BATCH, type LoadedModel } from "./version.js";
 
 /**
  * Holds the serving version of one model. swap() loads and warms the new version, swaps it in
  * atomically, and releases the old one once its in-flight calls finish; on failure it throws and
- * the old version keeps serving.
+ * the old version keeps serving. Concurrent calls are coalesced into shared batches.
  */
 export interface ModelSlot {
   readonly current: LoadedModel;
@@ -28,6 +29,8 @@ class SwappableSlot implements ModelSlot {
   /** Swaps run one after another; this is the tail of that queue. */
   private swaps: Promise<void> = Promise.resolve();
   private closed = false;
+  private readonly predictBatch: BatchCall<string, Prediction> = coalescing((texts) => this.onCurrent((model) => model.predict(texts)), MAX_BATCH);
+  private readonly embedBatch: BatchCall<string, Float32Array> = coalescing((texts) => this.onCurrent((model) => model.embed(texts)), MAX_BATCH);
 
   constructor(
     model: LoadedModel,
@@ -41,11 +44,11 @@ class SwappableSlot implements ModelSlot {
   }
 
   predict(texts: readonly string[]): Promise<Prediction[]> {
-    return this.onCurrent((model) => model.predict(texts));
+    return this.predictBatch(texts);
   }
 
   embed(texts: readonly string[]): Promise<Float32Array[]> {
-    return this.onCurrent((model) => model.embed(texts));
+    return this.embedBatch(texts);
   }
 
   /** Runs one call on the serving version; a swap meanwhile leaves the call on the version it started with. */

@@ -14,6 +14,7 @@ const PANELS: readonly { title: string; expr: string; unit: string }[] = [
   { title: "DLQ records / s", expr: "sum by (processor, error_class) (rate(switchboard_dlq_records_total{processor=~\"$processor\"}[5m]))", unit: "ops" },
   { title: "Consumer lag", expr: "sum by (processor) (switchboard_consumer_lag{processor=~\"$processor\"})", unit: "short" },
   { title: "Processing p99", expr: "histogram_quantile(0.99, sum by (le, processor) (rate(switchboard_processing_seconds_bucket{processor=~\"$processor\"}[1m])))", unit: "s" },
+  { title: "Transaction phase p99", expr: "histogram_quantile(0.99, sum by (le, processor, phase) (rate(switchboard_transaction_phase_seconds_bucket{processor=~\"$processor\"}[1m])))", unit: "s" },
   { title: "Record age at commit p99", expr: "histogram_quantile(0.99, sum by (le, processor) (rate(switchboard_record_age_seconds_bucket{processor=~\"$processor\"}[1m])))", unit: "s" },
   { title: "Aborted transactions / s", expr: "sum by (processor) (rate(switchboard_transactions_total{outcome=\"abort\",processor=~\"$processor\"}[5m]))", unit: "ops" },
   { title: "Errors / s by class", expr: "sum by (processor, error_class) (rate(switchboard_errors_total{processor=~\"$processor\"}[5m]))", unit: "ops" },

@@ -79,13 +79,3 @@ export function createGroupCommit<Part>(commit: (parts: readonly Part[]) => Prom
     },
   };
 }
-
-/** Runs tasks one after another: processors see their records one at a time, whatever the batching. */
-export function createSerialQueue(): <T>(task: () => Promise<T>) => Promise<T> {
-  let tail: Promise<unknown> = Promise.resolve();
-  return (task) => {
-    const run = tail.then(task, task);
-    tail = run.catch(() => undefined);
-    return run;
-  };
-}

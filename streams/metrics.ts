@@ -8,6 +8,7 @@ export interface RuntimeMetrics {
   readonly errors: Counter<"processor" | "error_class">;
   readonly retries: Counter<"processor">;
   readonly transactions: Counter<"processor" | "outcome">;
+  readonly transactionPhaseSeconds: Histogram<"processor" | "phase">;
   readonly processingSeconds: Histogram<"processor">;
   readonly recordAgeSeconds: Histogram<"processor" | "topic">;
   readonly consumerLag: Gauge<"processor" | "topic" | "partition">;
@@ -50,6 +51,13 @@ export function createRuntimeMetrics(registry: Registry): RuntimeMetrics {
       name: "switchboard_transactions_total",
       help: "Kafka transactions by outcome (commit or abort)",
       labelNames: ["processor", "outcome"],
+      registers,
+    }),
+    transactionPhaseSeconds: new Histogram({
+      name: "switchboard_transaction_phase_seconds",
+      help: "Time of each step of committing a transaction: flush (sinks), begin, produce, offsets, commit",
+      labelNames: ["processor", "phase"],
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
       registers,
     }),
     processingSeconds: new Histogram({

@@ -3,7 +3,8 @@ import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, Message, Producer
 import type { Logger } from "pino";
 import { setTimeout as sleep } from "node:timers/promises";
 import { createTopicCodec } from "./codec.js";
-import { createGroupCommit, createSerialQueue } from "./group-commit.js";
+import { createGroupCommit } from "./group-commit.js";
+import { createLimiter } from "./limiter.js";
 import { splitIntoRequests } from "./produce-requests.js";
 import { toDlqMessage } from "./dlq.js";
 import { InvalidOutputError, OversizedRecordError, errorClass, errorMessage, isRecordError } from "./errors.js";
@@ -133,7 +134,8 @@ export async function startProcessor(
     }
   };
 
-  const serially = createSerialQueue();
+  const concurrency = declaration.concurrency ?? 1;
+  const limiter = createLimiter(concurrency);
 
   /** What one partition batch hands to the shared transaction. */
   interface BatchPart {
@@ -143,26 +145,36 @@ export async function startProcessor(
     readonly lastOffset: string;
   }
 
+  /** Times one step of committing a transaction, so a slow hop shows where its time goes. */
+  const timed = async <T>(phase: string, step: () => Promise<T>): Promise<T> => {
+    const end = metrics.transactionPhaseSeconds.startTimer({ processor: declaration.name, phase });
+    try {
+      return await step();
+    } finally {
+      end();
+    }
+  };
+
   const commitParts = async (parts: readonly BatchPart[]): Promise<void> => {
     try {
-      await serially(async () => implementation.flush?.());
+      await limiter.exclusive(() => timed("flush", async () => implementation.flush?.()));
     } catch (error) {
       metrics.transactions.inc({ processor: declaration.name, outcome: "abort" });
       log.error({ error: errorMessage(error) }, "flush failed; the batches will be retried");
       throw error;
     }
-    const transaction = await producer.transaction();
+    const transaction = await timed("begin", () => producer.transaction());
     try {
       for (const topicMessages of splitIntoRequests(parts.flatMap((p) => p.outgoing))) {
-        await transaction.sendBatch({ topicMessages });
+        await timed("produce", () => transaction.sendBatch({ topicMessages }));
       }
       const offsets = new Map<string, { partition: number; offset: string }[]>();
       for (const part of parts) {
         offsets.set(part.topic, [...(offsets.get(part.topic) ?? []), { partition: part.partition, offset: (BigInt(part.lastOffset) + 1n).toString() }]);
       }
       const topics = [...offsets].map(([topic, partitions]) => ({ topic, partitions }));
-      await whileCoordinatorBusy(() => transaction.sendOffsets({ consumerGroupId: groupId, topics }));
-      await transaction.commit();
+      await timed("offsets", () => whileCoordinatorBusy(() => transaction.sendOffsets({ consumerGroupId: groupId, topics })));
+      await timed("commit", () => transaction.commit());
       metrics.transactions.inc({ processor: declaration.name, outcome: "commit" });
     } catch (error) {
       metrics.transactions.inc({ processor: declaration.name, outcome: "abort" });
@@ -190,10 +202,13 @@ export async function startProcessor(
       const first = next;
       try {
         while (next < messages.length && isRunning() && !isStale() && (next === first || performance.now() <= deadline)) {
-          const message = messages[next]!;
-          const outcome = await serially(() => processOne(batch.topic, batch.partition, message));
-          outgoing.push(...outcome.messages);
-          next++;
+          // A window of records in flight at once; their outputs keep the input order.
+          const window = messages.slice(next, next + concurrency);
+          const outcomes = await Promise.all(window.map((message) => limiter.run(() => processOne(batch.topic, batch.partition, message))));
+          for (const outcome of outcomes) outgoing.push(...outcome.messages);
+          next += window.length;
+          // Slow records must not cost the group membership (kafkajs sends at most one per heartbeat interval).
+          await heartbeat();
         }
       } catch (error) {
         ticket.abandon();

@@ -24,6 +24,12 @@ export interface ProcessorDeclaration {
   readonly outputs: readonly string[];
   /** Port of /healthz and /metrics; Prometheus scrapes it. */
   readonly metricsPort: number;
+  /**
+   * Records worked on at once (default 1: one at a time). Worth raising where a record's work is
+   * mostly waiting — a model batch the records share, a search — and safe only for a processor
+   * whose records do not depend on each other's order (outputs keep input order either way).
+   */
+  readonly concurrency?: number;
 }
 
 export interface Topology {
@@ -96,6 +102,8 @@ export const TRIAGE_PROCESSORS: readonly ProcessorDeclaration[] = [
     inputs: ["inquiries.cleaned"],
     outputs: ["inquiries.classified", "predictions.feedback"],
     metricsPort: 9402,
+    // The records in flight share model batches.
+    concurrency: 32,
   },
   {
     name: "sentiment",
@@ -103,6 +111,8 @@ export const TRIAGE_PROCESSORS: readonly ProcessorDeclaration[] = [
     inputs: ["inquiries.cleaned"],
     outputs: ["inquiries.sentiment", "predictions.feedback"],
     metricsPort: 9403,
+    // The records in flight share model batches.
+    concurrency: 32,
   },
   {
     name: "urgency",
@@ -110,6 +120,8 @@ export const TRIAGE_PROCESSORS: readonly ProcessorDeclaration[] = [
     inputs: ["inquiries.cleaned"],
     outputs: ["inquiries.urgency", "predictions.feedback"],
     metricsPort: 9404,
+    // Model batches and Redis round trips overlap; repeat contact is judged by received time, not order.
+    concurrency: 32,
   },
   {
     name: "route",
@@ -117,6 +129,8 @@ export const TRIAGE_PROCESSORS: readonly ProcessorDeclaration[] = [
     inputs: ["inquiries.cleaned", "inquiries.classified", "inquiries.sentiment", "inquiries.urgency", "route.timeouts"],
     outputs: ["inquiries.routed"],
     metricsPort: 9405,
+    // One per PostgreSQL connection; the join store locks per inquiry, so parts of one inquiry still serialize.
+    concurrency: 4,
   },
   {
     name: "respond",
@@ -124,6 +138,8 @@ export const TRIAGE_PROCESSORS: readonly ProcessorDeclaration[] = [
     inputs: ["inquiries.routed"],
     outputs: ["inquiries.responses"],
     metricsPort: 9406,
+    // Elasticsearch queries overlap and the query embeddings share model batches.
+    concurrency: 16,
   },
   {
     name: "archive",

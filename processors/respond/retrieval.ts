@@ -53,12 +53,6 @@ export const BM25_FIELDS = ["title^2", "keywords^1.5", "questions", "body"];
 export const DEFAULT_CATEGORY_BOOST = 3;
 /** The text of a long inquiry adds little to the query beyond its start; this bounds the query's cost. */
 const MAX_QUERY_CHARS = 600;
-/**
- * Fuzzy matching forgives typos in short inquiries, where one misspelt word can lose the match;
- * on a long one each term's expansions multiply the query's cost (a ticket took ~270 ms at p50,
- * ~1 s at p99) while its other terms carry the match anyway.
- */
-const MAX_FUZZY_QUERY_CHARS = 200;
 const SOURCE_FIELDS = ["intent", "category", "department", "title", "body", "template"];
 
 /**
@@ -78,12 +72,14 @@ export function knowledgeBaseRetriever(options: RetrieverOptions): Retriever {
       query: {
         bool: {
           must: {
+            // Not fuzzy: misspellings are the kNN ranking's to catch. Fuzziness cost ~8 ms of
+            // Elasticsearch CPU per short query (0.04 ms without) and no top-1 accuracy in the
+            // retrieval test (fused 91.4% with it, 92.6% without, on realistic inquiries).
             multi_match: {
               query: text,
               fields: BM25_FIELDS,
               type: "best_fields",
               tie_breaker: 0.3,
-              ...(text.length <= MAX_FUZZY_QUERY_CHARS ? { fuzziness: "AUTO" } : {}),
             },
           },
           should:

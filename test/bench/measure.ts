@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 
 /** Percentile of a sorted sample (nearest rank). */
 export function percentile(sorted: readonly number[], p: number): number {
@@ -13,17 +13,45 @@ export interface ProcessUsage {
 
 const TICKS_PER_SECOND = 100;
 
+function statFields(pid: number): string[] | undefined {
+  try {
+    return readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+  } catch {
+    return undefined; // the process exited
+  }
+}
+
+/** A process, or every process of its group when it leads one (a stack service and its workers, e.g. PostgreSQL's backends). */
+function members(pid: number): number[] {
+  if (Number(statFields(pid)?.[2]) !== pid) return [pid];
+  return readdirSync("/proc")
+    .filter((entry) => /^\d+$/.test(entry))
+    .map(Number)
+    .filter((other) => Number(statFields(other)?.[2]) === pid);
+}
+
 function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
-  return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
+  return members(pid).reduce((sum, member) => {
+    const fields = statFields(member);
+    return sum + (fields ? (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND : 0);
+  }, 0);
 }
 
 function rssMb(pid: number): number {
-  const line = readFileSync(`/proc/${pid}/status`, "utf8").split("\n").find((l) => l.startsWith("VmRSS:"));
-  return Number(line?.split(/\s+/)[1] ?? 0) / 1024;
+  return members(pid).reduce((sum, member) => {
+    try {
+      const line = readFileSync(`/proc/${member}/status`, "utf8").split("\n").find((l) => l.startsWith("VmRSS:"));
+      return sum + Number(line?.split(/\s+/)[1] ?? 0) / 1024;
+    } catch {
+      return sum;
+    }
+  }, 0);
 }
 
-/** CPU (percent of one core, averaged over the window) and peak RSS of processes, from /proc. */
+/**
+ * CPU (percent of one core, averaged over the window) and peak RSS of processes, from /proc; a
+ * process that leads its group is measured with the whole group.
+ */
 export function usageMeter(pids: readonly number[]): { sample(): void; stop(): Map<number, ProcessUsage> } {
   const start = new Map(pids.map((pid) => [pid, cpuSeconds(pid)]));
   const peak = new Map(pids.map((pid) => [pid, rssMb(pid)]));
@@ -39,4 +67,21 @@ export function usageMeter(pids: readonly number[]): { sample(): void; stop(): M
       );
     },
   };
+}
+
+/**
+ * Sums and counts of a Prometheus histogram from exposition text, keyed by one of its labels
+ * (series with other label values are added up).
+ */
+export function histogramTotals(text: string, metric: string, label: string): Map<string, { sum: number; count: number }> {
+  const totals = new Map<string, { sum: number; count: number }>();
+  const series = new RegExp(`^${metric}_(sum|count)\\{([^}]*)\\} (\\S+)$`, "gm");
+  for (const [, kind, labels, value] of text.matchAll(series)) {
+    const key = new RegExp(`${label}="([^"]*)"`).exec(labels!)?.[1];
+    if (key === undefined) continue;
+    const total = totals.get(key) ?? { sum: 0, count: 0 };
+    total[kind as "sum" | "count"] += Number(value);
+    totals.set(key, total);
+  }
+  return totals;
 }

@@ -27,7 +27,7 @@ import type {
 import { localServices, resolveEndpoints, stackPorts } from "../../stack/index.js";
 import { createSupervisor } from "../../stack/supervisor.js";
 import { preparePipeline, startPipeline, watch, type Pipeline } from "../e2e/pipeline.js";
-import { percentile, usageMeter } from "./measure.js";
+import { histogramTotals, percentile, usageMeter } from "./measure.js";
 import { benchmarkRelay } from "./runtime.js";
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 20);
@@ -125,11 +125,35 @@ async function offlineAccuracy(databaseUrl: string, modelsDir: string, model: st
   }
 }
 
+/** Each processor's transactions, the mean time of each commit phase and of processing one record, from its own metrics. */
+async function whereTimeGoes(pipeline: Pipeline, names: readonly string[]) {
+  const mean = (t: { sum: number; count: number } | undefined) => (t && t.count > 0 ? ((t.sum / t.count) * 1000).toFixed(1) : "");
+  const rows = [];
+  for (const name of names) {
+    const text = await pipeline.metrics(name);
+    const phases = histogramTotals(text, "switchboard_transaction_phase_seconds", "phase");
+    const processing = histogramTotals(text, "switchboard_processing_seconds", "processor").get(name);
+    rows.push({
+      processor: name,
+      transactions: phases.get("commit")?.count ?? 0,
+      "records/transaction": processing && phases.get("commit")?.count ? (processing.count / phases.get("commit")!.count).toFixed(1) : "",
+      ...Object.fromEntries(["flush", "begin", "produce", "offsets", "commit"].map((phase) => [`${phase} ms`, mean(phases.get(phase))])),
+      "processing ms/record": mean(processing),
+    });
+  }
+  return rows;
+}
+
 async function main(): Promise<void> {
   const config = loadConfig();
   const log = createLogger({ logLevel: "warn" });
   const endpoints = resolveEndpoints(config);
-  await createSupervisor(config.stackHome, stackPorts(config), log).up(localServices(config));
+  const supervisor = createSupervisor(config.stackHome, stackPorts(config), log);
+  await supervisor.up(localServices(config));
+  // The services share the machine with the processors: their CPU is part of what an inquiry costs.
+  const services = new Map(
+    (await supervisor.status(localServices(config))).flatMap((s) => (s.pid === undefined ? [] : [[`${s.name} (service)`, s.pid] as const])),
+  );
   await preparePipeline(endpoints);
   const pipeline = await startPipeline(endpoints, { LOG_LEVEL: "warn" });
   const observed = await watch(pipeline.kafka, pipeline.codec, (key) => key.startsWith(runId));
@@ -139,7 +163,7 @@ async function main(): Promise<void> {
     await pipeline.send(warm);
     await waitAnswered(observed, new Set(warm.map((i) => i.inquiry_id)), 120_000);
 
-    const meter = usageMeter([...pipeline.pids().values()]);
+    const meter = usageMeter([...pipeline.pids().values(), ...services.values()]);
     const sampler = setInterval(() => meter.sample(), 500);
     const loadRows = [];
     const stageTables = new Map<number, ReturnType<typeof latencies>>();
@@ -175,6 +199,7 @@ async function main(): Promise<void> {
     await waitAnswered(observed, new Set(labeled.map((l) => l.inquiry.inquiry_id)), 300_000);
     const accuracy = pipelineAccuracy(observed, labeled);
     const pids = pipeline.pids();
+    const timeSpent = await whereTimeGoes(pipeline, [...pids.keys()]);
     await observed.close();
     await pipeline.stop();
 
@@ -186,7 +211,10 @@ async function main(): Promise<void> {
       console.log(`per stage at ${rate}/s (stage output time minus its input's time; end to end = response seen minus received):`);
       console.table(table);
     }
-    console.table([...pids].map(([name, pid]) => ({ processor: name, "cpu % (one core)": usage.get(pid)!.cpuPercent.toFixed(1), "peak RSS MB": usage.get(pid)!.rssMb.toFixed(0) })));
+    console.log("CPU and memory over the offered loads and the saturation burst (a service with all its processes):");
+    console.table([...pids, ...services].map(([name, pid]) => ({ process: name, "cpu % (one core)": usage.get(pid)!.cpuPercent.toFixed(1), "peak RSS MB": usage.get(pid)!.rssMb.toFixed(0) })));
+    console.log("where each processor's time went over the whole run (mean ms per transaction phase, per record processed):");
+    console.table(timeSpent);
     const relayP99 = (rate: number) => percentile(relay.latencies.get(rate)!, 99);
     const pipelineP99 = (rate: number) => stageTables.get(rate)![0]!["p99 ms"];
     console.log("six-hop pass-through baseline, same run:");

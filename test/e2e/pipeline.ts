@@ -29,6 +29,8 @@ export interface Pipeline {
   kill(name: string): void;
   /** Process id of each running processor, by name. */
   pids(): Map<string, number>;
+  /** A running processor's /metrics text (Prometheus exposition format). */
+  metrics(name: string): Promise<string>;
   stop(): Promise<void>;
   send(inquiries: readonly InquiryReceived[]): Promise<void>;
   sendRaw(messages: { key: string; value: Buffer }[]): Promise<void>;
@@ -78,6 +80,12 @@ export async function startPipeline(endpoints: Endpoints, extraEnv: NodeJS.Proce
     start,
     kill: (name) => running.get(name)?.child.kill("SIGKILL"),
     pids: () => new Map([...running].map(([name, proc]) => [name, proc.child.pid!])),
+    metrics: async (name) => {
+      const declaration = TRIAGE.processors.find((p) => p.name === name)!;
+      const response = await fetch(`http://127.0.0.1:${portOf(declaration)}/metrics`);
+      if (!response.ok) throw new Error(`${name} /metrics answered ${response.status}`);
+      return response.text();
+    },
     stop: async () => {
       await Promise.all([...running.values()].map(stopProcessor));
       await producer.disconnect();

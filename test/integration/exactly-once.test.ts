@@ -48,6 +48,28 @@ describe("exactly once", () => {
     expect({ missing, duplicated, total: output.length }).toEqual({ missing: 0, duplicated: 0, total: RECORDS });
   }, 400_000);
 
+  it("with records in flight at once and finishing out of order, writes each exactly once and in its partition's order", async () => {
+    const fixture = await chainFixture("concurrent", inject("endpoints"));
+    const count = 5_000;
+    const values = inquiries(count, "co");
+    const concurrent = { WORKER_CONCURRENCY: "8", WORKER_DELAY_MS: "3" };
+    worker = startWorker(fixture, concurrent);
+    const producing = produce(fixture, values, 250);
+    await sleep(2_000);
+    await stopChild(worker, "SIGKILL");
+    worker = startWorker(fixture, concurrent);
+    await producing;
+    const output = await readCommitted(fixture.kafka, fixture.output, count, { timeoutMs: 120_000, settleMs: 3_000 });
+    const ids = output.map((r) => r.key!);
+    expect({ total: ids.length, distinct: new Set(ids).size }).toEqual({ total: count, distinct: count });
+    // Keys keep their partition from input to output, and were produced in increasing order.
+    const outOfOrder = [0, 1, 2].filter((partition) => {
+      const sequence = output.filter((r) => r.partition === partition).map((r) => Number(r.key!.slice("co-".length)));
+      return sequence.some((n, i) => i > 0 && n < sequence[i - 1]!);
+    });
+    expect(outOfOrder).toEqual([]);
+  }, 200_000);
+
   it("passes on a backlog that one transaction writes as more than a broker record batch holds, and in commit-interval chunks", async () => {
     const fixture = await chainFixture("backlog", inject("endpoints"));
     // 6,000 records of ~2 KB spread over the input's three partitions, all with one key: the

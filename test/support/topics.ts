@@ -145,16 +145,17 @@ export async function readCommitted(
   topic: string,
   expected: number,
   { timeoutMs = 120_000, settleMs = 3_000 } = {},
-): Promise<{ key: string | null; value: Buffer | null; headers: Record<string, string> }[]> {
-  const records: { key: string | null; value: Buffer | null; headers: Record<string, string> }[] = [];
+): Promise<{ key: string | null; value: Buffer | null; headers: Record<string, string>; partition: number }[]> {
+  const records: { key: string | null; value: Buffer | null; headers: Record<string, string>; partition: number }[] = [];
   const consumer = kafka.consumer({ groupId: `test-reader-${randomUUID()}`, readUncommitted: false, maxWaitTimeInMs: 100 });
   await consumer.connect();
   await consumer.subscribe({ topic, fromBeginning: true });
   let lastArrival = Date.now();
   await consumer.run({
-    eachMessage: async ({ message }) => {
+    eachMessage: async ({ partition, message }) => {
       lastArrival = Date.now();
       records.push({
+        partition,
         key: message.key?.toString() ?? null,
         value: message.value,
         headers: Object.fromEntries(Object.entries(message.headers ?? {}).map(([k, v]) => [k, String(v)])),

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { createGroupCommit, createSerialQueue } from "../../streams/group-commit.js";
+import { createGroupCommit } from "../../streams/group-commit.js";
 
 describe("group commit", () => {
   it("commits the batches of one fetch in one transaction once every started handler has joined", async () => {
@@ -30,23 +30,5 @@ describe("group commit", () => {
     const ticket = createGroupCommit<number>(async () => undefined).begin();
     ticket.abandon();
     expect(() => ticket.abandon()).toThrow(/used once/);
-  });
-});
-
-describe("serial queue", () => {
-  it("runs tasks one at a time in submission order, even after a failure", async () => {
-    const serially = createSerialQueue();
-    const log: string[] = [];
-    const task = (name: string, ms: number, fail = false) => () =>
-      new Promise<void>((resolve, reject) => {
-        log.push(`start ${name}`);
-        setTimeout(() => {
-          log.push(`end ${name}`);
-          if (fail) reject(new Error(name));
-          else resolve();
-        }, ms);
-      });
-    await Promise.allSettled([serially(task("a", 20)), serially(task("b", 1, true)), serially(task("c", 1))]);
-    expect(log).toEqual(["start a", "end a", "start b", "end b", "start c", "end c"]);
   });
 });
