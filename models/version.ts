@@ -27,6 +27,9 @@ export interface LoadedModel {
 
 /** Rows per session run: larger calls are split, so padding and memory stay bounded. */
 export const MAX_BATCH = 32;
+/** A row joins a batch while it is at most this much longer (in tokens) than the batch's shortest. */
+const PADDED_LENGTH_RATIO = 1.2;
+const PADDED_TOKENS = 4;
 
 /** Inquiry-like texts of different lengths: the first runs allocate and plan, not a customer's. */
 const WARM_UP_TEXTS = [
@@ -163,12 +166,20 @@ class OnnxModel implements LoadedModel {
     return results;
   }
 
-  /** Token-id rows of similar length go together, so little is padded. */
+  /**
+   * Token-id rows of similar length go together, so little is padded: a batch of mixed lengths
+   * costs an encoder more per text than running them one by one (tickets: 15.4 against 11.6 ms).
+   */
   private batches(texts: readonly string[]): Row[][] {
     const rows = texts.map((text, index) => ({ index, text, ids: this.tokenizer?.encode(text) ?? [] }));
-    if (this.tokenizer && rows.length > MAX_BATCH) rows.sort((a, b) => a.ids.length - b.ids.length);
-    const batches = [];
-    for (let start = 0; start < rows.length; start += MAX_BATCH) batches.push(rows.slice(start, start + MAX_BATCH));
+    if (this.tokenizer) rows.sort((a, b) => a.ids.length - b.ids.length);
+    const batches: Row[][] = [];
+    for (const row of rows) {
+      const batch = batches.at(-1);
+      const shortest = batch?.[0]?.ids.length ?? 0;
+      if (batch && batch.length < MAX_BATCH && row.ids.length <= shortest * PADDED_LENGTH_RATIO + PADDED_TOKENS) batch.push(row);
+      else batches.push([row]);
+    }
     return batches;
   }
 
