@@ -4,6 +4,7 @@ import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Logger } from "pino";
+import { withStackLock } from "./lock.js";
 import type { ServiceContext, ServiceDefinition, ServicePaths, StackPorts } from "./service.js";
 
 export class ServiceStartError extends Error {
@@ -122,10 +123,14 @@ export function createSupervisor(home: string, ports: StackPorts, log: Logger): 
 
   return {
     async up(services) {
-      for (const service of orderByDependencies(services)) await start(service);
+      await withStackLock(home, log, async () => {
+        for (const service of orderByDependencies(services)) await start(service);
+      });
     },
     async down(services) {
-      for (const service of orderByDependencies(services).reverse()) await stop(service);
+      await withStackLock(home, log, async () => {
+        for (const service of orderByDependencies(services).reverse()) await stop(service);
+      });
     },
     async status(services) {
       return Promise.all(

@@ -82,11 +82,12 @@ export async function respond(
         : null;
   const metricsRegistry = options.metricsRegistry ?? new Registry();
   const embedder = options.embedder !== undefined ? options.embedder : slot && slotEmbedder(slot);
+  const metrics = createRespondMetrics(metricsRegistry);
   const parts: ResponderParts = {
-    retriever: knowledgeBaseRetriever({ client, index, embedder }),
+    retriever: knowledgeBaseRetriever({ client, index, embedder, stepSeconds: metrics.retrievalSeconds }),
     messages,
     llm,
-    metrics: createRespondMetrics(metricsRegistry),
+    metrics,
     log,
   };
   log.info(

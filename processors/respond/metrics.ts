@@ -1,14 +1,15 @@
-import { Counter, type Registry } from "prom-client";
+import { Counter, Histogram, type Registry } from "prom-client";
 
-/** What the responder did, for the dashboards: replies by strategy, hand-offs by reason, LLM drafts refused. */
+/** What the responder did, for the dashboards: replies by strategy, hand-offs by reason, LLM drafts refused, retrieval time. */
 export interface RespondMetrics {
   readonly replies: Counter<"strategy">;
   readonly handOffs: Counter<"reason">;
   readonly guardrailRejections: Counter<"stage" | "check">;
   readonly llmFailures: Counter<"failure">;
+  readonly retrievalSeconds: Histogram<"step">;
 }
 
-/** Registers the counters once per registry (a second responder in the same process shares them). */
+/** Registers the metrics once per registry (a second responder in the same process shares them). */
 export function createRespondMetrics(registry: Registry): RespondMetrics {
   const counter = <L extends string>(name: string, help: string, labelNames: readonly L[]): Counter<L> =>
     (registry.getSingleMetric(name) as Counter<L> | undefined) ??
@@ -21,6 +22,15 @@ export function createRespondMetrics(registry: Registry): RespondMetrics {
       "LLM inputs or drafts refused by a guardrail, by check",
       ["stage", "check"],
     ),
+    retrievalSeconds:
+      (registry.getSingleMetric("switchboard_respond_retrieval_seconds") as Histogram<"step"> | undefined) ??
+      new Histogram({
+        name: "switchboard_respond_retrieval_seconds",
+        help: "Time of each knowledge-base retrieval step: bm25 (search), embed (the query's embedding), knn (search)",
+        labelNames: ["step"],
+        buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+        registers: [registry],
+      }),
     llmFailures: counter(
       "switchboard_respond_llm_failures_total",
       "LLM calls that failed (timeout, HTTP error, bad response)",

@@ -1,4 +1,5 @@
 import type { Client, estypes } from "@elastic/elasticsearch";
+import type { Histogram } from "prom-client";
 import type { TextEmbedder } from "../../knowledge-base/embedding.js";
 import type { ArticleDocument } from "../../knowledge-base/load.js";
 import { reciprocalRankFusion } from "./fusion.js";
@@ -45,6 +46,8 @@ export interface RetrieverOptions {
   readonly size?: number;
   /** Added to the BM25 score of articles in the predicted category. */
   readonly categoryBoost?: number;
+  /** Where the time of each step (bm25, embed, knn) is recorded. */
+  readonly stepSeconds?: Histogram<"step">;
 }
 
 /** Field weights of the BM25 query: a title match says most about what an article is for. */
@@ -68,51 +71,63 @@ export function knowledgeBaseRetriever(options: RetrieverOptions): Retriever {
   const { client, index, embedder } = options;
   const size = options.size ?? 5;
   const categoryBoost = options.categoryBoost ?? DEFAULT_CATEGORY_BOOST;
+  const timed = async <T>(step: string, work: () => Promise<T>): Promise<T> => {
+    const end = options.stepSeconds?.startTimer({ step });
+    try {
+      return await work();
+    } finally {
+      end?.();
+    }
+  };
 
   async function bm25(text: string, category: string | null): Promise<estypes.SearchHit<KnowledgeArticle>[]> {
-    const response = await client.search<KnowledgeArticle>({
-      index,
-      size,
-      _source: SOURCE_FIELDS,
-      query: {
-        bool: {
-          must: {
-            // Not fuzzy: misspellings are the kNN ranking's to catch. Fuzziness cost ~8 ms of
-            // Elasticsearch CPU per short query (0.04 ms without) and no top-1 accuracy in the
-            // retrieval test (fused 91.4% with it, 92.6% without, on realistic inquiries).
-            multi_match: {
-              query: text,
-              fields: BM25_FIELDS,
-              type: "best_fields",
-              tie_breaker: 0.3,
+    const response = await timed("bm25", () =>
+      client.search<KnowledgeArticle>({
+        index,
+        size,
+        _source: SOURCE_FIELDS,
+        query: {
+          bool: {
+            must: {
+              // Not fuzzy: misspellings are the kNN ranking's to catch. Fuzziness cost ~8 ms of
+              // Elasticsearch CPU per short query (0.04 ms without) and no top-1 accuracy in the
+              // retrieval test (fused 91.4% with it, 92.6% without, on realistic inquiries).
+              multi_match: {
+                query: text,
+                fields: BM25_FIELDS,
+                type: "best_fields",
+                tie_breaker: 0.3,
+              },
             },
+            should:
+              category && categoryBoost > 0
+                ? [{ constant_score: { filter: { term: { category } }, boost: categoryBoost } }]
+                : [],
           },
-          should:
-            category && categoryBoost > 0
-              ? [{ constant_score: { filter: { term: { category } }, boost: categoryBoost } }]
-              : [],
         },
-      },
-    });
+      }),
+    );
     return response.hits.hits;
   }
 
   /** Only articles embedded by the same model version are comparable: after a swap, kNN finds none until `kb load` re-embeds. */
   async function knn(embedder: TextEmbedder, text: string): Promise<estypes.SearchHit<KnowledgeArticle>[]> {
     const model = embedder.model;
-    const [vector] = await embedder.embed([text.slice(0, MAX_EMBEDDED_CHARS)]);
-    const response = await client.search<KnowledgeArticle>({
-      index,
-      size,
-      _source: SOURCE_FIELDS,
-      knn: {
-        field: "embedding",
-        query_vector: Array.from(vector!),
-        k: size,
-        num_candidates: Math.max(50, size * 10),
-        filter: { term: { embedder: model } },
-      },
-    });
+    const [vector] = await timed("embed", () => embedder.embed([text.slice(0, MAX_EMBEDDED_CHARS)]));
+    const response = await timed("knn", () =>
+      client.search<KnowledgeArticle>({
+        index,
+        size,
+        _source: SOURCE_FIELDS,
+        knn: {
+          field: "embedding",
+          query_vector: Array.from(vector!),
+          k: size,
+          num_candidates: Math.max(50, size * 10),
+          filter: { term: { embedder: model } },
+        },
+      }),
+    );
     return response.hits.hits;
   }
 

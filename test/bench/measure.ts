@@ -8,6 +8,8 @@ export function percentile(sorted: readonly number[], p: number): number {
 
 export interface ProcessUsage {
   readonly cpuPercent: number;
+  /** CPU time used in the window, all cores together. */
+  readonly cpuSeconds: number;
   readonly rssMb: number;
 }
 
@@ -21,13 +23,21 @@ function statFields(pid: number): string[] | undefined {
   }
 }
 
-/** A process, or every process of its group when it leads one (a stack service and its workers, e.g. PostgreSQL's backends). */
+/** A process and all its descendants (a stack service's workers, e.g. PostgreSQL's backends, which leave its process group). */
 function members(pid: number): number[] {
-  if (Number(statFields(pid)?.[2]) !== pid) return [pid];
-  return readdirSync("/proc")
-    .filter((entry) => /^\d+$/.test(entry))
-    .map(Number)
-    .filter((other) => Number(statFields(other)?.[2]) === pid);
+  const children = new Map<number, number[]>();
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    const parent = Number(statFields(Number(entry))?.[1]);
+    children.set(parent, [...(children.get(parent) ?? []), Number(entry)]);
+  }
+  const all: number[] = [];
+  const visit = (p: number) => {
+    all.push(p);
+    for (const child of children.get(p) ?? []) visit(child);
+  };
+  visit(pid);
+  return all;
 }
 
 function cpuSeconds(pid: number): number {
@@ -50,7 +60,8 @@ function rssMb(pid: number): number {
 
 /**
  * CPU (percent of one core, averaged over the window) and peak RSS of processes, from /proc; a
- * process that leads its group is measured with the whole group.
+ * process is measured with its descendants. CPU of descendants that exit within the window is
+ * lost (PostgreSQL backends live as long as their pooled connections, so little is).
  */
 export function usageMeter(pids: readonly number[]): { sample(): void; stop(): Map<number, ProcessUsage> } {
   const start = new Map(pids.map((pid) => [pid, cpuSeconds(pid)]));
@@ -63,7 +74,10 @@ export function usageMeter(pids: readonly number[]): { sample(): void; stop(): M
     stop() {
       const seconds = (performance.now() - started) / 1000;
       return new Map(
-        pids.map((pid) => [pid, { cpuPercent: ((cpuSeconds(pid) - start.get(pid)!) / seconds) * 100, rssMb: peak.get(pid)! }]),
+        pids.map((pid) => {
+          const used = cpuSeconds(pid) - start.get(pid)!;
+          return [pid, { cpuPercent: (used / seconds) * 100, cpuSeconds: used, rssMb: peak.get(pid)! }];
+        }),
       );
     },
   };

@@ -7,6 +7,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import pg from "pg";
@@ -164,6 +165,7 @@ async function main(): Promise<void> {
     await waitAnswered(observed, new Set(warm.map((i) => i.inquiry_id)), 120_000);
 
     const meter = usageMeter([...pipeline.pids().values(), ...services.values()]);
+    const benchCpuStart = process.cpuUsage();
     const sampler = setInterval(() => meter.sample(), 500);
     const loadRows = [];
     const stageTables = new Map<number, ReturnType<typeof latencies>>();
@@ -180,14 +182,27 @@ async function main(): Promise<void> {
       const partial = observed.of("inquiries.routed").filter((r) => ids.has(r.key) && (r.value as InquiryRouted).missing_parts.length > 0).length;
       loadRows.push({ load: `${rate}/s offered`, answered: `${answered}/${ids.size}`, "routed on timeout": partial, "inquiries/s": Math.round(answered / seconds), "p50 ms": e2e["p50 ms"], "p95 ms": e2e["p95 ms"], "p99 ms": e2e["p99 ms"] });
     }
-    const burst = withIds(datasetInquiries("bitext", SATURATION, 11), "saturation");
-    const burstIds = new Set(burst.map((i) => i.inquiry_id));
-    const burstStarted = performance.now();
-    await pipeline.send(burst);
-    const burstAnswered = await waitAnswered(observed, burstIds, 600_000);
-    const saturation = burstAnswered / ((performance.now() - burstStarted) / 1000);
+    // Saturation on short requests (Bitext) and on long tickets: their cost per inquiry differs several times.
+    const saturationRows = [];
+    const saturations: number[] = [];
+    for (const dataset of ["bitext", "tickets"] as const) {
+      const burst = withIds(datasetInquiries(dataset, SATURATION, 11), `saturation-${dataset}`);
+      const burstIds = new Set(burst.map((i) => i.inquiry_id));
+      const burstStarted = performance.now();
+      await pipeline.send(burst);
+      const burstAnswered = await waitAnswered(observed, burstIds, 600_000);
+      const rate = burstAnswered / ((performance.now() - burstStarted) / 1000);
+      saturations.push(rate);
+      saturationRows.push({ load: `saturation (${dataset})`, answered: `${burstAnswered}/${burstIds.size}`, "inquiries/s": Math.round(rate), "p50 ms": NaN, "p95 ms": NaN, "p99 ms": NaN });
+    }
+    const saturation = Math.min(...saturations);
     clearInterval(sampler);
     const usage = meter.stop();
+    // The load generator and the watcher decoding every topic share the machine too; reported, not counted per inquiry.
+    const benchCpu = process.cpuUsage(benchCpuStart);
+    const benchCpuSeconds = (benchCpu.user + benchCpu.system) / 1e6;
+    const inquiriesMeasured = RATES.reduce((sum, rate) => sum + rate * SECONDS, 0) + 2 * SATURATION;
+    const cpuSeconds = [...usage.values()].reduce((sum, u) => sum + u.cpuSeconds, 0);
 
     // Accuracy on held-out rows, through every stage (cleaning included).
     const labeled = [
@@ -206,13 +221,18 @@ async function main(): Promise<void> {
     const relay = await benchmarkRelay(endpoints, RATES, SECONDS, SATURATION);
 
     console.log(`\nPipeline benchmark (${runId}): clean → classify | sentiment | urgency → route → respond, plus the archive and search sinks; ${SECONDS} s per offered load`);
-    console.table([...loadRows, { load: "saturation", answered: `${burstAnswered}/${burstIds.size}`, "inquiries/s": Math.round(saturation), "p50 ms": NaN, "p95 ms": NaN, "p99 ms": NaN }]);
+    console.table([...loadRows, ...saturationRows]);
     for (const [rate, table] of stageTables) {
       console.log(`per stage at ${rate}/s (stage output time minus its input's time; end to end = response seen minus received):`);
       console.table(table);
     }
     console.log("CPU and memory over the offered loads and the saturation burst (a service with all its processes):");
     console.table([...pids, ...services].map(([name, pid]) => ({ process: name, "cpu % (one core)": usage.get(pid)!.cpuPercent.toFixed(1), "peak RSS MB": usage.get(pid)!.rssMb.toFixed(0) })));
+    console.log(
+      `CPU per inquiry, every process above together: ${((cpuSeconds / inquiriesMeasured) * 1000).toFixed(1)} ms ` +
+        `(${inquiriesMeasured} inquiries); this machine's ${os.cpus().length} cores bound throughput at ${Math.round((os.cpus().length * inquiriesMeasured) / cpuSeconds)}/s. ` +
+        `The benchmark itself (load and watcher) used ${((benchCpuSeconds / inquiriesMeasured) * 1000).toFixed(1)} ms per inquiry more.`,
+    );
     console.log("where each processor's time went over the whole run (mean ms per transaction phase, per record processed):");
     console.table(timeSpent);
     const relayP99 = (rate: number) => percentile(relay.latencies.get(rate)!, 99);
@@ -239,7 +259,7 @@ async function main(): Promise<void> {
     );
     const p99at100 = pipelineP99(100);
     console.log(
-      `targets: ≥ 1000 inquiries/s sustained: ${saturation >= 1000 ? "met" : "NOT met"} (${Math.round(saturation)}/s); ` +
+      `targets: ≥ 1000 inquiries/s sustained: ${saturation >= 1000 ? "met" : "NOT met"} (${Math.round(saturation)}/s, the lower saturation); ` +
         `p99 ≤ 150 ms at 100/s: ${p99at100 <= 150 ? "met" : "NOT met"} (${p99at100} ms)`,
     );
   } catch (error) {
