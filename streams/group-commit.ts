@@ -22,19 +22,28 @@ interface Waiting<Part> {
   readonly reject: (error: unknown) => void;
 }
 
-export function createGroupCommit<Part>(commit: (parts: readonly Part[]) => Promise<void>): GroupCommit<Part> {
+/**
+ * `minIntervalMs` spaces commits: a group complete sooner waits for it (and, since its handlers
+ * wait too, nothing new is fetched meanwhile, so the next group carries what arrived).
+ */
+export function createGroupCommit<Part>(commit: (parts: readonly Part[]) => Promise<void>, minIntervalMs = 0): GroupCommit<Part> {
   let active = 0;
   let waiting: Waiting<Part>[] = [];
   let committing = false;
   let scheduled = false;
+  let lastCommitAt = -Infinity;
 
   const flush = async (): Promise<void> => {
+    committing = true;
+    const wait = lastCommitAt + minIntervalMs - performance.now();
+    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+    // Taken after the wait: a handler that joined meanwhile rides along.
     const group = waiting;
     waiting = [];
     active -= group.length;
-    committing = true;
     try {
       await commit(group.map((w) => w.part));
+      lastCommitAt = performance.now();
       for (const w of group) w.resolve();
     } catch (error) {
       for (const w of group) w.reject(error);

@@ -184,7 +184,7 @@ export async function startProcessor(
       throw error;
     }
   };
-  const groupCommit = createGroupCommit(commitParts);
+  const groupCommit = createGroupCommit(commitParts, declaration.minCommitIntervalMs ?? 0);
 
   /**
    * Processes a partition batch in chunks of at most `commitIntervalMs` of work, each committed
@@ -201,15 +201,29 @@ export async function startProcessor(
       const deadline = performance.now() + options.commitIntervalMs;
       const first = next;
       try {
-        while (next < messages.length && isRunning() && !isStale() && (next === first || performance.now() <= deadline)) {
-          // A window of records in flight at once; their outputs keep the input order.
-          const window = messages.slice(next, next + concurrency);
-          const outcomes = await Promise.all(window.map((message) => limiter.run(() => processOne(batch.topic, batch.partition, message))));
-          for (const outcome of outcomes) outgoing.push(...outcome.messages);
-          next += window.length;
-          // Slow records must not cost the group membership (kafkajs sends at most one per heartbeat interval).
-          await heartbeat();
+        // Up to `concurrency` records in flight, each started as soon as another finishes (a slow
+        // one holds back only its own slot); outputs are collected in input order.
+        const results: Promise<Outcome>[] = [];
+        const unsettled = new Set<Promise<void>>();
+        const more = () => next < messages.length && isRunning() && !isStale() && (next === first || performance.now() <= deadline);
+        while (more()) {
+          if (unsettled.size >= concurrency) {
+            await Promise.race(unsettled);
+            // Slow records must not cost the group membership (kafkajs sends at most one per heartbeat interval).
+            await heartbeat();
+            if (!more()) break;
+          }
+          const message = messages[next]!;
+          const result = limiter.run(() => processOne(batch.topic, batch.partition, message));
+          const settled: Promise<void> = result.then(
+            () => void unsettled.delete(settled),
+            () => void unsettled.delete(settled),
+          );
+          unsettled.add(settled);
+          results.push(result);
+          next++;
         }
+        for (const outcome of await Promise.all(results)) outgoing.push(...outcome.messages);
       } catch (error) {
         ticket.abandon();
         throw error;

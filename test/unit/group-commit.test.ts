@@ -26,6 +26,22 @@ describe("group commit", () => {
     await expect(group.begin().join(3)).resolves.toBeUndefined();
   });
 
+  it("spaces commits by the minimum interval, and a group that waits takes the handlers joining meanwhile", async () => {
+    const commits: { at: number; parts: number[] }[] = [];
+    const group = createGroupCommit<number>(async (parts) => void commits.push({ at: performance.now(), parts: [...parts] }), 100);
+    await group.begin().join(1);
+    const second = group.begin();
+    const third = group.begin();
+    const joined = second.join(2);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    third.abandon(); // the group {2} is complete now, and waits out the interval
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    const fourth = group.begin().join(4); // joins during the wait
+    await Promise.all([joined, fourth]);
+    expect(commits.map((c) => c.parts)).toEqual([[1], [2, 4]]);
+    expect(commits[1]!.at - commits[0]!.at).toBeGreaterThanOrEqual(95); // timers may fire a millisecond early
+  });
+
   it("a ticket is used once", () => {
     const ticket = createGroupCommit<number>(async () => undefined).begin();
     ticket.abandon();
