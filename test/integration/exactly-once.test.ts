@@ -1,4 +1,4 @@
-import { afterAll, describe, expect, it , inject } from "vitest";
+import { afterEach, describe, expect, it, inject } from "vitest";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { ChildProcess } from "node:child_process";
 import { inquiries, chainFixture, produce, readCommitted, startWorker, stopChild } from "../support/topics.js";
@@ -17,8 +17,10 @@ function tally(keys: (string | null)[]): { missing: number; duplicated: number }
 
 describe("exactly once", () => {
   let worker: ChildProcess | undefined;
-  afterAll(async () => {
+  // After each test: the next one starts a worker of its own, and one left running outlives the suite.
+  afterEach(async () => {
     if (worker) await stopChild(worker, "SIGKILL");
+    worker = undefined;
   });
 
   it("a pass-through killed with SIGKILL at random moments writes every input exactly once", async () => {
