@@ -18,6 +18,18 @@ export function coalescing<In, Out>(call: BatchCall<In, Out>, maxRows: number): 
   const pending: Pending<In, Out>[] = [];
   let running = false;
 
+  /** Runs one call for `group` and hands each caller its own rows. */
+  const runGroup = async (group: readonly Pending<In, Out>[]): Promise<void> => {
+    const rows = group.reduce((sum, p) => sum + p.inputs.length, 0);
+    const outputs = await call(group.flatMap((p) => p.inputs));
+    if (outputs.length !== rows) throw new Error(`a batch of ${rows} inputs returned ${outputs.length} outputs`);
+    let at = 0;
+    for (const p of group) {
+      p.resolve(outputs.slice(at, at + p.inputs.length));
+      at += p.inputs.length;
+    }
+  };
+
   const dispatch = async (): Promise<void> => {
     if (running || pending.length === 0) return;
     running = true;
@@ -29,17 +41,11 @@ export function coalescing<In, Out>(call: BatchCall<In, Out>, maxRows: number): 
       rows += next.inputs.length;
     }
     try {
-      const outputs = await call(group.flatMap((p) => p.inputs));
-      if (outputs.length !== rows) throw new Error(`a batch of ${rows} inputs returned ${outputs.length} outputs`);
-      let at = 0;
-      for (const p of group) {
-        p.resolve(outputs.slice(at, at + p.inputs.length));
-        at += p.inputs.length;
-      }
+      await runGroup(group);
     } catch (error) {
       if (group.length === 1) group[0]!.reject(error);
       // One caller's bad input must not fail the others: each runs again on its own.
-      else for (const p of group) await call(p.inputs).then(p.resolve, p.reject);
+      else for (const p of group) await runGroup([p]).catch(p.reject);
     } finally {
       running = false;
       void dispatch();

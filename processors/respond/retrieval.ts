@@ -80,55 +80,54 @@ export function knowledgeBaseRetriever(options: RetrieverOptions): Retriever {
     }
   };
 
-  async function bm25(text: string, category: string | null): Promise<estypes.SearchHit<KnowledgeArticle>[]> {
-    const response = await timed("bm25", () =>
-      client.search<KnowledgeArticle>({
-        index,
-        size,
-        _source: SOURCE_FIELDS,
-        query: {
-          bool: {
-            must: {
-              // Not fuzzy: misspellings are the kNN ranking's to catch. Fuzziness cost ~8 ms of
-              // Elasticsearch CPU per short query (0.04 ms without) and no top-1 accuracy in the
-              // retrieval test (fused 91.4% with it, 92.6% without, on realistic inquiries).
-              multi_match: {
-                query: text,
-                fields: BM25_FIELDS,
-                type: "best_fields",
-                tie_breaker: 0.3,
-              },
-            },
-            should:
-              category && categoryBoost > 0
-                ? [{ constant_score: { filter: { term: { category } }, boost: categoryBoost } }]
-                : [],
-          },
-        },
-      }),
+  /** One ranking: a search of the articles, timed as `step`. */
+  async function search(
+    step: string,
+    ranking: Pick<estypes.SearchRequest, "query" | "knn">,
+  ): Promise<estypes.SearchHit<KnowledgeArticle>[]> {
+    const response = await timed(step, () =>
+      client.search<KnowledgeArticle>({ index, size, _source: SOURCE_FIELDS, ...ranking }),
     );
     return response.hits.hits;
+  }
+
+  function bm25(text: string, category: string | null): Promise<estypes.SearchHit<KnowledgeArticle>[]> {
+    return search("bm25", {
+      query: {
+        bool: {
+          must: {
+            // Not fuzzy: misspellings are the kNN ranking's to catch. Fuzziness cost ~8 ms of
+            // Elasticsearch CPU per short query (0.04 ms without) and no top-1 accuracy in the
+            // retrieval test (fused 91.4% with it, 92.6% without, on realistic inquiries).
+            multi_match: {
+              query: text,
+              fields: BM25_FIELDS,
+              type: "best_fields",
+              tie_breaker: 0.3,
+            },
+          },
+          should:
+            category && categoryBoost > 0
+              ? [{ constant_score: { filter: { term: { category } }, boost: categoryBoost } }]
+              : [],
+        },
+      },
+    });
   }
 
   /** Only articles embedded by the same model version are comparable: after a swap, kNN finds none until `kb load` re-embeds. */
   async function knn(embedder: TextEmbedder, text: string): Promise<estypes.SearchHit<KnowledgeArticle>[]> {
     const model = embedder.model;
     const [vector] = await timed("embed", () => embedder.embed([text.slice(0, MAX_EMBEDDED_CHARS)]));
-    const response = await timed("knn", () =>
-      client.search<KnowledgeArticle>({
-        index,
-        size,
-        _source: SOURCE_FIELDS,
-        knn: {
-          field: "embedding",
-          query_vector: Array.from(vector!),
-          k: size,
-          num_candidates: Math.max(50, size * 10),
-          filter: { term: { embedder: model } },
-        },
-      }),
-    );
-    return response.hits.hits;
+    return search("knn", {
+      knn: {
+        field: "embedding",
+        query_vector: Array.from(vector!),
+        k: size,
+        num_candidates: Math.max(50, size * 10),
+        filter: { term: { embedder: model } },
+      },
+    });
   }
 
   return {

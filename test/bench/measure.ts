@@ -23,14 +23,21 @@ function statFields(pid: number): string[] | undefined {
   }
 }
 
-/** A process and all its descendants (a stack service's workers, e.g. PostgreSQL's backends, which leave its process group). */
-function members(pid: number): number[] {
+/** Every running process's children, read once per measurement from /proc. */
+function childrenByParent(): Map<number, number[]> {
   const children = new Map<number, number[]>();
   for (const entry of readdirSync("/proc")) {
     if (!/^\d+$/.test(entry)) continue;
     const parent = Number(statFields(Number(entry))?.[1]);
-    children.set(parent, [...(children.get(parent) ?? []), Number(entry)]);
+    const siblings = children.get(parent);
+    if (siblings) siblings.push(Number(entry));
+    else children.set(parent, [Number(entry)]);
   }
+  return children;
+}
+
+/** A process and all its descendants (a stack service's workers, e.g. PostgreSQL's backends, which leave its process group). */
+function members(pid: number, children: ReadonlyMap<number, readonly number[]>): number[] {
   const all: number[] = [];
   const visit = (p: number) => {
     all.push(p);
@@ -40,15 +47,15 @@ function members(pid: number): number[] {
   return all;
 }
 
-function cpuSeconds(pid: number): number {
-  return members(pid).reduce((sum, member) => {
+function cpuSeconds(pid: number, children: ReadonlyMap<number, readonly number[]>): number {
+  return members(pid, children).reduce((sum, member) => {
     const fields = statFields(member);
     return sum + (fields ? (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND : 0);
   }, 0);
 }
 
-function rssMb(pid: number): number {
-  return members(pid).reduce((sum, member) => {
+function rssMb(pid: number, children: ReadonlyMap<number, readonly number[]>): number {
+  return members(pid, children).reduce((sum, member) => {
     try {
       const line = readFileSync(`/proc/${member}/status`, "utf8").split("\n").find((l) => l.startsWith("VmRSS:"));
       return sum + Number(line?.split(/\s+/)[1] ?? 0) / 1024;
@@ -64,18 +71,21 @@ function rssMb(pid: number): number {
  * lost (PostgreSQL backends live as long as their pooled connections, so little is).
  */
 export function usageMeter(pids: readonly number[]): { sample(): void; stop(): Map<number, ProcessUsage> } {
-  const start = new Map(pids.map((pid) => [pid, cpuSeconds(pid)]));
-  const peak = new Map(pids.map((pid) => [pid, rssMb(pid)]));
+  const initial = childrenByParent();
+  const start = new Map(pids.map((pid) => [pid, cpuSeconds(pid, initial)]));
+  const peak = new Map(pids.map((pid) => [pid, rssMb(pid, initial)]));
   const started = performance.now();
   return {
     sample() {
-      for (const pid of pids) peak.set(pid, Math.max(peak.get(pid) ?? 0, rssMb(pid)));
+      const children = childrenByParent();
+      for (const pid of pids) peak.set(pid, Math.max(peak.get(pid) ?? 0, rssMb(pid, children)));
     },
     stop() {
       const seconds = (performance.now() - started) / 1000;
+      const children = childrenByParent();
       return new Map(
         pids.map((pid) => {
-          const used = cpuSeconds(pid) - start.get(pid)!;
+          const used = cpuSeconds(pid, children) - start.get(pid)!;
           return [pid, { cpuPercent: (used / seconds) * 100, cpuSeconds: used, rssMb: peak.get(pid)! }];
         }),
       );
