@@ -1,17 +1,24 @@
 import type { Command } from "commander";
+import { connectorFactory } from "../connectors/index.js";
+import { hostConnector } from "../connectors/host.js";
 import { resolveEndpoints } from "../stack/index.js";
 import { implementationOf } from "../processors/index.js";
 import { hostProcessor } from "../streams/host.js";
-import { findProcessor } from "../streams/topology.js";
+import { findConnector, findProcessor } from "../streams/topology.js";
 import type { CliContext } from "./context.js";
 
 export function runCommands(program: Command, { config, log }: CliContext): void {
   program
-    .command("run <processor>")
-    .description("run one processor of the topology as this process (its own consumer group)")
+    .command("run <name>")
+    .description("run one processor (its own consumer group) or connector of the topology as this process")
     .action(async (name: string) => {
-      const { topology, processor } = findProcessor(name);
       const endpoints = resolveEndpoints(config);
+      const source = findConnector(name);
+      if (source) {
+        await hostConnector(source.topology, source.connector, await connectorFactory(name), config, endpoints, log);
+        return;
+      }
+      const { topology, processor } = findProcessor(name);
       await hostProcessor(topology, processor, await implementationOf(name, { config, endpoints, log }), config, endpoints, log);
     });
 }

@@ -3,7 +3,7 @@ import path from "node:path";
 import type { Command } from "commander";
 import type { Logger } from "pino";
 import { REPO_ROOT, type Config } from "../config/settings.js";
-import { SAMPLE_INQUIRIES, datasetInquiries, toInquiry, type DemoDataset } from "../connectors/samples.js";
+import { SAMPLE_INQUIRIES, datasetInquiries, toInquiry, type DemoDataset } from "./samples/index.js";
 import { registerSchema } from "../schemas/registry.js";
 import { localServices, resolveEndpoints, stackPorts, type Endpoints } from "../stack/index.js";
 import { createSupervisor } from "../stack/supervisor.js";

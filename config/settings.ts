@@ -99,7 +99,7 @@ export const SETTINGS = {
     env: "SWITCHBOARD_METRICS_PORT",
     schema: z.coerce.number().int().min(0).max(65535).optional(),
     default: undefined,
-    doc: "Port of a processor's /healthz and /metrics server; defaults to the processor's port in the topology (0 picks a free port).",
+    doc: "Port of a processor's or connector's HTTP server (/healthz, /metrics, a connector's own routes); defaults to its port in the topology (0 picks a free port).",
   },
   instanceId: {
     env: "SWITCHBOARD_INSTANCE_ID",

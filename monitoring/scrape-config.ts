@@ -6,21 +6,22 @@ import { TOPOLOGIES } from "../streams/topology.js";
 export const COMPOSE_PROMETHEUS_CONFIG = new URL("./prometheus.compose.yml", import.meta.url);
 
 /**
- * Prometheus scrape configuration derived from the topology: one job per processor, at the
- * processor's metrics port on its host (the same host for the local stack, the processor's
- * own container in docker-compose).
+ * Prometheus scrape configuration derived from the topology: one job per processor and connector,
+ * at its metrics port on its host (the same host for the local stack, its own container in
+ * docker-compose).
  */
 export function prometheusConfig(hostOf: (processor: string) => string, scrapeIntervalSeconds = 5): string {
-  const jobs = TOPOLOGIES.flatMap((topology) =>
-    topology.processors.map((processor) =>
-      [
-        `  - job_name: ${JSON.stringify(processor.name)}`,
-        `    static_configs:`,
-        `      - targets: [${JSON.stringify(`${hostOf(processor.name)}:${processor.metricsPort}`)}]`,
-        `        labels: { topology: ${JSON.stringify(topology.name)} }`,
-      ].join("\n"),
-    ),
-  );
+  const job = (topology: string, name: string, port: number) =>
+    [
+      `  - job_name: ${JSON.stringify(name)}`,
+      `    static_configs:`,
+      `      - targets: [${JSON.stringify(`${hostOf(name)}:${port}`)}]`,
+      `        labels: { topology: ${JSON.stringify(topology)} }`,
+    ].join("\n");
+  const jobs = TOPOLOGIES.flatMap((topology) => [
+    ...topology.processors.map((processor) => job(topology.name, processor.name, processor.metricsPort)),
+    ...topology.connectors.map((connector) => job(topology.name, connector.name, connector.port)),
+  ]);
   return [
     "# Generated from streams/topology.ts by the stack; do not edit.",
     "global:",

@@ -10,6 +10,11 @@ export function modelInput(inquiry: InquiryCleaned): string {
   return inquiry.subject?.trim() ? `${inquiry.subject}\n\n${inquiry.text}` : inquiry.text;
 }
 
+/** The id of an inquiry's prediction for a task: the same for the prediction and every label that judges it. */
+export function predictionId(inquiryId: string, task: string): string {
+  return sha256(`${inquiryId}\u0000${task}`).slice(0, 32);
+}
+
 /**
  * The `predictions.feedback` record of one prediction. Its id depends only on the inquiry and
  * the task, so a reprocessed inquiry and the human labels that come later refer to the same one.
@@ -24,7 +29,7 @@ export function predictionFeedback(
   return {
     topic: "predictions.feedback",
     value: {
-      prediction_id: sha256(`${inquiry.inquiry_id}\u0000${task}`).slice(0, 32),
+      prediction_id: predictionId(inquiry.inquiry_id, task),
       inquiry_id: inquiry.inquiry_id,
       task,
       model: prediction.model,

@@ -38,10 +38,23 @@ export interface ProcessorDeclaration {
   readonly minCommitIntervalMs?: number;
 }
 
+/**
+ * An inbound connector: its own process, taking inquiries (and labels) from outside Kafka and
+ * writing them to its outputs with an idempotent producer, acknowledged before it answers.
+ */
+export interface ConnectorDeclaration {
+  readonly name: string;
+  readonly description: string;
+  readonly outputs: readonly string[];
+  /** Port of the connector's HTTP server: its own endpoints (if any) beside /healthz and /metrics; Prometheus scrapes it. */
+  readonly port: number;
+}
+
 export interface Topology {
   readonly name: string;
   readonly topics: readonly TopicDeclaration[];
   readonly processors: readonly ProcessorDeclaration[];
+  readonly connectors: readonly ConnectorDeclaration[];
 }
 
 /** Partitions bound a processor group's parallelism; every inquiry topic shares the count so keys co-partition. */
@@ -169,7 +182,28 @@ export const TRIAGE_PROCESSORS: readonly ProcessorDeclaration[] = [
   },
 ];
 
-export const TRIAGE: Topology = { name: "triage", topics: [...TRIAGE_TOPICS, ROUTE_TIMEOUTS], processors: TRIAGE_PROCESSORS };
+/** Where inquiries enter: DESIGN.md's inbound connectors. */
+export const TRIAGE_CONNECTORS: readonly ConnectorDeclaration[] = [
+  {
+    name: "api",
+    description: "REST API: inquiries in, their status and search out, human labels; ticket webhooks (Zendesk, Freshdesk, generic)",
+    outputs: ["inquiries.received", "predictions.feedback"],
+    port: 8080,
+  },
+  {
+    name: "email",
+    description: "Email over IMAP (IDLE): one inquiry per message, flagged once Kafka has it",
+    outputs: ["inquiries.received"],
+    port: 9411,
+  },
+];
+
+export const TRIAGE: Topology = {
+  name: "triage",
+  topics: [...TRIAGE_TOPICS, ROUTE_TIMEOUTS],
+  processors: TRIAGE_PROCESSORS,
+  connectors: TRIAGE_CONNECTORS,
+};
 
 export const TOPOLOGIES: readonly Topology[] = [TRIAGE];
 
@@ -200,6 +234,14 @@ export function findProcessor(name: string): { topology: Topology; processor: Pr
   }
   const known = TOPOLOGIES.flatMap((t) => t.processors.map((p) => p.name)).join(", ");
   throw new Error(`unknown processor "${name}"; known processors: ${known}`);
+}
+
+export function findConnector(name: string): { topology: Topology; connector: ConnectorDeclaration } | undefined {
+  for (const topology of TOPOLOGIES) {
+    const connector = topology.connectors.find((c) => c.name === name);
+    if (connector) return { topology, connector };
+  }
+  return undefined;
 }
 
 export function findTopic(topology: Topology, name: string): TopicDeclaration {

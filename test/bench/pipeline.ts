@@ -11,7 +11,7 @@ import os from "node:os";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import pg from "pg";
-import { datasetInquiries, datasetInquiriesWithLabels, type LabeledInquiry } from "../../connectors/samples.js";
+import { datasetInquiries, datasetInquiriesWithLabels, type LabeledInquiry } from "../../cli/samples/index.js";
 import { createLogger } from "../../config/log.js";
 import { loadConfig } from "../../config/settings.js";
 import { productionVersionDir } from "../../models/index.js";

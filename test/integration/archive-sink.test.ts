@@ -3,8 +3,8 @@ import { Writable } from "node:stream";
 import type pg from "pg";
 import pino from "pino";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { archive } from "../../connectors/archive.js";
-import { countArchived } from "../../connectors/archive-store.js";
+import { archive } from "../../sinks/archive.js";
+import { countArchived } from "../../sinks/archive-store.js";
 import { loadConfig } from "../../config/settings.js";
 import type {
   InquiryCleaned,

@@ -48,7 +48,7 @@ const processor: ProcessorDeclaration = {
   outputs: [responsesTopic.name],
   metricsPort: 0,
 };
-const topology: Topology = { name: `test-${id}`, topics: [routedTopic, responsesTopic], processors: [processor] };
+const topology: Topology = { name: `test-${id}`, topics: [routedTopic, responsesTopic], processors: [processor], connectors: [] };
 
 const index = kbIndexName("respond");
 let endpoints: Endpoints;

@@ -3,7 +3,7 @@ import { Writable } from "node:stream";
 import { Client } from "@elastic/elasticsearch";
 import pino from "pino";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { search } from "../../connectors/search.js";
+import { search } from "../../sinks/search.js";
 import { loadConfig, type Config } from "../../config/settings.js";
 import type { InquiryCleaned, InquiryRouted, TopicValues } from "../../schemas/types.generated.js";
 import type { Endpoints } from "../../stack/index.js";

@@ -3,7 +3,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { SchemaRegistry } from "@kafkajs/confluent-schema-registry";
 import type { Kafka } from "kafkajs";
 import pino from "pino";
-import { toInquiry, SAMPLE_INQUIRIES } from "../../connectors/samples.js";
+import { toInquiry, SAMPLE_INQUIRIES } from "../../cli/samples/index.js";
 import type { InquiryReceived } from "../../schemas/types.generated.js";
 import { registerSchema, targetFor } from "../../schemas/registry.js";
 import type { Endpoints } from "../../stack/index.js";
@@ -35,6 +35,7 @@ export function chainTopology(name: string, topics: readonly string[], partition
       outputs: [output],
       metricsPort: 0,
     })),
+    connectors: [],
   };
 }
 

@@ -2,14 +2,14 @@ import { readFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { SAMPLE_INQUIRIES, datasetInquiries, datasetInquiriesWithLabels, datasetsDir, toInquiry, type DemoDataset } from "../../connectors/samples.js";
+import { SAMPLE_INQUIRIES, datasetInquiries, datasetInquiriesWithLabels, datasetsDir, toInquiry, type DemoDataset } from "../../cli/samples/index.js";
 
 const CHANNELS = ["email", "ticket", "api", "chat"];
 const TIERS = ["standard", "premium", "vip"];
 
 describe("the sample inquiries written for the project", () => {
   it("parse, and every one has a body, a valid channel and content type, and a known tier if any", () => {
-    const raw = JSON.parse(readFileSync(new URL("../../connectors/sample-inquiries.json", import.meta.url), "utf8")) as unknown[];
+    const raw = JSON.parse(readFileSync(new URL("../../cli/samples/sample-inquiries.json", import.meta.url), "utf8")) as unknown[];
     expect(raw).toHaveLength(SAMPLE_INQUIRIES.length);
     expect(SAMPLE_INQUIRIES.length).toBeGreaterThanOrEqual(50);
     for (const sample of SAMPLE_INQUIRIES) {

@@ -2,8 +2,8 @@ import { execFileSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
-import { REPO_ROOT } from "../config/settings.js";
-import type { Channel, ContentType, Customer, InquiryReceived } from "../schemas/types.generated.js";
+import { REPO_ROOT } from "../../config/settings.js";
+import type { Channel, ContentType, Customer, InquiryReceived } from "../../schemas/types.generated.js";
 
 // ---------------------------------------------------------------------------------------------
 // Inquiries written for the project: a fictional home-goods retailer's mail, tickets, chats and
