@@ -3,18 +3,27 @@ import { mkdirSync, openSync } from "node:fs";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { REPO_ROOT } from "../config/settings.js";
-import type { ProcessorDeclaration } from "../streams/topology.js";
+import type { ConnectorDeclaration, ProcessorDeclaration } from "../streams/topology.js";
 
 const CLI = path.join(REPO_ROOT, "bin", "switchboard.js");
 
+/** A processor or connector of the topology, run as `switchboard run <name>`, with the port its /healthz answers on. */
+export interface Runnable {
+  readonly name: string;
+  readonly port: number;
+}
+
+export const runnableProcessor = (p: ProcessorDeclaration): Runnable => ({ name: p.name, port: p.metricsPort });
+export const runnableConnector = (c: ConnectorDeclaration): Runnable => ({ name: c.name, port: c.port });
+
 export interface ProcessorProcess {
-  readonly declaration: ProcessorDeclaration;
+  readonly declaration: Runnable;
   readonly child: ChildProcess;
   readonly log: string;
 }
 
 /** Starts `switchboard run <name>` as a child process, its logs in `<stackHome>/logs/processors/`. */
-export function spawnProcessor(declaration: ProcessorDeclaration, stackHome: string, env: NodeJS.ProcessEnv = process.env): ProcessorProcess {
+export function spawnProcessor(declaration: Runnable, stackHome: string, env: NodeJS.ProcessEnv = process.env): ProcessorProcess {
   const dir = path.join(stackHome, "logs", "processors");
   mkdirSync(dir, { recursive: true });
   const log = path.join(dir, `${declaration.name}.log`);
@@ -24,7 +33,7 @@ export function spawnProcessor(declaration: ProcessorDeclaration, stackHome: str
 }
 
 /** Waits until the processor answers /healthz with 200, or fails naming its log. */
-export async function waitHealthy(proc: ProcessorProcess, port = proc.declaration.metricsPort, timeoutMs = 60_000): Promise<void> {
+export async function waitHealthy(proc: ProcessorProcess, port = proc.declaration.port, timeoutMs = 60_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (proc.child.exitCode !== null) throw new Error(`${proc.declaration.name} exited with ${proc.child.exitCode}; see ${proc.log}`);

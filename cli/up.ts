@@ -13,7 +13,7 @@ import { createTopics } from "../streams/topics.js";
 import { TOPOLOGIES, TRIAGE } from "../streams/topology.js";
 import type { CliContext } from "./context.js";
 import { streamDemo } from "./demo.js";
-import { spawnProcessor, stopProcessor, waitHealthy } from "./processes.js";
+import { runnableProcessor, spawnProcessor, stopProcessor, waitHealthy } from "./processes.js";
 import { schemaTargets } from "./schemas.js";
 
 /** Topics, schemas and PostgreSQL tables: idempotent, safe on every start. */
@@ -73,11 +73,11 @@ export function upCommand(program: Command, { config, log }: CliContext): void {
     .action(async (options: { demo: boolean }) => {
       await createSupervisor(config.stackHome, stackPorts(config), log).up(localServices(config));
       await prepare(config, log);
-      const processes = TRIAGE.processors.map((p) => spawnProcessor(p, config.stackHome));
+      const processes = TRIAGE.processors.map((p) => spawnProcessor(runnableProcessor(p), config.stackHome));
       const stopAll = () => Promise.all(processes.map(stopProcessor));
       try {
-        await Promise.all(processes.map((p) => waitHealthy(p, p.declaration.metricsPort, 180_000)));
-        console.log(`${processes.length} processors running (logs in ${path.join(config.stackHome, "logs", "processors")}); /metrics at ports ${processes.map((p) => p.declaration.metricsPort).join(", ")}`);
+        await Promise.all(processes.map((p) => waitHealthy(p, p.declaration.port, 180_000)));
+        console.log(`${processes.length} processors running (logs in ${path.join(config.stackHome, "logs", "processors")}); /metrics at ports ${processes.map((p) => p.declaration.port).join(", ")}`);
         if (options.demo) await streamDemo(resolveEndpoints(config), log, demoInquiries({}));
       } catch (error) {
         await stopAll();

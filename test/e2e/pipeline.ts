@@ -6,7 +6,7 @@ import path from "node:path";
 import { promisify } from "node:util";
 import { SchemaRegistry } from "@kafkajs/confluent-schema-registry";
 import type { Kafka, Producer } from "kafkajs";
-import { spawnProcessor, stopProcessor, waitHealthy, type ProcessorProcess } from "../../cli/processes.js";
+import { runnableProcessor, spawnProcessor, stopProcessor, waitHealthy, type ProcessorProcess } from "../../cli/processes.js";
 import { REPO_ROOT } from "../../config/settings.js";
 import type { InquiryReceived } from "../../schemas/types.generated.js";
 import type { Endpoints } from "../../stack/index.js";
@@ -62,7 +62,7 @@ export async function startPipeline(endpoints: Endpoints, extraEnv: NodeJS.Proce
 
   const start = async (name: string) => {
     const declaration = TRIAGE.processors.find((p) => p.name === name)!;
-    const proc = spawnProcessor(declaration, logDir, {
+    const proc = spawnProcessor(runnableProcessor(declaration), logDir, {
       ...env,
       SWITCHBOARD_INSTANCE_ID: `e2e-${name}`,
       SWITCHBOARD_METRICS_PORT: String(portOf(declaration)),
