@@ -48,8 +48,9 @@ function describe(trace: Trace, response: InquiryResponse, latencyMs: number): s
  * Streams inquiries into `inquiries.received` and prints each routed decision and reply as it
  * arrives, with the predictions behind it and the end-to-end latency. Inquiries that produce no
  * reply within `timeoutMs` (refused into a DLQ, or a processor down) are listed at the end.
+ * Resolves to the number of inquiries answered.
  */
-export async function streamDemo(endpoints: Endpoints, log: Logger, inquiries: readonly InquiryReceived[], timeoutMs = 60_000): Promise<void> {
+export async function streamDemo(endpoints: Endpoints, log: Logger, inquiries: readonly InquiryReceived[], timeoutMs = 60_000): Promise<number> {
   const kafka = createKafka(endpoints.kafkaBrokers, "switchboard-demo", log);
   const codec = await createTopicCodec(
     new SchemaRegistry({ host: endpoints.schemaRegistryUrl }),
@@ -102,4 +103,5 @@ export async function streamDemo(endpoints: Endpoints, log: Logger, inquiries: r
     console.log(`no reply within ${timeoutMs / 1000} s for ${traces.size} (refused inputs are in the DLQs: \`switchboard dlq list <topic>.dlq\`):`);
     for (const { inquiry } of traces.values()) console.log(`  ${inquiry.inquiry_id}  ${oneLine(inquiry.subject ?? inquiry.body, 70)}`);
   }
+  return answered;
 }

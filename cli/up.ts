@@ -13,7 +13,8 @@ import { createTopics } from "../streams/topics.js";
 import { TOPOLOGIES, TRIAGE } from "../streams/topology.js";
 import type { CliContext } from "./context.js";
 import { streamDemo } from "./demo.js";
-import { runnableProcessor, spawnProcessor, stopProcessor, waitHealthy } from "./processes.js";
+import { runnableProcessor, spawnProcessor, stopProcessor, waitHealthy, type ProcessorProcess, type Runnable } from "./processes.js";
+import { ensurePythonEnv, pythonEnvOptions } from "./python-env.js";
 import { schemaTargets } from "./schemas.js";
 
 /** Topics, schemas and PostgreSQL tables: idempotent, safe on every start. */
@@ -40,12 +41,34 @@ function switchboard(args: readonly string[]): Promise<void> {
 
 /**
  * Everything the processors need before they start: topics, schemas, tables, a production model
- * for every model-running processor (trained now when the registry has none) and the knowledge base.
+ * for every model-running processor (trained now when the registry has none, in the Python
+ * environment made first if need be) and the knowledge base.
  */
 async function prepare(config: Config, log: Logger): Promise<void> {
   await setup(resolveEndpoints(config), log);
+  await ensurePythonEnv({ ...pythonEnvOptions(config, log), quietWhenReady: true });
   await switchboard(["train", "--defaults"]);
   await switchboard(["kb", "load"]);
+}
+
+/**
+ * What `up` starts, each as `switchboard run <name>` in its own process, logging to
+ * `<stack home>/logs/processors/<name>.log`: every triage processor.
+ */
+function upRunnables(): Runnable[] {
+  return [...TRIAGE.processors.map(runnableProcessor)];
+}
+
+/** Starts the runnables, waits until each answers /healthz; on a failure stops them all and throws. */
+async function startAll(runnables: readonly Runnable[], stackHome: string): Promise<ProcessorProcess[]> {
+  const processes = runnables.map((r) => spawnProcessor(r, stackHome));
+  try {
+    await Promise.all(processes.map((p) => waitHealthy(p, p.declaration.port, 180_000)));
+  } catch (error) {
+    await Promise.all(processes.map(stopProcessor));
+    throw error;
+  }
+  return processes;
 }
 
 /** The inquiries a demo streams: the samples written for the project, or rows of a dataset. */
@@ -68,26 +91,53 @@ export function upCommand(program: Command, { config, log }: CliContext): void {
 
   program
     .command("up")
-    .description("the main job: local stack, prepare, every triage processor, then a live demo; Ctrl-C stops the processors")
+    .description("the main job: Python environment, local stack, prepare, every triage processor, then a live demo; Ctrl-C stops the processors")
     .option("--no-demo", "start everything without streaming the sample inquiries")
-    .action(async (options: { demo: boolean }) => {
+    .option("--exit-after-demo", "non-interactive: stop the processors after the demo and exit 0 only if every sample inquiry was answered")
+    .action(async (options: { demo: boolean; exitAfterDemo?: boolean }) => {
+      if (options.exitAfterDemo && !options.demo) throw new Error("--exit-after-demo needs the demo (leave out --no-demo)");
+      await ensurePythonEnv(pythonEnvOptions(config, log));
       await createSupervisor(config.stackHome, stackPorts(config), log).up(localServices(config));
       await prepare(config, log);
-      const processes = TRIAGE.processors.map((p) => spawnProcessor(runnableProcessor(p), config.stackHome));
+      const processes = await startAll(upRunnables(), config.stackHome);
       const stopAll = () => Promise.all(processes.map(stopProcessor));
+      // A signal from now on (Ctrl-C, or SIGTERM from a supervisor or CI) stops the processes first.
+      const stopped = new Promise<NodeJS.Signals>((resolve) => {
+        process.once("SIGINT", resolve);
+        process.once("SIGTERM", resolve);
+      });
+      let answered = 0;
+      const inquiries = options.demo ? demoInquiries({}) : [];
       try {
-        await Promise.all(processes.map((p) => waitHealthy(p, p.declaration.port, 180_000)));
-        console.log(`${processes.length} processors running (logs in ${path.join(config.stackHome, "logs", "processors")}); /metrics at ports ${processes.map((p) => p.declaration.port).join(", ")}`);
-        if (options.demo) await streamDemo(resolveEndpoints(config), log, demoInquiries({}));
+        console.log(
+          `${processes.length} processes running (logs in ${path.join(config.stackHome, "logs", "processors")}); ` +
+            `/healthz and /metrics at ports ${processes.map((p) => p.declaration.port).join(", ")}`,
+        );
+        if (options.demo) {
+          const demo = streamDemo(resolveEndpoints(config), log, inquiries);
+          const outcome = await Promise.race([demo, stopped]);
+          if (typeof outcome !== "number") {
+            await stopAll();
+            process.exit(outcome === "SIGINT" ? 130 : 143);
+          }
+          answered = outcome;
+        }
       } catch (error) {
         await stopAll();
         throw error;
       }
+      if (options.exitAfterDemo) {
+        await stopAll();
+        if (answered < inquiries.length) {
+          console.error(`main job failed: ${answered} of ${inquiries.length} sample inquiries answered (processor logs in ${path.join(config.stackHome, "logs", "processors")})`);
+          process.exitCode = 1;
+        } else {
+          console.log(`main job done: all ${inquiries.length} sample inquiries answered; processors stopped (\`switchboard stack down\` stops the services)`);
+        }
+        return;
+      }
       console.log("running; `switchboard demo` in another terminal streams more; Ctrl-C stops the processors (`switchboard stack down` stops the services)");
-      await new Promise<void>((resolve) => {
-        process.once("SIGINT", resolve);
-        process.once("SIGTERM", resolve);
-      });
+      await stopped;
       await stopAll();
     });
 
@@ -96,5 +146,8 @@ export function upCommand(program: Command, { config, log }: CliContext): void {
     .description("stream inquiries through the running pipeline and print each routed decision and reply as it arrives")
     .option("-n, --count <n>", "how many inquiries (default: every sample, or 50 dataset rows)", (v) => Number(v))
     .option("-d, --dataset <name>", "stream rows of a dataset instead of the samples: bitext, tickets, airline, clinc150")
-    .action(async (options: { count?: number; dataset?: DemoDataset }) => streamDemo(resolveEndpoints(config), log, demoInquiries(options)));
+    .action(async (options: { count?: number; dataset?: DemoDataset }) => {
+      const inquiries = demoInquiries(options);
+      if ((await streamDemo(resolveEndpoints(config), log, inquiries)) < inquiries.length) process.exitCode = 1;
+    });
 }

@@ -26,7 +26,13 @@ export const SETTINGS = {
     env: "LOG_LEVEL",
     schema: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]),
     default: "info",
-    doc: "Minimum level of the structured (JSON) logs.",
+    doc: "Minimum level of the logs (on stderr).",
+  },
+  logFormat: {
+    env: "LOG_FORMAT",
+    schema: z.enum(["auto", "pretty", "json"]),
+    default: "auto",
+    doc: "`json`: one JSON object a line; `pretty`: one coloured line per event, for people; `auto`: pretty when stderr is a terminal and CI is not set, else JSON (processors started by `up` log JSON to files).",
   },
   kafkaBrokers: {
     env: "KAFKA_BROKERS",

@@ -8,8 +8,15 @@ import type { Logger } from "pino";
  * setup and a hand-started one) never build or start the same service at once: two Maven builds
  * writing one build directory broke each other. A lock whose holder died is taken over.
  */
-export async function withStackLock<T>(home: string, log: Logger, task: () => Promise<T>, pollMs = 500): Promise<T> {
-  const file = path.join(home, "run", "stack.lock");
+export function withStackLock<T>(home: string, log: Logger, task: () => Promise<T>, pollMs = 500): Promise<T> {
+  return withFileLock(path.join(home, "run", "stack.lock"), log, "another process that is bringing the stack up or down", task, pollMs);
+}
+
+/**
+ * Runs `task` while holding the lock file `file` (created exclusively, holding this process's
+ * pid); waits while another live process holds it, saying once what it waits for.
+ */
+export async function withFileLock<T>(file: string, log: Logger, waitingFor: string, task: () => Promise<T>, pollMs = 500): Promise<T> {
   await mkdir(path.dirname(file), { recursive: true });
   let reported = false;
   for (;;) {
@@ -30,7 +37,7 @@ export async function withStackLock<T>(home: string, log: Logger, task: () => Pr
       continue;
     }
     if (!reported) {
-      log.info({ holder, lock: file }, "waiting for another process that is bringing the stack up or down");
+      log.info({ holder, lock: file }, `waiting for ${waitingFor}`);
       reported = true;
     }
     await sleep(pollMs);

@@ -14,11 +14,12 @@ const LEVELS: Record<number, "error" | "warn" | "info" | "debug"> = {
  */
 const EXPECTED_RETRY = /concurrent operation on the same transaction/;
 
-/** kafkajs logs through pino, so every line is structured JSON like the rest. */
+/** kafkajs logs through pino, like the rest (its own time stamp and logger name left out: pino has both). */
 function pinoLogCreator(log: Logger): logCreator {
   return () =>
     ({ level, log: entry }: LogEntry) => {
-      const { message, ...fields } = entry;
+      // eslint-disable-next-line @typescript-eslint/no-unused-vars
+      const { message, timestamp: _timestamp, logger: _logger, ...fields } = entry;
       const expected = EXPECTED_RETRY.test(message) || EXPECTED_RETRY.test(String(fields.error ?? ""));
       log[expected ? "debug" : (LEVELS[level] ?? "info")]({ kafka: fields }, message);
     };
