@@ -1,4 +1,4 @@
-import type { InquiryCleaned, InquirySentiment, Sentiment } from "../schemas/types.generated.js";
+import { SentimentValues, type InquiryCleaned, type InquirySentiment, type Sentiment } from "../schemas/types.generated.js";
 import type { ProcessorImplementation } from "../streams/processor.js";
 import type { ProcessorDeclaration } from "../streams/topology.js";
 import { createPool } from "../storage/postgres.js";
@@ -6,7 +6,7 @@ import { modelInput, predictionFeedback } from "./feedback.js";
 import type { ProcessorDependencies } from "./index.js";
 import { labelScores, serveProductionModel } from "./serving.js";
 
-const SENTIMENTS: readonly string[] = ["negative", "neutral", "positive"] satisfies Sentiment[];
+const SENTIMENTS: readonly string[] = SentimentValues;
 
 /** Sentiment of each cleaned inquiry from the production `sentiment` model. */
 export async function sentiment(_declaration: ProcessorDeclaration, deps: ProcessorDependencies): Promise<ProcessorImplementation> {

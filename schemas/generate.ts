@@ -48,7 +48,12 @@ export function generateTypes(dir = SCHEMAS_DIR): string {
       case "enum": {
         const name = shortName(schema.name as string);
         const symbols = (schema.symbols as string[]).map((s) => JSON.stringify(s)).join(" | ");
-        declarations.set(name, `${doc}export type ${name} = ${symbols};`);
+        const list = (schema.symbols as string[]).map((s) => JSON.stringify(s)).join(", ");
+        // The symbols as a value too, so code that lists or validates them never re-types the enum.
+        declarations.set(
+          name,
+          `${doc}export type ${name} = ${symbols};\n\n/** Every ${name}, in the schema's order. */\nexport const ${name}Values = [${list}] as const satisfies readonly ${name}[];`,
+        );
         return name;
       }
       case "array":

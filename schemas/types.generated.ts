@@ -22,6 +22,9 @@ export interface InquiryClassified {
 
 export type Channel = "email" | "ticket" | "api" | "chat";
 
+/** Every Channel, in the schema's order. */
+export const ChannelValues = ["email", "ticket", "api", "chat"] as const satisfies readonly Channel[];
+
 export interface Customer {
   readonly id: null | string;
   readonly email: null | string;
@@ -68,6 +71,9 @@ export interface InquiryCleaned {
 
 export type ContentType = "text" | "html";
 
+/** Every ContentType, in the schema's order. */
+export const ContentTypeValues = ["text", "html"] as const satisfies readonly ContentType[];
+
 /** An inquiry as a connector received it, before any processing. */
 export interface InquiryReceived {
   /** Switchboard's id; also the record key. */
@@ -79,6 +85,9 @@ export interface InquiryReceived {
 }
 
 export type ResponseStrategy = "template" | "retrieval" | "llm" | "human";
+
+/** Every ResponseStrategy, in the schema's order. */
+export const ResponseStrategyValues = ["template", "retrieval", "llm", "human"] as const satisfies readonly ResponseStrategy[];
 
 export interface InquiryResponse {
   readonly inquiry_id: string;
@@ -121,6 +130,9 @@ export interface InquiryRouted {
 
 export type Sentiment = "negative" | "neutral" | "positive";
 
+/** Every Sentiment, in the schema's order. */
+export const SentimentValues = ["negative", "neutral", "positive"] as const satisfies readonly Sentiment[];
+
 export interface InquirySentiment {
   readonly inquiry_id: string;
   readonly label: Sentiment;
@@ -132,6 +144,9 @@ export interface InquirySentiment {
 }
 
 export type UrgencyLevel = "low" | "medium" | "high" | "critical";
+
+/** Every UrgencyLevel, in the schema's order. */
+export const UrgencyLevelValues = ["low", "medium", "high", "critical"] as const satisfies readonly UrgencyLevel[];
 
 export interface InquiryUrgency {
   readonly inquiry_id: string;
@@ -146,7 +161,13 @@ export interface InquiryUrgency {
 
 export type DriftStatistic = "psi" | "chi_square" | "ks" | "accuracy_drop";
 
+/** Every DriftStatistic, in the schema's order. */
+export const DriftStatisticValues = ["psi", "chi_square", "ks", "accuracy_drop"] as const satisfies readonly DriftStatistic[];
+
 export type DriftSeverity = "info" | "warning" | "critical";
+
+/** Every DriftSeverity, in the schema's order. */
+export const DriftSeverityValues = ["info", "warning", "critical"] as const satisfies readonly DriftSeverity[];
 
 /** A distribution of live inputs or predictions compared with the model's reference. Keyed by task. */
 export interface ModelDrift {
@@ -165,6 +186,9 @@ export interface ModelDrift {
 }
 
 export type LifecycleEvent = "trained" | "evaluated" | "promoted" | "rejected" | "rolled_back";
+
+/** Every LifecycleEvent, in the schema's order. */
+export const LifecycleEventValues = ["trained", "evaluated", "promoted", "rejected", "rolled_back"] as const satisfies readonly LifecycleEvent[];
 
 /** What happened to a model version. Keyed by task. */
 export interface ModelLifecycle {
@@ -189,6 +213,9 @@ export interface FeatureSummary {
 }
 
 export type LabelSource = "model" | "agent" | "customer" | "outcome";
+
+/** Every LabelSource, in the schema's order. */
+export const LabelSourceValues = ["model", "agent", "customer", "outcome"] as const satisfies readonly LabelSource[];
 
 /** One prediction, or one later label for it; drift detection and retraining read these. */
 export interface PredictionFeedback {

@@ -1,14 +1,11 @@
 import { z } from "zod";
-import type { Sentiment, UrgencyLevel } from "../../schemas/types.generated.js";
+import { SentimentValues, UrgencyLevelValues, type Sentiment, type UrgencyLevel } from "../../schemas/types.generated.js";
 
 /**
  * The routing rules: the schema of `config/routing-rules.yaml` (see the file for what each
  * section means) and the compiled form the router reads. Labels (categories, intents, tiers)
  * are matched case-insensitively, so the compiled maps are keyed by lower-case names.
  */
-
-export const URGENCY_LEVELS = ["low", "medium", "high", "critical"] as const satisfies readonly UrgencyLevel[];
-export const SENTIMENTS = ["negative", "neutral", "positive"] as const satisfies readonly Sentiment[];
 
 const label = z.string().trim().min(1, "must not be empty");
 const queue = z.string().regex(/^[a-z0-9][a-z0-9._-]*$/, "a queue name is lower-case letters, digits, . _ -");
@@ -19,8 +16,8 @@ const labels = z.array(label).min(1);
 
 const condition = z
   .strictObject({
-    urgency: z.array(z.enum(URGENCY_LEVELS)).min(1).optional(),
-    sentiment: z.array(z.enum(SENTIMENTS)).min(1).optional(),
+    urgency: z.array(z.enum(UrgencyLevelValues)).min(1).optional(),
+    sentiment: z.array(z.enum(SentimentValues)).min(1).optional(),
     tier: labels.optional(),
     intent: labels.optional(),
     category: labels.optional(),
@@ -57,8 +54,8 @@ const rulesFile = z
       sentiment: z.strictObject({ negative: points, neutral: points, positive: points }),
       per_signal: points,
       escalation: points,
-      unknown_urgency: z.enum(URGENCY_LEVELS),
-      unknown_sentiment: z.enum(SENTIMENTS),
+      unknown_urgency: z.enum(UrgencyLevelValues),
+      unknown_sentiment: z.enum(SentimentValues),
     }),
   })
   .superRefine((file, ctx) => {

@@ -1,7 +1,7 @@
-import type { UrgencyLevel } from "../../schemas/types.generated.js";
+import { UrgencyLevelValues, type UrgencyLevel } from "../../schemas/types.generated.js";
 import type { UrgencySignal } from "./signals.js";
 
-const LEVELS: readonly UrgencyLevel[] = ["low", "medium", "high", "critical"];
+const LEVELS: readonly UrgencyLevel[] = UrgencyLevelValues;
 
 /**
  * Combines the model's level with the signals: an outage is at least `high`; every other signal
