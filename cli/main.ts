@@ -1,4 +1,5 @@
 import { Command } from "commander";
+import { apiKeyCommands } from "./api-keys.js";
 import { ConfigError, loadConfig } from "../config/settings.js";
 import { createLogger } from "../config/log.js";
 import { dlqCommands } from "./dlq.js";
@@ -10,6 +11,7 @@ import { stackCommands } from "./stack.js";
 import { topicCommands } from "./topics.js";
 import { trainingCommands } from "./training.js";
 import { upCommand } from "./up.js";
+import { webhookCommands } from "./webhook.js";
 import { ReportedError, type CliContext } from "./context.js";
 
 /** `switchboard <command>`: the one entry point for operators, CI and the main job. */
@@ -26,7 +28,7 @@ async function main(): Promise<void> {
     throw error;
   }
   const program = new Command("switchboard").description("Real-time customer-inquiry triage on Kafka").showHelpAfterError();
-  for (const register of [stackCommands, topicCommands, schemaCommands, runCommands, dlqCommands, upCommand, trainingCommands, pythonEnvCommand, knowledgeBaseCommands]) {
+  for (const register of [stackCommands, topicCommands, schemaCommands, runCommands, dlqCommands, upCommand, trainingCommands, pythonEnvCommand, knowledgeBaseCommands, apiKeyCommands, webhookCommands]) {
     register(program, context);
   }
   await program.parseAsync(process.argv);

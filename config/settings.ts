@@ -197,6 +197,36 @@ export const SETTINGS = {
     default: "switchboard-inquiries",
     doc: "Elasticsearch index of inquiries for full-text search.",
   },
+  apiBodyLimitBytes: {
+    env: "SWITCHBOARD_API_BODY_LIMIT_BYTES",
+    schema: positiveInt,
+    default: 262_144,
+    doc: "Largest request body the REST API reads; a larger one is answered 413.",
+  },
+  apiRateLimit: {
+    env: "SWITCHBOARD_API_RATE_LIMIT",
+    schema: positiveInt,
+    default: 6_000,
+    doc: "Requests one API key may make per rate window; more are answered 429 with Retry-After.",
+  },
+  apiRateWindowMs: {
+    env: "SWITCHBOARD_API_RATE_WINDOW_MS",
+    schema: positiveInt,
+    default: 60_000,
+    doc: "The REST API's rate-limit window (fixed windows, counted in Redis across API instances).",
+  },
+  apiIdempotencyTtlMs: {
+    env: "SWITCHBOARD_API_IDEMPOTENCY_TTL_MS",
+    schema: positiveInt,
+    default: 86_400_000,
+    doc: "How long the REST API remembers an Idempotency-Key (and that it accepted an inquiry, so its status reads `received` before the archive has it).",
+  },
+  apiKeyCacheMs: {
+    env: "SWITCHBOARD_API_KEY_CACHE_MS",
+    schema: positiveInt,
+    default: 5_000,
+    doc: "How long the REST API trusts a verified API key before asking PostgreSQL again: a revoked key stops working within this.",
+  },
   llmUrl: {
     env: "SWITCHBOARD_LLM_URL",
     schema: url.optional(),

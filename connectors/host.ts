@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import Fastify, { type FastifyBaseLogger } from "fastify";
 import type { Logger } from "pino";
 import { Registry, collectDefaultMetrics } from "prom-client";
@@ -32,7 +33,15 @@ export async function hostConnector(
   const implementation = await factory({ topology, declaration, config, endpoints, log: connectorLog, intake, metrics, registry });
 
   // pino's Logger is Fastify's base logger; typed as the latter so routes see one instance type.
-  const app = Fastify({ loggerInstance: connectorLog as FastifyBaseLogger, disableRequestLogging: true, forceCloseConnections: "idle" });
+  const app = Fastify({
+    loggerInstance: connectorLog as FastifyBaseLogger,
+    disableRequestLogging: true,
+    forceCloseConnections: "idle",
+    // Unique across restarts and instances: a connector may record the request id as the inquiry's source id.
+    genReqId: () => randomUUID(),
+    // Ids from other systems (Message-IDs, ticket ids) run longer than Fastify's default 100; routes bound theirs by schema.
+    maxParamLength: 1_000,
+  });
   app.addHook("onResponse", async (request, reply) => {
     const route = request.routeOptions.url ?? "unmatched";
     metrics.requests.inc({ connector, route, status: String(reply.statusCode) });

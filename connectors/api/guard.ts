@@ -1,0 +1,186 @@
+import { createHash, randomUUID } from "node:crypto";
+import { setTimeout as sleep } from "node:timers/promises";
+import type { Redis } from "ioredis";
+import { ApiError, calling } from "./errors.js";
+
+/**
+ * What the API keeps in Redis: per-key request counts (fixed windows), Idempotency-Key claims
+ * and outcomes, and a marker for each accepted inquiry so its status reads "received" before
+ * the archive has it. A request's rate check and idempotency claim are one Lua script: one
+ * round trip before Kafka, one after. Keys are namespaced by API key, so two clients' keys never
+ * collide, and hold digests and ids only, never a body.
+ */
+
+const PREFIX = "switchboard:api";
+
+// Claims KEYS[2] for this request unless it is already claimed or done (then returns what is stored).
+const CLAIM = `
+local stored = redis.call('GET', KEYS[2])
+if stored then return {'existing', count, ttl, stored} end
+redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[4])
+return {'claimed', count, ttl}`;
+
+// Counts the request in its window (KEYS[1]) and, given KEYS[2], claims the idempotency key.
+const ADMIT = `
+local count = redis.call('INCR', KEYS[1])
+if count == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+local ttl = redis.call('PTTL', KEYS[1])
+if count > tonumber(ARGV[1]) then return {'limited', count, ttl} end
+if #KEYS < 2 then return {'admitted', count, ttl} end
+${CLAIM}`;
+
+// A claim taken over again after a wait: no second count against the rate limit.
+const RECLAIM = `local count, ttl = 0, 0\n${CLAIM}`;
+
+// Records the outcome (KEYS[2], if given, only while this request's claim holds) and the accepted marker (KEYS[1]).
+const COMPLETE = `
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+if #KEYS > 1 and redis.call('GET', KEYS[2]) == ARGV[3] then redis.call('SET', KEYS[2], ARGV[4], 'PX', ARGV[2]) end
+return 1`;
+
+// Drops this request's claim after a failed publish, so that a retry can publish.
+const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
+
+type ScriptReply = [string, number, number, string?];
+
+interface GuardCommands {
+  apiAdmit(numKeys: number, ...args: (string | number)[]): Promise<ScriptReply>;
+  apiReclaim(numKeys: number, ...args: (string | number)[]): Promise<ScriptReply>;
+  apiComplete(numKeys: number, ...args: (string | number)[]): Promise<number>;
+  apiRelease(numKeys: number, ...args: (string | number)[]): Promise<number>;
+}
+
+export interface GuardSettings {
+  /** Requests a key may make per window. */
+  readonly rateLimit: number;
+  readonly rateWindowMs: number;
+  /** How long an Idempotency-Key, and the accepted marker, are kept. */
+  readonly idempotencyTtlMs: number;
+  /** How long a claim outlives a process that died while publishing; longer than any publish. */
+  readonly claimTtlMs: number;
+  /** How long a request whose Idempotency-Key is being published by another waits for that outcome. */
+  readonly inProgressWaitMs: number;
+}
+
+export interface RateState {
+  readonly limit: number;
+  readonly remaining: number;
+  /** Seconds until the window resets. */
+  readonly resetS: number;
+}
+
+/** The outcome of an earlier request with the same Idempotency-Key and body. */
+export interface Replay {
+  readonly inquiryId: string;
+  readonly receivedAt: number;
+}
+
+/** A request's claim on an Idempotency-Key: it publishes, then completes or releases the claim. */
+export interface Claim {
+  complete(inquiryId: string, receivedAt: number): Promise<void>;
+  release(): Promise<void>;
+}
+
+export type Admission = { readonly rate: RateState } & (
+  | { readonly kind: "fresh"; readonly claim: Claim }
+  | { readonly kind: "replay"; readonly replay: Replay }
+);
+
+export interface Guard {
+  /** Counts a request against its key's limit; throws 429 when over it. */
+  admit(keyId: string): Promise<RateState>;
+  /** Counts an inquiry and settles its Idempotency-Key (if any): publish it fresh, or answer as before. */
+  admitInquiry(keyId: string, idempotency: { readonly key: string; readonly bodyDigest: string } | undefined): Promise<Admission>;
+  /** When an inquiry this API accepted was received, while the marker lasts. */
+  acceptedAt(inquiryId: string): Promise<number | undefined>;
+}
+
+const acceptedKey = (inquiryId: string) => `${PREFIX}:accepted:${inquiryId}`;
+
+export function createGuard(redis: Redis, settings: GuardSettings): Guard {
+  redis.defineCommand("apiAdmit", { lua: ADMIT });
+  redis.defineCommand("apiReclaim", { lua: RECLAIM });
+  redis.defineCommand("apiComplete", { lua: COMPLETE });
+  redis.defineCommand("apiRelease", { lua: RELEASE });
+  const commands = redis as unknown as GuardCommands;
+
+  const rateKey = (keyId: string) => `${PREFIX}:rate:${keyId}:${Math.floor(Date.now() / settings.rateWindowMs)}`;
+  const rateOf = ([, count, ttl]: ScriptReply): RateState => {
+    const resetS = Math.max(1, Math.ceil((ttl > 0 ? ttl : settings.rateWindowMs) / 1000));
+    const state = { limit: settings.rateLimit, remaining: Math.max(0, settings.rateLimit - count), resetS };
+    if (count > settings.rateLimit) {
+      throw new ApiError(429, "rate_limited", `more than ${settings.rateLimit} requests in ${settings.rateWindowMs / 1000} s for this API key`, {
+        headers: { "retry-after": String(resetS), ...rateHeaders(state) },
+      });
+    }
+    return state;
+  };
+
+  const claimFor = (idemKey: string, pending: string, bodyDigest: string): Claim => ({
+    complete: (inquiryId, receivedAt) =>
+      calling("redis", () =>
+        commands.apiComplete(2, acceptedKey(inquiryId), idemKey, String(receivedAt), settings.idempotencyTtlMs, pending, `d|${bodyDigest}|${inquiryId}|${receivedAt}`),
+      ).then(() => undefined),
+    release: () => calling("redis", () => commands.apiRelease(1, idemKey, pending)).then(() => undefined),
+  });
+
+  /** What an earlier request left under the key: the same body done (replay), or a refusal. */
+  const settle = (stored: string, bodyDigest: string): Replay | "in_progress" => {
+    const [state, digest, inquiryId, receivedAt] = stored.split("|");
+    if (digest !== bodyDigest) {
+      throw new ApiError(409, "idempotency_key_reused", "this Idempotency-Key was used with a different body; use a new key for a new inquiry", {
+        field: "idempotency-key",
+        reason: "reused with a different body",
+      });
+    }
+    if (state === "d" && inquiryId && receivedAt) return { inquiryId, receivedAt: Number(receivedAt) };
+    return "in_progress";
+  };
+
+  return {
+    admit: async (keyId) => rateOf(await calling("redis", () => commands.apiAdmit(1, rateKey(keyId), settings.rateLimit, settings.rateWindowMs))),
+
+    async admitInquiry(keyId, idempotency) {
+      if (!idempotency) {
+        const rate = rateOf(await calling("redis", () => commands.apiAdmit(1, rateKey(keyId), settings.rateLimit, settings.rateWindowMs)));
+        const markOnly: Claim = {
+          complete: (inquiryId, receivedAt) =>
+            calling("redis", () => commands.apiComplete(1, acceptedKey(inquiryId), String(receivedAt), settings.idempotencyTtlMs)).then(() => undefined),
+          release: async () => undefined,
+        };
+        return { kind: "fresh", rate, claim: markOnly };
+      }
+      // A digest: the client's key may be long or say more than it should, and Redis keeps neither.
+      const idemKey = `${PREFIX}:idem:${keyId}:${createHash("sha256").update(idempotency.key).digest("hex")}`;
+      const pending = `p|${idempotency.bodyDigest}|${randomUUID()}`;
+      const args = [settings.rateLimit, settings.rateWindowMs, pending, settings.claimTtlMs] as const;
+      let reply = await calling("redis", () => commands.apiAdmit(2, rateKey(keyId), idemKey, ...args));
+      const rate = rateOf(reply);
+      const deadline = Date.now() + settings.inProgressWaitMs;
+      for (let wait = 20; ; wait = Math.min(wait * 2, 200)) {
+        if (reply[0] === "claimed") return { kind: "fresh", rate, claim: claimFor(idemKey, pending, idempotency.bodyDigest) };
+        const outcome = settle(reply[3]!, idempotency.bodyDigest);
+        if (outcome !== "in_progress") return { kind: "replay", rate, replay: outcome };
+        if (Date.now() + wait > deadline) {
+          throw new ApiError(409, "idempotency_key_in_progress", "a request with this Idempotency-Key is still being published; retry shortly", {
+            field: "idempotency-key",
+            reason: "in progress",
+            headers: { "retry-after": "1" },
+          });
+        }
+        await sleep(wait);
+        reply = await calling("redis", () => commands.apiReclaim(2, rateKey(keyId), idemKey, ...args));
+      }
+    },
+
+    async acceptedAt(inquiryId) {
+      const stored = await calling("redis", () => redis.get(acceptedKey(inquiryId)));
+      return stored === null ? undefined : Number(stored);
+    },
+  };
+}
+
+/** The RateLimit-* headers (IETF draft) every guarded response carries. */
+export function rateHeaders(rate: RateState): Record<string, string> {
+  return { "ratelimit-limit": String(rate.limit), "ratelimit-remaining": String(rate.remaining), "ratelimit-reset": String(rate.resetS) };
+}

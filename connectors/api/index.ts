@@ -1,0 +1,92 @@
+import { Client } from "@elastic/elasticsearch";
+import swagger from "@fastify/swagger";
+import swaggerUi from "@fastify/swagger-ui";
+import type { FastifyInstance } from "fastify";
+import { Redis } from "ioredis";
+import { createPool } from "../../storage/postgres.js";
+import { errorMessage } from "../../streams/errors.js";
+import type { ConnectorFactory } from "../connector.js";
+import { requireApiKeys } from "./auth.js";
+import { createGuard } from "./guard.js";
+import { answerErrors, readJsonStrictly } from "./http.js";
+import { inquiryRoutes } from "./inquiries.js";
+import { createKeyVerifier } from "./keys.js";
+import { labelRoutes } from "./labeling.js";
+import { searchRoutes } from "./search.js";
+
+/** Longest a publish may take (the intake's timeout) plus margin: a claim older than this belongs to a request that died. */
+const CLAIM_TTL_MS = 30_000;
+
+/**
+ * The REST API (`switchboard run api`): inquiries in (202 once Kafka has them), their status
+ * from the archive and search over the index, human labels onto predictions.feedback; API keys
+ * with scopes, per-key rate limits and Idempotency-Key in Redis; an OpenAPI 3.1 document at
+ * /openapi.json generated from the route schemas, which derive from the Avro contracts.
+ */
+export const api: ConnectorFactory = ({ config, endpoints, log, ...deps }) => {
+  // Fail fast while Redis is away (503, not a queue of waiting requests); ioredis reconnects by itself.
+  const redis = new Redis(endpoints.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1, commandTimeout: 1_000 });
+  let redisDown = false;
+  redis.on("error", (error: Error) => {
+    if (!redisDown) log.warn({ err: error.message }, "redis unavailable; refusing requests with 503 until it is back");
+    redisDown = true;
+  });
+  redis.on("ready", () => {
+    if (redisDown) log.info("redis available again");
+    redisDown = false;
+  });
+  const pool = createPool(endpoints.databaseUrl, "api");
+  const es = new Client({ node: endpoints.elasticsearchUrl, requestTimeout: 5_000, maxRetries: 1 });
+  const guard = createGuard(redis, {
+    rateLimit: config.apiRateLimit,
+    rateWindowMs: config.apiRateWindowMs,
+    idempotencyTtlMs: config.apiIdempotencyTtlMs,
+    claimTtlMs: CLAIM_TTL_MS,
+    inProgressWaitMs: 5_000,
+  });
+  const verifier = createKeyVerifier(pool, config.apiKeyCacheMs, (error) => log.warn({ err: errorMessage(error) }, "API key last use not recorded"));
+  const connectorDeps = { config, endpoints, log, ...deps };
+
+  return {
+    async routes(app: FastifyInstance) {
+      await app.register(swagger, {
+        openapi: {
+          openapi: "3.1.0",
+          info: {
+            title: "Switchboard API",
+            version: "1",
+            description: "Customer inquiries in, their triage out: routing, drafted replies, search, and human labels for the learning loop.",
+          },
+          components: {
+            securitySchemes: {
+              bearer: { type: "http", scheme: "bearer", description: "An API key from `switchboard api-keys create`." },
+              apiKey: { type: "apiKey", in: "header", name: "X-Api-Key", description: "The same key, in its own header." },
+            },
+          },
+          security: [{ bearer: [] }, { apiKey: [] }],
+        },
+      });
+      await app.register(swaggerUi, { routePrefix: "/docs" });
+      app.get("/openapi.json", { schema: { hide: true } }, async () => app.swagger());
+      await app.register(async (scope) => {
+        readJsonStrictly(scope, config.apiBodyLimitBytes);
+        answerErrors(scope, connectorDeps.declaration.name, connectorDeps.metrics);
+        requireApiKeys(scope, verifier, guard);
+        inquiryRoutes(scope, connectorDeps, guard, pool);
+        searchRoutes(scope, es, config.inquiryIndex);
+        labelRoutes(scope, connectorDeps, pool);
+      });
+    },
+    async health() {
+      const postgres = await pool.query("SELECT 1").then(
+        () => true,
+        () => false,
+      );
+      return { redis: redis.status === "ready", postgres };
+    },
+    async close() {
+      redis.disconnect();
+      await Promise.all([pool.end(), es.close()]);
+    },
+  };
+};
