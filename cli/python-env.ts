@@ -100,7 +100,11 @@ interface StepResult {
  * Runs one step's command; every line of its output goes to the log file and, when `echo`,
  * indented to `write`. Resolves with the exit code and the last lines.
  */
-function runStep(command: string, args: readonly string[], options: { cwd: string; logFile: string; echo: boolean; write: (line: string) => void }): Promise<StepResult> {
+function runStep(
+  command: string,
+  args: readonly string[],
+  options: { cwd: string; logFile: string; echo: boolean; write: (line: string) => void },
+): Promise<StepResult> {
   appendFileSync(options.logFile, `\n$ ${[command, ...args].join(" ")}\n`);
   return new Promise((resolve) => {
     const child = spawn(command, args, {
@@ -158,74 +162,103 @@ export async function ensurePythonEnv(options: PythonEnvOptions): Promise<Python
     if (!options.quietWhenReady) write(`Python environment ${relative}: up to date`);
     return { python, installed: false };
   }
-  return withFileLock(options.lockFile, options.log, "another process that is installing the Python environment", async () => {
-    // Another process may have finished the install while this one waited for the lock.
-    if (pythonEnvReady(repoRoot)) return { python, installed: false };
-    mkdirSync(path.dirname(options.logFile), { recursive: true });
-    appendFileSync(options.logFile, `\n=== ${new Date().toISOString()} Python environment ${venvDir(repoRoot)} ===\n`);
-    const basePython = options.basePython ?? "python3";
-    const step = (command: string, args: readonly string[], echo = true) =>
-      runStep(command, args, { cwd: repoRoot, logFile: options.logFile, echo, write });
-    const started = Date.now();
-    const total = REQUIREMENTS.length + 2;
-    let n = 0;
-    const announce = (what: string) => write(`Python environment [${++n}/${total}] ${what}`);
+  return withFileLock(
+    options.lockFile,
+    options.log,
+    "another process that is installing the Python environment",
+    async () => {
+      // Another process may have finished the install while this one waited for the lock.
+      if (pythonEnvReady(repoRoot)) return { python, installed: false };
+      mkdirSync(path.dirname(options.logFile), { recursive: true });
+      appendFileSync(
+        options.logFile,
+        `\n=== ${new Date().toISOString()} Python environment ${venvDir(repoRoot)} ===\n`,
+      );
+      const basePython = options.basePython ?? "python3";
+      const step = (command: string, args: readonly string[], echo = true) =>
+        runStep(command, args, { cwd: repoRoot, logFile: options.logFile, echo, write });
+      const started = Date.now();
+      const total = REQUIREMENTS.length + 2;
+      let n = 0;
+      const announce = (what: string) => write(`Python environment [${++n}/${total}] ${what}`);
 
-    rmSync(path.join(venvDir(repoRoot), STAMP_FILE), { force: true });
-    if (!(await step(python, ["-c", "import sys"], false).then((r) => r.code === 0))) {
-      const name = `creating ${relative} with ${basePython}`;
-      announce(name);
-      const version = await step(basePython, ["-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])"], false);
-      if (version.code !== 0) {
-        throw new PythonEnvError(
-          name,
-          options.logFile,
-          version.spawnError?.code === "ENOENT"
-            ? `${basePython} is not on PATH; the training package needs Python ${MIN_PYTHON.join(".")} or newer (Debian: apt-get install -y python3 python3-venv)`
-            : `${basePython} does not run`,
-          version.tail,
-        );
+      rmSync(path.join(venvDir(repoRoot), STAMP_FILE), { force: true });
+      if (!(await step(python, ["-c", "import sys"], false).then((r) => r.code === 0))) {
+        const name = `creating ${relative} with ${basePython}`;
+        announce(name);
+        const version = await step(basePython, ["-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])"], false);
+        if (version.code !== 0) {
+          throw new PythonEnvError(
+            name,
+            options.logFile,
+            version.spawnError?.code === "ENOENT"
+              ? `${basePython} is not on PATH; the training package needs Python ${MIN_PYTHON.join(".")} or newer (Debian: apt-get install -y python3 python3-venv)`
+              : `${basePython} does not run`,
+            version.tail,
+          );
+        }
+        const [major = 0, minor = 0] = version.stdout.trim().split(".").map(Number);
+        if (major < MIN_PYTHON[0] || (major === MIN_PYTHON[0] && minor < MIN_PYTHON[1])) {
+          throw new PythonEnvError(
+            name,
+            options.logFile,
+            `${basePython} is Python ${version.stdout.trim()}; the training package needs ${MIN_PYTHON.join(".")} or newer`,
+          );
+        }
+        // A folder without a working interpreter (a moved repository, a removed base Python) is made anew.
+        rmSync(venvDir(repoRoot), { recursive: true, force: true });
+        const created = await step(basePython, ["-m", "venv", venvDir(repoRoot)]);
+        if (created.code !== 0) {
+          const ensurepip = created.tail.some((line) => /ensurepip|python3-venv/.test(line));
+          throw new PythonEnvError(
+            name,
+            options.logFile,
+            `\`${basePython} -m venv\` exited with ${created.code}${ensurepip ? " (Debian: apt-get install -y python3-venv)" : ""}`,
+            created.tail,
+          );
+        }
+      } else {
+        announce(`reusing ${relative} (its requirements changed or were never completely installed)`);
       }
-      const [major = 0, minor = 0] = version.stdout.trim().split(".").map(Number);
-      if (major < MIN_PYTHON[0] || (major === MIN_PYTHON[0] && minor < MIN_PYTHON[1])) {
-        throw new PythonEnvError(name, options.logFile, `${basePython} is Python ${version.stdout.trim()}; the training package needs ${MIN_PYTHON.join(".")} or newer`);
+
+      for (const { file, noDeps } of REQUIREMENTS) {
+        const name = `pip install ${noDeps ? "--no-deps " : ""}-r ${file}`;
+        announce(name);
+        const args = ["-m", "pip", "install", "--progress-bar", "off", ...(noDeps ? ["--no-deps"] : []), "-r", file];
+        const result = await step(python, args);
+        if (result.code !== 0)
+          throw new PythonEnvError(
+            name,
+            options.logFile,
+            `pip exited with ${result.code ?? result.spawnError?.message}`,
+            result.tail,
+          );
       }
-      // A folder without a working interpreter (a moved repository, a removed base Python) is made anew.
-      rmSync(venvDir(repoRoot), { recursive: true, force: true });
-      const created = await step(basePython, ["-m", "venv", venvDir(repoRoot)]);
-      if (created.code !== 0) {
-        const ensurepip = created.tail.some((line) => /ensurepip|python3-venv/.test(line));
-        throw new PythonEnvError(
-          name,
-          options.logFile,
-          `\`${basePython} -m venv\` exited with ${created.code}${ensurepip ? " (Debian: apt-get install -y python3-venv)" : ""}`,
-          created.tail,
-        );
+
+      const check = "import training.cli";
+      // The Docker image installs this layer before the source is copied in: nothing to import yet.
+      const source = existsSync(path.join(repoRoot, "training", "cli.py"));
+      announce(
+        `checking that the training package imports (${check})${source ? "" : ": skipped, training/ is not there yet"}`,
+      );
+      if (source) {
+        const imported = await step(python, ["-c", check]);
+        if (imported.code !== 0)
+          throw new PythonEnvError(
+            `checking ${check}`,
+            options.logFile,
+            `${python} exited with ${imported.code}`,
+            imported.tail,
+          );
       }
-    } else {
-      announce(`reusing ${relative} (its requirements changed or were never completely installed)`);
-    }
 
-    for (const { file, noDeps } of REQUIREMENTS) {
-      const name = `pip install ${noDeps ? "--no-deps " : ""}-r ${file}`;
-      announce(name);
-      const args = ["-m", "pip", "install", "--progress-bar", "off", ...(noDeps ? ["--no-deps"] : []), "-r", file];
-      const result = await step(python, args);
-      if (result.code !== 0) throw new PythonEnvError(name, options.logFile, `pip exited with ${result.code ?? result.spawnError?.message}`, result.tail);
-    }
-
-    const check = "import training.cli";
-    announce(`checking that the training package imports (${check})`);
-    // The Docker image installs this layer before the source is copied in: nothing to import yet.
-    if (existsSync(path.join(repoRoot, "training", "cli.py"))) {
-      const imported = await step(python, ["-c", check]);
-      if (imported.code !== 0) throw new PythonEnvError(`checking ${check}`, options.logFile, `${python} exited with ${imported.code}`, imported.tail);
-    }
-
-    writeFileSync(path.join(venvDir(repoRoot), STAMP_FILE), `${requirementsHash(repoRoot)}\n`);
-    write(`Python environment ${relative}: ready in ${Math.round((Date.now() - started) / 1000)} s (log: ${options.logFile})`);
-    return { python, installed: true };
-  });
+      writeFileSync(path.join(venvDir(repoRoot), STAMP_FILE), `${requirementsHash(repoRoot)}\n`);
+      write(
+        `Python environment ${relative}: ready in ${Math.round((Date.now() - started) / 1000)} s (log: ${options.logFile})`,
+      );
+      return { python, installed: true };
+    },
+  );
 }
 
 /** The options every command uses: the log and the lock under the stack home. */
@@ -240,7 +273,9 @@ export function pythonEnvOptions(config: Pick<Config, "stackHome">, log: Logger)
 export function pythonEnvCommand(program: Command, { config, log }: CliContext): void {
   program
     .command("python-env")
-    .description("create .venv and install the training package's pinned requirements when they changed (idempotent; `up`, `prepare` and `train` do it too)")
+    .description(
+      "create .venv and install the training package's pinned requirements when they changed (idempotent; `up`, `prepare` and `train` do it too)",
+    )
     .action(async () => {
       await ensurePythonEnv(pythonEnvOptions(config, log));
     });

@@ -5,7 +5,11 @@ import type { Config } from "./settings.js";
 type LogSettings = Pick<Config, "logLevel"> & Partial<Pick<Config, "logFormat">>;
 
 /** Whether logs are for a person: LOG_FORMAT=pretty, or (auto) stderr is a terminal outside CI. */
-export function prettyLogs(format: Config["logFormat"] = "auto", stderrIsTTY = process.stderr.isTTY === true, env: NodeJS.ProcessEnv = process.env): boolean {
+export function prettyLogs(
+  format: Config["logFormat"] = "auto",
+  stderrIsTTY = process.stderr.isTTY === true,
+  env: NodeJS.ProcessEnv = process.env,
+): boolean {
   if (format !== "auto") return format === "pretty";
   const ci = env.CI !== undefined && env.CI !== "" && env.CI !== "0" && env.CI.toLowerCase() !== "false";
   return stderrIsTTY && !ci;

@@ -14,14 +14,21 @@ const LEVELS: Record<number, "error" | "warn" | "info" | "debug"> = {
  */
 const EXPECTED_RETRY = /concurrent operation on the same transaction/;
 
+/**
+ * Notices kafkajs logs as warnings whenever a producer is made, about choices made here on
+ * purpose: the v2 default partitioner, and bounded retries (a send that keeps failing fails the
+ * transaction, which is redone, rather than retrying for ever).
+ */
+const CONFIGURATION_NOTICE = /switched default partitioner|Limiting retries for the idempotent producer/;
+
 /** kafkajs logs through pino, like the rest (its own time stamp and logger name left out: pino has both). */
 function pinoLogCreator(log: Logger): logCreator {
   return () =>
     ({ level, log: entry }: LogEntry) => {
       // eslint-disable-next-line @typescript-eslint/no-unused-vars
       const { message, timestamp: _timestamp, logger: _logger, ...fields } = entry;
-      const expected = EXPECTED_RETRY.test(message) || EXPECTED_RETRY.test(String(fields.error ?? ""));
-      log[expected ? "debug" : (LEVELS[level] ?? "info")]({ kafka: fields }, message);
+      const expected = EXPECTED_RETRY.test(message) || EXPECTED_RETRY.test(String(fields.error ?? "")) || CONFIGURATION_NOTICE.test(message);
+      log[expected ? "debug" : (LEVELS[level] ?? "info")](Object.keys(fields).length > 0 ? { kafka: fields } : {}, message);
     };
 }
 

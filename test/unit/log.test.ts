@@ -23,7 +23,10 @@ describe("logs", () => {
     });
     const log = pino({ base: null }, prettyStream(sink, false));
     log.info({ service: "kafka", port: 9092 }, "already running");
-    log.error({ err: new Error("connection refused"), kafka: { broker: "127.0.0.1:9092", stack: "Error\n  at x\n  at y" } }, "cannot connect");
+    log.error(
+      { err: new Error("connection refused"), kafka: { broker: "127.0.0.1:9092", stack: "Error\n  at x\n  at y" } },
+      "cannot connect",
+    );
     const lines = output.trimEnd().split("\n");
     expect(lines).toHaveLength(2);
     expect(lines[0]).toMatch(/^\[\d\d:\d\d:\d\d\.\d{3}\] INFO: already running \{"service":"kafka","port":9092\}$/);

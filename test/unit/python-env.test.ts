@@ -2,7 +2,15 @@ import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { PythonEnvError, REQUIREMENTS, STAMP_FILE, ensurePythonEnv, pythonEnvReady, requirementsHash, venvDir } from "../../cli/python-env.js";
+import {
+  PythonEnvError,
+  REQUIREMENTS,
+  STAMP_FILE,
+  ensurePythonEnv,
+  pythonEnvReady,
+  requirementsHash,
+  venvDir,
+} from "../../cli/python-env.js";
 import { quietLog } from "../support/topics.js";
 
 /** A repository with the two requirement files, and optionally a `.venv` that looks installed. */
@@ -70,7 +78,9 @@ describe("Python environment", () => {
     const root = repo();
     const attempt = ensurePythonEnv({ ...optionsFor(root), basePython: "/nonexistent/python3" });
     await expect(attempt).rejects.toThrow(PythonEnvError);
-    await expect(attempt).rejects.toThrow(/creating .*\.venv with \/nonexistent\/python3 failed: \/nonexistent\/python3 is not on PATH.*Full output: .*python-env\.log/s);
+    await expect(attempt).rejects.toThrow(
+      /creating .*\.venv with \/nonexistent\/python3 failed: \/nonexistent\/python3 is not on PATH.*Full output: .*python-env\.log/s,
+    );
     expect(readFileSync(path.join(root, "logs", "python-env.log"), "utf8")).toContain("/nonexistent/python3");
   });
 });
