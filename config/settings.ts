@@ -64,6 +64,18 @@ export const SETTINGS = {
     default: undefined,
     doc: "Elasticsearch URL. When set, the local Elasticsearch is not started.",
   },
+  imapUrl: {
+    env: "IMAP_URL",
+    schema: url.regex(/^imaps?:\/\//, "expected imap://user:password@host:port (imaps:// for TLS)").optional(),
+    default: undefined,
+    doc: "IMAP server and mailbox account the email connector reads: `imap://user:password@host:port` (`imaps://` for TLS; user and password URL-encoded). When set, the local Dovecot is not started.",
+  },
+  smtpUrl: {
+    env: "SMTP_URL",
+    schema: url.regex(/^smtps?:\/\//, "expected smtp://[user:password@]host:port (smtps:// for TLS)").optional(),
+    default: undefined,
+    doc: "SMTP server the email connector sends automatic replies through: `smtp://[user:password@]host:port` (`smtps://` for TLS). Unset, replies stay drafts; set, a reply is sent only where the routing rules' `auto_reply` allows it.",
+  },
   kafkaPort: { env: "SWITCHBOARD_KAFKA_PORT", schema: port, default: 9092, doc: "Port of the local Kafka broker." },
   kafkaControllerPort: {
     env: "SWITCHBOARD_KAFKA_CONTROLLER_PORT",
@@ -100,6 +112,12 @@ export const SETTINGS = {
     schema: port,
     default: 9090,
     doc: "Port of the local Prometheus.",
+  },
+  imapPort: {
+    env: "SWITCHBOARD_IMAP_PORT",
+    schema: port,
+    default: 1143,
+    doc: "IMAP port of the local Dovecot (not 143, to stay clear of a system server).",
   },
   metricsPort: {
     env: "SWITCHBOARD_METRICS_PORT",
@@ -226,6 +244,30 @@ export const SETTINGS = {
     schema: positiveInt,
     default: 5_000,
     doc: "How long the REST API trusts a verified API key before asking PostgreSQL again: a revoked key stops working within this.",
+  },
+  imapMailbox: {
+    env: "SWITCHBOARD_IMAP_MAILBOX",
+    schema: z.string().min(1),
+    default: "INBOX",
+    doc: "Mailbox the email connector watches (IMAP IDLE). A message it refuses stays there, flagged `$SwitchboardRefused` and `$SwitchboardReason_<reason>`.",
+  },
+  imapProcessedMailbox: {
+    env: "SWITCHBOARD_IMAP_PROCESSED_MAILBOX",
+    schema: z.string().min(1),
+    default: "Processed",
+    doc: "Mailbox a message is moved to, flagged `$Switchboard`, once Kafka has acknowledged its inquiry; created when missing.",
+  },
+  emailMaxBytes: {
+    env: "SWITCHBOARD_EMAIL_MAX_BYTES",
+    schema: positiveInt,
+    default: 26_214_400,
+    doc: "Largest email (all of it, attachments included) the email connector and `import-mail` accept; a larger one is refused as `too_large` without being downloaded.",
+  },
+  emailFrom: {
+    env: "SWITCHBOARD_EMAIL_FROM",
+    schema: z.string().min(3),
+    default: "Switchboard <switchboard@localhost>",
+    doc: "From address of automatic replies to email inquiries.",
   },
   llmUrl: {
     env: "SWITCHBOARD_LLM_URL",

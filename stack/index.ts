@@ -1,5 +1,6 @@
 import type { Config } from "../config/settings.js";
 import type { ServiceDefinition, StackPorts } from "./service.js";
+import { dovecot, dovecotUrl } from "./services/dovecot.js";
 import { elasticsearch, elasticsearchUrl } from "./services/elasticsearch.js";
 import { kafka, kafkaBrokers } from "./services/kafka.js";
 import { postgres, postgresUrl } from "./services/postgres.js";
@@ -8,7 +9,7 @@ import { redis, redisUrl } from "./services/redis.js";
 import { schemaRegistry, schemaRegistryUrl } from "./services/schema-registry.js";
 
 /** Every service of the local stack, in no particular order (the supervisor orders by dependencies). */
-export const SERVICES: readonly ServiceDefinition[] = [kafka, schemaRegistry, postgres, redis, elasticsearch, prometheus];
+export const SERVICES: readonly ServiceDefinition[] = [kafka, schemaRegistry, postgres, redis, elasticsearch, prometheus, dovecot];
 
 export function stackPorts(config: Config): StackPorts {
   return {
@@ -19,6 +20,7 @@ export function stackPorts(config: Config): StackPorts {
     redis: config.redisPort,
     elasticsearch: config.elasticsearchPort,
     prometheus: config.prometheusPort,
+    imap: config.imapPort,
   };
 }
 
@@ -29,6 +31,8 @@ export interface Endpoints {
   readonly databaseUrl: string;
   readonly redisUrl: string;
   readonly elasticsearchUrl: string;
+  /** IMAP server of the email connector, credentials included (`imap://user:password@host:port`). */
+  readonly imapUrl: string;
 }
 
 export function resolveEndpoints(config: Config): Endpoints {
@@ -39,6 +43,7 @@ export function resolveEndpoints(config: Config): Endpoints {
     databaseUrl: config.databaseUrl ?? postgresUrl(ports),
     redisUrl: config.redisUrl ?? redisUrl(ports),
     elasticsearchUrl: config.elasticsearchUrl ?? elasticsearchUrl(ports),
+    imapUrl: config.imapUrl ?? dovecotUrl(ports),
   };
 }
 
@@ -50,5 +55,6 @@ export function localServices(config: Config): ServiceDefinition[] {
   if (config.databaseUrl) external.add(postgres.name);
   if (config.redisUrl) external.add(redis.name);
   if (config.elasticsearchUrl) external.add(elasticsearch.name);
+  if (config.imapUrl) external.add(dovecot.name);
   return SERVICES.filter((service) => !external.has(service.name));
 }

@@ -27,6 +27,7 @@ export interface StackPorts {
   readonly redis: number;
   readonly elasticsearch: number;
   readonly prometheus: number;
+  readonly imap: number;
 }
 
 /** How to launch a long-running service process. The supervisor runs it detached. */

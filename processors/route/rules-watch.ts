@@ -18,7 +18,7 @@ export interface LiveRules {
 
 export interface WatchOptions {
   readonly log: Logger;
-  readonly metrics: RouteMetrics;
+  readonly metrics: Pick<RouteMetrics, "rulesReloads">;
   /** Fallback for file systems where change events are unreliable (network mounts, some containers). */
   readonly pollMs?: number;
   /** Editors write in several steps; reading once the events settle avoids refusing a half-written file. */

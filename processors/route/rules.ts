@@ -13,6 +13,8 @@ const language = z.string().regex(/^[a-z]{2,3}$/, "a language is an ISO 639 code
 const probability = z.number().min(0).max(1);
 const points = z.number().min(0).max(100);
 const labels = z.array(label).min(1);
+/** Strategies whose draft may go out without an agent; a hand-off (`human`) never does. */
+export const AUTO_REPLY_STRATEGIES = ["template", "retrieval", "llm"] as const;
 
 const condition = z
   .strictObject({
@@ -57,6 +59,13 @@ const rulesFile = z
       unknown_urgency: z.enum(UrgencyLevelValues),
       unknown_sentiment: z.enum(SentimentValues),
     }),
+    auto_reply: z
+      .strictObject({
+        enabled: z.boolean(),
+        strategies: z.array(z.enum(AUTO_REPLY_STRATEGIES)).min(1).default(["template"]),
+        intents: z.record(label, probability).default({}),
+      })
+      .default({ enabled: false, strategies: ["template"], intents: {} }),
   })
   .superRefine((file, ctx) => {
     const departments = new Set(Object.keys(file.departments));
@@ -146,6 +155,13 @@ export interface RoutingRules {
     readonly intents: ReadonlySet<string>;
   };
   readonly priority: RulesFile["priority"];
+  /** Which drafted replies to email inquiries are sent without an agent (the email connector reads this). */
+  readonly autoReply: {
+    readonly enabled: boolean;
+    readonly strategies: ReadonlySet<string>;
+    /** Lower-case intent → the least intent confidence at which its reply is sent. */
+    readonly intents: ReadonlyMap<string, number>;
+  };
 }
 
 const lowerSet = <T extends string>(values: readonly T[] | undefined): ReadonlySet<T> | undefined =>
@@ -201,5 +217,10 @@ export function compileRules(file: RulesFile, digest: string): RoutingRules {
       intents: lowerSet(file.review.intents) ?? new Set(),
     },
     priority: file.priority,
+    autoReply: {
+      enabled: file.auto_reply.enabled,
+      strategies: new Set(file.auto_reply.strategies),
+      intents: new Map(Object.entries(file.auto_reply.intents).map(([intent, confidence]) => [intent.toLowerCase(), confidence])),
+    },
   };
 }

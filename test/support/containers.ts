@@ -1,6 +1,7 @@
 import { GenericContainer, Network, Wait, getContainerRuntimeClient, type StartedTestContainer } from "testcontainers";
 import type { Config } from "../../config/settings.js";
-import type { Endpoints } from "../../stack/index.js";
+import { stackPorts, type Endpoints } from "../../stack/index.js";
+import { dovecotUrl } from "../../stack/services/dovecot.js";
 
 async function dockerAvailable(): Promise<boolean> {
   try {
@@ -72,6 +73,8 @@ export async function startContainers(config: Config): Promise<{ endpoints: Endp
       databaseUrl: url(postgres, 5432, "postgres", "/switchboard").replace("postgres://", "postgres://switchboard@"),
       redisUrl: url(redis, 6379, "redis"),
       elasticsearchUrl: url(elasticsearch, 9200, "http"),
+      // Dovecot is the local stack's in this mode too (global-setup starts it): Debian's package, no image.
+      imapUrl: config.imapUrl ?? dovecotUrl(stackPorts(config)),
     },
     stop: async () => {
       for (const container of started.reverse()) await container.stop();

@@ -2,6 +2,7 @@ import type { TestProject } from "vitest/node";
 import { loadConfig } from "../../config/settings.js";
 import { createLogger } from "../../config/log.js";
 import { localServices, resolveEndpoints, stackPorts, type Endpoints } from "../../stack/index.js";
+import { dovecot } from "../../stack/services/dovecot.js";
 import { createSupervisor } from "../../stack/supervisor.js";
 import { startContainers } from "./containers.js";
 
@@ -20,6 +21,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const log = createLogger({ logLevel: "warn" });
   const containers = await startContainers(config);
   if (containers) {
+    if (!config.imapUrl) await createSupervisor(config.stackHome, stackPorts(config), log).up([dovecot]);
     project.provide("endpoints", containers.endpoints);
     return containers.stop;
   }

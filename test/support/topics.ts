@@ -78,6 +78,7 @@ export function serviceEnv(endpoints: Endpoints): NodeJS.ProcessEnv {
     DATABASE_URL: endpoints.databaseUrl,
     REDIS_URL: endpoints.redisUrl,
     ELASTICSEARCH_URL: endpoints.elasticsearchUrl,
+    IMAP_URL: endpoints.imapUrl,
   };
 }
 

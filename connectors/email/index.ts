@@ -1,0 +1,107 @@
+import { SchemaRegistry } from "@kafkajs/confluent-schema-registry";
+import { Redis } from "ioredis";
+import nodemailer from "nodemailer";
+import type { Logger } from "pino";
+import type { Config } from "../../config/settings.js";
+import { watchRules, type LiveRules } from "../../processors/route/rules-watch.js";
+import type { Endpoints } from "../../stack/index.js";
+import { createTopicCodec } from "../../streams/codec.js";
+import { errorMessage } from "../../streams/errors.js";
+import { createKafka } from "../../streams/kafka.js";
+import { allTopics } from "../../streams/topology.js";
+import type { ConnectorFactory } from "../connector.js";
+import type { Intake } from "../intake.js";
+import type { ConnectorMetrics } from "../metrics.js";
+import { createEmailIngest, type EmailIngest } from "./ingest.js";
+import { createEmailMetrics } from "./metrics.js";
+import { createReplySender, type ReplySender } from "./replies.js";
+import { createMailboxSession } from "./session.js";
+
+export interface EmailIngestHandle {
+  readonly ingest: EmailIngest;
+  readonly redis: Redis;
+  close(): Promise<void>;
+}
+
+/** The ingest with its Redis and Kafka clients, as the connector and `import-mail` both use it. */
+export function openEmailIngest(connector: string, config: Config, endpoints: Endpoints, intake: Intake, metrics: ConnectorMetrics, log: Logger): EmailIngestHandle {
+  // Commands fail at once while Redis is away (the messages are tried again later); ioredis reconnects by itself.
+  const redis = new Redis(endpoints.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1, commandTimeout: 2_000 });
+  let redisDown = false;
+  redis.on("error", (error: Error) => {
+    if (!redisDown) log.warn({ err: error.message }, "redis unavailable; email is not published until it is back");
+    redisDown = true;
+  });
+  redis.on("ready", () => {
+    if (redisDown) log.info("redis available again");
+    redisDown = false;
+  });
+  const kafka = createKafka(endpoints.kafkaBrokers, `${connector}-lookup`, log);
+  const ingest = createEmailIngest({ intake, redis, kafka, metrics, log, connector, maxBytes: config.emailMaxBytes, keepSubject: config.smtpUrl !== undefined });
+  return {
+    ingest,
+    redis,
+    async close() {
+      redis.disconnect();
+    },
+  };
+}
+
+/**
+ * The email connector (`switchboard run email`): the watched IMAP mailbox, one inquiry per
+ * message, flagged and moved once Kafka has it (see ingest.ts and session.ts); with SMTP_URL, the
+ * automatic replies the routing rules allow (replies.ts).
+ */
+export const email: ConnectorFactory = async ({ topology, declaration, config, endpoints, log, intake, metrics, registry }) => {
+  if (config.imapProcessedMailbox === config.imapMailbox) {
+    throw new Error(`SWITCHBOARD_IMAP_PROCESSED_MAILBOX must differ from SWITCHBOARD_IMAP_MAILBOX (both are "${config.imapMailbox}")`);
+  }
+  const emailMetrics = createEmailMetrics(registry);
+  const handle = openEmailIngest(declaration.name, config, endpoints, intake, metrics, log);
+  const session = createMailboxSession({
+    imapUrl: endpoints.imapUrl,
+    mailbox: config.imapMailbox,
+    processedMailbox: config.imapProcessedMailbox,
+    maxBytes: config.emailMaxBytes,
+    ingest: handle.ingest,
+    metrics: emailMetrics,
+    log,
+  });
+
+  let rules: LiveRules | undefined;
+  let replies: ReplySender | undefined;
+  if (config.smtpUrl) {
+    const live = await watchRules(config.routingRules, { log, metrics: { rulesReloads: emailMetrics.rulesReloads } });
+    rules = live;
+    const codec = await createTopicCodec(
+      new SchemaRegistry({ host: endpoints.schemaRegistryUrl, clientId: declaration.name }),
+      allTopics(topology).filter((t) => t.name === "inquiries.classified" || t.name === "inquiries.responses"),
+    );
+    replies = createReplySender({
+      kafka: createKafka(endpoints.kafkaBrokers, `${declaration.name}-replies`, log),
+      codec,
+      redis: handle.redis,
+      transport: nodemailer.createTransport(config.smtpUrl),
+      rules: () => live.current(),
+      from: config.emailFrom,
+      metrics: emailMetrics,
+      log,
+    });
+  }
+
+  return {
+    async start() {
+      session.start();
+      await replies?.start();
+    },
+    async health() {
+      return { imap: session.healthy(), redis: handle.redis.status === "ready", ...(replies ? { replies: replies.healthy() } : {}) };
+    },
+    async close() {
+      await session.close();
+      await replies?.close().catch((error: unknown) => log.warn({ err: errorMessage(error) }, "closing the reply consumers failed"));
+      rules?.close();
+      await handle.close();
+    },
+  };
+};

@@ -1,0 +1,79 @@
+import { randomUUID } from "node:crypto";
+import type { Kafka } from "kafkajs";
+
+/** Longest a look-up may take before it fails (the message is then tried again later). */
+const LOOKUP_TIMEOUT_MS = 60_000;
+/** Record timestamps are the producer's clock, the same host's as `since`; this covers a clock step back. */
+const CLOCK_SLACK_MS = 5_000;
+
+/**
+ * Which of these inquiries Kafka already holds in `topic`, looking at records written since
+ * `since` (when the first attempt of unknown outcome started): each partition is read from the
+ * offset of that time to its end as of now. Keyed records, so the inquiry id is the record key.
+ * Used only after a publish whose acknowledgement was never recorded (a crash, a timeout): rare,
+ * and bounded by the records written since the attempt.
+ */
+export async function findPublished(kafka: Kafka, topic: string, inquiryIds: ReadonlySet<string>, since: number): Promise<Set<string>> {
+  const found = new Set<string>();
+  if (inquiryIds.size === 0) return found;
+  const admin = kafka.admin();
+  await admin.connect();
+  let ranges: Map<number, { start: bigint; end: bigint }>;
+  try {
+    const starts = await admin.fetchTopicOffsetsByTimestamp(topic, since - CLOCK_SLACK_MS);
+    const ends = await admin.fetchTopicOffsets(topic);
+    ranges = new Map(
+      starts.flatMap(({ partition, offset }) => {
+        const end = BigInt(ends.find((e) => e.partition === partition)?.high ?? "0");
+        const start = BigInt(offset);
+        return start < end ? [[partition, { start, end }] as const] : [];
+      }),
+    );
+  } finally {
+    await admin.disconnect();
+  }
+  if (ranges.size === 0) return found;
+
+  const consumer = kafka.consumer({ groupId: `switchboard-email-lookup-${randomUUID()}`, maxWaitTimeInMs: 100 });
+  await consumer.connect();
+  try {
+    await consumer.subscribe({ topic, fromBeginning: false });
+    const remaining = new Set(ranges.keys());
+    const done = new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`looking up ${inquiryIds.size} inquiries in ${topic} took longer than ${LOOKUP_TIMEOUT_MS} ms`)), LOOKUP_TIMEOUT_MS);
+      const finish = (partition: number, nextOffset: bigint) => {
+        const range = ranges.get(partition);
+        if (range && nextOffset >= range.end) remaining.delete(partition);
+        if (remaining.size === 0) {
+          clearTimeout(timer);
+          resolve();
+        }
+      };
+      // Batches of transaction markers only never reach eachBatch but still move the offset.
+      consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => {
+        if (payload.topic === topic) finish(payload.partition, BigInt(payload.lastOffset) + 1n);
+      });
+      consumer
+        .run({
+          autoCommit: false,
+          eachBatch: async ({ batch }) => {
+            const range = ranges.get(batch.partition);
+            if (!range) return;
+            for (const message of batch.messages) {
+              if (BigInt(message.offset) >= range.end) break;
+              const key = message.key?.toString();
+              if (key !== undefined && inquiryIds.has(key)) found.add(key);
+            }
+          },
+        })
+        .then(() => {
+          for (const [partition, { start }] of ranges) consumer.seek({ topic, partition, offset: start.toString() });
+        })
+        .catch(reject);
+    });
+    await done;
+  } finally {
+    await consumer.disconnect();
+  }
+  return found;
+}

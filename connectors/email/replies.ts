@@ -1,0 +1,192 @@
+import type { Consumer, Kafka } from "kafkajs";
+import type { Redis } from "ioredis";
+import type { Transporter } from "nodemailer";
+import type { Logger } from "pino";
+import type { RoutingRules } from "../../processors/route/rules.js";
+import type { InquiryClassified, InquiryResponse } from "../../schemas/types.generated.js";
+import type { TopicCodec } from "../../streams/codec.js";
+import { errorMessage } from "../../streams/errors.js";
+import { recordKey } from "./ingest.js";
+import type { EmailMetrics } from "./metrics.js";
+
+/**
+ * Automatic replies over SMTP. Responses to email inquiries this connector took in are sent when
+ * the routing rules' `auto_reply` allows their strategy and intent at their intent confidence;
+ * every other response stays a draft for an agent. The intent and its confidence come from
+ * inquiries.classified, kept on the inquiry's Redis record (see ingest.ts) until its response.
+ * Sent at most once per inquiry: the record's `reply` field is claimed before the send and set to
+ * `sent` after it. A crash between the two leaves the claim, and the reply is not sent again; the
+ * log and `switchboard_email_replies_total{outcome="unconfirmed"}` name it for an agent to check.
+ */
+
+/** The classification is written long before the response (route joins it first); this covers a lagging consumer. */
+const CLASSIFICATION_WAIT_MS = 30_000;
+const RETRY_MIN_MS = 1_000;
+const RETRY_MAX_MS = 60_000;
+
+const KEEP_CLASSIFICATION = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], 'intent', ARGV[1], 'confidence', ARGV[2])
+return 1
+`;
+
+export interface Classification {
+  readonly intent: string;
+  readonly confidence: number;
+}
+
+export type ReplyDecision = { readonly send: true } | { readonly send: false; readonly reason: string };
+
+/** Whether a response may go out without an agent. Pure: the rules, the response and its classification. */
+export function decideAutoReply(rules: RoutingRules["autoReply"], response: InquiryResponse, classification: Classification | undefined): ReplyDecision {
+  if (!rules.enabled) return { send: false, reason: "draft" };
+  if (!rules.strategies.has(response.strategy)) return { send: false, reason: "strategy" };
+  if (response.envelope.metadata.auto_submitted === "true") return { send: false, reason: "automatic_sender" };
+  if (!(response.envelope.reply_to ?? response.envelope.customer.email)) return { send: false, reason: "no_address" };
+  if (!classification) return { send: false, reason: "no_classification" };
+  const threshold = rules.intents.get(classification.intent.toLowerCase());
+  if (threshold === undefined) return { send: false, reason: "intent" };
+  if (classification.confidence < threshold) return { send: false, reason: "low_confidence" };
+  return { send: true };
+}
+
+const replySubject = (subject: string | undefined) => {
+  const base = subject?.trim() || "Your message";
+  return /^re:/i.test(base) ? base : `Re: ${base}`;
+};
+
+const bracketed = (id: string | null) => (id && id.startsWith("<") ? [id] : []);
+
+export interface RepliesOptions {
+  readonly kafka: Kafka;
+  readonly codec: TopicCodec;
+  readonly redis: Redis;
+  readonly transport: Transporter;
+  readonly rules: () => RoutingRules;
+  /** The From address of replies; its domain names the replies' Message-IDs. */
+  readonly from: string;
+  readonly metrics: EmailMetrics;
+  readonly log: Logger;
+}
+
+export interface ReplySender {
+  start(): Promise<void>;
+  healthy(): boolean;
+  close(): Promise<void>;
+}
+
+export function createReplySender(options: RepliesOptions): ReplySender {
+  const { kafka, codec, redis, transport, rules, from, metrics } = options;
+  const log = options.log.child({ component: "replies" });
+  const domain = /@([^>\s]+)/.exec(from)?.[1] ?? "localhost";
+  let stopping = false;
+  let crashed = false;
+  const consumers: Consumer[] = [];
+
+  const count = (inquiryId: string, outcome: string) => {
+    metrics.replies.inc({ outcome });
+    log.info({ inquiryId, outcome }, outcome === "sent" ? "automatic reply sent" : "response not sent automatically");
+  };
+
+  const classificationOf = async (key: string, heartbeat: () => Promise<void>): Promise<Classification | undefined> => {
+    const deadline = Date.now() + CLASSIFICATION_WAIT_MS;
+    for (;;) {
+      const [intent, confidence] = await redis.hmget(key, "intent", "confidence");
+      if (intent && confidence) return { intent, confidence: Number(confidence) };
+      if (stopping || Date.now() > deadline) return undefined;
+      await heartbeat();
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  };
+
+  /** Sends one reply; true when done with it (sent, or refused for good), false to try again. */
+  const send = async (response: InquiryResponse, key: string): Promise<boolean> => {
+    const { inquiry_id: inquiryId, envelope } = response;
+    if (!(await redis.hsetnx(key, "reply", `sending:${Date.now()}`))) {
+      const state = await redis.hget(key, "reply");
+      count(inquiryId, state?.startsWith("sending:") ? "unconfirmed" : "already_handled");
+      return true;
+    }
+    const subject = (await redis.hget(key, "subject")) ?? undefined;
+    const messageId = `<reply-${inquiryId}@${domain}>`;
+    try {
+      await transport.sendMail({
+        from,
+        to: envelope.reply_to ?? envelope.customer.email ?? undefined,
+        subject: replySubject(subject),
+        text: response.text,
+        messageId,
+        inReplyTo: envelope.source_id.startsWith("<") ? envelope.source_id : undefined,
+        references: [...new Set([...bracketed(envelope.thread_id), ...bracketed(envelope.source_id)])],
+        // RFC 3834: marks the reply as automatic, so the customer's own autoresponder does not answer it.
+        headers: { "Auto-Submitted": "auto-replied", "X-Switchboard-Inquiry": inquiryId },
+      });
+    } catch (error) {
+      const code = (error as { responseCode?: number }).responseCode;
+      if (code !== undefined && code >= 500) {
+        // The server refused the message for good (a bad address, say): an agent answers instead.
+        await redis.hset(key, "reply", `failed:${code}`);
+        count(inquiryId, "refused_by_server");
+        return true;
+      }
+      await redis.hdel(key, "reply");
+      log.warn({ inquiryId, err: errorMessage(error) }, "automatic reply not sent; trying again");
+      return false;
+    }
+    await redis.multi().hset(key, "reply", "sent", "reply_message_id", messageId).hdel(key, "subject").exec();
+    count(inquiryId, "sent");
+    return true;
+  };
+
+  const handleResponse = async (response: InquiryResponse, heartbeat: () => Promise<void>) => {
+    if (response.envelope.channel !== "email") return;
+    const key = recordKey(response.inquiry_id);
+    // Only inquiries this connector took in (a demo's email-channel samples have no record).
+    if ((await redis.hget(key, "state")) !== "published") return;
+    const autoReply = rules().autoReply;
+    const classification = autoReply.enabled && autoReply.strategies.has(response.strategy) ? await classificationOf(key, heartbeat) : undefined;
+    const decision = decideAutoReply(autoReply, response, classification);
+    if (!decision.send) {
+      await redis.hdel(key, "subject");
+      count(response.inquiry_id, decision.reason);
+      return;
+    }
+    for (let delay = RETRY_MIN_MS; !stopping; delay = Math.min(RETRY_MAX_MS, delay * 2)) {
+      if (await send(response, key)) return;
+      metrics.replies.inc({ outcome: "retried" });
+      await heartbeat();
+      await new Promise((resolve) => setTimeout(resolve, delay));
+    }
+    // Stopping mid-retry: the offset is not committed, so the next start tries this response again.
+    throw new Error(`stopped before the reply to inquiry ${response.inquiry_id} was sent`);
+  };
+
+  const consumer = async (groupId: string, topic: string, eachMessage: (value: unknown, heartbeat: () => Promise<void>) => Promise<void>) => {
+    const c = kafka.consumer({ groupId, maxWaitTimeInMs: 500 });
+    consumers.push(c);
+    c.on(c.events.CRASH, ({ payload }) => {
+      crashed = !payload.restart;
+      log.error({ topic, err: errorMessage(payload.error), restarting: payload.restart }, "reply consumer crashed");
+    });
+    await c.connect();
+    await c.subscribe({ topic, fromBeginning: false });
+    await c.run({ eachMessage: async ({ message, heartbeat }) => eachMessage(await codec.decode(topic, message.value), heartbeat) });
+  };
+
+  return {
+    async start() {
+      await consumer("switchboard-email-classifications", "inquiries.classified", async (value) => {
+        const { inquiry_id: inquiryId, intent, confidence } = value as InquiryClassified;
+        await redis.eval(KEEP_CLASSIFICATION, 1, recordKey(inquiryId), intent, confidence);
+      });
+      await consumer("switchboard-email-replies", "inquiries.responses", (value, heartbeat) => handleResponse(value as InquiryResponse, heartbeat));
+      log.info("automatic replies on: following inquiries.classified and inquiries.responses");
+    },
+    healthy: () => !crashed,
+    async close() {
+      stopping = true;
+      await Promise.all(consumers.map((c) => c.disconnect()));
+      transport.close();
+    },
+  };
+}
