@@ -9,6 +9,7 @@ export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url
 const port = z.coerce.number().int().min(1).max(65535);
 const positiveInt = z.coerce.number().int().positive();
 const url = z.string().url();
+const webhookSecret = z.string().min(16, "a webhook secret needs at least 16 characters");
 
 /**
  * Every setting Switchboard reads, with its environment variable, default and meaning.
@@ -286,6 +287,42 @@ export const SETTINGS = {
     schema: z.string().optional(),
     default: undefined,
     doc: "Bearer token for the LLM endpoint, if it needs one.",
+  },
+  zendeskWebhookSecret: {
+    env: "SWITCHBOARD_ZENDESK_WEBHOOK_SECRET",
+    schema: webhookSecret.optional(),
+    default: undefined,
+    doc: "Signing secret of the Zendesk webhook (Admin Center > Apps and integrations > Webhooks > the webhook > Signing secret); unset, `/v1/webhooks/zendesk` refuses every request.",
+  },
+  freshdeskWebhookSecret: {
+    env: "SWITCHBOARD_FRESHDESK_WEBHOOK_SECRET",
+    schema: webhookSecret.optional(),
+    default: undefined,
+    doc: "Secret Freshdesk deliveries are signed with (`X-Freshdesk-Signature`, see Ticket webhooks); unset, `/v1/webhooks/freshdesk` refuses every request.",
+  },
+  genericWebhookSecret: {
+    env: "SWITCHBOARD_GENERIC_WEBHOOK_SECRET",
+    schema: webhookSecret.optional(),
+    default: undefined,
+    doc: "Secret of the generic ticket webhook (`X-Switchboard-Signature`); unset, `/v1/webhooks/generic` refuses every request.",
+  },
+  webhookToleranceSeconds: {
+    env: "SWITCHBOARD_WEBHOOK_TOLERANCE_SECONDS",
+    schema: positiveInt,
+    default: 300,
+    doc: "How far a ticket webhook's signed timestamp may be from now before the request is refused as stale; each signature is remembered for twice as long, and refused when it comes again.",
+  },
+  webhookMaxBytes: {
+    env: "SWITCHBOARD_WEBHOOK_MAX_BYTES",
+    schema: positiveInt,
+    default: 524_288,
+    doc: "Largest ticket webhook body accepted (413 above): well under the 1 MB Kafka caps a record at.",
+  },
+  ticketLabels: {
+    env: "SWITCHBOARD_TICKET_LABELS",
+    schema: z.string().min(1),
+    default: path.join(REPO_ROOT, "config", "ticket-labels.yaml"),
+    doc: "YAML file mapping help-desk groups, ticket types and intent fields to the departments, categories and intents that ticket updates label; read when the API starts.",
   },
 } as const;
 
