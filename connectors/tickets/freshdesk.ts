@@ -31,6 +31,8 @@ function triggeredEvent(rendered: string): TriggeredEvent | undefined {
 }
 
 const RESOLVED = new Set(["resolved", "closed"]);
+/** How `{{triggered_event}}` may name the ticket type property. */
+const TYPE_PROPERTIES = new Set(["ticket_type", "type"]);
 /** `{{ticket.latest_public_comment}}` renders as `<author name> : <comment html>`. */
 const COMMENT_AUTHOR = /^(.*?) : ([\s\S]*)$/;
 
@@ -63,8 +65,8 @@ export function parseFreshdesk(payload: JsonObject, intentField: string | undefi
 
   if (!event.change) {
     if (event.name === "ticket_action" && event.value === "created") {
-      const description = fields.text("freshdesk_webhook.ticket_description");
-      fields.check();
+      const description = field("ticket_description");
+      if (description === undefined) return ignored("empty_body", "the ticket has no description");
       return message("opening", description);
     }
     const comment = field("ticket_latest_public_comment");
@@ -88,7 +90,7 @@ export function parseFreshdesk(payload: JsonObject, intentField: string | undefi
     });
     return { kind: "update", ticketId, eventId, occurredAt, values };
   }
-  const changed = /group/.test(event.name) ? "group" : event.name === "ticket_type" ? "type" : event.name === intentField ? "intent" : undefined;
+  const changed = event.name.startsWith("group") ? "group" : TYPE_PROPERTIES.has(event.name) ? "type" : event.name === intentField ? "intent" : undefined;
   if (changed === undefined) return ignored("unhandled_change", `a change of ${event.name} gives no label`);
   const value = current[changed];
   if (value === undefined) return ignored("value_cleared", `the ticket's ${changed} was cleared`);

@@ -91,6 +91,46 @@ function parse(desk: Desk, payload: JsonObject, labels: TicketLabelMap): TicketE
  * first delivery made; while Kafka, Redis or PostgreSQL are down the answer is 503 with Retry-After.
  */
 export function ticketWebhooks(deps: ConnectorDependencies, shared: TicketWebhookServices): (app: FastifyInstance) => Promise<void> {
+  return async (app) => {
+    const { handle, failure, send } = webhookHandler(deps, shared, await loadTicketLabels(deps.config.ticketLabels, deps.config.routingRules));
+    // A scope of its own: the signature covers the exact bytes, so the body stays a Buffer here
+    // while the rest of the API keeps parsing JSON.
+    await app.register(async (scope) => {
+      scope.removeAllContentTypeParsers();
+      scope.addContentTypeParser("*", { parseAs: "buffer", bodyLimit: deps.config.webhookMaxBytes }, (_request, body, done) => done(null, body));
+      scope.setErrorHandler(async (error: { code?: string; statusCode?: number; message: string }, request, reply) => {
+        const desk = DESKS.find((d) => request.url.startsWith(`/v1/webhooks/${d}`)) ?? "generic";
+        if (error.code === "FST_ERR_CTP_BODY_TOO_LARGE") {
+          return send(desk, reply, refused(413, "too_large", `the body is larger than ${deps.config.webhookMaxBytes} bytes (SWITCHBOARD_WEBHOOK_MAX_BYTES)`));
+        }
+        const status = error.statusCode ?? 500;
+        return send(desk, reply, status < 500 ? refused(status, "bad_request", error.message) : failure(desk, error));
+      });
+      for (const desk of DESKS) {
+        // Described for the API's OpenAPI document; signed, so no API key (security: []).
+        const schema = { summary: `${desk} ticket webhook`, description: ROUTE_DESCRIPTION[desk], tags: ["ticket webhooks"], security: [] };
+        scope.post(`/v1/webhooks/${desk}`, { schema }, async (request, reply) => {
+          let answer: Answer;
+          try {
+            answer = await handle(desk, request.headers, request.body);
+          } catch (error) {
+            answer = failure(desk, error);
+          }
+          return send(desk, reply, answer);
+        });
+      }
+    });
+  };
+}
+
+const ROUTE_DESCRIPTION: Readonly<Record<Desk, string>> = {
+  zendesk: "Zendesk event webhooks (ticket created, comment added, group/type/custom field/status changed), signed with X-Zendesk-Webhook-Signature and X-Zendesk-Webhook-Signature-Timestamp. See README, Ticket webhooks.",
+  freshdesk: "Freshdesk automation-rule webhooks with Switchboard's template, signed with X-Freshdesk-Signature and X-Freshdesk-Timestamp by a signing relay. See README, Ticket webhooks.",
+  generic: "Switchboard's own ticket event shape, signed with X-Switchboard-Signature: t=<unix>,v1=<hex>. See README, Ticket webhooks.",
+};
+
+/** The request pipeline of the three routes, over one label map. */
+function webhookHandler(deps: ConnectorDependencies, shared: TicketWebhookServices, labelMap: TicketLabelMap) {
   const connector = deps.declaration.name;
   const log = deps.log.child({ component: "ticket-webhooks" });
   const toleranceMs = deps.config.webhookToleranceSeconds * 1000;
@@ -133,7 +173,7 @@ export function ticketWebhooks(deps: ConnectorDependencies, shared: TicketWebhoo
     };
   }
 
-  async function acceptUpdate(desk: Desk, update: TicketUpdate, labelMap: TicketLabelMap): Promise<Answer> {
+  async function acceptUpdate(desk: Desk, update: TicketUpdate): Promise<Answer> {
     const { labels, unmapped } = planLabels(desk, update, labelMap);
     if (labels.length === 0) {
       if (unmapped.length === 0) return ignoredAnswer("no_label", "the update carries no group, type or intent");
@@ -176,7 +216,7 @@ export function ticketWebhooks(deps: ConnectorDependencies, shared: TicketWebhoo
   }
 
   /** Everything after the signature: decoding, the shape, and what the event makes. */
-  async function afterSignature(desk: Desk, body: Buffer, receivedAt: number, labelMap: TicketLabelMap): Promise<Answer> {
+  async function afterSignature(desk: Desk, body: Buffer, receivedAt: number): Promise<Answer> {
     let text: string;
     try {
       text = UTF8.decode(body);
@@ -199,10 +239,10 @@ export function ticketWebhooks(deps: ConnectorDependencies, shared: TicketWebhoo
     }
     if (event.kind === "ignored") return ignoredAnswer(event.reason, event.message);
     if (event.kind === "message") return acceptMessage(desk, event, receivedAt);
-    return acceptUpdate(desk, event, labelMap);
+    return acceptUpdate(desk, event);
   }
 
-  async function handle(desk: Desk, headers: Record<string, string | string[] | undefined>, raw: unknown, labelMap: TicketLabelMap): Promise<Answer> {
+  async function handle(desk: Desk, headers: Record<string, string | string[] | undefined>, raw: unknown): Promise<Answer> {
     const secret = deps.config[SECRETS[desk].key] as string | undefined;
     if (!secret) return refused(404, "desk_disabled", `the ${desk} webhook is not enabled: set ${SECRETS[desk].env} to its signing secret`);
     const contentType = headers["content-type"];
@@ -220,7 +260,7 @@ export function ticketWebhooks(deps: ConnectorDependencies, shared: TicketWebhoo
     }
     let answer: Answer | undefined;
     try {
-      answer = await afterSignature(desk, body, now, labelMap);
+      answer = await afterSignature(desk, body, now);
       return answer;
     } finally {
       if (answer === undefined || retryable(answer)) await ledger.forget(desk, verification.signature).catch(() => undefined);
@@ -248,32 +288,5 @@ export function ticketWebhooks(deps: ConnectorDependencies, shared: TicketWebhoo
     return reply.code(answer.status).send(answer.body);
   }
 
-  return async (app) => {
-    const labelMap = await loadTicketLabels(deps.config.ticketLabels, deps.config.routingRules);
-    // A scope of its own: the signature covers the exact bytes, so the body stays a Buffer here
-    // while the rest of the API keeps parsing JSON.
-    await app.register(async (scope) => {
-      scope.removeAllContentTypeParsers();
-      scope.addContentTypeParser("*", { parseAs: "buffer", bodyLimit: deps.config.webhookMaxBytes }, (_request, body, done) => done(null, body));
-      scope.setErrorHandler(async (error: { code?: string; statusCode?: number; message: string }, request, reply) => {
-        const desk = DESKS.find((d) => request.url.startsWith(`/v1/webhooks/${d}`)) ?? "generic";
-        if (error.code === "FST_ERR_CTP_BODY_TOO_LARGE") {
-          return send(desk, reply, refused(413, "too_large", `the body is larger than ${deps.config.webhookMaxBytes} bytes (SWITCHBOARD_WEBHOOK_MAX_BYTES)`));
-        }
-        const status = error.statusCode ?? 500;
-        return send(desk, reply, status < 500 ? refused(status, "bad_request", error.message) : failure(desk, error));
-      });
-      for (const desk of DESKS) {
-        scope.post(`/v1/webhooks/${desk}`, async (request, reply) => {
-          let answer: Answer;
-          try {
-            answer = await handle(desk, request.headers, request.body, labelMap);
-          } catch (error) {
-            answer = failure(desk, error);
-          }
-          return send(desk, reply, answer);
-        });
-      }
-    });
-  };
+  return { handle, failure, send };
 }

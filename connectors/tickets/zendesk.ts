@@ -52,16 +52,17 @@ export function parseZendesk(payload: JsonObject, intentField: string | undefine
 
   switch (event) {
     case "created": {
-      const body = fields.text("detail.description");
-      fields.check();
+      const body = fields.optionalText("detail.description");
+      if (body === undefined) return ignored("empty_body", "the ticket has no description (attachments only)");
       return { kind: "message", ticketId, messageId: "opening", subject, body, contentType: "text", customer, metadata: metadata() };
     }
     case "comment_added": {
       const commentId = fields.text("event.comment.id");
-      const body = fields.text("event.comment.body");
       fields.check();
       if (fields.optionalBoolean("event.comment.is_public") === false) return ignored("private_comment", "an internal note is not a customer's message");
       if (fields.optionalBoolean("event.comment.author.is_staff") === true) return ignored("agent_comment", "a comment by staff is not a customer's message");
+      const body = fields.optionalText("event.comment.body");
+      if (body === undefined) return ignored("empty_body", "the comment has no text (attachments only)");
       const opening = body.trim() === fields.optionalText("detail.description")?.trim();
       return {
         kind: "message",

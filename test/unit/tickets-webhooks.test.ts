@@ -81,6 +81,7 @@ describe("zendesk event webhooks", () => {
     };
     expect(parseZendesk(comment({ author: { id: 1, is_staff: true, name: "Agent" } }), undefined)).toMatchObject({ kind: "ignored", reason: "agent_comment" });
     expect(parseZendesk(comment({ is_public: false }), undefined)).toMatchObject({ kind: "ignored", reason: "private_comment" });
+    expect(parseZendesk(comment({ body: "" }), undefined)).toMatchObject({ kind: "ignored", reason: "empty_body" });
     const description = (payload.detail as { description: string }).description;
     expect(parseZendesk(comment({ body: description }), undefined)).toMatchObject({ kind: "message", messageId: "opening" });
   });
