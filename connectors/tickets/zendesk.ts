@@ -7,9 +7,9 @@ import { FieldReader, NO_CUSTOMER, ignored, metadataOf, type JsonObject, type Ti
  * by id only; its `description` is the text of its first comment.
  *
  * - ticket.created → the opening message.
- * - ticket.comment_added → a message when the comment is public and not by staff; the first
- *   comment (its text is the ticket's description) is the opening message again, so whichever of
- *   the two events comes first makes the inquiry and the other is a duplicate of it.
+ * - ticket.comment_added → a message when the comment is public and not by staff. A comment
+ *   whose text is the ticket's description is its first comment, should Zendesk report that one
+ *   as a comment too: the opening message again, so it is a duplicate of the ticket's inquiry.
  * - ticket.group_assignment_changed / type_changed / custom_field_changed (the intent field) by a
  *   person → agent labels; Zendesk's own changes (triggers, automations: actor -1) are not labels.
  * - ticket.status_changed to solved → outcome labels from the ticket's group and type then.
