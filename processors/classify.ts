@@ -3,7 +3,7 @@ import type { ProcessorImplementation } from "../streams/processor.js";
 import type { ProcessorDeclaration } from "../streams/topology.js";
 import { createPool } from "../storage/postgres.js";
 import { modelInput, predictionFeedback } from "./feedback.js";
-import type { ProcessorDependencies } from "./index.js";
+import type { ProcessorDependencies } from "../streams/processor.js";
 import { labelScores, serveProductionModel } from "./serving.js";
 
 const TOP_K = 3;

@@ -9,7 +9,7 @@ import { loadLanguageDetector, type LanguageDetector } from "../text/language.js
 import { MAX_TEXT_CHARS, capLength, normalizeText } from "../text/normalize.js";
 import { redactPersonalData } from "../text/pii.js";
 import { stripQuotesAndSignatures, stripReplyPrefixes } from "../text/quotes.js";
-import type { ProcessorDependencies } from "./index.js";
+import type { ProcessorDependencies } from "../streams/processor.js";
 
 /**
  * Raw body beyond this is not read. The text emitted is capped far below it, and what makes a body

@@ -1,7 +1,7 @@
 import type pg from "pg";
 import type { LabelScore } from "../schemas/types.generated.js";
 import { followProduction, openModelSlot, productionVersionDir, type LoadedModel, type Prediction } from "../models/index.js";
-import type { ProcessorDependencies } from "./index.js";
+import type { ProcessorDependencies } from "../streams/processor.js";
 
 /** A registry model as a processor serves it: the production version, hot-swapped when production changes. */
 export interface ServedModel {

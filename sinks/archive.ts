@@ -1,4 +1,4 @@
-import type { ProcessorDependencies } from "../processors/index.js";
+import type { ProcessorDependencies } from "../streams/processor.js";
 import type { TopicValues } from "../schemas/types.generated.js";
 import { createPool, migrate } from "../storage/postgres.js";
 import { InvalidInputError, TransientError, errorMessage } from "../streams/errors.js";

@@ -1,6 +1,6 @@
 import { Client, type estypes } from "@elastic/elasticsearch";
 import type { Logger } from "pino";
-import type { ProcessorDependencies } from "../processors/index.js";
+import type { ProcessorDependencies } from "../streams/processor.js";
 import type { TopicValues } from "../schemas/types.generated.js";
 import { InvalidInputError, TransientError, errorMessage } from "../streams/errors.js";
 import type { ProcessorImplementation } from "../streams/processor.js";

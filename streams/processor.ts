@@ -1,6 +1,9 @@
 import type { IHeaders } from "kafkajs";
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
+import type { Config } from "../config/settings.js";
+import type { Endpoints } from "../stack/index.js";
+import type { ProcessorDeclaration } from "./topology.js";
 
 /** A decoded input record, as a processor sees it. */
 export interface InputRecord<Value = unknown> {
@@ -50,3 +53,16 @@ export interface ProcessorImplementation<Value = unknown> {
   /** Releases what the processor holds (models, connections) on shutdown. */
   readonly close?: () => Promise<void>;
 }
+
+/** What a processor may use to build itself: it opens its own clients (models, stores) from these. */
+export interface ProcessorDependencies {
+  readonly config: Config;
+  readonly endpoints: Endpoints;
+  readonly log: Logger;
+}
+
+/** Builds a declared processor's implementation from its declaration and dependencies. */
+export type ProcessorFactory = (
+  declaration: ProcessorDeclaration,
+  deps: ProcessorDependencies,
+) => ProcessorImplementation | Promise<ProcessorImplementation>;

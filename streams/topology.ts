@@ -107,7 +107,7 @@ const ROUTE_TIMEOUTS: TopicDeclaration = {
 };
 
 /** The triage pipeline: received → clean → (classify | sentiment | urgency) → route → respond, plus the sinks. */
-export const TRIAGE_PROCESSORS: readonly ProcessorDeclaration[] = [
+export const TRIAGE_PROCESSORS = [
   {
     name: "clean",
     description: "HTML to text, quoted replies and signatures removed, personal data redacted, language and entities",
@@ -180,10 +180,13 @@ export const TRIAGE_PROCESSORS: readonly ProcessorDeclaration[] = [
     // Off the reply path: fewer, larger transactions leave the broker's CPU to the processors that reply.
     minCommitIntervalMs: 500,
   },
-];
+] as const satisfies readonly ProcessorDeclaration[];
+
+/** The name of each processor of the triage topology: implementation tables are keyed by it. */
+export type TriageProcessorName = (typeof TRIAGE_PROCESSORS)[number]["name"];
 
 /** Where inquiries enter: DESIGN.md's inbound connectors. */
-export const TRIAGE_CONNECTORS: readonly ConnectorDeclaration[] = [
+export const TRIAGE_CONNECTORS = [
   {
     name: "api",
     description: "REST API: inquiries in, their status and search out, human labels; ticket webhooks (Zendesk, Freshdesk, generic)",
@@ -196,7 +199,9 @@ export const TRIAGE_CONNECTORS: readonly ConnectorDeclaration[] = [
     outputs: ["inquiries.received"],
     port: 9411,
   },
-];
+] as const satisfies readonly ConnectorDeclaration[];
+
+export type TriageConnectorName = (typeof TRIAGE_CONNECTORS)[number]["name"];
 
 export const TRIAGE: Topology = {
   name: "triage",

@@ -13,7 +13,7 @@ import { createPool } from "../../storage/postgres.js";
 import { errorMessage } from "../../streams/errors.js";
 import type { ProcessorImplementation } from "../../streams/processor.js";
 import type { ProcessorDeclaration } from "../../streams/topology.js";
-import type { ProcessorDependencies } from "../index.js";
+import type { ProcessorDependencies } from "../../streams/processor.js";
 import { draftReply, type ResponderParts } from "./draft.js";
 import { openAiChatModel, type ChatModel } from "./llm.js";
 import { readMessages } from "./messages.js";

@@ -14,7 +14,7 @@ import {
   type TopicDeclaration,
   type Topology,
 } from "../../streams/topology.js";
-import type { ProcessorDependencies } from "../index.js";
+import type { ProcessorDependencies } from "../../streams/processor.js";
 import { PART_NAMES, type PartName } from "./join.js";
 import { createRouteMetrics } from "./metrics.js";
 import { createRouteProcess, type RouteTopics } from "./processor.js";
