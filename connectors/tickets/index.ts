@@ -206,6 +206,7 @@ function webhookHandler(deps: ConnectorDependencies, shared: TicketWebhookServic
           ...outcome,
           recorded: result.records.map((r) => ({ task: r.task, label: r.label, label_source: r.label_source })),
           skipped: result.skipped,
+          unmapped: unmapped.map((v) => ({ field: v.field, value: v.value })),
         },
         outcome: "accepted",
         reason: "labels",

@@ -499,7 +499,10 @@ describe("ticket updates become labels", () => {
 
     // Solved: the group at that moment confirms the department; Zendesk's ticket types map to no category.
     const solved = await send(app, "zendesk", zendesk("ticket-solved", ticket));
-    expect(solved).toMatchObject({ status: 202, body: { recorded: [{ task: "department", label: "logistics", label_source: "outcome" }] } });
+    expect(solved).toMatchObject({
+      status: 202,
+      body: { recorded: [{ task: "department", label: "logistics", label_source: "outcome" }], unmapped: [{ field: "type", value: "QUESTION" }] },
+    });
     expect(await labelRecord(inquiryId, "department", "outcome")).toMatchObject({ predicted_label: "logistics", label: "logistics" });
 
     const byTrigger = zendesk("group-changed", ticket, { "detail.actor_id": "-1" });
