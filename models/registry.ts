@@ -1,6 +1,7 @@
 import path from "node:path";
 import pg from "pg";
 import type { Logger } from "pino";
+import { backoffDelay } from "../streams/backoff.js";
 import type { ModelSlot } from "./slot.js";
 
 /** Schema of the registry tables (training/migrations/001_registry.sql); training reads SWITCHBOARD_REGISTRY_SCHEMA. */
@@ -84,7 +85,7 @@ export function followProduction(
       refused = undefined;
     } catch (error) {
       const failures = refused?.directory === directory ? refused.failures + 1 : 1;
-      const retryInMs = Math.min(pollMs * 2 ** (failures - 1), MAX_RETRY_MS);
+      const retryInMs = backoffDelay(failures, { initialMs: pollMs, maxMs: MAX_RETRY_MS, jitter: false });
       refused = { directory, failures, retryAt: Date.now() + retryInMs };
       log.error(
         { model, directory, failures, retryInMs, serving: slot.current.version, err: error },

@@ -2,6 +2,7 @@ import type { SchemaRegistry } from "@kafkajs/confluent-schema-registry";
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, Message, Producer } from "kafkajs";
 import type { Logger } from "pino";
 import { setTimeout as sleep } from "node:timers/promises";
+import { backoffDelay } from "./backoff.js";
 import { createTopicCodec } from "./codec.js";
 import { createGroupCommit } from "./group-commit.js";
 import { createLimiter } from "./limiter.js";
@@ -128,8 +129,7 @@ export async function startProcessor(
         }
         metrics.retries.inc({ processor: declaration.name });
         log.warn(where, "transient error; retrying");
-        const backoff = Math.min(options.retryBackoffMs * 2 ** (attempt - 1), 30_000);
-        await sleep(backoff / 2 + Math.random() * (backoff / 2));
+        await sleep(backoffDelay(attempt, { initialMs: options.retryBackoffMs, maxMs: 30_000 }));
       }
     }
   };
@@ -288,7 +288,7 @@ export async function startProcessor(
    */
   const recover = async (): Promise<void> => {
     restarts++;
-    const delayMs = Math.min(1000 * 2 ** (restarts - 1), 30_000);
+    const delayMs = backoffDelay(restarts, { initialMs: 1_000, maxMs: 30_000 });
     log.warn({ restarts, delayMs }, "reconnecting the processor's Kafka clients");
     await Promise.allSettled([consumer.disconnect(), producer.disconnect()]);
     await sleep(delayMs);
@@ -334,7 +334,7 @@ async function whileCoordinatorBusy<T>(request: () => Promise<T>, attempts = 12)
       return await request();
     } catch (error) {
       if ((error as { type?: string }).type !== "CONCURRENT_TRANSACTIONS" || attempt >= attempts) throw error;
-      await sleep(Math.min(10 * 2 ** (attempt - 1), 1_000));
+      await sleep(backoffDelay(attempt, { initialMs: 10, maxMs: 1_000, jitter: false }));
     }
   }
 }
