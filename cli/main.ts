@@ -3,6 +3,7 @@ import { apiKeyCommands } from "./api-keys.js";
 import { ConfigError, loadConfig } from "../config/settings.js";
 import { createLogger } from "../config/log.js";
 import { dlqCommands } from "./dlq.js";
+import { importMailCommand } from "./import-mail.js";
 import { knowledgeBaseCommands } from "./kb.js";
 import { pythonEnvCommand } from "./python-env.js";
 import { runCommands } from "./run.js";
@@ -28,7 +29,7 @@ async function main(): Promise<void> {
     throw error;
   }
   const program = new Command("switchboard").description("Real-time customer-inquiry triage on Kafka").showHelpAfterError();
-  for (const register of [stackCommands, topicCommands, schemaCommands, runCommands, dlqCommands, upCommand, trainingCommands, pythonEnvCommand, knowledgeBaseCommands, apiKeyCommands, webhookCommands]) {
+  for (const register of [stackCommands, topicCommands, schemaCommands, runCommands, dlqCommands, upCommand, trainingCommands, pythonEnvCommand, knowledgeBaseCommands, apiKeyCommands, webhookCommands, importMailCommand]) {
     register(program, context);
   }
   await program.parseAsync(process.argv);

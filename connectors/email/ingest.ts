@@ -177,7 +177,7 @@ export function createEmailIngest(options: IngestOptions): EmailIngest {
   const refuse = (origin: EmailOrigin, reason: RefusalReason, detail: string): IngestOutcome => {
     metrics.rejected.inc({ connector, reason });
     // Where the message is and why, never who sent it or what it says.
-    log.warn({ mailbox: origin.mailbox, uid: origin.uid, reason, detail }, "email refused");
+    log.warn({ mailbox: origin.mailbox, uid: origin.uid, file: origin.file, position: origin.position, reason, detail }, "email refused");
     return { kind: "refused", reason, detail };
   };
 

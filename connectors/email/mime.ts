@@ -21,6 +21,9 @@ export interface EmailOrigin {
   readonly uid?: number;
   /** When the server received it (IMAP INTERNALDATE); else the Date header, else now. */
   readonly receivedAt?: Date;
+  /** A back-fill's file, and the message's position in an mbox: for the report and the logs only. */
+  readonly file?: string;
+  readonly position?: number;
 }
 
 export type EmailVerdict =
