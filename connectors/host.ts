@@ -78,4 +78,8 @@ export async function hostConnector(
   await app.close();
   await implementation.close?.();
   await intake.close();
+  connectorLog.info("stopped");
+  // Everything the connector owns is closed; a client it gave up on (a producer still retrying a
+  // broker that is down) must not keep the process alive until the shutdown timeout.
+  process.exit(0);
 }

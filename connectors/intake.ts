@@ -59,24 +59,27 @@ export async function createIntake(
   // A send that failed may still have been written, and an idempotent producer that goes on after
   // that can mistake its next record for a duplicate of the lost one: a failure retires the
   // producer and the next send starts a fresh one (a new producer id).
-  let producer: Promise<Producer> | undefined;
-  const connected = (): Promise<Producer> => {
+  let producer: { readonly client: Producer; readonly ready: Promise<Producer> } | undefined;
+  const connected = () => {
     if (!producer) {
-      const created = kafka.producer({
+      const client = kafka.producer({
         idempotent: true,
         maxInFlightRequests: 1,
         // Bounded: an HTTP caller waits for the outcome; the timeout below bounds the whole send.
         retry: { retries: 5, initialRetryTime: 100, maxRetryTime: 1_000 },
       });
-      producer = created.connect().then(() => created);
-      producer.catch(() => undefined);
+      const ready = client.connect().then(() => client);
+      ready.catch(() => undefined);
+      producer = { client, ready };
     }
     return producer;
   };
-  const retire = (failed: Promise<Producer>) => {
+  // Disconnected at once, connected or not: a producer still retrying its connect would otherwise
+  // go on (and keep the process alive) for its whole retry budget.
+  const retire = (failed: NonNullable<typeof producer>) => {
     if (producer !== failed) return;
     producer = undefined;
-    void failed.then((p) => p.disconnect()).catch(() => undefined);
+    void failed.client.disconnect().catch(() => undefined);
   };
 
   let ok = true;
@@ -86,7 +89,7 @@ export async function createIntake(
     if (probe) return;
     probe = setInterval(() => {
       const attempt = connected();
-      attempt.then(
+      attempt.ready.then(
         () => {
           ok = true;
           clearInterval(probe);
@@ -109,12 +112,21 @@ export async function createIntake(
     const batch = pending.splice(0, 1_000);
     const current = connected();
     let timer: NodeJS.Timeout | undefined;
+    let refused = false;
     try {
       const byTopic = new Map<string, Message[]>();
       for (const { topic, message } of batch) byTopic.set(topic, [...(byTopic.get(topic) ?? []), message]);
-      const send = current.then((p) => p.sendBatch({ acks: -1, timeout: timeoutMs, topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })) }));
+      const send = current.ready.then((p) => {
+        // A batch its callers were told was refused must not go out later, once a slow connect
+        // succeeds: the source would send it again and Kafka would have it twice.
+        if (refused) throw new Error("refused before the producer connected");
+        return p.sendBatch({ acks: -1, timeout: timeoutMs, topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })) });
+      });
       const timeout = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`no acknowledgement from Kafka within ${timeoutMs} ms`)), timeoutMs);
+        timer = setTimeout(() => {
+          refused = true;
+          reject(new Error(`no acknowledgement from Kafka within ${timeoutMs} ms`));
+        }, timeoutMs);
       });
       await Promise.race([send, timeout]);
       ok = true;
@@ -149,7 +161,7 @@ export async function createIntake(
       clearInterval(probe);
       const current = producer;
       producer = undefined;
-      if (current) await current.then((p) => p.disconnect()).catch(() => undefined);
+      if (current) await current.client.disconnect().catch(() => undefined);
     },
   };
 }

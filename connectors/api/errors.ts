@@ -18,10 +18,10 @@ export class ApiError extends Error {
 /** How long a client should wait before retrying while a service is down: about the time a reconnect takes. */
 export const UNAVAILABLE_RETRY_AFTER_S = 5;
 
-/** A service the request needs is unreachable: 503 with Retry-After; nothing was written. */
+/** A service the request needs is unreachable: 503 with Retry-After. */
 export class UnavailableError extends ApiError {
   constructor(service: "kafka" | "redis" | "postgres" | "elasticsearch", cause: unknown) {
-    super(503, `unavailable_${service}`, `${service} is unavailable; nothing was written, retry later`, {
+    super(503, `unavailable_${service}`, `${service} is unavailable; retry later (with the same Idempotency-Key, so that a retry cannot make a second inquiry)`, {
       headers: { "retry-after": String(UNAVAILABLE_RETRY_AFTER_S) },
     });
     this.cause = cause;

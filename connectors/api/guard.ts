@@ -38,8 +38,8 @@ redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 if #KEYS > 1 and redis.call('GET', KEYS[2]) == ARGV[3] then redis.call('SET', KEYS[2], ARGV[4], 'PX', ARGV[2]) end
 return 1`;
 
-// Drops this request's claim after a failed publish, so that a retry can publish.
-const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
+// Replaces KEYS[1]'s value only while it is still ARGV[1] (a compare-and-set).
+const SWAP = `if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3]) return 1 end return 0`;
 
 type ScriptReply = [string, number, number, string?];
 
@@ -47,7 +47,7 @@ interface GuardCommands {
   apiAdmit(numKeys: number, ...args: (string | number)[]): Promise<ScriptReply>;
   apiReclaim(numKeys: number, ...args: (string | number)[]): Promise<ScriptReply>;
   apiComplete(numKeys: number, ...args: (string | number)[]): Promise<number>;
-  apiRelease(numKeys: number, ...args: (string | number)[]): Promise<number>;
+  apiSwap(numKeys: number, ...args: (string | number)[]): Promise<number>;
 }
 
 export interface GuardSettings {
@@ -75,10 +75,16 @@ export interface Replay {
   readonly receivedAt: number;
 }
 
-/** A request's claim on an Idempotency-Key: it publishes, then completes or releases the claim. */
+/**
+ * A request's claim on publishing an inquiry (under its Idempotency-Key, if any): it publishes
+ * the inquiry under this id and time, then completes the claim, or fails it.
+ */
 export interface Claim {
-  complete(inquiryId: string, receivedAt: number): Promise<void>;
-  release(): Promise<void>;
+  readonly inquiryId: string;
+  readonly receivedAt: number;
+  complete(): Promise<void>;
+  /** Kafka refused the publish: a retry with the key publishes the same inquiry (same id, same time). */
+  fail(): Promise<void>;
 }
 
 export type Admission = { readonly rate: RateState } & (
@@ -101,7 +107,7 @@ export function createGuard(redis: Redis, settings: GuardSettings): Guard {
   redis.defineCommand("apiAdmit", { lua: ADMIT });
   redis.defineCommand("apiReclaim", { lua: RECLAIM });
   redis.defineCommand("apiComplete", { lua: COMPLETE });
-  redis.defineCommand("apiRelease", { lua: RELEASE });
+  redis.defineCommand("apiSwap", { lua: SWAP });
   const commands = redis as unknown as GuardCommands;
 
   const rateKey = (keyId: string) => `${PREFIX}:rate:${keyId}:${Math.floor(Date.now() / settings.rateWindowMs)}`;
@@ -116,59 +122,79 @@ export function createGuard(redis: Redis, settings: GuardSettings): Guard {
     return state;
   };
 
-  const claimFor = (idemKey: string, pending: string, bodyDigest: string): Claim => ({
-    complete: (inquiryId, receivedAt) =>
+  const marker = (inquiryId: string, receivedAt: number): Claim => ({
+    inquiryId,
+    receivedAt,
+    complete: () => calling("redis", () => commands.apiComplete(1, acceptedKey(inquiryId), String(receivedAt), settings.idempotencyTtlMs)).then(() => undefined),
+    fail: async () => undefined,
+  });
+
+  // Values under an Idempotency-Key: p|digest|token|id|time while a request publishes, d|digest|id|time once Kafka has
+  // it, f|digest|id|time after Kafka refused it. The id and time are fixed by the first request, so that a retry after
+  // a refusal that Kafka wrote after all (an acknowledgement lost in a broken connection) repeats the same inquiry
+  // rather than making a second one; downstream every stage keys by inquiry id.
+  const claimFor = (idemKey: string, pending: string, bodyDigest: string, inquiryId: string, receivedAt: number): Claim => ({
+    inquiryId,
+    receivedAt,
+    complete: () =>
       calling("redis", () =>
         commands.apiComplete(2, acceptedKey(inquiryId), idemKey, String(receivedAt), settings.idempotencyTtlMs, pending, `d|${bodyDigest}|${inquiryId}|${receivedAt}`),
       ).then(() => undefined),
-    release: () => calling("redis", () => commands.apiRelease(1, idemKey, pending)).then(() => undefined),
+    fail: () =>
+      calling("redis", () => commands.apiSwap(1, idemKey, pending, `f|${bodyDigest}|${inquiryId}|${receivedAt}`, settings.idempotencyTtlMs)).then(() => undefined),
   });
 
-  /** What an earlier request left under the key: the same body done (replay), or a refusal. */
-  const settle = (stored: string, bodyDigest: string): Replay | "in_progress" => {
-    const [state, digest, inquiryId, receivedAt] = stored.split("|");
+  type Stored = { readonly state: "done" | "failed"; readonly inquiryId: string; readonly receivedAt: number } | { readonly state: "in_progress" };
+
+  /** What an earlier request left under the key; another body under it is refused. */
+  const parse = (stored: string, bodyDigest: string): Stored => {
+    const [state, digest, ...rest] = stored.split("|");
     if (digest !== bodyDigest) {
       throw new ApiError(409, "idempotency_key_reused", "this Idempotency-Key was used with a different body; use a new key for a new inquiry", {
         field: "idempotency-key",
         reason: "reused with a different body",
       });
     }
-    if (state === "d" && inquiryId && receivedAt) return { inquiryId, receivedAt: Number(receivedAt) };
-    return "in_progress";
+    if (state === "p") return { state: "in_progress" };
+    return { state: state === "d" ? "done" : "failed", inquiryId: rest[0]!, receivedAt: Number(rest[1]) };
   };
 
   return {
     admit: async (keyId) => rateOf(await calling("redis", () => commands.apiAdmit(1, rateKey(keyId), settings.rateLimit, settings.rateWindowMs))),
 
     async admitInquiry(keyId, idempotency) {
+      const fresh = { inquiryId: randomUUID(), receivedAt: Date.now() };
       if (!idempotency) {
         const rate = rateOf(await calling("redis", () => commands.apiAdmit(1, rateKey(keyId), settings.rateLimit, settings.rateWindowMs)));
-        const markOnly: Claim = {
-          complete: (inquiryId, receivedAt) =>
-            calling("redis", () => commands.apiComplete(1, acceptedKey(inquiryId), String(receivedAt), settings.idempotencyTtlMs)).then(() => undefined),
-          release: async () => undefined,
-        };
-        return { kind: "fresh", rate, claim: markOnly };
+        return { kind: "fresh", rate, claim: marker(fresh.inquiryId, fresh.receivedAt) };
       }
       // A digest: the client's key may be long or say more than it should, and Redis keeps neither.
       const idemKey = `${PREFIX}:idem:${keyId}:${createHash("sha256").update(idempotency.key).digest("hex")}`;
-      const pending = `p|${idempotency.bodyDigest}|${randomUUID()}`;
+      const { bodyDigest } = idempotency;
+      const pendingFor = (inquiryId: string, receivedAt: number) => `p|${bodyDigest}|${randomUUID()}|${inquiryId}|${receivedAt}`;
+      const pending = pendingFor(fresh.inquiryId, fresh.receivedAt);
       const args = [settings.rateLimit, settings.rateWindowMs, pending, settings.claimTtlMs] as const;
       let reply = await calling("redis", () => commands.apiAdmit(2, rateKey(keyId), idemKey, ...args));
       const rate = rateOf(reply);
       const deadline = Date.now() + settings.inProgressWaitMs;
       for (let wait = 20; ; wait = Math.min(wait * 2, 200)) {
-        if (reply[0] === "claimed") return { kind: "fresh", rate, claim: claimFor(idemKey, pending, idempotency.bodyDigest) };
-        const outcome = settle(reply[3]!, idempotency.bodyDigest);
-        if (outcome !== "in_progress") return { kind: "replay", rate, replay: outcome };
-        if (Date.now() + wait > deadline) {
+        if (reply[0] === "claimed") return { kind: "fresh", rate, claim: claimFor(idemKey, pending, bodyDigest, fresh.inquiryId, fresh.receivedAt) };
+        const stored = parse(reply[3]!, bodyDigest);
+        if (stored.state === "done") return { kind: "replay", rate, replay: stored };
+        if (stored.state === "failed") {
+          const retry = pendingFor(stored.inquiryId, stored.receivedAt);
+          if (await calling("redis", () => commands.apiSwap(1, idemKey, reply[3]!, retry, settings.claimTtlMs))) {
+            return { kind: "fresh", rate, claim: claimFor(idemKey, retry, bodyDigest, stored.inquiryId, stored.receivedAt) };
+          }
+        } else if (Date.now() + wait > deadline) {
           throw new ApiError(409, "idempotency_key_in_progress", "a request with this Idempotency-Key is still being published; retry shortly", {
             field: "idempotency-key",
             reason: "in progress",
             headers: { "retry-after": "1" },
           });
+        } else {
+          await sleep(wait);
         }
-        await sleep(wait);
         reply = await calling("redis", () => commands.apiReclaim(2, rateKey(keyId), idemKey, ...args));
       }
     },

@@ -1,4 +1,4 @@
-import { createHash, randomUUID } from "node:crypto";
+import { createHash } from "node:crypto";
 import type { FastifyInstance } from "fastify";
 import type pg from "pg";
 import type { Customer, InquiryEnvelope, InquiryReceived } from "../../schemas/types.generated.js";
@@ -65,8 +65,7 @@ export function inquiryRoutes(app: FastifyInstance, deps: ConnectorDependencies,
         return answer(admission.replay.inquiryId, admission.replay.receivedAt);
       }
 
-      const inquiryId = randomUUID();
-      const receivedAt = Date.now();
+      const { inquiryId, receivedAt } = admission.claim;
       const inquiry: InquiryReceived = {
         inquiry_id: inquiryId,
         envelope: {
@@ -85,14 +84,14 @@ export function inquiryRoutes(app: FastifyInstance, deps: ConnectorDependencies,
       try {
         await intake.publishInquiry(inquiry);
       } catch (error) {
-        // Nothing was acknowledged: free the Idempotency-Key so the client's retry publishes.
-        await admission.claim.release().catch((releaseError: unknown) => request.log.warn({ err: releaseError }, "idempotency claim not released; it expires by itself"));
+        // Not acknowledged: the client's retry with its Idempotency-Key publishes this inquiry again.
+        await admission.claim.fail().catch((failError: unknown) => request.log.warn({ err: failError }, "idempotency claim not marked failed; it expires by itself"));
         if (error instanceof IntakeUnavailableError) throw new UnavailableError("kafka", error);
         throw error;
       }
       metrics.accepted.inc({ connector, kind: "inquiry" });
       // Kafka has the inquiry, so the answer is 202 whatever Redis says now: a 503 would make the client send it again.
-      await admission.claim.complete(inquiryId, receivedAt).catch((error: unknown) =>
+      await admission.claim.complete().catch((error: unknown) =>
         request.log.warn({ inquiryId, err: error }, "accepted inquiry not recorded in Redis: its status reads 404 until cleaned, and a retry with its Idempotency-Key may publish again"),
       );
       return answer(inquiryId, receivedAt);

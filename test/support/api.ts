@@ -73,7 +73,7 @@ export function post(url: string, token: string, body: unknown, headers: Record<
   return fetch(url, {
     method: "POST",
     headers: { authorization: `Bearer ${token}`, "content-type": "application/json", ...headers },
-    body: typeof body === "string" || Buffer.isBuffer(body) ? body : JSON.stringify(body),
+    body: typeof body === "string" ? body : Buffer.isBuffer(body) ? new Uint8Array(body) : JSON.stringify(body),
   });
 }
 
@@ -92,7 +92,7 @@ export async function until<T>(probe: () => Promise<T | undefined>, timeoutMs: n
 }
 
 export interface Tail<T> {
-  /** Every record that arrived since the tail started and passed the filter. */
+  /** Every record written since the tail started that passed the filter, once each (a consumer restart may read one twice). */
   records(): readonly { key: string; value: T }[];
   close(): Promise<void>;
 }
@@ -104,20 +104,22 @@ export interface Tail<T> {
 export async function tailTopic<T>(kafka: Kafka, codec: TopicCodec, topic: string, keep: (value: T) => boolean): Promise<Tail<T>> {
   const admin = kafka.admin();
   await admin.connect();
-  const start = await admin.fetchTopicOffsets(topic);
+  // A topic just created has no leaders for a moment.
+  const start = await until(() => admin.fetchTopicOffsets(topic).catch(() => undefined), 30_000, 500);
   await admin.disconnect();
-  const seen: { key: string; value: T }[] = [];
+  if (!start) throw new Error(`no offsets for ${topic} within 30 s`);
+  const seen = new Map<string, { key: string; value: T }>();
   const consumer = kafka.consumer({ groupId: `test-tail-${randomUUID()}`, maxWaitTimeInMs: 100 });
   await consumer.connect();
   await consumer.subscribe({ topic, fromBeginning: false });
   const joined = new Promise<void>((resolve) => consumer.on(consumer.events.GROUP_JOIN, () => resolve()));
   await consumer.run({
-    eachMessage: async ({ message }) => {
+    eachMessage: async ({ partition, message }) => {
       const value = (await codec.decode(topic, message.value)) as T;
-      if (keep(value)) seen.push({ key: message.key?.toString() ?? "", value });
+      if (keep(value)) seen.set(`${partition}:${message.offset}`, { key: message.key?.toString() ?? "", value });
     },
   });
   for (const { partition, offset } of start) consumer.seek({ topic, partition, offset });
   await joined;
-  return { records: () => seen, close: () => consumer.disconnect() };
+  return { records: () => [...seen.values()], close: () => consumer.disconnect() };
 }
