@@ -1,4 +1,4 @@
-import { ImapFlow, type FetchMessageObject, type ImapFlowOptions } from "imapflow";
+import { ImapFlow, type FetchMessageObject, type ImapFlowError, type ImapFlowOptions } from "imapflow";
 import type { Logger } from "pino";
 import { errorMessage } from "../../streams/errors.js";
 import type { EmailIngest, IngestOutcome } from "./ingest.js";
@@ -49,6 +49,14 @@ export function imapOptions(imapUrl: string): ImapFlowOptions {
     secure,
     auth: { user: decodeURIComponent(url.username), pass: decodeURIComponent(url.password) },
   };
+}
+
+/** imapflow's own message is often just "Command failed": the server's answer says what failed. */
+function describeImapError(error: unknown): string {
+  const { responseText, serverResponseCode, executedCommand } = error as ImapFlowError;
+  const command = executedCommand?.split(" ").slice(1, 2).join(" ");
+  const server = responseText ? ` (server: ${serverResponseCode ? `[${serverResponseCode}] ` : ""}${responseText}${command ? `, to ${command}` : ""})` : "";
+  return `${errorMessage(error)}${server}`;
 }
 
 /**
@@ -178,7 +186,9 @@ export function createMailboxSession(options: MailboxSessionOptions): MailboxSes
     try {
       await imap.connect();
       await imap.mailboxCreate(processedMailbox);
-      const selected = await imap.mailboxOpen(mailbox);
+      const selected = await imap.mailboxOpen(mailbox).catch((error: unknown) => {
+        throw new Error(`cannot open the watched mailbox ${mailbox}: ${describeImapError(error)}`, { cause: error });
+      });
       // Keywords carry the outcome on the server; a server that drops them would re-read every message forever.
       if (selected.permanentFlags && !selected.permanentFlags.has("\\*")) {
         throw new Error(`mailbox ${mailbox} does not accept keywords (PERMANENTFLAGS lacks \\*); the connector marks messages with them`);
@@ -210,7 +220,7 @@ export function createMailboxSession(options: MailboxSessionOptions): MailboxSes
         if (!stopping) log.warn({ retryInMs: backoff }, "IMAP connection closed; reconnecting");
       } catch (error) {
         if (stopping) break;
-        log.error({ err: errorMessage(error), retryInMs: backoff }, "IMAP session failed; reconnecting");
+        log.error({ err: describeImapError(error), retryInMs: backoff }, "IMAP session failed; reconnecting");
       }
       if (stopping) break;
       // A session that ran a while was healthy: start the backoff over.
