@@ -15,7 +15,8 @@ import { createKafka } from "../../streams/kafka.js";
 import { TRIAGE, allTopics } from "../../streams/topology.js";
 import { setupServices, tailTopic, type Tail } from "../support/api.js";
 import { deepNesting, manyHeaders, withAttachment } from "../support/email-bombs.js";
-import { expectInquiryMatches, isRefusal, loadEmailFixtures, uniquify, type ExpectedInquiry } from "../support/email-fixtures.js";
+import { expectInquiryMatches } from "../support/email-expect.js";
+import { isRefusal, loadEmailFixtures, uniquify, type ExpectedInquiry } from "../support/email-fixtures.js";
 import { expectedInquiry, imapClient, killEmailConnectors, messagesIn, startEmailConnector, testMailboxes, waitFor } from "../support/email.js";
 import { quietLog } from "../support/topics.js";
 

@@ -13,7 +13,8 @@ import { createTopicCodec, type TopicCodec } from "../../streams/codec.js";
 import { createKafka } from "../../streams/kafka.js";
 import { TRIAGE, allTopics } from "../../streams/topology.js";
 import { CLI, setupServices, tailTopic, type Tail } from "../support/api.js";
-import { expectInquiryMatches, isRefusal, loadEmailFixtures, uniquify, type ExpectedInquiry } from "../support/email-fixtures.js";
+import { expectInquiryMatches } from "../support/email-expect.js";
+import { isRefusal, loadEmailFixtures, uniquify, type ExpectedInquiry } from "../support/email-fixtures.js";
 import { expectedInquiry, waitFor } from "../support/email.js";
 import { quietLog, serviceEnv } from "../support/topics.js";
 

@@ -2,7 +2,8 @@ import { describe, expect, it } from "vitest";
 import { inquiryIdFor, messageIdsIn, threadIdOf } from "../../connectors/email/ids.js";
 import { parseEmail, MAX_BODY_CHARS } from "../../connectors/email/mime.js";
 import { MIME_LIMITS, scanStructure } from "../../connectors/email/structure.js";
-import { expectInquiryMatches, isRefusal, loadEmailFixtures, uniquify } from "../support/email-fixtures.js";
+import { expectInquiryMatches } from "../support/email-expect.js";
+import { isRefusal, loadEmailFixtures, uniquify } from "../support/email-fixtures.js";
 import { deepNesting, manyHeaders, manyParts, withAttachment } from "../support/email-bombs.js";
 
 const options = { maxBytes: 26_214_400 };
