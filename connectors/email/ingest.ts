@@ -134,7 +134,8 @@ export function createEmailIngest(options: IngestOptions): EmailIngest {
       if (c.kind === "unknown") unknown.set(inquiry.inquiry_id, c.at);
     });
     if (unknown.size > 0) {
-      const found = await findPublished(kafka, TOPIC, new Set(unknown.keys()), Math.min(...unknown.values()));
+      const attempts = [...unknown.values()];
+      const found = await findPublished(kafka, TOPIC, new Set(unknown.keys()), Math.min(...attempts), Math.max(...attempts) + PENDING_SETTLE_MS);
       log.info({ unknown: unknown.size, alreadyInKafka: found.size }, "publish attempts of unknown outcome looked up in Kafka");
       await markPublished([...found]);
       for (const id of found) unknown.delete(id);

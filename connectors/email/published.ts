@@ -7,13 +7,14 @@ const LOOKUP_TIMEOUT_MS = 60_000;
 const CLOCK_SLACK_MS = 5_000;
 
 /**
- * Which of these inquiries Kafka already holds in `topic`, looking at records written since
- * `since` (when the first attempt of unknown outcome started): each partition is read from the
- * offset of that time to its end as of now. Keyed records, so the inquiry id is the record key.
- * Used only after a publish whose acknowledgement was never recorded (a crash, a timeout): rare,
- * and bounded by the records written since the attempt.
+ * Which of these inquiries Kafka already holds in `topic`, looking at the records written between
+ * `since` and `until` (the window in which the attempts of unknown outcome could have landed):
+ * each partition is read from the offset of `since` until a record is later than `until` or the
+ * partition's end as of now. Keyed records, so the inquiry id is the record key. Used only after a
+ * publish whose acknowledgement was never recorded (a crash, a timeout): rare, and bounded by the
+ * records of that window however long ago it was.
  */
-export async function findPublished(kafka: Kafka, topic: string, inquiryIds: ReadonlySet<string>, since: number): Promise<Set<string>> {
+export async function findPublished(kafka: Kafka, topic: string, inquiryIds: ReadonlySet<string>, since: number, until: number): Promise<Set<string>> {
   const found = new Set<string>();
   if (inquiryIds.size === 0) return found;
   const admin = kafka.admin();
@@ -61,6 +62,11 @@ export async function findPublished(kafka: Kafka, topic: string, inquiryIds: Rea
             if (!range) return;
             for (const message of batch.messages) {
               if (BigInt(message.offset) >= range.end) break;
+              if (Number(message.timestamp) > until + CLOCK_SLACK_MS) {
+                // Past the window: nothing later can be one of the attempts.
+                range.end = BigInt(message.offset);
+                break;
+              }
               const key = message.key?.toString();
               if (key !== undefined && inquiryIds.has(key)) found.add(key);
             }

@@ -175,12 +175,14 @@ describe("email connector", () => {
     const [landedId, lostId, inFlightId] = await idsOf([landed!, lost!, inFlight!]);
     // A process that died after Kafka acknowledged `landed` but before recording it, one that died
     // before `lost` was written, and one that may still be publishing `inFlight` (claimed 25 s ago).
+    const now = Date.now();
     const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
     await producer.connect();
     const landedInquiry = (await expectedInquiry(landed!))!;
-    await producer.send({ topic: "inquiries.received", messages: [{ key: landedId!, value: codec.encode("inquiries.received", landedInquiry) }] });
+    // Written when that attempt ran (record timestamps are the producer's clock).
+    const record = { key: landedId!, value: codec.encode("inquiries.received", landedInquiry), timestamp: String(now - 59_900) };
+    await producer.send({ topic: "inquiries.received", messages: [record] });
     await producer.disconnect();
-    const now = Date.now();
     for (const [id, at] of [[landedId!, now - 60_000], [lostId!, now - 60_000], [inFlightId!, now - 25_000]] as const) {
       await redis.multi().hset(recordKey(id), "state", "pending", "at", String(at)).expire(recordKey(id), 3_600).exec();
     }
