@@ -8,7 +8,20 @@ import { IntakeUnavailableError } from "../intake.js";
 import { apiKeyOf } from "./auth.js";
 import { ApiError, UnavailableError, calling } from "./errors.js";
 import { rateHeaders, type Guard } from "./guard.js";
-import { ACCEPTED, ERROR, IDEMPOTENCY_HEADERS, INQUIRY_PARAMS, INQUIRY_STATE, NEW_INQUIRY, type InquiryStatus } from "./schemas.js";
+import {
+  ACCEPTED,
+  CLEANED_INQUIRY,
+  DRAFTED_RESPONSE,
+  ERROR,
+  IDEMPOTENCY_HEADERS,
+  INQUIRY_PARAMS,
+  INQUIRY_STATE,
+  NEW_INQUIRY,
+  PREDICTION,
+  ROUTING_DECISION,
+  shaped,
+  type InquiryStatus,
+} from "./schemas.js";
 
 /** The request body: InquiryReceived's client-given fields (NEW_INQUIRY validated it; defaults filled). */
 type NewInquiry = Pick<InquiryReceived, "body"> &
@@ -146,9 +159,9 @@ async function archivedState(pool: pg.Pool, inquiryId: string) {
     inquiry_id: inquiryId,
     status,
     received_at: inquiry?.received_at ?? null,
-    inquiry: inquiry && { ...inquiry, customer: { id: inquiry.customer_id, tier: inquiry.customer_tier } },
-    predictions,
-    routing,
-    response,
+    inquiry: inquiry && shaped(CLEANED_INQUIRY, { ...inquiry, customer: { id: inquiry.customer_id, tier: inquiry.customer_tier } }),
+    predictions: predictions.map((row) => shaped(PREDICTION, row)),
+    routing: routing && shaped(ROUTING_DECISION, routing),
+    response: response && shaped(DRAFTED_RESPONSE, response),
   };
 }

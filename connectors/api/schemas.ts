@@ -117,6 +117,50 @@ export const INQUIRY_PARAMS: JsonSchema = {
 
 const orNullTime = orNull(RECEIVED_AT);
 
+export const CLEANED_INQUIRY: JsonSchema = complete(
+  {
+    ...pick(ENVELOPE, ["channel", "source_id", "thread_id"]),
+    customer: complete(pick(CUSTOMER, ["id", "tier"])),
+    ...pick(CLEANED, ["subject", "text", "language", "language_confidence", "redaction_count", "entities"]),
+    received_at: RECEIVED_AT,
+    cleaned_at: propertyOf(CLEANED, "cleaned_at"),
+  },
+  { title: "CleanedInquiry", description: "The inquiry as stored: cleaned text with personal data redacted; the customer by id and tier only." },
+);
+
+export const PREDICTION: JsonSchema = complete(
+  {
+    ...pick(FEEDBACK, ["prediction_id", "task", "model", "predicted_label", "confidence", "label", "label_source"]),
+    predicted_at: orNull(propertyOf(FEEDBACK, "occurred_at")),
+    labeled_at: orNull(propertyOf(FEEDBACK, "occurred_at")),
+  },
+  { title: "Prediction", description: "A model's prediction (model is name@version) and the latest human label that judged it." },
+);
+
+export const ROUTING_DECISION: JsonSchema = complete(
+  pick(ROUTED, [
+    "department",
+    "queue",
+    "priority_score",
+    "escalated",
+    "escalation_reason",
+    "human_review",
+    "review_reasons",
+    "missing_parts",
+    "intent",
+    "category",
+    "sentiment",
+    "urgency",
+    "routed_at",
+  ]),
+  { title: "RoutingDecision" },
+);
+
+export const DRAFTED_RESPONSE: JsonSchema = complete(pick(RESPONSE, ["strategy", "text", "sources", "department", "model", "responded_at"]), {
+  title: "DraftedResponse",
+  description: "The drafted reply, or the holding message when a human takes over (strategy human).",
+});
+
 export const INQUIRY_STATE: JsonSchema = complete(
   {
     inquiry_id: INQUIRY_ID,
@@ -126,58 +170,18 @@ export const INQUIRY_STATE: JsonSchema = complete(
       description: "How far the inquiry got: received (Kafka has it), cleaned, routed, responded (a reply or hand-off is drafted).",
     },
     received_at: orNullTime,
-    inquiry: orNull(
-      complete(
-        {
-          ...pick(ENVELOPE, ["channel", "source_id", "thread_id"]),
-          customer: complete(pick(CUSTOMER, ["id", "tier"])),
-          ...pick(CLEANED, ["subject", "text", "language", "language_confidence", "redaction_count", "entities"]),
-          received_at: RECEIVED_AT,
-          cleaned_at: propertyOf(CLEANED, "cleaned_at"),
-        },
-        { title: "CleanedInquiry", description: "The inquiry as stored: cleaned text with personal data redacted; the customer by id and tier only." },
-      ),
-    ),
-    predictions: {
-      type: "array",
-      items: complete(
-        {
-          ...pick(FEEDBACK, ["prediction_id", "task", "model", "predicted_label", "confidence", "label", "label_source"]),
-          predicted_at: orNull(propertyOf(FEEDBACK, "occurred_at")),
-          labeled_at: orNull(propertyOf(FEEDBACK, "occurred_at")),
-        },
-        { title: "Prediction", description: "A model's prediction (model is name@version) and the latest human label that judged it." },
-      ),
-    },
-    routing: orNull(
-      complete(
-        pick(ROUTED, [
-          "department",
-          "queue",
-          "priority_score",
-          "escalated",
-          "escalation_reason",
-          "human_review",
-          "review_reasons",
-          "missing_parts",
-          "intent",
-          "category",
-          "sentiment",
-          "urgency",
-          "routed_at",
-        ]),
-        { title: "RoutingDecision" },
-      ),
-    ),
-    response: orNull(
-      complete(pick(RESPONSE, ["strategy", "text", "sources", "department", "model", "responded_at"]), {
-        title: "DraftedResponse",
-        description: "The drafted reply, or the holding message when a human takes over (strategy human).",
-      }),
-    ),
+    inquiry: orNull(CLEANED_INQUIRY),
+    predictions: { type: "array", items: PREDICTION },
+    routing: orNull(ROUTING_DECISION),
+    response: orNull(DRAFTED_RESPONSE),
   },
   { title: "InquiryState" },
 );
+
+/** The properties of an object schema taken from a row: exactly what the response declares, whatever else the row holds. */
+export function shaped(schema: JsonSchema, row: Readonly<Record<string, unknown>>): Record<string, unknown> {
+  return Object.fromEntries(Object.keys(schema.properties as object).map((name) => [name, row[name] ?? null]));
+}
 
 // ---------------------------------------------------------------------------------------------
 // GET /v1/inquiries?q=...
