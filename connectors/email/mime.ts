@@ -90,9 +90,13 @@ function parseMime(raw: Buffer): Promise<Parsed> {
   });
 }
 
-/** An image shown in the HTML (a logo, a signature picture): part of the body's layout, not something the customer attached. */
+/**
+ * An image the HTML shows by its Content-ID (a logo, a signature picture): layout, not something
+ * the customer attached. A photo sent "inline" without being referenced (Apple Mail does that) is
+ * an attachment.
+ */
 function isInlineImage(attachment: AttachmentStream): boolean {
-  return attachment.contentType.startsWith("image/") && (attachment.related === true || attachment.contentDisposition === "inline");
+  return attachment.contentType.startsWith("image/") && attachment.related === true;
 }
 
 function firstMailbox(header: unknown): EmailAddress | undefined {

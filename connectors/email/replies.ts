@@ -170,7 +170,19 @@ export function createReplySender(options: RepliesOptions): ReplySender {
     });
     await c.connect();
     await c.subscribe({ topic, fromBeginning: false });
-    await c.run({ eachMessage: async ({ message, heartbeat }) => eachMessage(await codec.decode(topic, message.value), heartbeat) });
+    await c.run({
+      eachMessage: async ({ partition, message, heartbeat }) => {
+        let value: unknown;
+        try {
+          value = await codec.decode(topic, message.value);
+        } catch (error) {
+          // The topic's own consumers send such a record to its DLQ; here it only has no reply.
+          log.warn({ topic, partition, offset: message.offset, err: errorMessage(error) }, "undecodable record skipped");
+          return;
+        }
+        await eachMessage(value, heartbeat);
+      },
+    });
   };
 
   return {

@@ -78,7 +78,9 @@ protocol imap {
   mail_max_userip_connections = 500
 }
 
+# No chroot: it needs root, and the stack also runs as an ordinary user.
 service imap-login {
+  chroot =
   inet_listener imap {
     address = 127.0.0.1
     port = ${ctx.ports.imap}
@@ -86,6 +88,9 @@ service imap-login {
   inet_listener imaps {
     port = 0
   }
+}
+service anvil {
+  chroot =
 }
 `;
 }
