@@ -1,4 +1,4 @@
-import { Counter, Gauge, type Registry } from "prom-client";
+import { Counter, Gauge, Histogram, type Registry } from "prom-client";
 
 /** The email connector's own metrics, beside the shared connector metrics (accepted, rejected by reason). */
 export interface EmailMetrics {
@@ -7,6 +7,8 @@ export interface EmailMetrics {
   readonly imapReconnects: Counter;
   /** Messages handled, by outcome: published, duplicate, refused, deferred, failed. */
   readonly messages: Counter<"outcome">;
+  /** From the IMAP server receiving a message to Kafka acknowledging its inquiry. */
+  readonly deliverySeconds: Histogram;
   /** Responses to email inquiries, by what happened: sent, draft (not allowed to be sent), failed, ... */
   readonly replies: Counter<"outcome">;
   readonly rulesReloads: Counter<"outcome">;
@@ -21,6 +23,12 @@ export function createEmailMetrics(registry: Registry): EmailMetrics {
       name: "switchboard_email_messages_total",
       help: "Email messages handled, by outcome (published, duplicate, refused, deferred, failed)",
       labelNames: ["outcome"],
+      registers,
+    }),
+    deliverySeconds: new Histogram({
+      name: "switchboard_email_delivery_seconds",
+      help: "From the IMAP server receiving a message (INTERNALDATE) to Kafka acknowledging its inquiry",
+      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
       registers,
     }),
     replies: new Counter({

@@ -3,8 +3,14 @@ import type { Kafka } from "kafkajs";
 
 /** Longest a look-up may take before it fails (the message is then tried again later). */
 const LOOKUP_TIMEOUT_MS = 60_000;
-/** Record timestamps are the producer's clock, the same host's as `since`; this covers a clock step back. */
+/** The attempt's record carries the producer's time, this host's clock like `since`: this covers a step back of it. */
 const CLOCK_SLACK_MS = 5_000;
+/**
+ * A partition holds records in the order they were written, each with its own producer's time: a
+ * producer whose clock runs ahead can put a time past the window before the attempt's record.
+ * Reading this much further costs little and covers any clock that is kept at all.
+ */
+const LATE_RECORD_SLACK_MS = 5 * 60_000;
 
 /**
  * Which of these inquiries Kafka already holds in `topic`, looking at the records written between
@@ -62,7 +68,7 @@ export async function findPublished(kafka: Kafka, topic: string, inquiryIds: Rea
             if (!range) return;
             for (const message of batch.messages) {
               if (BigInt(message.offset) >= range.end) break;
-              if (Number(message.timestamp) > until + CLOCK_SLACK_MS) {
+              if (Number(message.timestamp) > until + LATE_RECORD_SLACK_MS) {
                 // Past the window: nothing later can be one of the attempts.
                 range.end = BigInt(message.offset);
                 break;

@@ -135,7 +135,11 @@ export function createMailboxSession(options: MailboxSessionOptions): MailboxSes
         m.source ? [{ raw: m.source, origin: { source: "imap" as const, mailbox, uid: m.uid, receivedAt: m.internalDate ? new Date(m.internalDate) : undefined } }] : [],
       );
       const outcomes = await ingest.ingest(messages);
-      messages.forEach((m, i) => results.push({ uid: m.origin.uid, outcome: outcomes[i]! }));
+      const acknowledgedAt = Date.now();
+      messages.forEach((m, i) => {
+        results.push({ uid: m.origin.uid, outcome: outcomes[i]! });
+        if (outcomes[i]!.kind === "published" && m.origin.receivedAt) metrics.deliverySeconds.observe(Math.max(0, acknowledgedAt - m.origin.receivedAt.getTime()) / 1000);
+      });
       const failure = outcomes.find((o) => o.kind === "failed");
       if (failure?.kind === "failed") {
         log.warn({ err: failure.error, messages: outcomes.filter((o) => o.kind === "failed").length }, "messages not published; they stay unflagged and are tried again");
