@@ -40,7 +40,7 @@ export async function hostConnector(
     // Unique across restarts and instances: a connector may record the request id as the inquiry's source id.
     genReqId: () => randomUUID(),
     // Ids from other systems (Message-IDs, ticket ids) run longer than Fastify's default 100; routes bound theirs by schema.
-    maxParamLength: 1_000,
+    routerOptions: { maxParamLength: 1_000 },
   });
   app.addHook("onResponse", async (request, reply) => {
     const route = request.routeOptions.url ?? "unmatched";

@@ -145,6 +145,15 @@ export async function createIntake(
     }
   };
 
+  // The declared output that carries a kind of record (in the triage topology the topic of that
+  // name; a benchmark's or test's topology may name another).
+  const outputs = allTopics(topology).filter((t) => connector.outputs.includes(t.name));
+  const outputFor = (valueSchema: string): string => {
+    const topic = outputs.find((t) => t.valueSchema === valueSchema)?.name;
+    if (!topic) throw new Error(`connector ${connector.name} declares no output of ${valueSchema} records`);
+    return topic;
+  };
+
   const publish = (topic: string, key: string, value: unknown): Promise<void> => {
     const message: Message = { key, value: codec.encode(topic, value) };
     return new Promise<void>((resolve, reject) => {
@@ -154,8 +163,8 @@ export async function createIntake(
   };
 
   return {
-    publishInquiry: (inquiry) => publish("inquiries.received", inquiry.inquiry_id, inquiry),
-    publishFeedback: (record) => publish("predictions.feedback", record.inquiry_id, record),
+    publishInquiry: (inquiry) => publish(outputFor("inquiries.received"), inquiry.inquiry_id, inquiry),
+    publishFeedback: (record) => publish(outputFor("predictions.feedback"), record.inquiry_id, record),
     healthy: () => ok,
     async close() {
       clearInterval(probe);

@@ -104,7 +104,9 @@ export function inquiryRoutes(app: FastifyInstance, deps: ConnectorDependencies,
       }
       metrics.accepted.inc({ connector, kind: "inquiry" });
       // Kafka has the inquiry, so the answer is 202 whatever Redis says now: a 503 would make the client send it again.
-      await admission.claim.complete().catch((error: unknown) =>
+      // Not awaited: this process's later Redis commands (the client's GET, its retry) run after it on the same
+      // connection, and the answer saves a round trip.
+      void admission.claim.complete().catch((error: unknown) =>
         request.log.warn({ inquiryId, err: error }, "accepted inquiry not recorded in Redis: its status reads 404 until cleaned, and a retry with its Idempotency-Key may publish again"),
       );
       return answer(inquiryId, receivedAt);
