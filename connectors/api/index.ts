@@ -6,6 +6,7 @@ import { Redis } from "ioredis";
 import { createPool } from "../../storage/postgres.js";
 import { errorMessage } from "../../streams/errors.js";
 import type { ConnectorFactory } from "../connector.js";
+import { ticketWebhooks } from "../tickets/index.js";
 import { requireApiKeys } from "./auth.js";
 import { createGuard } from "./guard.js";
 import { answerErrors, readJsonStrictly } from "./http.js";
@@ -21,7 +22,8 @@ const CLAIM_TTL_MS = 30_000;
  * The REST API (`switchboard run api`): inquiries in (202 once Kafka has them), their status
  * from the archive and search over the index, human labels onto predictions.feedback; API keys
  * with scopes, per-key rate limits and Idempotency-Key in Redis; an OpenAPI 3.1 document at
- * /openapi.json generated from the route schemas, which derive from the Avro contracts.
+ * /openapi.json generated from the route schemas, which derive from the Avro contracts; and the
+ * ticket webhooks (connectors/tickets), which share its process, Redis and PostgreSQL.
  */
 export const api: ConnectorFactory = ({ config, endpoints, log, ...deps }) => {
   // Fail fast while Redis is away (503, not a queue of waiting requests); ioredis reconnects by itself.
@@ -76,6 +78,8 @@ export const api: ConnectorFactory = ({ config, endpoints, log, ...deps }) => {
         searchRoutes(scope, es, config.inquiryIndex);
         labelRoutes(scope, connectorDeps, pool);
       });
+      // The ticket webhooks read their bodies, and authenticate, their own way (signatures, not API keys).
+      await app.register(ticketWebhooks(connectorDeps, { redis, pool }));
     },
     async health() {
       const postgres = await pool.query("SELECT 1").then(

@@ -53,6 +53,9 @@ describe("the API fuzzed from its own OpenAPI document (schemathesis)", () => {
       "30",
       "--seed",
       "20261201",
+      // The API's own operations; the ticket webhooks in the same document are signed, not keyed, and tested by their own suite.
+      "--include-path-regex",
+      "^/v1/inquiries",
     ];
     // Its cache folder goes to a temporary directory, not the repository.
     const cwd = mkdtempSync(path.join(os.tmpdir(), "switchboard-fuzz-"));
