@@ -27,10 +27,16 @@ const where = (m: MailFileMessage) => (m.position === undefined ? m.file : `${m.
  * Back-fills the outcome of each message of a batch, retrying those Kafka or Redis did not take
  * and those another process is publishing right now (deferred) until they are settled.
  */
-async function importBatch(ingest: (messages: readonly RawEmail[]) => Promise<IngestOutcome[]>, batch: readonly MailFileMessage[], report: Report): Promise<void> {
+async function importBatch(
+  ingest: (messages: readonly RawEmail[]) => Promise<IngestOutcome[]>,
+  batch: readonly MailFileMessage[],
+  report: Report,
+): Promise<void> {
   let todo = [...batch];
   for (let attempt = 1; todo.length > 0; attempt++) {
-    const outcomes = await ingest(todo.map((m) => ({ raw: m.raw, origin: { source: "import" as const, file: m.file, position: m.position } })));
+    const outcomes = await ingest(
+      todo.map((m) => ({ raw: m.raw, origin: { source: "import" as const, file: m.file, position: m.position } })),
+    );
     const again: MailFileMessage[] = [];
     let wait = 1_000 * 2 ** Math.min(attempt, 5);
     outcomes.forEach((outcome, i) => {
@@ -60,14 +66,23 @@ async function importBatch(ingest: (messages: readonly RawEmail[]) => Promise<In
 export function importMailCommand(program: Command, { config, log }: CliContext): void {
   program
     .command("import-mail <path>")
-    .description("back-fill email through the email connector's path: an mbox file, a .eml file or a folder of .eml files; each message once")
+    .description(
+      "back-fill email through the email connector's path: an mbox file, a .eml file or a folder of .eml files; each message once",
+    )
     .action(async (target: string) => {
       const endpoints = resolveEndpoints(config);
       const found = findConnector("email");
       if (!found) throw new Error("the topology declares no email connector");
       const { topology, connector } = found;
       const intake = await createIntake(topology, connector, endpoints, log.child({ connector: connector.name }));
-      const handle = openEmailIngest(connector.name, config, endpoints, intake, createConnectorMetrics(new Registry()), log.child({ connector: connector.name }));
+      const handle = openEmailIngest(
+        connector.name,
+        config,
+        endpoints,
+        intake,
+        createConnectorMetrics(new Registry()),
+        log.child({ connector: connector.name }),
+      );
       const report: Report = { imported: 0, alreadyPresent: 0, refused: new Map() };
       let seen = 0;
       try {
@@ -85,7 +100,8 @@ export function importMailCommand(program: Command, { config, log }: CliContext)
         await handle.close();
         await intake.close();
       }
-      if (seen === 0) throw new ReportedError(`import-mail: no messages in ${target} (an mbox starts with a "From " line)`);
+      if (seen === 0)
+        throw new ReportedError(`import-mail: no messages in ${target} (an mbox starts with a "From " line)`);
       const refused = [...report.refused].map(([reason, n]) => `${reason} ${n}`).join(", ");
       console.log(
         `${seen} messages: ${report.imported} imported, ${report.alreadyPresent} already present, ` +

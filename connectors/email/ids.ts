@@ -42,6 +42,10 @@ export function sourceIdOf(messageIdHeader: string | undefined, raw: Buffer): st
  * The conversation: the first id of `References` (the thread's root), else `In-Reply-To`, else the
  * message itself, which then starts a thread its replies will name as their root.
  */
-export function threadIdOf(references: string | readonly string[] | undefined, inReplyTo: string | undefined, sourceId: string): string {
+export function threadIdOf(
+  references: string | readonly string[] | undefined,
+  inReplyTo: string | undefined,
+  sourceId: string,
+): string {
   return messageIdsIn(references)[0] ?? messageIdsIn(inReplyTo)[0] ?? sourceId;
 }

@@ -24,9 +24,20 @@ export interface EmailIngestHandle {
 }
 
 /** The ingest with its Redis and Kafka clients, as the connector and `import-mail` both use it. */
-export function openEmailIngest(connector: string, config: Config, endpoints: Endpoints, intake: Intake, metrics: ConnectorMetrics, log: Logger): EmailIngestHandle {
+export function openEmailIngest(
+  connector: string,
+  config: Config,
+  endpoints: Endpoints,
+  intake: Intake,
+  metrics: ConnectorMetrics,
+  log: Logger,
+): EmailIngestHandle {
   // Commands fail at once while Redis is away (the messages are tried again later); ioredis reconnects by itself.
-  const redis = new Redis(endpoints.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1, commandTimeout: 2_000 });
+  const redis = new Redis(endpoints.redisUrl, {
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    commandTimeout: 2_000,
+  });
   let redisDown = false;
   redis.on("error", (error: Error) => {
     if (!redisDown) log.warn({ err: error.message }, "redis unavailable; email is not published until it is back");
@@ -37,7 +48,16 @@ export function openEmailIngest(connector: string, config: Config, endpoints: En
     redisDown = false;
   });
   const kafka = createKafka(endpoints.kafkaBrokers, `${connector}-lookup`, log);
-  const ingest = createEmailIngest({ intake, redis, kafka, metrics, log, connector, maxBytes: config.emailMaxBytes, keepSubject: config.smtpUrl !== undefined });
+  const ingest = createEmailIngest({
+    intake,
+    redis,
+    kafka,
+    metrics,
+    log,
+    connector,
+    maxBytes: config.emailMaxBytes,
+    keepSubject: config.smtpUrl !== undefined,
+  });
   return {
     ingest,
     redis,
@@ -52,9 +72,20 @@ export function openEmailIngest(connector: string, config: Config, endpoints: En
  * message, flagged and moved once Kafka has it (see ingest.ts and session.ts); with SMTP_URL, the
  * automatic replies the routing rules allow (replies.ts).
  */
-export const email: ConnectorFactory = async ({ topology, declaration, config, endpoints, log, intake, metrics, registry }) => {
+export const email: ConnectorFactory = async ({
+  topology,
+  declaration,
+  config,
+  endpoints,
+  log,
+  intake,
+  metrics,
+  registry,
+}) => {
   if (config.imapProcessedMailbox === config.imapMailbox) {
-    throw new Error(`SWITCHBOARD_IMAP_PROCESSED_MAILBOX must differ from SWITCHBOARD_IMAP_MAILBOX (both are "${config.imapMailbox}")`);
+    throw new Error(
+      `SWITCHBOARD_IMAP_PROCESSED_MAILBOX must differ from SWITCHBOARD_IMAP_MAILBOX (both are "${config.imapMailbox}")`,
+    );
   }
   const emailMetrics = createEmailMetrics(registry);
   const handle = openEmailIngest(declaration.name, config, endpoints, intake, metrics, log);
@@ -95,11 +126,17 @@ export const email: ConnectorFactory = async ({ topology, declaration, config, e
       await replies?.start();
     },
     async health() {
-      return { imap: session.healthy(), redis: handle.redis.status === "ready", ...(replies ? { replies: replies.healthy() } : {}) };
+      return {
+        imap: session.healthy(),
+        redis: handle.redis.status === "ready",
+        ...(replies ? { replies: replies.healthy() } : {}),
+      };
     },
     async close() {
       await session.close();
-      await replies?.close().catch((error: unknown) => log.warn({ err: errorMessage(error) }, "closing the reply consumers failed"));
+      await replies
+        ?.close()
+        .catch((error: unknown) => log.warn({ err: errorMessage(error) }, "closing the reply consumers failed"));
       rules?.close();
       await handle.close();
     },

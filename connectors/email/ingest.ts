@@ -89,7 +89,8 @@ export interface EmailIngest {
   refuse(origin: EmailOrigin, reason: RefusalReason, detail: string): IngestOutcome;
 }
 
-type Claim = { kind: "claimed" } | { kind: "published" } | { kind: "busy"; at: number } | { kind: "unknown"; at: number };
+type Claim =
+  { kind: "claimed" } | { kind: "published" } | { kind: "busy"; at: number } | { kind: "unknown"; at: number };
 
 function claimOf(answer: unknown): Claim {
   const text = String(answer);
@@ -102,11 +103,24 @@ function claimOf(answer: unknown): Claim {
 export function createEmailIngest(options: IngestOptions): EmailIngest {
   const { intake, redis, kafka, metrics, log, connector, maxBytes, keepSubject } = options;
 
-  const claim = async (inquiries: readonly InquiryReceived[], now: number, knownUnknown: ReadonlyMap<string, number>): Promise<Claim[]> => {
+  const claim = async (
+    inquiries: readonly InquiryReceived[],
+    now: number,
+    knownUnknown: ReadonlyMap<string, number>,
+  ): Promise<Claim[]> => {
     const pipeline = redis.pipeline();
     for (const inquiry of inquiries) {
       const expected = knownUnknown.get(inquiry.inquiry_id);
-      pipeline.eval(CLAIM, 1, recordKey(inquiry.inquiry_id), now, PENDING_SETTLE_MS, RECORD_TTL_SECONDS, expected === undefined ? "" : String(expected), keepSubject ? (inquiry.subject ?? "") : "");
+      pipeline.eval(
+        CLAIM,
+        1,
+        recordKey(inquiry.inquiry_id),
+        now,
+        PENDING_SETTLE_MS,
+        RECORD_TTL_SECONDS,
+        expected === undefined ? "" : String(expected),
+        keepSubject ? (inquiry.subject ?? "") : "",
+      );
     }
     const results = (await pipeline.exec()) ?? [];
     return results.map(([error, answer]) => {
@@ -135,8 +149,17 @@ export function createEmailIngest(options: IngestOptions): EmailIngest {
     });
     if (unknown.size > 0) {
       const attempts = [...unknown.values()];
-      const found = await findPublished(kafka, TOPIC, new Set(unknown.keys()), Math.min(...attempts), Math.max(...attempts) + PENDING_SETTLE_MS);
-      log.info({ unknown: unknown.size, alreadyInKafka: found.size }, "publish attempts of unknown outcome looked up in Kafka");
+      const found = await findPublished(
+        kafka,
+        TOPIC,
+        new Set(unknown.keys()),
+        Math.min(...attempts),
+        Math.max(...attempts) + PENDING_SETTLE_MS,
+      );
+      log.info(
+        { unknown: unknown.size, alreadyInKafka: found.size },
+        "publish attempts of unknown outcome looked up in Kafka",
+      );
       await markPublished([...found]);
       for (const id of found) unknown.delete(id);
       // The rest were never written: claim them again, unless another process did in the meantime.
@@ -170,7 +193,8 @@ export function createEmailIngest(options: IngestOptions): EmailIngest {
       await markPublished(acknowledged);
     } catch (error) {
       // Kafka has them; the records stay pending and the next attempt finds them in Kafka.
-      for (const id of acknowledged) outcomes.set(id, { kind: "failed", error: `published, but not recorded: ${errorMessage(error)}` });
+      for (const id of acknowledged)
+        outcomes.set(id, { kind: "failed", error: `published, but not recorded: ${errorMessage(error)}` });
     }
     return outcomes;
   };
@@ -178,7 +202,10 @@ export function createEmailIngest(options: IngestOptions): EmailIngest {
   const refuse = (origin: EmailOrigin, reason: RefusalReason, detail: string): IngestOutcome => {
     metrics.rejected.inc({ connector, reason });
     // Where the message is and why, never who sent it or what it says.
-    log.warn({ mailbox: origin.mailbox, uid: origin.uid, file: origin.file, position: origin.position, reason, detail }, "email refused");
+    log.warn(
+      { mailbox: origin.mailbox, uid: origin.uid, file: origin.file, position: origin.position, reason, detail },
+      "email refused",
+    );
     return { kind: "refused", reason, detail };
   };
 
@@ -187,10 +214,14 @@ export function createEmailIngest(options: IngestOptions): EmailIngest {
     async ingest(messages) {
       const verdicts = [];
       for (const { raw, origin } of messages) verdicts.push(await parseEmail(raw, origin, { maxBytes }));
-      const outcomes = verdicts.map((verdict, i) => (verdict.ok ? undefined : refuse(messages[i]!.origin, verdict.reason, verdict.detail)));
+      const outcomes = verdicts.map((verdict, i) =>
+        verdict.ok ? undefined : refuse(messages[i]!.origin, verdict.reason, verdict.detail),
+      );
       // One publish per inquiry id, even when a batch holds the same Message-ID twice.
       const unique = new Map<string, InquiryReceived>();
-      for (const verdict of verdicts) if (verdict.ok && !unique.has(verdict.inquiry.inquiry_id)) unique.set(verdict.inquiry.inquiry_id, verdict.inquiry);
+      for (const verdict of verdicts)
+        if (verdict.ok && !unique.has(verdict.inquiry.inquiry_id))
+          unique.set(verdict.inquiry.inquiry_id, verdict.inquiry);
       let byId: Map<string, IngestOutcome>;
       try {
         byId = await publishAll([...unique.values()]);

@@ -17,8 +17,16 @@ export interface EmailMetrics {
 export function createEmailMetrics(registry: Registry): EmailMetrics {
   const registers = [registry];
   return {
-    imapConnected: new Gauge({ name: "switchboard_email_imap_connected", help: "1 while the IMAP session has the watched mailbox open", registers }),
-    imapReconnects: new Counter({ name: "switchboard_email_imap_reconnects_total", help: "IMAP sessions started again after a lost connection", registers }),
+    imapConnected: new Gauge({
+      name: "switchboard_email_imap_connected",
+      help: "1 while the IMAP session has the watched mailbox open",
+      registers,
+    }),
+    imapReconnects: new Counter({
+      name: "switchboard_email_imap_reconnects_total",
+      help: "IMAP sessions started again after a lost connection",
+      registers,
+    }),
     messages: new Counter({
       name: "switchboard_email_messages_total",
       help: "Email messages handled, by outcome (published, duplicate, refused, deferred, failed)",

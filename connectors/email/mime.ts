@@ -1,4 +1,11 @@
-import { MailParser, type AddressObject, type AttachmentStream, type EmailAddress, type Headers, type MessageText } from "mailparser";
+import {
+  MailParser,
+  type AddressObject,
+  type AttachmentStream,
+  type EmailAddress,
+  type Headers,
+  type MessageText,
+} from "mailparser";
 import type { InquiryReceived } from "../../schemas/types.generated.js";
 import { looksLikeBinary } from "../../text/binary.js";
 import { errorMessage } from "../../streams/errors.js";
@@ -12,7 +19,8 @@ import { MIME_LIMITS, scanStructure, type StructureReason } from "./structure.js
  */
 
 /** Why a message is refused: the label of `switchboard_connector_rejected_total` and of the IMAP keyword. */
-export type RefusalReason = StructureReason | "too_large" | "unparsable" | "no_sender" | "empty" | "invalid_encoding" | "binary";
+export type RefusalReason =
+  StructureReason | "too_large" | "unparsable" | "no_sender" | "empty" | "invalid_encoding" | "binary";
 
 /** Where a message was read. */
 export interface EmailOrigin {
@@ -79,7 +87,11 @@ function parseMime(raw: Buffer): Promise<Parsed> {
       });
       data.content.on("end", () => {
         if (!isInlineImage(data)) {
-          attachments.push({ name: data.filename?.slice(0, MAX_ATTACHMENT_NAME_CHARS) ?? null, type: data.contentType, size });
+          attachments.push({
+            name: data.filename?.slice(0, MAX_ATTACHMENT_NAME_CHARS) ?? null,
+            type: data.contentType,
+            size,
+          });
         }
         data.release?.();
       });
@@ -116,7 +128,12 @@ const stringHeader = (headers: Headers, name: string): string | undefined => {
 function isAutomatic(headers: Headers): boolean {
   const autoSubmitted = stringHeader(headers, "auto-submitted")?.trim().toLowerCase();
   const precedence = stringHeader(headers, "precedence")?.trim().toLowerCase();
-  return (autoSubmitted !== undefined && autoSubmitted !== "no") || precedence === "bulk" || precedence === "junk" || precedence === "list";
+  return (
+    (autoSubmitted !== undefined && autoSubmitted !== "no") ||
+    precedence === "bulk" ||
+    precedence === "junk" ||
+    precedence === "list"
+  );
 }
 
 /** Decoded text that is not text: mostly replacement characters (bytes not valid in the declared charset) or control characters. */
@@ -131,7 +148,11 @@ export interface ParseOptions {
   readonly now?: () => number;
 }
 
-export async function parseEmail(raw: Buffer, origin: EmailOrigin, { maxBytes, now = Date.now }: ParseOptions): Promise<EmailVerdict> {
+export async function parseEmail(
+  raw: Buffer,
+  origin: EmailOrigin,
+  { maxBytes, now = Date.now }: ParseOptions,
+): Promise<EmailVerdict> {
   const refuse = (reason: RefusalReason, detail: string): EmailVerdict => ({ ok: false, reason, detail });
   if (raw.length > maxBytes) return refuse("too_large", `${raw.length} bytes, more than the ${maxBytes} accepted`);
   const scan = scanStructure(raw);
@@ -153,13 +174,19 @@ export async function parseEmail(raw: Buffer, origin: EmailOrigin, { maxBytes, n
   const subject = stringHeader(headers, "subject")?.trim().slice(0, MAX_SUBJECT_CHARS) || null;
   if (content === "" && subject === null) return refuse("empty", "neither a subject nor a body");
   const broken = notText(content);
-  if (broken) return refuse(broken, `the ${plain !== undefined ? "text" : "HTML"} body is not readable text in its declared charset`);
+  if (broken)
+    return refuse(
+      broken,
+      `the ${plain !== undefined ? "text" : "HTML"} body is not readable text in its declared charset`,
+    );
 
   const sourceId = sourceIdOf(stringHeader(headers, "message-id"), raw);
   const threadId = threadIdOf(stringHeader(headers, "references"), stringHeader(headers, "in-reply-to"), sourceId);
   const date = headers.get("date");
-  const receivedAt = origin.receivedAt ?? (date instanceof Date && !Number.isNaN(date.getTime()) ? date : new Date(now()));
-  const charset = plain !== undefined ? scan.structure.textCharset : html !== undefined ? scan.structure.htmlCharset : undefined;
+  const receivedAt =
+    origin.receivedAt ?? (date instanceof Date && !Number.isNaN(date.getTime()) ? date : new Date(now()));
+  const charset =
+    plain !== undefined ? scan.structure.textCharset : html !== undefined ? scan.structure.htmlCharset : undefined;
   const metadata: Record<string, string> = {
     source: origin.source,
     attachments: JSON.stringify(attachments),

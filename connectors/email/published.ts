@@ -20,7 +20,13 @@ const LATE_RECORD_SLACK_MS = 5 * 60_000;
  * publish whose acknowledgement was never recorded (a crash, a timeout): rare, and bounded by the
  * records of that window however long ago it was.
  */
-export async function findPublished(kafka: Kafka, topic: string, inquiryIds: ReadonlySet<string>, since: number, until: number): Promise<Set<string>> {
+export async function findPublished(
+  kafka: Kafka,
+  topic: string,
+  inquiryIds: ReadonlySet<string>,
+  since: number,
+  until: number,
+): Promise<Set<string>> {
   const found = new Set<string>();
   if (inquiryIds.size === 0) return found;
   const admin = kafka.admin();
@@ -47,7 +53,13 @@ export async function findPublished(kafka: Kafka, topic: string, inquiryIds: Rea
     await consumer.subscribe({ topic, fromBeginning: false });
     const remaining = new Set(ranges.keys());
     const done = new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`looking up ${inquiryIds.size} inquiries in ${topic} took longer than ${LOOKUP_TIMEOUT_MS} ms`)), LOOKUP_TIMEOUT_MS);
+      const timer = setTimeout(
+        () =>
+          reject(
+            new Error(`looking up ${inquiryIds.size} inquiries in ${topic} took longer than ${LOOKUP_TIMEOUT_MS} ms`),
+          ),
+        LOOKUP_TIMEOUT_MS,
+      );
       const finish = (partition: number, nextOffset: bigint) => {
         const range = ranges.get(partition);
         if (range && nextOffset >= range.end) remaining.delete(partition);

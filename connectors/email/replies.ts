@@ -38,7 +38,11 @@ export interface Classification {
 export type ReplyDecision = { readonly send: true } | { readonly send: false; readonly reason: string };
 
 /** Whether a response may go out without an agent. Pure: the rules, the response and its classification. */
-export function decideAutoReply(rules: RoutingRules["autoReply"], response: InquiryResponse, classification: Classification | undefined): ReplyDecision {
+export function decideAutoReply(
+  rules: RoutingRules["autoReply"],
+  response: InquiryResponse,
+  classification: Classification | undefined,
+): ReplyDecision {
   if (!rules.enabled) return { send: false, reason: "draft" };
   if (!rules.strategies.has(response.strategy)) return { send: false, reason: "strategy" };
   if (response.envelope.metadata.auto_submitted === "true") return { send: false, reason: "automatic_sender" };
@@ -144,7 +148,10 @@ export function createReplySender(options: RepliesOptions): ReplySender {
     // Only inquiries this connector took in (a demo's email-channel samples have no record).
     if ((await redis.hget(key, "state")) !== "published") return;
     const autoReply = rules().autoReply;
-    const classification = autoReply.enabled && autoReply.strategies.has(response.strategy) ? await classificationOf(key, heartbeat) : undefined;
+    const classification =
+      autoReply.enabled && autoReply.strategies.has(response.strategy)
+        ? await classificationOf(key, heartbeat)
+        : undefined;
     const decision = decideAutoReply(autoReply, response, classification);
     if (!decision.send) {
       await redis.hdel(key, "subject");
@@ -161,7 +168,11 @@ export function createReplySender(options: RepliesOptions): ReplySender {
     throw new Error(`stopped before the reply to inquiry ${response.inquiry_id} was sent`);
   };
 
-  const consumer = async (groupId: string, topic: string, eachMessage: (value: unknown, heartbeat: () => Promise<void>) => Promise<void>) => {
+  const consumer = async (
+    groupId: string,
+    topic: string,
+    eachMessage: (value: unknown, heartbeat: () => Promise<void>) => Promise<void>,
+  ) => {
     const c = kafka.consumer({ groupId, maxWaitTimeInMs: 500 });
     consumers.push(c);
     c.on(c.events.CRASH, ({ payload }) => {
@@ -177,7 +188,10 @@ export function createReplySender(options: RepliesOptions): ReplySender {
           value = await codec.decode(topic, message.value);
         } catch (error) {
           // The topic's own consumers send such a record to its DLQ; here it only has no reply.
-          log.warn({ topic, partition, offset: message.offset, err: errorMessage(error) }, "undecodable record skipped");
+          log.warn(
+            { topic, partition, offset: message.offset, err: errorMessage(error) },
+            "undecodable record skipped",
+          );
           return;
         }
         await eachMessage(value, heartbeat);
@@ -191,7 +205,9 @@ export function createReplySender(options: RepliesOptions): ReplySender {
         const { inquiry_id: inquiryId, intent, confidence } = value as InquiryClassified;
         await redis.eval(KEEP_CLASSIFICATION, 1, recordKey(inquiryId), intent, confidence);
       });
-      await consumer("switchboard-email-replies", "inquiries.responses", (value, heartbeat) => handleResponse(value as InquiryResponse, heartbeat));
+      await consumer("switchboard-email-replies", "inquiries.responses", (value, heartbeat) =>
+        handleResponse(value as InquiryResponse, heartbeat),
+      );
       log.info("automatic replies on: following inquiries.classified and inquiries.responses");
     },
     healthy: () => !crashed,

@@ -55,7 +55,9 @@ export function imapOptions(imapUrl: string): ImapFlowOptions {
 function describeImapError(error: unknown): string {
   const { responseText, serverResponseCode, executedCommand } = error as ImapFlowError;
   const command = executedCommand?.split(" ").slice(1, 2).join(" ");
-  const server = responseText ? ` (server: ${serverResponseCode ? `[${serverResponseCode}] ` : ""}${responseText}${command ? `, to ${command}` : ""})` : "";
+  const server = responseText
+    ? ` (server: ${serverResponseCode ? `[${serverResponseCode}] ` : ""}${responseText}${command ? `, to ${command}` : ""})`
+    : "";
   return `${errorMessage(error)}${server}`;
 }
 
@@ -96,14 +98,18 @@ export function createMailboxSession(options: MailboxSessionOptions): MailboxSes
 
   /** Acknowledges outcomes on the server: flag and move what Kafka has, flag what was refused. */
   const acknowledge = async (imap: ImapFlow, results: readonly { uid: number; outcome: IngestOutcome }[]) => {
-    const done = results.filter((r) => r.outcome.kind === "published" || r.outcome.kind === "duplicate").map((r) => r.uid);
+    const done = results
+      .filter((r) => r.outcome.kind === "published" || r.outcome.kind === "duplicate")
+      .map((r) => r.uid);
     if (done.length > 0) {
       await imap.messageFlagsAdd(done, [PROCESSED_KEYWORD], { uid: true });
       await imap.messageMove(done, processedMailbox, { uid: true });
     }
     const refused = new Map<RefusalReason, number[]>();
-    for (const { uid, outcome } of results) if (outcome.kind === "refused") refused.set(outcome.reason, [...(refused.get(outcome.reason) ?? []), uid]);
-    for (const [reason, uids] of refused) await imap.messageFlagsAdd(uids, [REFUSED_KEYWORD, reasonKeyword(reason)], { uid: true });
+    for (const { uid, outcome } of results)
+      if (outcome.kind === "refused") refused.set(outcome.reason, [...(refused.get(outcome.reason) ?? []), uid]);
+    for (const [reason, uids] of refused)
+      await imap.messageFlagsAdd(uids, [REFUSED_KEYWORD, reasonKeyword(reason)], { uid: true });
     for (const { uid, outcome } of results) {
       metrics.messages.inc({ outcome: outcome.kind });
       if (outcome.kind === "deferred") deferred.set(uid, outcome.retryAt);
@@ -118,7 +124,11 @@ export function createMailboxSession(options: MailboxSessionOptions): MailboxSes
     const toRead: FetchMessageObject[] = [];
     for (const message of sized) {
       const origin = { source: "imap" as const, mailbox, uid: message.uid };
-      if ((message.size ?? 0) > maxBytes) results.push({ uid: message.uid, outcome: ingest.refuse(origin, "too_large", `${message.size} bytes, more than the ${maxBytes} accepted`) });
+      if ((message.size ?? 0) > maxBytes)
+        results.push({
+          uid: message.uid,
+          outcome: ingest.refuse(origin, "too_large", `${message.size} bytes, more than the ${maxBytes} accepted`),
+        });
       else toRead.push(message);
     }
     let healthy = true;
@@ -132,17 +142,33 @@ export function createMailboxSession(options: MailboxSessionOptions): MailboxSes
       }
       const fetched = await imap.fetchAll(group, { uid: true, source: true, internalDate: true }, { uid: true });
       const messages = fetched.flatMap((m) =>
-        m.source ? [{ raw: m.source, origin: { source: "imap" as const, mailbox, uid: m.uid, receivedAt: m.internalDate ? new Date(m.internalDate) : undefined } }] : [],
+        m.source
+          ? [
+              {
+                raw: m.source,
+                origin: {
+                  source: "imap" as const,
+                  mailbox,
+                  uid: m.uid,
+                  receivedAt: m.internalDate ? new Date(m.internalDate) : undefined,
+                },
+              },
+            ]
+          : [],
       );
       const outcomes = await ingest.ingest(messages);
       const acknowledgedAt = Date.now();
       messages.forEach((m, i) => {
         results.push({ uid: m.origin.uid, outcome: outcomes[i]! });
-        if (outcomes[i]!.kind === "published" && m.origin.receivedAt) metrics.deliverySeconds.observe(Math.max(0, acknowledgedAt - m.origin.receivedAt.getTime()) / 1000);
+        if (outcomes[i]!.kind === "published" && m.origin.receivedAt)
+          metrics.deliverySeconds.observe(Math.max(0, acknowledgedAt - m.origin.receivedAt.getTime()) / 1000);
       });
       const failure = outcomes.find((o) => o.kind === "failed");
       if (failure?.kind === "failed") {
-        log.warn({ err: failure.error, messages: outcomes.filter((o) => o.kind === "failed").length }, "messages not published; they stay unflagged and are tried again");
+        log.warn(
+          { err: failure.error, messages: outcomes.filter((o) => o.kind === "failed").length },
+          "messages not published; they stay unflagged and are tried again",
+        );
         healthy = false;
         break;
       }
@@ -159,7 +185,9 @@ export function createMailboxSession(options: MailboxSessionOptions): MailboxSes
       const stranded = (await imap.search({ keyword: PROCESSED_KEYWORD }, { uid: true })) || [];
       if (stranded.length > 0) await imap.messageMove(stranded, processedMailbox, { uid: true });
 
-      const waiting = ((await imap.search({ unKeyword: PROCESSED_KEYWORD, not: { keyword: REFUSED_KEYWORD } }, { uid: true })) || []).sort((a, b) => a - b);
+      const waiting = (
+        (await imap.search({ unKeyword: PROCESSED_KEYWORD, not: { keyword: REFUSED_KEYWORD } }, { uid: true })) || []
+      ).sort((a, b) => a - b);
       const now = Date.now();
       const due = waiting.filter((uid) => (deferred.get(uid) ?? 0) <= now);
       for (let i = 0; i < due.length && !stopping; i += CHUNK_MESSAGES) {
@@ -195,7 +223,9 @@ export function createMailboxSession(options: MailboxSessionOptions): MailboxSes
       });
       // Keywords carry the outcome on the server; a server that drops them would re-read every message forever.
       if (selected.permanentFlags && !selected.permanentFlags.has("\\*")) {
-        throw new Error(`mailbox ${mailbox} does not accept keywords (PERMANENTFLAGS lacks \\*); the connector marks messages with them`);
+        throw new Error(
+          `mailbox ${mailbox} does not accept keywords (PERMANENTFLAGS lacks \\*); the connector marks messages with them`,
+        );
       }
       deferred.clear();
       open = true;

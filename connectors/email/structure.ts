@@ -77,13 +77,15 @@ export function scanStructure(raw: Buffer, limits: MimeLimits = MIME_LIMITS): St
     const type = /^\s*([^;\s]+)/.exec(contentType)?.[1]?.toLowerCase() ?? "text/plain";
     const boundary = type.startsWith("multipart/") ? parameter(contentType, "boundary") : undefined;
     if (boundary) {
-      if (partDepth + 1 > limits.maxDepth) return refuse("too_deep", `MIME parts nested deeper than ${limits.maxDepth} levels`);
+      if (partDepth + 1 > limits.maxDepth)
+        return refuse("too_deep", `MIME parts nested deeper than ${limits.maxDepth} levels`);
       open.push({ boundary, depth: partDepth });
       return undefined;
     }
     if (type === "message/rfc822" || type === "message/global") {
       // An attached message: its own header block starts right away.
-      if (partDepth + 1 > limits.maxDepth) return refuse("too_deep", `MIME parts nested deeper than ${limits.maxDepth} levels`);
+      if (partDepth + 1 > limits.maxDepth)
+        return refuse("too_deep", `MIME parts nested deeper than ${limits.maxDepth} levels`);
       startPart(partDepth + 1);
       return undefined;
     }
@@ -101,7 +103,8 @@ export function scanStructure(raw: Buffer, limits: MimeLimits = MIME_LIMITS): St
     const lineEnd = end > start && raw[end - 1] === CR ? end - 1 : end;
     if (inHeaders) {
       headerBytes += end - start + 1;
-      if (headerBytes > limits.maxHeaderBytes) return refuse("header_too_large", `a header block is larger than ${limits.maxHeaderBytes} bytes`);
+      if (headerBytes > limits.maxHeaderBytes)
+        return refuse("header_too_large", `a header block is larger than ${limits.maxHeaderBytes} bytes`);
       const first = raw[start];
       if (lineEnd === start) {
         const verdict = endHeaders();
@@ -111,7 +114,8 @@ export function scanStructure(raw: Buffer, limits: MimeLimits = MIME_LIMITS): St
         else if (field === "disposition") disposition += raw.toString("latin1", start, lineEnd);
       } else {
         fields += 1;
-        if (fields > limits.maxHeaderFields) return refuse("too_many_headers", `a part has more than ${limits.maxHeaderFields} header fields`);
+        if (fields > limits.maxHeaderFields)
+          return refuse("too_many_headers", `a part has more than ${limits.maxHeaderFields} header fields`);
         const line = raw.toString("latin1", start, Math.min(lineEnd, start + 4096));
         const colon = line.indexOf(":");
         const name = colon > 0 ? line.slice(0, colon).trim().toLowerCase() : "";

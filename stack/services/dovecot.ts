@@ -36,7 +36,13 @@ async function accounts(): Promise<Accounts> {
     return { internalUser: username, loginUser: username, mailUser: username, mailUid: uid, mailGid: gid };
   }
   const id = async (flag: string, user: string) => Number((await run("id", [flag, user])).trim());
-  return { internalUser: "dovecot", loginUser: "dovenull", mailUser: "mail", mailUid: await id("-u", "mail"), mailGid: await id("-g", "mail") };
+  return {
+    internalUser: "dovecot",
+    loginUser: "dovenull",
+    mailUser: "mail",
+    mailUid: await id("-u", "mail"),
+    mailGid: await id("-g", "mail"),
+  };
 }
 
 const file = (ctx: ServiceContext, name: string) => path.join(ctx.paths.data, name);
@@ -131,10 +137,13 @@ export const dovecot: ServiceDefinition = {
   port: (ports) => ports.imap,
 
   async install() {
-    if (!existsSync(SERVER)) throw new Error(`Dovecot is not installed (${SERVER} missing): run \`apt-get install -y dovecot-imapd\``);
+    if (!existsSync(SERVER))
+      throw new Error(`Dovecot is not installed (${SERVER} missing): run \`apt-get install -y dovecot-imapd\``);
     const version = (await run(SERVER, ["--version"])).trim();
     if (!version.startsWith("2.3.")) {
-      throw new Error(`Dovecot ${version} found; the local stack writes a Dovecot 2.3 configuration (Debian 12's dovecot-imapd)`);
+      throw new Error(
+        `Dovecot ${version} found; the local stack writes a Dovecot 2.3 configuration (Debian 12's dovecot-imapd)`,
+      );
     }
   },
 
@@ -145,8 +154,20 @@ export const dovecot: ServiceDefinition = {
     await mkdir(file(ctx, "mail"), { recursive: true });
     await chown(file(ctx, "mail"), who.mailUid, who.mailGid);
     if (process.getuid?.() === 0) {
-      await run("setpriv", ["--reuid", who.mailUser, "--regid", who.mailUser, "--clear-groups", "--", "test", "-w", file(ctx, "mail")]).catch(() => {
-        throw new Error(`the ${who.mailUser} user cannot write ${file(ctx, "mail")}: every folder above it must be searchable by others (chmod o+x)`);
+      await run("setpriv", [
+        "--reuid",
+        who.mailUser,
+        "--regid",
+        who.mailUser,
+        "--clear-groups",
+        "--",
+        "test",
+        "-w",
+        file(ctx, "mail"),
+      ]).catch(() => {
+        throw new Error(
+          `the ${who.mailUser} user cannot write ${file(ctx, "mail")}: every folder above it must be searchable by others (chmod o+x)`,
+        );
       });
     }
     await writeFile(file(ctx, "dovecot.conf"), config(ctx, who));

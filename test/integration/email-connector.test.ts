@@ -17,7 +17,15 @@ import { setupServices, tailTopic, type Tail } from "../support/api.js";
 import { deepNesting, manyHeaders, withAttachment } from "../support/email-bombs.js";
 import { expectInquiryMatches } from "../support/email-expect.js";
 import { isRefusal, loadEmailFixtures, uniquify, type ExpectedInquiry } from "../support/email-fixtures.js";
-import { expectedInquiry, imapClient, killEmailConnectors, messagesIn, startEmailConnector, testMailboxes, waitFor } from "../support/email.js";
+import {
+  expectedInquiry,
+  imapClient,
+  killEmailConnectors,
+  messagesIn,
+  startEmailConnector,
+  testMailboxes,
+  waitFor,
+} from "../support/email.js";
 import { quietLog } from "../support/topics.js";
 
 /**
@@ -84,7 +92,11 @@ describe("email connector", () => {
     const connector = await startEmailConnector(endpoints, mailbox, processed);
     try {
       await waitFor(() => ids.every((id) => countOf(id) >= 1), 60_000, "every fixture's inquiry");
-      await waitFor(async () => (await messagesIn(imap, mailbox)).every((m) => m.flags.has(REFUSED_KEYWORD)), 30_000, "the refused messages to be flagged");
+      await waitFor(
+        async () => (await messagesIn(imap, mailbox)).every((m) => m.flags.has(REFUSED_KEYWORD)),
+        30_000,
+        "the refused messages to be flagged",
+      );
       await new Promise((resolve) => setTimeout(resolve, 2_000)); // a second record would show up now
 
       const accepted = fixtures.filter((f): f is ExpectedInquiry & { raw: Buffer } => !isRefusal(f));
@@ -117,7 +129,9 @@ describe("email connector", () => {
       for (const reason of ["no_sender", "binary", "invalid_encoding", "too_deep", "too_many_headers", "too_large"]) {
         expect(metrics).toContain(`switchboard_connector_rejected_total{connector="email",reason="${reason}"} 1`);
       }
-      expect(metrics).toMatch(new RegExp(`switchboard_connector_accepted_total\\{connector="email",kind="inquiry"\\} ${accepted.length}\\b`));
+      expect(metrics).toMatch(
+        new RegExp(`switchboard_connector_accepted_total\\{connector="email",kind="inquiry"\\} ${accepted.length}\\b`),
+      );
       expect(metrics).toContain('switchboard_email_imap_connected{connector="email"} 1');
       expect(metrics).toContain(`switchboard_email_delivery_seconds_count{connector="email"} ${accepted.length}`);
 
@@ -137,7 +151,9 @@ describe("email connector", () => {
     const tag = randomUUID().slice(0, 8);
     const { mailbox, processed } = testMailboxes(tag);
     const accepted = fixtures.filter((f) => !isRefusal(f));
-    const messages = Array.from({ length: 8 }, (_, round) => accepted.map((f) => uniquify(f.raw, `${tag}r${round}`))).flat();
+    const messages = Array.from({ length: 8 }, (_, round) =>
+      accepted.map((f) => uniquify(f.raw, `${tag}r${round}`)),
+    ).flat();
     const ids = await idsOf(messages);
     const half = messages.length / 2;
     await deliver(mailbox, messages.slice(0, half));
@@ -178,11 +194,18 @@ describe("email connector", () => {
     // it, and before `lost` was written.
     const claimedAt = Date.now();
     for (const id of [landedId!, lostId!]) {
-      await redis.multi().hset(recordKey(id), "state", "pending", "at", String(claimedAt)).expire(recordKey(id), 3_600).exec();
+      await redis
+        .multi()
+        .hset(recordKey(id), "state", "pending", "at", String(claimedAt))
+        .expire(recordKey(id), 3_600)
+        .exec();
     }
     const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
     await producer.connect();
-    await producer.send({ topic: "inquiries.received", messages: [{ key: landedId!, value: codec.encode("inquiries.received", (await expectedInquiry(landed!))!) }] });
+    await producer.send({
+      topic: "inquiries.received",
+      messages: [{ key: landedId!, value: codec.encode("inquiries.received", (await expectedInquiry(landed!))!) }],
+    });
     await producer.disconnect();
     await waitFor(() => countOf(landedId!) === 1, 10_000, "the landed record");
 
@@ -190,14 +213,27 @@ describe("email connector", () => {
     const connector = await startEmailConnector(endpoints, mailbox, processed);
     try {
       // Left alone while the attempt could still land (PENDING_SETTLE_MS), then looked up.
-      await waitFor(async () => (await connector.metrics()).includes('switchboard_email_messages_total{outcome="deferred",connector="email"}'), 15_000, "the claims to be respected");
+      await waitFor(
+        async () =>
+          (await connector.metrics()).includes(
+            'switchboard_email_messages_total{outcome="deferred",connector="email"}',
+          ),
+        15_000,
+        "the claims to be respected",
+      );
       expect(await messagesIn(imap, processed)).toHaveLength(0);
-      await waitFor(async () => (await messagesIn(imap, processed)).length === 2, 90_000, "both messages to be acknowledged");
+      await waitFor(
+        async () => (await messagesIn(imap, processed)).length === 2,
+        90_000,
+        "both messages to be acknowledged",
+      );
       expect(Date.now() - claimedAt).toBeGreaterThanOrEqual(PENDING_SETTLE_MS);
       await new Promise((resolve) => setTimeout(resolve, 2_000));
       expect([countOf(landedId!), countOf(lostId!)]).toEqual([1, 1]);
       for (const id of [landedId!, lostId!]) expect(await redis.hget(recordKey(id), "state")).toBe("published");
-      expect(readFileSync(connector.proc.log, "utf8")).toMatch(/"unknown":2,"alreadyInKafka":1,"msg":"publish attempts of unknown outcome looked up in Kafka"/);
+      expect(readFileSync(connector.proc.log, "utf8")).toMatch(
+        /"unknown":2,"alreadyInKafka":1,"msg":"publish attempts of unknown outcome looked up in Kafka"/,
+      );
     } finally {
       await connector.stop();
     }
@@ -236,7 +272,11 @@ describe("email connector", () => {
       const closed = new Promise<void>((resolve) => proxy.close(() => resolve()));
       for (const s of sockets) s.destroy();
       await closed;
-      await waitFor(async () => (await connector.health()).status === 503, 15_000, "/healthz to report the lost connection");
+      await waitFor(
+        async () => (await connector.health()).status === 503,
+        15_000,
+        "/healthz to report the lost connection",
+      );
       expect((await connector.health()).body.checks.imap).toBe(false);
       await deliver(mailbox, [during]);
       await new Promise((resolve) => setTimeout(resolve, 2_000));

@@ -30,7 +30,10 @@ let received: Tail<InquiryReceived>;
 const wanted = new Set<string>();
 
 const importMail = async (target: string) => {
-  const { stdout } = await run(process.execPath, [CLI, "import-mail", target], { env: { ...serviceEnv(endpoints), LOG_LEVEL: "warn" }, maxBuffer: 16 * 1024 * 1024 });
+  const { stdout } = await run(process.execPath, [CLI, "import-mail", target], {
+    env: { ...serviceEnv(endpoints), LOG_LEVEL: "warn" },
+    maxBuffer: 16 * 1024 * 1024,
+  });
   return stdout;
 };
 
@@ -38,8 +41,14 @@ const importMail = async (target: string) => {
 function mbox(messages: readonly Buffer[]): Buffer {
   return Buffer.concat(
     messages.map((raw) => {
-      const text = raw.toString("latin1").replace(/\r\n/g, "\n").replace(/^(>*From )/gm, ">$1");
-      return Buffer.from(`From MAILER-DAEMON Thu Apr  3 22:22:22 2025\n${text}${text.endsWith("\n") ? "" : "\n"}\n`, "latin1");
+      const text = raw
+        .toString("latin1")
+        .replace(/\r\n/g, "\n")
+        .replace(/^(>*From )/gm, ">$1");
+      return Buffer.from(
+        `From MAILER-DAEMON Thu Apr  3 22:22:22 2025\n${text}${text.endsWith("\n") ? "" : "\n"}\n`,
+        "latin1",
+      );
     }),
   );
 }
@@ -78,17 +87,27 @@ describe("switchboard import-mail", () => {
     // The reader gives back each message as written (LF line ends), the "From " line of the body unquoted.
     const read: Buffer[] = [];
     for await (const message of mboxMessages(file)) read.push(message.raw);
-    expect(read.map((raw) => raw.toString("latin1"))).toEqual(messages.map((raw) => `${raw.toString("latin1").replace(/\r\n/g, "\n").replace(/\n?$/, "\n")}`));
+    expect(read.map((raw) => raw.toString("latin1"))).toEqual(
+      messages.map((raw) => `${raw.toString("latin1").replace(/\r\n/g, "\n").replace(/\n?$/, "\n")}`),
+    );
     const ids = await expectedIds(read);
 
     const first = await importMail(file);
-    expect(first).toContain(`${messages.length} messages: ${accepted.length + 1} imported, 0 already present, 3 refused (`);
+    expect(first).toContain(
+      `${messages.length} messages: ${accepted.length + 1} imported, 0 already present, 3 refused (`,
+    );
     expect(first).toMatch(/refused {2}.*support-export\.mbox #21 {2}no_sender: /);
     for (const reason of ["binary", "invalid_encoding"]) expect(first).toContain(` ${reason}: `);
-    await waitFor(() => ids.every((id) => received.records().some((r) => r.key === id)), 30_000, "every imported inquiry");
+    await waitFor(
+      () => ids.every((id) => received.records().some((r) => r.key === id)),
+      30_000,
+      "every imported inquiry",
+    );
 
     const second = await importMail(file);
-    expect(second).toContain(`${messages.length} messages: 0 imported, ${accepted.length + 1} already present, 3 refused`);
+    expect(second).toContain(
+      `${messages.length} messages: 0 imported, ${accepted.length + 1} already present, 3 refused`,
+    );
     await new Promise((resolve) => setTimeout(resolve, 2_000));
     for (const id of ids) expect(received.records().filter((r) => r.key === id)).toHaveLength(1);
 
@@ -96,7 +115,9 @@ describe("switchboard import-mail", () => {
       const record = received.records().find((r) => r.key === ids[i]);
       expect(record, fixture.file).toBeDefined();
       // An attached message is a line shorter per line in an mbox's LF line ends.
-      const attachments = fixture.attachments.map((a) => (a.type === "message/rfc822" ? { ...a, size: expect.any(Number) as number } : a));
+      const attachments = fixture.attachments.map((a) =>
+        a.type === "message/rfc822" ? { ...a, size: expect.any(Number) as number } : a,
+      );
       expectInquiryMatches(record!.value, { ...fixture, attachments }, tag);
       expect(record!.value.envelope.metadata.source).toBe("import");
     });
@@ -114,7 +135,11 @@ describe("switchboard import-mail", () => {
 
     expect(await importMail(path.join(mboxDir, "first-two.mbox"))).toContain("2 messages: 2 imported");
     expect(await importMail(dir)).toContain("6 messages: 4 imported, 2 already present, 0 refused");
-    await waitFor(() => ids.every((id) => received.records().some((r) => r.key === id)), 30_000, "every imported inquiry");
+    await waitFor(
+      () => ids.every((id) => received.records().some((r) => r.key === id)),
+      30_000,
+      "every imported inquiry",
+    );
     await new Promise((resolve) => setTimeout(resolve, 2_000));
     for (const id of ids) expect(received.records().filter((r) => r.key === id)).toHaveLength(1);
   });

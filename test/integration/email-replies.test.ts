@@ -12,13 +12,26 @@ import { SMTPServer } from "smtp-server";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { REPO_ROOT } from "../../config/settings.js";
 import { recordKey } from "../../connectors/email/ingest.js";
-import type { InquiryClassified, InquiryReceived, InquiryResponse, ResponseStrategy } from "../../schemas/types.generated.js";
+import type {
+  InquiryClassified,
+  InquiryReceived,
+  InquiryResponse,
+  ResponseStrategy,
+} from "../../schemas/types.generated.js";
 import { createTopicCodec, type TopicCodec } from "../../streams/codec.js";
 import { createKafka } from "../../streams/kafka.js";
 import { TRIAGE, allTopics } from "../../streams/topology.js";
 import { setupServices, tailTopic, type Tail } from "../support/api.js";
 import { loadEmailFixtures, uniquify } from "../support/email-fixtures.js";
-import { expectedInquiry, imapClient, killEmailConnectors, startEmailConnector, testMailboxes, waitFor, type EmailConnectorProcess } from "../support/email.js";
+import {
+  expectedInquiry,
+  imapClient,
+  killEmailConnectors,
+  startEmailConnector,
+  testMailboxes,
+  waitFor,
+  type EmailConnectorProcess,
+} from "../support/email.js";
 import { quietLog } from "../support/topics.js";
 
 /**
@@ -61,7 +74,8 @@ function smtpServer() {
   };
   return {
     /** The mails about these inquiries (X-Switchboard-Inquiry). */
-    mailsFor: (ids: ReadonlySet<string>) => mails.filter((m) => ids.has(String(m.headers.get("x-switchboard-inquiry")))),
+    mailsFor: (ids: ReadonlySet<string>) =>
+      mails.filter((m) => ids.has(String(m.headers.get("x-switchboard-inquiry")))),
     start,
     port: () => port,
     stop: () => new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve())),
@@ -79,7 +93,11 @@ async function emailInquiry(subject: string, metadata: Record<string, string> = 
   const inquiryId = randomUUID();
   const sourceId = `<${inquiryId}@mail.example.com>`;
   wanted.add(inquiryId);
-  await redis.multi().hset(recordKey(inquiryId), "state", "published", "subject", subject).expire(recordKey(inquiryId), 3_600).exec();
+  await redis
+    .multi()
+    .hset(recordKey(inquiryId), "state", "published", "subject", subject)
+    .expire(recordKey(inquiryId), 3_600)
+    .exec();
   return {
     inquiry_id: inquiryId,
     envelope: {
@@ -130,7 +148,10 @@ async function repliesJoined(): Promise<void> {
   try {
     await waitFor(
       async () => {
-        const { groups } = await admin.describeGroups(["switchboard-email-classifications", "switchboard-email-replies"]);
+        const { groups } = await admin.describeGroups([
+          "switchboard-email-classifications",
+          "switchboard-email-replies",
+        ]);
         return groups.every((g) => g.state === "Stable" && g.members.length === 1);
       },
       60_000,
@@ -197,33 +218,53 @@ describe("automatic replies over SMTP", () => {
       const taken = (await expectedInquiry(raw))!;
       wanted.add(taken.inquiry_id);
       await imap.append(mailbox, raw);
-      await waitFor(() => received.records().some((r) => r.key === taken.inquiry_id), 30_000, "the delivered message's inquiry");
+      await waitFor(
+        () => received.records().some((r) => r.key === taken.inquiry_id),
+        30_000,
+        "the delivered message's inquiry",
+      );
       expect(await redis.hget(recordKey(taken.inquiry_id), "subject")).toBe("Order 48213 never arrived");
 
       await repliesJoined();
       const sent = await emailInquiry("Order 48213 never arrived");
       // The response first and its classification after: the sender waits for it.
-      await publish("inquiries.responses", sent.inquiry_id, response(sent, "template", "Hello Dana, your kettle is on its way: it arrives tomorrow."));
+      await publish(
+        "inquiries.responses",
+        sent.inquiry_id,
+        response(sent, "template", "Hello Dana, your kettle is on its way: it arrives tomorrow."),
+      );
       await new Promise((resolve) => setTimeout(resolve, 1_000));
       await publish("inquiries.classified", sent.inquiry_id, classified(sent.inquiry_id, "track_order", 0.95));
       const kept: [InquiryReceived, string, number, ResponseStrategy, string][] = [
         [await emailInquiry("Where is my order?"), "track_order", 0.5, "template", "low_confidence"],
         [await emailInquiry("Where is my order?"), "track_order", 0.99, "human", "strategy"],
-        [await emailInquiry("Automatic reply: away", { auto_submitted: "true" }), "delivery_options", 0.99, "template", "automatic_sender"],
+        [
+          await emailInquiry("Automatic reply: away", { auto_submitted: "true" }),
+          "delivery_options",
+          0.99,
+          "template",
+          "automatic_sender",
+        ],
         [await emailInquiry("This is unacceptable"), "complaint", 0.99, "template", "intent"],
       ];
       for (const [inquiry, intent, confidence, strategy] of kept) {
         await publish("inquiries.classified", inquiry.inquiry_id, classified(inquiry.inquiry_id, intent, confidence));
         await publish("inquiries.responses", inquiry.inquiry_id, response(inquiry, strategy, "A draft for an agent."));
       }
-      await waitFor(() => [sent, ...kept.map(([i]) => i)].every((i) => outcomesOf(i).length > 0), 60_000, "every response to be decided");
+      await waitFor(
+        () => [sent, ...kept.map(([i]) => i)].every((i) => outcomesOf(i).length > 0),
+        60_000,
+        "every response to be decided",
+      );
       expect(outcomesOf(sent)).toEqual(["sent"]);
       for (const [inquiry, , , , reason] of kept) expect(outcomesOf(inquiry), reason).toEqual([reason]);
       const mine = new Set([sent, ...kept.map(([i]) => i)].map((i) => i.inquiry_id));
       expect(smtp.mailsFor(mine)).toHaveLength(1);
       const [mail] = smtp.mailsFor(mine);
       expect(mail!.to).toMatchObject({ value: [{ address: "dana.whitfield@example.com" }] });
-      expect(mail!.from).toMatchObject({ value: [{ address: "support@hearthandharbor.example", name: "Hearth & Harbor Support" }] });
+      expect(mail!.from).toMatchObject({
+        value: [{ address: "support@hearthandharbor.example", name: "Hearth & Harbor Support" }],
+      });
       expect(mail!.subject).toBe("Re: Order 48213 never arrived");
       expect(mail!.text?.trim()).toBe("Hello Dana, your kettle is on its way: it arrives tomorrow.");
       expect(mail!.inReplyTo).toBe(sent.envelope.source_id);
@@ -233,7 +274,11 @@ describe("automatic replies over SMTP", () => {
       expect(await redis.hmget(recordKey(sent.inquiry_id), "reply", "subject")).toEqual(["sent", null]);
 
       // The same response again (a redelivery): not sent twice.
-      await publish("inquiries.responses", sent.inquiry_id, response(sent, "template", "Hello Dana, your kettle is on its way: it arrives tomorrow."));
+      await publish(
+        "inquiries.responses",
+        sent.inquiry_id,
+        response(sent, "template", "Hello Dana, your kettle is on its way: it arrives tomorrow."),
+      );
       await waitFor(() => outcomesOf(sent).length === 2, 30_000, "the redelivery to be recognised");
       expect(outcomesOf(sent)).toEqual(["sent", "already_handled"]);
       expect(smtp.mailsFor(mine)).toHaveLength(1);
@@ -242,10 +287,18 @@ describe("automatic replies over SMTP", () => {
       await smtp.stop();
       const late = await emailInquiry("Scratched table top, order 90871");
       await publish("inquiries.classified", late.inquiry_id, classified(late.inquiry_id, "track_order", 0.9));
-      await publish("inquiries.responses", late.inquiry_id, response(late, "retrieval", "Hello Noor, a replacement top is on its way."));
+      await publish(
+        "inquiries.responses",
+        late.inquiry_id,
+        response(late, "retrieval", "Hello Noor, a replacement top is on its way."),
+      );
       await waitFor(() => outcomesOf(late).includes("retried"), 30_000, "a retry while SMTP is down");
       await smtp.start();
-      await waitFor(() => smtp.mailsFor(new Set([late.inquiry_id])).length === 1, 90_000, "the reply once SMTP is back");
+      await waitFor(
+        () => smtp.mailsFor(new Set([late.inquiry_id])).length === 1,
+        90_000,
+        "the reply once SMTP is back",
+      );
       expect(smtp.mailsFor(new Set([late.inquiry_id]))[0]!.subject).toBe("Re: Scratched table top, order 90871");
       expect(outcomesOf(late).at(-1)).toBe("sent");
 
@@ -254,7 +307,11 @@ describe("automatic replies over SMTP", () => {
       await waitFor(() => log().includes("routing rules reloaded"), 30_000, "the rules to be reloaded");
       const draft = await emailInquiry("Second lamp missing");
       await publish("inquiries.classified", draft.inquiry_id, classified(draft.inquiry_id, "track_order", 0.99));
-      await publish("inquiries.responses", draft.inquiry_id, response(draft, "template", "Hello Marcus, the second lamp ships separately."));
+      await publish(
+        "inquiries.responses",
+        draft.inquiry_id,
+        response(draft, "template", "Hello Marcus, the second lamp ships separately."),
+      );
       await waitFor(() => outcomesOf(draft).length > 0, 30_000, "the draft outcome");
       expect(outcomesOf(draft)).toEqual(["draft"]);
       expect(smtp.mailsFor(new Set([draft.inquiry_id]))).toHaveLength(0);

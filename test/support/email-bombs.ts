@@ -3,7 +3,8 @@
  * `count` sibling parts, `count` header fields, an attachment of `bytes` bytes.
  */
 
-const HEAD = "From: Mallory <mallory@example.net>\r\nTo: support@hearthandharbor.example\r\nSubject: see inside\r\nMIME-Version: 1.0\r\n";
+const HEAD =
+  "From: Mallory <mallory@example.net>\r\nTo: support@hearthandharbor.example\r\nSubject: see inside\r\nMIME-Version: 1.0\r\n";
 
 export function deepNesting(depth: number, messageId = "<nest@example.net>"): Buffer {
   let body = "Content-Type: text/plain; charset=utf-8\r\n\r\nhello from the bottom\r\n";
@@ -14,14 +15,20 @@ export function deepNesting(depth: number, messageId = "<nest@example.net>"): Bu
 }
 
 export function manyParts(count: number, messageId = "<parts@example.net>"): Buffer {
-  const parts = Array.from({ length: count }, (_, i) => `--p\r\nContent-Type: text/plain\r\n\r\npart ${i}\r\n`).join("");
-  return Buffer.from(`${HEAD}Message-ID: ${messageId}\r\nContent-Type: multipart/mixed; boundary="p"\r\n\r\n${parts}--p--\r\n`);
+  const parts = Array.from({ length: count }, (_, i) => `--p\r\nContent-Type: text/plain\r\n\r\npart ${i}\r\n`).join(
+    "",
+  );
+  return Buffer.from(
+    `${HEAD}Message-ID: ${messageId}\r\nContent-Type: multipart/mixed; boundary="p"\r\n\r\n${parts}--p--\r\n`,
+  );
 }
 
 export function manyHeaders(count: number, valueLength = 8, messageId = "<headers@example.net>"): Buffer {
   const value = "x".repeat(valueLength);
   const fields = Array.from({ length: count }, (_, i) => `X-Filler-${i}: ${value}\r\n`).join("");
-  return Buffer.from(`${HEAD}Message-ID: ${messageId}\r\n${fields}Content-Type: text/plain\r\n\r\nmy order is late\r\n`);
+  return Buffer.from(
+    `${HEAD}Message-ID: ${messageId}\r\n${fields}Content-Type: text/plain\r\n\r\nmy order is late\r\n`,
+  );
 }
 
 /** A short note with one attachment of `bytes` pseudo-random bytes, base64-encoded (the message is a third larger). */

@@ -7,7 +7,12 @@ export function expectInquiryMatches(inquiry: InquiryReceived, expected: Expecte
   const where = expected.file;
   expect(inquiry.envelope.channel, where).toBe("email");
   expect(inquiry.subject, where).toBe(expected.subject);
-  expect(inquiry.envelope.customer, where).toEqual({ id: null, email: expected.customer.email, name: expected.customer.name, tier: null });
+  expect(inquiry.envelope.customer, where).toEqual({
+    id: null,
+    email: expected.customer.email,
+    name: expected.customer.name,
+    tier: null,
+  });
   expect(inquiry.envelope.reply_to, where).toBe(expected.customer.email);
   expect(inquiry.content_type, where).toBe(expected.content_type);
   for (const snippet of expected.body_contains) expect(inquiry.body, where).toContain(snippet);
@@ -18,6 +23,7 @@ export function expectInquiryMatches(inquiry: InquiryReceived, expected: Expecte
   expect(inquiry.envelope.thread_id, where).toBe(expectedThreadId(expected, inquiry, tag));
   expect(inquiry.envelope.metadata.charset, where).toBe(expected.charset ?? undefined);
   expect(JSON.parse(inquiry.envelope.metadata.attachments ?? "null"), where).toEqual(expected.attachments);
-  for (const [key, value] of Object.entries(expected.metadata ?? {})) expect(inquiry.envelope.metadata[key], `${where} metadata.${key}`).toBe(value);
+  for (const [key, value] of Object.entries(expected.metadata ?? {}))
+    expect(inquiry.envelope.metadata[key], `${where} metadata.${key}`).toBe(value);
   expect(inquiry.inquiry_id, where).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
 }

@@ -36,7 +36,9 @@ export type EmailFixture = (ExpectedInquiry | ExpectedRefusal) & { readonly raw:
 export const isRefusal = (f: ExpectedInquiry | ExpectedRefusal): f is ExpectedRefusal => "refused" in f;
 
 export function loadEmailFixtures(): EmailFixture[] {
-  const index = JSON.parse(readFileSync(path.join(EMAIL_FIXTURES_DIR, "index.json"), "utf8")) as { fixtures: (ExpectedInquiry | ExpectedRefusal)[] };
+  const index = JSON.parse(readFileSync(path.join(EMAIL_FIXTURES_DIR, "index.json"), "utf8")) as {
+    fixtures: (ExpectedInquiry | ExpectedRefusal)[];
+  };
   return index.fixtures.map((f) => ({ ...f, raw: readFileSync(path.join(EMAIL_FIXTURES_DIR, f.file)) }));
 }
 

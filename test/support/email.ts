@@ -2,7 +2,13 @@ import { mkdtempSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { ImapFlow } from "imapflow";
-import { runnableConnector, spawnProcessor, stopProcessor, waitHealthy, type ProcessorProcess } from "../../cli/processes.js";
+import {
+  runnableConnector,
+  spawnProcessor,
+  stopProcessor,
+  waitHealthy,
+  type ProcessorProcess,
+} from "../../cli/processes.js";
 import { parseEmail } from "../../connectors/email/mime.js";
 import { imapOptions } from "../../connectors/email/session.js";
 import type { InquiryReceived } from "../../schemas/types.generated.js";
@@ -35,17 +41,27 @@ export async function killEmailConnectors(): Promise<void> {
 }
 
 /** `switchboard run email` on a free port, watching `mailbox`, healthy. `env` overrides the test services' settings. */
-export async function startEmailConnector(endpoints: Endpoints, mailbox: string, processed: string, env: NodeJS.ProcessEnv = {}, logDir?: string): Promise<EmailConnectorProcess> {
+export async function startEmailConnector(
+  endpoints: Endpoints,
+  mailbox: string,
+  processed: string,
+  env: NodeJS.ProcessEnv = {},
+  logDir?: string,
+): Promise<EmailConnectorProcess> {
   const port = await freePort();
-  const proc = spawnProcessor(runnableConnector(EMAIL), logDir ?? mkdtempSync(path.join(os.tmpdir(), "switchboard-email-")), {
-    ...serviceEnv(endpoints),
-    LOG_LEVEL: "info",
-    LOG_FORMAT: "json",
-    SWITCHBOARD_METRICS_PORT: String(port),
-    SWITCHBOARD_IMAP_MAILBOX: mailbox,
-    SWITCHBOARD_IMAP_PROCESSED_MAILBOX: processed,
-    ...env,
-  });
+  const proc = spawnProcessor(
+    runnableConnector(EMAIL),
+    logDir ?? mkdtempSync(path.join(os.tmpdir(), "switchboard-email-")),
+    {
+      ...serviceEnv(endpoints),
+      LOG_LEVEL: "info",
+      LOG_FORMAT: "json",
+      SWITCHBOARD_METRICS_PORT: String(port),
+      SWITCHBOARD_IMAP_MAILBOX: mailbox,
+      SWITCHBOARD_IMAP_PROCESSED_MAILBOX: processed,
+      ...env,
+    },
+  );
   const url = `http://127.0.0.1:${port}`;
   const connector: EmailConnectorProcess = {
     port,
@@ -105,7 +121,11 @@ export async function expectedInquiry(raw: Buffer): Promise<InquiryReceived | un
   return verdict.ok ? verdict.inquiry : undefined;
 }
 
-export async function waitFor(condition: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+export async function waitFor(
+  condition: () => boolean | Promise<boolean>,
+  timeoutMs: number,
+  what: string,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (await condition()) return;

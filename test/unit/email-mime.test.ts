@@ -31,7 +31,11 @@ describe("email fixtures → inquiries", () => {
   it("gives a message the same inquiry id every time, and a re-tagged copy another", async () => {
     const [first] = fixtures;
     const a = await parseEmail(first!.raw, origin, options);
-    const b = await parseEmail(first!.raw, { source: "imap", mailbox: "INBOX", uid: 7, receivedAt: new Date(0) }, options);
+    const b = await parseEmail(
+      first!.raw,
+      { source: "imap", mailbox: "INBOX", uid: 7, receivedAt: new Date(0) },
+      options,
+    );
     const c = await parseEmail(uniquify(first!.raw, "run1"), origin, options);
     if (!a.ok || !b.ok || !c.ok) throw new Error("fixture refused");
     expect(b.inquiry.inquiry_id).toBe(a.inquiry.inquiry_id);
@@ -70,10 +74,22 @@ describe("limits", () => {
   });
 
   it("refuses deep nesting, too many parts and too many header fields, by reason", async () => {
-    expect(await parseEmail(deepNesting(MIME_LIMITS.maxDepth + 5), origin, options)).toMatchObject({ ok: false, reason: "too_deep" });
-    expect(await parseEmail(manyParts(MIME_LIMITS.maxParts + 10), origin, options)).toMatchObject({ ok: false, reason: "too_many_parts" });
-    expect(await parseEmail(manyHeaders(MIME_LIMITS.maxHeaderFields + 1), origin, options)).toMatchObject({ ok: false, reason: "too_many_headers" });
-    expect(await parseEmail(manyHeaders(900, 600), origin, options)).toMatchObject({ ok: false, reason: "header_too_large" });
+    expect(await parseEmail(deepNesting(MIME_LIMITS.maxDepth + 5), origin, options)).toMatchObject({
+      ok: false,
+      reason: "too_deep",
+    });
+    expect(await parseEmail(manyParts(MIME_LIMITS.maxParts + 10), origin, options)).toMatchObject({
+      ok: false,
+      reason: "too_many_parts",
+    });
+    expect(await parseEmail(manyHeaders(MIME_LIMITS.maxHeaderFields + 1), origin, options)).toMatchObject({
+      ok: false,
+      reason: "too_many_headers",
+    });
+    expect(await parseEmail(manyHeaders(900, 600), origin, options)).toMatchObject({
+      ok: false,
+      reason: "header_too_large",
+    });
   });
 
   it("takes what is just inside every limit", async () => {
@@ -86,13 +102,17 @@ describe("limits", () => {
   it("lists a large attachment with its size and does not keep it", async () => {
     const verdict = await parseEmail(withAttachment(3 * 1024 * 1024), origin, options);
     if (!verdict.ok) throw new Error(verdict.reason);
-    expect(JSON.parse(verdict.inquiry.envelope.metadata.attachments!)).toEqual([{ name: "catalogue.bin", type: "application/octet-stream", size: 3 * 1024 * 1024 }]);
+    expect(JSON.parse(verdict.inquiry.envelope.metadata.attachments!)).toEqual([
+      { name: "catalogue.bin", type: "application/octet-stream", size: 3 * 1024 * 1024 },
+    ]);
     expect(JSON.stringify(verdict.inquiry).length).toBeLessThan(2_000);
   });
 
   it("caps a huge body below the broker's record limit and says so", async () => {
     const body = "The lamp flickers. ".repeat(20_000);
-    const raw = Buffer.from(`From: a@example.com\r\nSubject: long\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n${body}`);
+    const raw = Buffer.from(
+      `From: a@example.com\r\nSubject: long\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n${body}`,
+    );
     const verdict = await parseEmail(raw, origin, options);
     if (!verdict.ok) throw new Error(verdict.reason);
     expect(verdict.inquiry.body).toHaveLength(MAX_BODY_CHARS);

@@ -10,9 +10,16 @@ const FILE = "config/routing-rules.yaml";
 const DEFAULT = readFileSync(path.join(REPO_ROOT, FILE), "utf8");
 const withAutoReply = (section: string) => DEFAULT.replace(/^auto_reply:[\s\S]*$/m, section);
 
-const on = parseRules(withAutoReply("auto_reply:\n  enabled: true\n  strategies: [template, retrieval]\n  intents: { Track_Order: 0.8 }\n"), FILE).autoReply;
+const on = parseRules(
+  withAutoReply("auto_reply:\n  enabled: true\n  strategies: [template, retrieval]\n  intents: { Track_Order: 0.8 }\n"),
+  FILE,
+).autoReply;
 
-const response = (strategy: InquiryResponse["strategy"], metadata: Record<string, string> = {}, replyTo: string | null = "dana@example.com"): InquiryResponse => ({
+const response = (
+  strategy: InquiryResponse["strategy"],
+  metadata: Record<string, string> = {},
+  replyTo: string | null = "dana@example.com",
+): InquiryResponse => ({
   inquiry_id: "i-1",
   envelope: {
     channel: "email",
@@ -58,7 +65,9 @@ describe("decideAutoReply", () => {
 
   it("sends an allowed strategy's reply for a listed intent at or above its confidence (intents case-insensitive)", () => {
     expect(decideAutoReply(on, response("template"), sure)).toEqual({ send: true });
-    expect(decideAutoReply(on, response("retrieval"), { intent: "TRACK_ORDER", confidence: 0.8 })).toEqual({ send: true });
+    expect(decideAutoReply(on, response("retrieval"), { intent: "TRACK_ORDER", confidence: 0.8 })).toEqual({
+      send: true,
+    });
   });
 
   it("keeps every other reply a draft, saying why", () => {
@@ -66,10 +75,19 @@ describe("decideAutoReply", () => {
     expect(decideAutoReply(off, response("template"), sure)).toEqual({ send: false, reason: "draft" });
     expect(decideAutoReply(on, response("human"), sure)).toEqual({ send: false, reason: "strategy" });
     expect(decideAutoReply(on, response("llm"), sure)).toEqual({ send: false, reason: "strategy" });
-    expect(decideAutoReply(on, response("template", { auto_submitted: "true" }), sure)).toEqual({ send: false, reason: "automatic_sender" });
+    expect(decideAutoReply(on, response("template", { auto_submitted: "true" }), sure)).toEqual({
+      send: false,
+      reason: "automatic_sender",
+    });
     expect(decideAutoReply(on, response("template", {}, null), sure)).toEqual({ send: false, reason: "no_address" });
     expect(decideAutoReply(on, response("template"), undefined)).toEqual({ send: false, reason: "no_classification" });
-    expect(decideAutoReply(on, response("template"), { intent: "complaint", confidence: 0.99 })).toEqual({ send: false, reason: "intent" });
-    expect(decideAutoReply(on, response("template"), { intent: "track_order", confidence: 0.79 })).toEqual({ send: false, reason: "low_confidence" });
+    expect(decideAutoReply(on, response("template"), { intent: "complaint", confidence: 0.99 })).toEqual({
+      send: false,
+      reason: "intent",
+    });
+    expect(decideAutoReply(on, response("template"), { intent: "track_order", confidence: 0.79 })).toEqual({
+      send: false,
+      reason: "low_confidence",
+    });
   });
 });
