@@ -1,11 +1,15 @@
 import { execFile } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, statSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
 import { promisify } from "node:util";
 import { SchemaRegistry } from "@kafkajs/confluent-schema-registry";
 import type { Kafka } from "kafkajs";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { ensureDemoApiKey, revokeApiKey } from "../../connectors/api/keys.js";
 import type { InquiryReceived } from "../../schemas/types.generated.js";
+import { createPool } from "../../storage/postgres.js";
 import { createTopicCodec, type TopicCodec } from "../../streams/codec.js";
 import { createKafka } from "../../streams/kafka.js";
 import { TRIAGE, allTopics } from "../../streams/topology.js";
@@ -167,6 +171,27 @@ describe("API keys", () => {
     expect(refused).toBe(true);
     await expect(run(process.execPath, [CLI, "api-keys", "revoke", id], { env })).rejects.toThrow(/no live API key/);
     await expect(run(process.execPath, [CLI, "api-keys", "create", "--name", "x", "--scopes", "admin"], { env })).rejects.toThrow(/unknown: admin/);
+  });
+});
+
+describe("the demo key for the local user", () => {
+  it("ensureDemoApiKey creates a key with every scope once, keeps it in a private file, and replaces it when revoked", async () => {
+    const file = path.join(mkdtempSync(path.join(os.tmpdir(), "switchboard-demo-key-")), "api-key");
+    const pool = createPool(endpoints.databaseUrl, "test-demo-key");
+    try {
+      const first = await ensureDemoApiKey(pool, file);
+      expect(first.created).toBe(true);
+      expect(statSync(file).mode & 0o777).toBe(0o600);
+      expect((await post(inquiries(), first.token, sample())).status).toBe(202);
+      expect(await ensureDemoApiKey(pool, file)).toEqual({ token: first.token, created: false });
+      await revokeApiKey(pool, first.token.slice(3, 15));
+      const second = await ensureDemoApiKey(pool, file);
+      expect(second.created).toBe(true);
+      expect(second.token).not.toBe(first.token);
+      expect(readFileSync(file, "utf8").trim()).toBe(second.token);
+    } finally {
+      await pool.end();
+    }
   });
 });
 
