@@ -13,7 +13,10 @@ import { createTopics } from "../streams/topics.js";
 import { TOPOLOGIES, TRIAGE } from "../streams/topology.js";
 import type { CliContext } from "./context.js";
 import { streamDemo } from "./demo.js";
-import { runnableProcessor, spawnProcessor, stopProcessor, waitHealthy, type ProcessorProcess, type Runnable } from "./processes.js";
+import { ensureDemoApiKey } from "../connectors/api/keys.js";
+import { demoIngest } from "./ingest-demo.js";
+import { localApiKeyFile, localWebhookEnv } from "./local-access.js";
+import { runnableConnector, runnableProcessor, spawnProcessor, stopProcessor, waitHealthy, type Runnable } from "./processes.js";
 import { ensurePythonEnv, pythonEnvOptions } from "./python-env.js";
 import { schemaTargets } from "./schemas.js";
 
@@ -53,22 +56,38 @@ async function prepare(config: Config, log: Logger): Promise<void> {
 
 /**
  * What `up` starts, each as `switchboard run <name>` in its own process, logging to
- * `<stack home>/logs/processors/<name>.log`: every triage processor.
+ * `<stack home>/logs/processors/<name>.log`: every triage processor and every connector.
  */
 function upRunnables(): Runnable[] {
-  return [...TRIAGE.processors.map(runnableProcessor)];
+  return [...TRIAGE.processors.map(runnableProcessor), ...TRIAGE.connectors.map(runnableConnector)];
 }
 
-/** Starts the runnables, waits until each answers /healthz; on a failure stops them all and throws. */
-async function startAll(runnables: readonly Runnable[], stackHome: string): Promise<ProcessorProcess[]> {
-  const processes = runnables.map((r) => spawnProcessor(r, stackHome));
+/** Where the main job's API answers, for the demo and the lines it prints. */
+const API_URL = `http://localhost:${TRIAGE.connectors.find((c) => c.name === "api")!.port}`;
+
+/** The main job's API key for the person at this machine (made once, shown on every start). */
+async function localApiKey(config: Config): Promise<string> {
+  const pool = createPool(resolveEndpoints(config).databaseUrl, "switchboard-up");
   try {
-    await Promise.all(processes.map((p) => waitHealthy(p, p.declaration.port, 180_000)));
-  } catch (error) {
-    await Promise.all(processes.map(stopProcessor));
-    throw error;
+    return (await ensureDemoApiKey(pool, localApiKeyFile(config.stackHome))).token;
+  } finally {
+    await pool.end();
   }
-  return processes;
+}
+
+function printWaysIn(config: Config): void {
+  const key = `"Authorization: Bearer $(cat ${path.relative(process.cwd(), localApiKeyFile(config.stackHome)) || localApiKeyFile(config.stackHome)})"`;
+  console.log(
+    [
+      "",
+      `ways in (an API key with every scope is in ${localApiKeyFile(config.stackHome)}; docs at ${API_URL}/docs):`,
+      `  curl -s -X POST ${API_URL}/v1/inquiries -H ${key} -H 'Content-Type: application/json' \\`,
+      `       -d '{"subject":"Order 48213 never arrived","body":"My kettle has not arrived after two weeks."}'`,
+      `  curl -s ${API_URL}/v1/inquiries/<inquiry_id> -H ${key}`,
+      "  npx switchboard webhook send generic test/fixtures/tickets/generic-ticket-created.json",
+      "  npx switchboard import-mail test/fixtures/email/01-plain-order-late.eml   (or mail into the local Dovecot: see README)",
+    ].join("\n"),
+  );
 }
 
 /** The inquiries a demo streams: the samples written for the project, or rows of a dataset. */
@@ -91,48 +110,58 @@ export function upCommand(program: Command, { config, log }: CliContext): void {
 
   program
     .command("up")
-    .description("the main job: Python environment, local stack, prepare, every triage processor, then a live demo; Ctrl-C stops the processors")
+    .description("the main job: Python environment, local stack, prepare, every triage processor and connector, then a live demo; Ctrl-C stops them")
     .option("--no-demo", "start everything without streaming the sample inquiries")
-    .option("--exit-after-demo", "non-interactive: stop the processors after the demo and exit 0 only if every sample inquiry was answered")
+    .option("--exit-after-demo", "non-interactive: stop the processes after the demo and exit 0 only if every sample inquiry, and one by each connector, was answered")
     .action(async (options: { demo: boolean; exitAfterDemo?: boolean }) => {
       if (options.exitAfterDemo && !options.demo) throw new Error("--exit-after-demo needs the demo (leave out --no-demo)");
       await ensurePythonEnv(pythonEnvOptions(config, log));
       await createSupervisor(config.stackHome, stackPorts(config), log).up(localServices(config));
       await prepare(config, log);
-      const processes = await startAll(upRunnables(), config.stackHome);
-      const stopAll = () => Promise.all(processes.map(stopProcessor));
+      const endpoints = resolveEndpoints(config);
+      const apiKey = await localApiKey(config);
       // A signal from now on (Ctrl-C, or SIGTERM from a supervisor or CI) stops the processes first.
       const stopped = new Promise<NodeJS.Signals>((resolve) => {
         process.once("SIGINT", resolve);
         process.once("SIGTERM", resolve);
       });
-      let answered = 0;
+      const env = { ...process.env, ...localWebhookEnv(config) };
+      const processes = upRunnables().map((r) => spawnProcessor(r, config.stackHome, env));
+      const stopAll = () => Promise.all(processes.map(stopProcessor));
+      /** Runs `step` unless a signal comes first, which stops the processes and exits. */
+      const unlessStopped = async <T>(step: Promise<T>): Promise<T> => {
+        const outcome = await Promise.race([step.then((value) => ({ value })), stopped]);
+        if (typeof outcome === "object") return outcome.value;
+        await stopAll();
+        process.exit(outcome === "SIGINT" ? 130 : 143);
+      };
+      const logs = path.join(config.stackHome, "logs", "processors");
       const inquiries = options.demo ? demoInquiries({}) : [];
+      let answered = 0;
+      let ingest = { sent: 0, answered: 0 };
       try {
-        console.log(
-          `${processes.length} processes running (logs in ${path.join(config.stackHome, "logs", "processors")}); ` +
-            `/healthz and /metrics at ports ${processes.map((p) => p.declaration.port).join(", ")}`,
-        );
+        await unlessStopped(Promise.all(processes.map((p) => waitHealthy(p, p.declaration.port, 180_000))));
+        console.log(`${processes.length} processes running (logs in ${logs}); /healthz and /metrics at ports ${processes.map((p) => p.declaration.port).join(", ")}`);
         if (options.demo) {
-          const demo = streamDemo(resolveEndpoints(config), log, inquiries);
-          const outcome = await Promise.race([demo, stopped]);
-          if (typeof outcome !== "number") {
-            await stopAll();
-            process.exit(outcome === "SIGINT" ? 130 : 143);
-          }
-          answered = outcome;
+          answered = await unlessStopped(streamDemo(endpoints, log, inquiries));
+          ingest = await unlessStopped(demoIngest(config, endpoints, API_URL, apiKey));
         }
+        printWaysIn(config);
       } catch (error) {
         await stopAll();
         throw error;
       }
       if (options.exitAfterDemo) {
         await stopAll();
-        if (answered < inquiries.length) {
-          console.error(`main job failed: ${answered} of ${inquiries.length} sample inquiries answered (processor logs in ${path.join(config.stackHome, "logs", "processors")})`);
+        if (answered < inquiries.length || ingest.answered < ingest.sent) {
+          console.error(
+            `main job failed: ${answered} of ${inquiries.length} sample inquiries and ${ingest.answered} of ${ingest.sent} through the connectors answered (logs in ${logs})`,
+          );
           process.exitCode = 1;
         } else {
-          console.log(`main job done: all ${inquiries.length} sample inquiries answered; processors stopped (\`switchboard stack down\` stops the services)`);
+          console.log(
+            `main job done: all ${inquiries.length} sample inquiries and all ${ingest.sent} through the connectors answered; processes stopped (\`switchboard stack down\` stops the services)`,
+          );
         }
         return;
       }

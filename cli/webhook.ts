@@ -4,12 +4,11 @@ import { SETTINGS } from "../config/settings.js";
 import { DESKS, signatureHeaders, type Desk } from "../connectors/tickets/signatures.js";
 import { findConnector } from "../streams/topology.js";
 import { ReportedError, type CliContext } from "./context.js";
-
-const SECRET_OF = { zendesk: "zendeskWebhookSecret", freshdesk: "freshdeskWebhookSecret", generic: "genericWebhookSecret" } as const;
+import { webhookSecret } from "./local-access.js";
 
 /**
  * `switchboard webhook send <desk> <file>`: signs a payload file as the desk would (its own
- * headers, the configured secret, the time now) and posts it to the API's ticket webhook, so a
+ * headers, the configured secret or the one `switchboard up` made locally, the time now) and posts it to the API's ticket webhook, so a
  * person can try the webhooks by hand; prints the answer.
  */
 export function webhookCommands(program: Command, { config }: CliContext): void {
@@ -22,9 +21,10 @@ export function webhookCommands(program: Command, { config }: CliContext): void 
     .option("--url <url>", "base URL of the API", defaultUrl)
     .action(async (desk: string, file: string, options: { url: string }) => {
       if (!(DESKS as readonly string[]).includes(desk)) throw new ReportedError(`unknown desk "${desk}"; one of ${DESKS.join(", ")}`);
-      const setting = SECRET_OF[desk as Desk];
-      const secret = config[setting];
-      if (!secret) throw new ReportedError(`set ${SETTINGS[setting].env} (the API's ${desk} webhook secret) to sign with`);
+      const secret = webhookSecret(config, desk as Desk);
+      if (!secret) {
+        throw new ReportedError(`set ${SETTINGS[`${desk as Desk}WebhookSecret`].env} (the API's ${desk} webhook secret) to sign with, or start the API with \`switchboard up\`, which makes local secrets`);
+      }
       let body: Buffer;
       try {
         body = await readFile(file);
