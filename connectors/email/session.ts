@@ -196,7 +196,7 @@ export function createMailboxSession(options: MailboxSessionOptions): MailboxSes
       const present = new Set(waiting);
       for (const uid of deferred.keys()) if (!present.has(uid)) deferred.delete(uid);
       const nextRetry = Math.min(...deferred.values());
-      return Number.isFinite(nextRetry) ? Math.max(0, Math.min(POLL_MS, nextRetry - Date.now())) : POLL_MS;
+      return Number.isFinite(nextRetry) ? Math.max(250, Math.min(POLL_MS, nextRetry - Date.now())) : POLL_MS;
     } finally {
       lock.release();
     }

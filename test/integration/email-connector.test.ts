@@ -147,7 +147,7 @@ describe("email connector", () => {
     }
   });
 
-  it("loses and duplicates nothing when it is SIGKILLed mid-stream and started again", async () => {
+  it("loses and duplicates nothing when it is SIGKILLed mid-stream, twice, and started again", async () => {
     const tag = randomUUID().slice(0, 8);
     const { mailbox, processed } = testMailboxes(tag);
     const accepted = fixtures.filter((f) => !isRefusal(f));
@@ -155,35 +155,36 @@ describe("email connector", () => {
       accepted.map((f) => uniquify(f.raw, `${tag}r${round}`)),
     ).flat();
     const ids = await idsOf(messages);
-    const half = messages.length / 2;
-    await deliver(mailbox, messages.slice(0, half));
+    const seen = () => ids.filter((id) => countOf(id) > 0).length;
+    const backlog = (messages.length * 3) / 4;
+    await deliver(mailbox, messages.slice(0, backlog));
     let connector = await startEmailConnector(endpoints, mailbox, processed);
-    const first = connector.proc.log;
     try {
-      // A backlog, and mail that keeps arriving while the connector is killed and started again.
-      const delivering = deliver(mailbox, messages.slice(half));
-      await waitFor(() => ids.filter((id) => countOf(id) > 0).length >= 40, 60_000, "a first share of the inquiries");
+      // Killed at whatever step of a round it is in when the first inquiries show, then again later.
+      await waitFor(() => seen() >= 1, 60_000, "the first inquiries");
       await connector.kill();
       connector = await startEmailConnector(endpoints, mailbox, processed);
-      await delivering;
-      // Attempts the killed process left unconfirmed are settled after PENDING_SETTLE_MS (30 s).
-      await waitFor(() => ids.every((id) => countOf(id) >= 1), 120_000, "every inquiry after the restart");
+      await waitFor(() => seen() >= 100, 120_000, "a hundred inquiries");
+      await connector.kill();
+      connector = await startEmailConnector(endpoints, mailbox, processed);
+      // And mail keeps arriving.
+      await deliver(mailbox, messages.slice(backlog));
+      // Attempts a killed process left unconfirmed are settled after PENDING_SETTLE_MS (30 s).
+      await waitFor(() => ids.every((id) => countOf(id) >= 1), 180_000, "every inquiry after the restarts");
       await waitFor(async () => (await messagesIn(imap, mailbox)).length === 0, 60_000, "the mailbox to be drained");
       await new Promise((resolve) => setTimeout(resolve, 3_000));
 
-      const duplicated = ids.filter((id) => countOf(id) !== 1);
-      expect(duplicated).toEqual([]);
+      expect(ids.filter((id) => countOf(id) !== 1)).toEqual([]);
       expect(new Set(ids).size).toBe(messages.length);
       const moved = await messagesIn(imap, processed);
       expect(moved).toHaveLength(messages.length);
       expect(moved.every((m) => m.flags.has(PROCESSED_KEYWORD))).toBe(true);
       const states = await Promise.all(ids.map((id) => redis.hget(recordKey(id), "state")));
       expect(new Set(states)).toEqual(new Set(["published"]));
-      expect(readFileSync(first, "utf8")).toContain("IMAP mailbox open");
     } finally {
       await connector.stop();
     }
-  });
+  }, 300_000);
 
   it("settles a publish of unknown outcome by looking in Kafka: published once, whether or not the attempt landed", async () => {
     const tag = randomUUID().slice(0, 8);

@@ -104,10 +104,12 @@ export interface StoredMessage {
 
 /** Every message of a mailbox with its flags (none when the mailbox does not exist yet). */
 export async function messagesIn(client: ImapFlow, mailbox: string): Promise<StoredMessage[]> {
-  const status = await client.status(mailbox, { messages: true }).catch(() => false as const);
-  if (!status || !status.messages) return [];
-  const lock = await client.getMailboxLock(mailbox);
+  const lock = await client.getMailboxLock(mailbox).catch(() => undefined);
+  if (!lock) return [];
   try {
+    // A session sees what others changed in its selected mailbox only once it asks.
+    await client.noop();
+    if (!client.mailbox || client.mailbox.exists === 0) return [];
     const messages = await client.fetchAll("1:*", { uid: true, flags: true, envelope: true });
     return messages.map((m) => ({ uid: m.uid, flags: m.flags ?? new Set(), messageId: m.envelope?.messageId }));
   } finally {
