@@ -2,10 +2,10 @@ import { Client } from "@elastic/elasticsearch";
 import swagger from "@fastify/swagger";
 import swaggerUi from "@fastify/swagger-ui";
 import type { FastifyInstance } from "fastify";
-import { Redis } from "ioredis";
 import { createPool } from "../../storage/postgres.js";
 import { errorMessage } from "../../streams/errors.js";
 import type { ConnectorFactory } from "../connector.js";
+import { connectorRedis } from "../redis.js";
 import { ticketWebhooks } from "../tickets/index.js";
 import { requireApiKeys } from "./auth.js";
 import { createGuard } from "./guard.js";
@@ -26,17 +26,7 @@ const CLAIM_TTL_MS = 30_000;
  * ticket webhooks (connectors/tickets), which share its process, Redis and PostgreSQL.
  */
 export const api: ConnectorFactory = ({ config, endpoints, log, ...deps }) => {
-  // Fail fast while Redis is away (503, not a queue of waiting requests); ioredis reconnects by itself.
-  const redis = new Redis(endpoints.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1, commandTimeout: 1_000 });
-  let redisDown = false;
-  redis.on("error", (error: Error) => {
-    if (!redisDown) log.warn({ err: error.message }, "redis unavailable; refusing requests with 503 until it is back");
-    redisDown = true;
-  });
-  redis.on("ready", () => {
-    if (redisDown) log.info("redis available again");
-    redisDown = false;
-  });
+  const redis = connectorRedis(endpoints.redisUrl, log, { commandTimeoutMs: 1_000, whileDown: "refusing requests with 503" });
   const pool = createPool(endpoints.databaseUrl, "api");
   const es = new Client({ node: endpoints.elasticsearchUrl, requestTimeout: 5_000, maxRetries: 1 });
   const guard = createGuard(redis, {

@@ -1,5 +1,5 @@
 import { SchemaRegistry } from "@kafkajs/confluent-schema-registry";
-import { Redis } from "ioredis";
+import type { Redis } from "ioredis";
 import nodemailer from "nodemailer";
 import type { Logger } from "pino";
 import type { Config } from "../../config/settings.js";
@@ -12,6 +12,7 @@ import { allTopics } from "../../streams/topology.js";
 import type { ConnectorFactory } from "../connector.js";
 import type { Intake } from "../intake.js";
 import type { ConnectorMetrics } from "../metrics.js";
+import { connectorRedis } from "../redis.js";
 import { createEmailIngest, type EmailIngest } from "./ingest.js";
 import { createEmailMetrics } from "./metrics.js";
 import { createReplySender, type ReplySender } from "./replies.js";
@@ -32,21 +33,8 @@ export function openEmailIngest(
   metrics: ConnectorMetrics,
   log: Logger,
 ): EmailIngestHandle {
-  // Commands fail at once while Redis is away (the messages are tried again later); ioredis reconnects by itself.
-  const redis = new Redis(endpoints.redisUrl, {
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 1,
-    commandTimeout: 2_000,
-  });
-  let redisDown = false;
-  redis.on("error", (error: Error) => {
-    if (!redisDown) log.warn({ err: error.message }, "redis unavailable; email is not published until it is back");
-    redisDown = true;
-  });
-  redis.on("ready", () => {
-    if (redisDown) log.info("redis available again");
-    redisDown = false;
-  });
+  // The messages are tried again later while Redis is away.
+  const redis = connectorRedis(endpoints.redisUrl, log, { commandTimeoutMs: 2_000, whileDown: "email is not published" });
   const kafka = createKafka(endpoints.kafkaBrokers, `${connector}-lookup`, log);
   const ingest = createEmailIngest({
     intake,
