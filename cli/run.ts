@@ -19,6 +19,13 @@ export function runCommands(program: Command, { config, log }: CliContext): void
         return;
       }
       const { topology, processor } = findProcessor(name);
-      await hostProcessor(topology, processor, await implementationOf(name, { config, endpoints, log }), config, endpoints, log);
+      await hostProcessor(
+        topology,
+        processor,
+        await implementationOf(name, { topology, config, endpoints, log }),
+        config,
+        endpoints,
+        log,
+      );
     });
 }

@@ -1,9 +1,9 @@
-import type { InquiryClassified, InquiryCleaned } from "../schemas/types.generated.js";
-import type { ProcessorImplementation } from "../streams/processor.js";
+import type { InquiryClassified } from "../schemas/types.generated.js";
 import type { ProcessorDeclaration } from "../streams/topology.js";
 import { createPool } from "../storage/postgres.js";
 import { modelInput, predictionFeedback } from "./feedback.js";
-import type { ProcessorDependencies } from "../streams/processor.js";
+import { outputOf, reading } from "../streams/ports.js";
+import type { ProcessorDependencies, ProcessorImplementation } from "../streams/processor.js";
 import { labelScores, serveProductionModel } from "./serving.js";
 
 const TOP_K = 3;
@@ -13,16 +13,23 @@ const TOP_K = 3;
  * models. An intent less likely than the model's calibrated out-of-scope operating point (or the
  * configured threshold when the model has none) is flagged out of scope, for a human to take.
  */
-export async function classify(_declaration: ProcessorDeclaration, deps: ProcessorDependencies): Promise<ProcessorImplementation> {
+export async function classify(
+  declaration: ProcessorDeclaration,
+  deps: ProcessorDependencies,
+): Promise<ProcessorImplementation> {
+  const classifiedOut = outputOf(deps.topology, declaration, "inquiries.classified");
+  const feedbackOut = outputOf(deps.topology, declaration, "predictions.feedback");
   const pool = createPool(deps.endpoints.databaseUrl, "classify");
   const intent = await serveProductionModel("intent", pool, deps);
   const category = await serveProductionModel("category", pool, deps);
 
   return {
-    process: async (record) => {
-      const inquiry = record.value as InquiryCleaned;
+    process: reading(deps.topology, declaration, "inquiries.cleaned", async ({ value: inquiry }) => {
       const input = modelInput(inquiry);
-      const [intentPrediction, categoryPrediction] = await Promise.all([intent.predict(input), category.predict(input)]);
+      const [intentPrediction, categoryPrediction] = await Promise.all([
+        intent.predict(input),
+        category.predict(input),
+      ]);
       const threshold = intent.current.manifest.operating_point?.threshold ?? deps.config.outOfScopeThreshold;
       const classified: InquiryClassified = {
         inquiry_id: inquiry.inquiry_id,
@@ -35,11 +42,11 @@ export async function classify(_declaration: ProcessorDeclaration, deps: Process
         classified_at: Date.now(),
       };
       return [
-        { topic: "inquiries.classified", value: classified },
-        predictionFeedback(inquiry, "intent", intentPrediction, input),
-        predictionFeedback(inquiry, "category", categoryPrediction, input),
+        classifiedOut(classified),
+        feedbackOut(predictionFeedback(inquiry, "intent", intentPrediction, input)),
+        feedbackOut(predictionFeedback(inquiry, "category", categoryPrediction, input)),
       ];
-    },
+    }),
     close: async () => {
       await Promise.all([intent.close(), category.close()]);
       await pool.end();

@@ -1,6 +1,5 @@
 import type { InquiryCleaned, InquiryReceived } from "../schemas/types.generated.js";
 import { InvalidInputError } from "../streams/errors.js";
-import type { ProcessorImplementation } from "../streams/processor.js";
 import type { ProcessorDeclaration } from "../streams/topology.js";
 import { looksLikeBinary } from "../text/binary.js";
 import { extractEntities } from "../text/entities.js";
@@ -9,7 +8,8 @@ import { loadLanguageDetector, type LanguageDetector } from "../text/language.js
 import { MAX_TEXT_CHARS, capLength, normalizeText } from "../text/normalize.js";
 import { redactPersonalData } from "../text/pii.js";
 import { stripQuotesAndSignatures, stripReplyPrefixes } from "../text/quotes.js";
-import type { ProcessorDependencies } from "../streams/processor.js";
+import { outputOf, reading } from "../streams/ports.js";
+import type { ProcessorDependencies, ProcessorImplementation } from "../streams/processor.js";
 
 /**
  * Raw body beyond this is not read. The text emitted is capped far below it, and what makes a body
@@ -26,19 +26,15 @@ const MAX_SUBJECT_CHARS = 500;
  * two and the entities in them. The envelope is copied unchanged: replies need the address.
  */
 export function clean(declaration: ProcessorDeclaration, deps: ProcessorDependencies): ProcessorImplementation {
-  const [output] = declaration.outputs;
-  if (!output || declaration.outputs.length !== 1) {
-    throw new Error(`${declaration.name}: clean writes exactly one topic`);
-  }
+  const cleanedOut = outputOf(deps.topology, declaration, "inquiries.cleaned");
   const languageDetector = loadLanguageDetector();
   languageDetector.then(
     () => deps.log.info({ processor: declaration.name }, "language detector loaded"),
     (error: unknown) => deps.log.error({ processor: declaration.name, err: error }, "language detector failed to load"),
   );
   return {
-    process: async (input, { log }) => {
-      // The runtime decoded the value with the inquiries.received schema.
-      const cleaned = cleanInquiry(input.value as InquiryReceived, await languageDetector, Date.now());
+    process: reading(deps.topology, declaration, "inquiries.received", async ({ value: inquiry }, { log }) => {
+      const cleaned = cleanInquiry(inquiry, await languageDetector, Date.now());
       // Counts only: the text itself must never reach the logs.
       log.debug(
         {
@@ -49,8 +45,8 @@ export function clean(declaration: ProcessorDeclaration, deps: ProcessorDependen
         },
         "inquiry cleaned",
       );
-      return [{ topic: output, value: cleaned }];
-    },
+      return [cleanedOut(cleaned)];
+    }),
   };
 }
 

@@ -1,7 +1,6 @@
 import { createHash } from "node:crypto";
 import type { Prediction } from "../models/index.js";
 import type { InquiryCleaned, PredictionFeedback } from "../schemas/types.generated.js";
-import type { OutputRecord } from "../streams/processor.js";
 
 const sha256 = (text: string) => createHash("sha256").update(text).digest("hex");
 
@@ -16,7 +15,7 @@ export function predictionId(inquiryId: string, task: string): string {
 }
 
 /**
- * The `predictions.feedback` record of one prediction. Its id depends only on the inquiry and
+ * The `predictions.feedback` value of one prediction. Its id depends only on the inquiry and
  * the task, so a reprocessed inquiry and the human labels that come later refer to the same one.
  */
 export function predictionFeedback(
@@ -25,25 +24,25 @@ export function predictionFeedback(
   prediction: Prediction,
   input: string,
   values: Readonly<Record<string, number>> = {},
-): OutputRecord<PredictionFeedback> {
+): PredictionFeedback {
   return {
-    topic: "predictions.feedback",
-    value: {
-      prediction_id: predictionId(inquiry.inquiry_id, task),
-      inquiry_id: inquiry.inquiry_id,
-      task,
-      model: prediction.model,
-      input_digest: sha256(input),
-      features: {
-        length: input.length,
-        language: inquiry.language,
-        values: { ...(prediction.activeFeatures === undefined ? {} : { active_features: prediction.activeFeatures }), ...values },
+    prediction_id: predictionId(inquiry.inquiry_id, task),
+    inquiry_id: inquiry.inquiry_id,
+    task,
+    model: prediction.model,
+    input_digest: sha256(input),
+    features: {
+      length: input.length,
+      language: inquiry.language,
+      values: {
+        ...(prediction.activeFeatures === undefined ? {} : { active_features: prediction.activeFeatures }),
+        ...values,
       },
-      predicted_label: prediction.label,
-      confidence: prediction.confidence,
-      label: null,
-      label_source: "model",
-      occurred_at: Date.now(),
     },
+    predicted_label: prediction.label,
+    confidence: prediction.confidence,
+    label: null,
+    label_source: "model",
+    occurred_at: Date.now(),
   };
 }

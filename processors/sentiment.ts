@@ -1,21 +1,25 @@
-import { SentimentValues, type InquiryCleaned, type InquirySentiment, type Sentiment } from "../schemas/types.generated.js";
-import type { ProcessorImplementation } from "../streams/processor.js";
+import { SentimentValues, type InquirySentiment, type Sentiment } from "../schemas/types.generated.js";
 import type { ProcessorDeclaration } from "../streams/topology.js";
 import { createPool } from "../storage/postgres.js";
 import { modelInput, predictionFeedback } from "./feedback.js";
-import type { ProcessorDependencies } from "../streams/processor.js";
+import { outputOf, reading } from "../streams/ports.js";
+import type { ProcessorDependencies, ProcessorImplementation } from "../streams/processor.js";
 import { labelScores, serveProductionModel } from "./serving.js";
 
 const SENTIMENTS: readonly string[] = SentimentValues;
 
 /** Sentiment of each cleaned inquiry from the production `sentiment` model. */
-export async function sentiment(_declaration: ProcessorDeclaration, deps: ProcessorDependencies): Promise<ProcessorImplementation> {
+export async function sentiment(
+  declaration: ProcessorDeclaration,
+  deps: ProcessorDependencies,
+): Promise<ProcessorImplementation> {
+  const sentimentOut = outputOf(deps.topology, declaration, "inquiries.sentiment");
+  const feedbackOut = outputOf(deps.topology, declaration, "predictions.feedback");
   const pool = createPool(deps.endpoints.databaseUrl, "sentiment");
   const model = await serveProductionModel("sentiment", pool, deps);
 
   return {
-    process: async (record) => {
-      const inquiry = record.value as InquiryCleaned;
+    process: reading(deps.topology, declaration, "inquiries.cleaned", async ({ value: inquiry }) => {
       const input = modelInput(inquiry);
       const prediction = await model.predict(input);
       if (!SENTIMENTS.includes(prediction.label)) {
@@ -29,8 +33,8 @@ export async function sentiment(_declaration: ProcessorDeclaration, deps: Proces
         model: prediction.model,
         scored_at: Date.now(),
       };
-      return [{ topic: "inquiries.sentiment", value: scored }, predictionFeedback(inquiry, "sentiment", prediction, input)];
-    },
+      return [sentimentOut(scored), feedbackOut(predictionFeedback(inquiry, "sentiment", prediction, input))];
+    }),
     close: async () => {
       await model.close();
       await pool.end();

@@ -3,7 +3,7 @@ import type { Logger } from "pino";
 import type { Registry } from "prom-client";
 import type { Config } from "../config/settings.js";
 import type { Endpoints } from "../stack/index.js";
-import type { ProcessorDeclaration } from "./topology.js";
+import type { ProcessorDeclaration, Topology } from "./topology.js";
 
 /** A decoded input record, as a processor sees it. */
 export interface InputRecord<Value = unknown> {
@@ -56,6 +56,8 @@ export interface ProcessorImplementation<Value = unknown> {
 
 /** What a processor may use to build itself: it opens its own clients (models, stores) from these. */
 export interface ProcessorDependencies {
+  /** The topology the processor runs in: its declaration's topics are looked up here, never in a global. */
+  readonly topology: Topology;
   readonly config: Config;
   readonly endpoints: Endpoints;
   readonly log: Logger;

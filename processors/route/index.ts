@@ -7,13 +7,7 @@ import { APP_SCHEMA, createPool, migrate, syncToDisk } from "../../storage/postg
 import { createTopicCodec } from "../../streams/codec.js";
 import { createKafka } from "../../streams/kafka.js";
 import type { ProcessorImplementation } from "../../streams/processor.js";
-import {
-  TRIAGE,
-  findTopic,
-  type ProcessorDeclaration,
-  type TopicDeclaration,
-  type Topology,
-} from "../../streams/topology.js";
+import { findTopic, type ProcessorDeclaration, type TopicDeclaration, type Topology } from "../../streams/topology.js";
 import type { ProcessorDependencies } from "../../streams/processor.js";
 import { PART_NAMES, type PartName } from "./join.js";
 import { createRouteMetrics } from "./metrics.js";
@@ -61,13 +55,13 @@ export function routeTopicsOf(declaration: ProcessorDeclaration, topology: Topol
   return { parts: Object.fromEntries(parts) as Record<PartName, string>, routed: routed[0]! };
 }
 
-/** The `route` processor of the triage topology: its join state lives in the application schema. */
+/** The `route` processor of the topology it runs in: its join state lives in the application schema. */
 export async function route(
   declaration: ProcessorDeclaration,
   deps: ProcessorDependencies,
 ): Promise<RouteImplementation> {
-  const { config, endpoints, log } = deps;
-  const topics = routeTopicsOf(declaration, TRIAGE);
+  const { topology, config, endpoints, log } = deps;
+  const topics = routeTopicsOf(declaration, topology);
   // One disk sync per transaction (flush) instead of one per stored part.
   const pool = createPool(endpoints.databaseUrl, declaration.name, { deferDurability: true });
   try {
@@ -75,7 +69,7 @@ export async function route(
     return await startRoute({
       name: declaration.name,
       topics,
-      timeoutTopic: findTopic(TRIAGE, topics.parts.timeout),
+      timeoutTopic: findTopic(topology, topics.parts.timeout),
       pool,
       schema: APP_SCHEMA,
       rulesFile: config.routingRules,

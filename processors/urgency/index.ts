@@ -1,11 +1,11 @@
 import { Redis } from "ioredis";
 import type { InquiryCleaned, InquiryUrgency } from "../../schemas/types.generated.js";
 import { errorMessage } from "../../streams/errors.js";
-import type { ProcessorImplementation } from "../../streams/processor.js";
 import type { ProcessorDeclaration } from "../../streams/topology.js";
 import { createPool } from "../../storage/postgres.js";
 import { modelInput, predictionFeedback } from "../feedback.js";
-import type { ProcessorDependencies } from "../../streams/processor.js";
+import { outputOf, reading } from "../../streams/ports.js";
+import type { ProcessorDependencies, ProcessorImplementation } from "../../streams/processor.js";
 import { serveProductionModel } from "../serving.js";
 import { combineUrgency } from "./level.js";
 import { createContactHistory } from "./repeat-contact.js";
@@ -16,12 +16,22 @@ import { textSignals, type UrgencySignal } from "./signals.js";
  * signals (outage, ASAP, a near deadline, the same customer writing again within the window).
  * The record says which signals fired; the feedback record keeps the model's own prediction.
  */
-export async function urgency(_declaration: ProcessorDeclaration, deps: ProcessorDependencies): Promise<ProcessorImplementation> {
+export async function urgency(
+  declaration: ProcessorDeclaration,
+  deps: ProcessorDependencies,
+): Promise<ProcessorImplementation> {
+  const urgencyOut = outputOf(deps.topology, declaration, "inquiries.urgency");
+  const feedbackOut = outputOf(deps.topology, declaration, "predictions.feedback");
   const { config, endpoints, log } = deps;
   const pool = createPool(endpoints.databaseUrl, "urgency");
   const model = await serveProductionModel("urgency", pool, deps);
   // Fail fast instead of queueing while Redis is away: the signal is then skipped, not the inquiry.
-  const redis = new Redis(endpoints.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1, commandTimeout: 1000, lazyConnect: true });
+  const redis = new Redis(endpoints.redisUrl, {
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    commandTimeout: 1000,
+    lazyConnect: true,
+  });
   redis.on("error", (error: Error) => log.warn({ error: error.message }, "redis unavailable"));
   await redis.connect();
   const history = createContactHistory(redis, config.repeatContactWindowMs);
@@ -30,14 +40,16 @@ export async function urgency(_declaration: ProcessorDeclaration, deps: Processo
     try {
       return await history.isRepeatContact(inquiry.envelope.customer, inquiry.inquiry_id, inquiry.envelope.received_at);
     } catch (error) {
-      log.warn({ inquiryId: inquiry.inquiry_id, error: errorMessage(error) }, "repeat-contact signal skipped: contact history unavailable");
+      log.warn(
+        { inquiryId: inquiry.inquiry_id, error: errorMessage(error) },
+        "repeat-contact signal skipped: contact history unavailable",
+      );
       return false;
     }
   };
 
   return {
-    process: async (record) => {
-      const inquiry = record.value as InquiryCleaned;
+    process: reading(deps.topology, declaration, "inquiries.cleaned", async ({ value: inquiry }) => {
       const input = modelInput(inquiry);
       const prediction = await model.predict(input);
       const signals: UrgencySignal[] = textSignals(input, inquiry.entities, inquiry.envelope.received_at);
@@ -51,8 +63,8 @@ export async function urgency(_declaration: ProcessorDeclaration, deps: Processo
         scored_at: Date.now(),
       };
       const signalValues = Object.fromEntries(signals.map((s) => [`signal_${s}`, 1]));
-      return [{ topic: "inquiries.urgency", value: scored }, predictionFeedback(inquiry, "urgency", prediction, input, signalValues)];
-    },
+      return [urgencyOut(scored), feedbackOut(predictionFeedback(inquiry, "urgency", prediction, input, signalValues))];
+    }),
     close: async () => {
       await model.close();
       redis.disconnect();

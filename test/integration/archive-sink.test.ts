@@ -16,7 +16,7 @@ import type {
 import { APP_SCHEMA, createPool } from "../../storage/postgres.js";
 import { InvalidInputError, TransientError } from "../../streams/errors.js";
 import type { InputRecord, ProcessorImplementation } from "../../streams/processor.js";
-import { findProcessor } from "../../streams/topology.js";
+import { TRIAGE, findProcessor } from "../../streams/topology.js";
 
 type Topic = keyof TopicValues;
 type Delivery = InputRecord<TopicValues[Topic]>;
@@ -179,7 +179,7 @@ describe("archive sink (PostgreSQL)", () => {
   beforeAll(async () => {
     const endpoints = inject("endpoints");
     db = createPool(endpoints.databaseUrl, "archive-test");
-    sink = await archive(declaration, { config: loadConfig(), endpoints, log });
+    sink = await archive(declaration, { topology: TRIAGE, config: loadConfig(), endpoints, log });
   });
 
   afterAll(async () => {
@@ -584,7 +584,7 @@ describe("archive sink (PostgreSQL)", () => {
     await expect(
       archive(
         { ...declaration, inputs: [...declaration.inputs, "inquiries.urgency"] },
-        { config: loadConfig(), endpoints, log },
+        { topology: TRIAGE, config: loadConfig(), endpoints, log },
       ),
     ).rejects.toThrow(/no archive table for input topic\(s\) inquiries.urgency/);
   });

@@ -48,7 +48,12 @@ const processor: ProcessorDeclaration = {
   outputs: [responsesTopic.name],
   metricsPort: 0,
 };
-const topology: Topology = { name: `test-${id}`, topics: [routedTopic, responsesTopic], processors: [processor], connectors: [] };
+const topology: Topology = {
+  name: `test-${id}`,
+  topics: [routedTopic, responsesTopic],
+  processors: [processor],
+  connectors: [],
+};
 
 const index = kbIndexName("respond");
 let endpoints: Endpoints;
@@ -60,7 +65,7 @@ let embedder: TextEmbedder;
 let responder: ProcessorImplementation;
 let running: RunningProcessor;
 
-const deps = () => ({ config: { ...loadConfig(), knowledgeBaseIndex: index }, endpoints, log: quietLog });
+const deps = () => ({ topology, config: { ...loadConfig(), knowledgeBaseIndex: index }, endpoints, log: quietLog });
 
 beforeAll(async () => {
   endpoints = inject("endpoints");
@@ -81,7 +86,14 @@ beforeAll(async () => {
     processor,
     responder,
     { kafka, registry, metrics: createRuntimeMetrics(new Registry()), log: quietLog },
-    { maxAttempts: 3, retryBackoffMs: 50, maxRecordBytes: 1_048_576, instanceId: "test", sessionTimeoutMs: 6_000, commitIntervalMs: 200 },
+    {
+      maxAttempts: 3,
+      retryBackoffMs: 50,
+      maxRecordBytes: 1_048_576,
+      instanceId: "test",
+      sessionTimeoutMs: 6_000,
+      commitIntervalMs: 200,
+    },
   );
 });
 

@@ -9,7 +9,7 @@ import type { InquiryCleaned, InquiryRouted, TopicValues } from "../../schemas/t
 import type { Endpoints } from "../../stack/index.js";
 import { InvalidInputError, TransientError } from "../../streams/errors.js";
 import type { InputRecord, ProcessorImplementation } from "../../streams/processor.js";
-import { findProcessor } from "../../streams/topology.js";
+import { TRIAGE, findProcessor } from "../../streams/topology.js";
 
 type Topic = "inquiries.cleaned" | "inquiries.routed";
 type Delivery = InputRecord<TopicValues[Topic]>;
@@ -168,7 +168,7 @@ describe("search sink (Elasticsearch)", () => {
     endpoints = inject("endpoints");
     config = { ...loadConfig(), inquiryIndex: index };
     es = new Client({ node: endpoints.elasticsearchUrl });
-    sink = await search(declaration, { config, endpoints, log });
+    sink = await search(declaration, { topology: TRIAGE, config, endpoints, log });
   });
 
   afterAll(async () => {
@@ -189,7 +189,7 @@ describe("search sink (Elasticsearch)", () => {
       entities: { type: "nested" },
       received_at: { type: "date" },
     });
-    const again = await search(declaration, { config, endpoints, log });
+    const again = await search(declaration, { topology: TRIAGE, config, endpoints, log });
     await again.close?.();
   });
 

@@ -6,7 +6,7 @@ import { REPO_ROOT, loadConfig } from "../../config/settings.js";
 import { clean } from "../../processors/clean.js";
 import type { InquiryCleaned, InquiryReceived } from "../../schemas/types.generated.js";
 import type { ProcessorImplementation } from "../../streams/processor.js";
-import { findProcessor } from "../../streams/topology.js";
+import { TRIAGE, findProcessor } from "../../streams/topology.js";
 import { containsPersonalData } from "../../text/pii.js";
 
 /** The shared datasets, where training reads them too (training/config.py). */
@@ -73,7 +73,7 @@ describe("clean over the shared datasets", () => {
 
   beforeAll(() => {
     const { processor: declaration } = findProcessor("clean");
-    processor = clean(declaration, { config: loadConfig(), endpoints: inject("endpoints"), log });
+    processor = clean(declaration, { topology: TRIAGE, config: loadConfig(), endpoints: inject("endpoints"), log });
   });
 
   async function cleanAll(inquiries: readonly InquiryReceived[]): Promise<InquiryCleaned[]> {

@@ -5,7 +5,7 @@ import { clean } from "../../processors/clean.js";
 import type { InquiryCleaned, InquiryEnvelope, InquiryReceived } from "../../schemas/types.generated.js";
 import { InvalidInputError } from "../../streams/errors.js";
 import type { OutputRecord, ProcessorImplementation } from "../../streams/processor.js";
-import { findProcessor } from "../../streams/topology.js";
+import { TRIAGE, findProcessor } from "../../streams/topology.js";
 import { MAX_TEXT_CHARS } from "../../text/normalize.js";
 
 const ENVELOPE: InquiryEnvelope = {
@@ -31,7 +31,7 @@ describe("clean processor", () => {
   const { processor: declaration } = findProcessor("clean");
 
   beforeAll(() => {
-    processor = clean(declaration, { config: loadConfig(), endpoints: inject("endpoints"), log });
+    processor = clean(declaration, { topology: TRIAGE, config: loadConfig(), endpoints: inject("endpoints"), log });
   });
 
   async function run(input: InquiryReceived): Promise<InquiryCleaned> {
