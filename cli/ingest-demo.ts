@@ -26,7 +26,11 @@ const oneLine = (text: string, width: number) => {
   return flat.length > width ? `${flat.slice(0, width - 1)}…` : flat;
 };
 
-async function expectStatus(response: Response, what: string, statuses: readonly number[]): Promise<Record<string, unknown>> {
+async function expectStatus(
+  response: Response,
+  what: string,
+  statuses: readonly number[],
+): Promise<Record<string, unknown>> {
   const text = await response.text();
   if (!statuses.includes(response.status)) throw new Error(`${what}: HTTP ${response.status} ${oneLine(text, 300)}`);
   return JSON.parse(text) as Record<string, unknown>;
@@ -38,7 +42,11 @@ async function viaApi(apiUrl: string, apiKey: string): Promise<Arrival> {
   const answer = await expectStatus(
     await fetch(`${apiUrl}/v1/inquiries`, {
       method: "POST",
-      headers: { authorization: `Bearer ${apiKey}`, "content-type": "application/json", "idempotency-key": randomUUID() },
+      headers: {
+        authorization: `Bearer ${apiKey}`,
+        "content-type": "application/json",
+        "idempotency-key": randomUUID(),
+      },
       body: JSON.stringify({
         subject: "Order 48213 never arrived",
         body: "Hi, I ordered a kettle two weeks ago (order 48213) and it still has not arrived. Can you tell me where it is?",
@@ -59,7 +67,13 @@ async function viaWebhook(apiUrl: string, secret: string): Promise<Arrival> {
       event: "ticket.created",
       id: `evt_${ticket}`,
       occurred_at: new Date().toISOString(),
-      ticket: { id: ticket, subject: "Wrong colour cushions delivered", status: "new", priority: "normal", tags: ["returns"] },
+      ticket: {
+        id: ticket,
+        subject: "Wrong colour cushions delivered",
+        status: "new",
+        priority: "normal",
+        tags: ["returns"],
+      },
       requester: { id: "demo-ticket-customer", tier: "premium" },
       comment: {
         id: `cm_${ticket}`,
@@ -80,7 +94,12 @@ async function viaWebhook(apiUrl: string, secret: string): Promise<Arrival> {
     "POST /v1/webhooks/generic",
     [202],
   );
-  return { channel: "ticket", how: "signed webhook POST /v1/webhooks/generic", inquiryId: String(answer.inquiry_id), sentAt };
+  return {
+    channel: "ticket",
+    how: "signed webhook POST /v1/webhooks/generic",
+    inquiryId: String(answer.inquiry_id),
+    sentAt,
+  };
 }
 
 /** A customer's email, delivered into the mailbox the email connector watches. */
@@ -118,13 +137,25 @@ async function viaEmail(imapUrl: string, mailbox: string): Promise<Arrival> {
   } finally {
     await client.logout().catch(() => undefined);
   }
-  return { channel: "email", how: `IMAP APPEND into ${mailbox}`, inquiryId: inquiryIdFor(sourceIdOf(messageId, raw)), sentAt };
+  return {
+    channel: "email",
+    how: `IMAP APPEND into ${mailbox}`,
+    inquiryId: inquiryIdFor(sourceIdOf(messageId, raw)),
+    sentAt,
+  };
 }
 
 /** Polls GET /v1/inquiries/{id} until a reply is drafted; undefined when none came in time. */
-async function untilResponded(apiUrl: string, apiKey: string, inquiryId: string, deadline: number): Promise<{ state: InquiryState; at: number } | undefined> {
+async function untilResponded(
+  apiUrl: string,
+  apiKey: string,
+  inquiryId: string,
+  deadline: number,
+): Promise<{ state: InquiryState; at: number } | undefined> {
   while (Date.now() < deadline) {
-    const response = await fetch(`${apiUrl}/v1/inquiries/${inquiryId}`, { headers: { authorization: `Bearer ${apiKey}` } });
+    const response = await fetch(`${apiUrl}/v1/inquiries/${inquiryId}`, {
+      headers: { authorization: `Bearer ${apiKey}` },
+    });
     if (response.ok) {
       const state = (await response.json()) as InquiryState;
       if (state.status === "responded") return { state, at: Date.now() };
@@ -141,10 +172,20 @@ async function untilResponded(apiUrl: string, apiKey: string, inquiryId: string,
  * email — each followed through `GET /v1/inquiries/{id}` until its reply is drafted, as a person
  * would check with `curl`. Returns how many of the three were answered.
  */
-export async function demoIngest(config: Config, endpoints: Endpoints, apiUrl: string, apiKey: string, timeoutMs = 90_000): Promise<{ sent: number; answered: number }> {
+export async function demoIngest(
+  config: Config,
+  endpoints: Endpoints,
+  apiUrl: string,
+  apiKey: string,
+  timeoutMs = 90_000,
+): Promise<{ sent: number; answered: number }> {
   const secret = webhookSecret(config, "generic");
   if (!secret) throw new Error("no generic webhook secret: the API was started without one");
-  const arrivals = await Promise.all([viaApi(apiUrl, apiKey), viaWebhook(apiUrl, secret), viaEmail(endpoints.imapUrl, config.imapMailbox)]);
+  const arrivals = await Promise.all([
+    viaApi(apiUrl, apiKey),
+    viaWebhook(apiUrl, secret),
+    viaEmail(endpoints.imapUrl, config.imapMailbox),
+  ]);
   console.log(`\nthe connectors: ${arrivals.length} inquiries sent, followed through GET /v1/inquiries/{id}`);
   const deadline = Date.now() + timeoutMs;
   const outcomes = await Promise.all(arrivals.map((a) => untilResponded(apiUrl, apiKey, a.inquiryId, deadline)));
@@ -152,7 +193,9 @@ export async function demoIngest(config: Config, endpoints: Endpoints, apiUrl: s
   arrivals.forEach((arrival, i) => {
     const outcome = outcomes[i];
     if (!outcome) {
-      console.log(`  ${arrival.channel.padEnd(6)} ${arrival.how}: no reply within ${timeoutMs / 1000} s (inquiry ${arrival.inquiryId})`);
+      console.log(
+        `  ${arrival.channel.padEnd(6)} ${arrival.how}: no reply within ${timeoutMs / 1000} s (inquiry ${arrival.inquiryId})`,
+      );
       return;
     }
     answered++;

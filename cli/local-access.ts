@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { SETTINGS, type Config } from "../config/settings.js";
-import { DESKS, type Desk } from "../connectors/tickets/signatures.js";
+import { DESKS, SECRET_SETTING, type Desk } from "../connectors/tickets/signatures.js";
 
 /**
  * Credentials the main job makes for the person at this machine, kept under
@@ -10,8 +10,6 @@ import { DESKS, type Desk } from "../connectors/tickets/signatures.js";
  * API accepts webhooks signed by `switchboard webhook send` without any set-up. A secret set in
  * the environment always wins; production deployments set them there.
  */
-const SECRET_SETTING = { zendesk: "zendeskWebhookSecret", freshdesk: "freshdeskWebhookSecret", generic: "genericWebhookSecret" } as const;
-
 export const secretsDir = (stackHome: string) => path.join(stackHome, "secrets");
 export const localApiKeyFile = (stackHome: string) => path.join(secretsDir(stackHome), "api-key");
 const secretFile = (stackHome: string, desk: Desk) => path.join(secretsDir(stackHome), `${desk}-webhook-secret`);

@@ -16,7 +16,14 @@ import { streamDemo } from "./demo.js";
 import { ensureDemoApiKey } from "../connectors/api/keys.js";
 import { demoIngest } from "./ingest-demo.js";
 import { localApiKeyFile, localWebhookEnv } from "./local-access.js";
-import { runnableConnector, runnableProcessor, spawnProcessor, stopProcessor, waitHealthy, type Runnable } from "./processes.js";
+import {
+  runnableConnector,
+  runnableProcessor,
+  spawnProcessor,
+  stopProcessor,
+  waitHealthy,
+  type Runnable,
+} from "./processes.js";
 import { ensurePythonEnv, pythonEnvOptions } from "./python-env.js";
 import { schemaTargets } from "./schemas.js";
 
@@ -36,9 +43,13 @@ async function setup(endpoints: Endpoints, log: Logger): Promise<void> {
 /** Runs another `switchboard` command as a child process with this one's output, failing on a non-zero exit. */
 function switchboard(args: readonly string[]): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [path.join(REPO_ROOT, "bin", "switchboard.js"), ...args], { stdio: "inherit" });
+    const child = spawn(process.execPath, [path.join(REPO_ROOT, "bin", "switchboard.js"), ...args], {
+      stdio: "inherit",
+    });
     child.once("error", reject);
-    child.once("exit", (code) => (code === 0 ? resolve() : reject(new Error(`switchboard ${args.join(" ")} exited with ${code}`))));
+    child.once("exit", (code) =>
+      code === 0 ? resolve() : reject(new Error(`switchboard ${args.join(" ")} exited with ${code}`)),
+    );
   });
 }
 
@@ -100,7 +111,9 @@ function demoInquiries(options: { count?: number; dataset?: DemoDataset }) {
 export function upCommand(program: Command, { config, log }: CliContext): void {
   program
     .command("setup")
-    .description("create every topic, register every schema and migrate PostgreSQL (idempotent; `prepare` and `up` do this too)")
+    .description(
+      "create every topic, register every schema and migrate PostgreSQL (idempotent; `prepare` and `up` do this too)",
+    )
     .action(async () => setup(resolveEndpoints(config), log));
 
   program
@@ -110,11 +123,17 @@ export function upCommand(program: Command, { config, log }: CliContext): void {
 
   program
     .command("up")
-    .description("the main job: Python environment, local stack, prepare, every triage processor and connector, then a live demo; Ctrl-C stops them")
+    .description(
+      "the main job: Python environment, local stack, prepare, every triage processor and connector, then a live demo; Ctrl-C stops them",
+    )
     .option("--no-demo", "start everything without streaming the sample inquiries")
-    .option("--exit-after-demo", "non-interactive: stop the processes after the demo and exit 0 only if every sample inquiry, and one by each connector, was answered")
+    .option(
+      "--exit-after-demo",
+      "non-interactive: stop the processes after the demo and exit 0 only if every sample inquiry, and one by each connector, was answered",
+    )
     .action(async (options: { demo: boolean; exitAfterDemo?: boolean }) => {
-      if (options.exitAfterDemo && !options.demo) throw new Error("--exit-after-demo needs the demo (leave out --no-demo)");
+      if (options.exitAfterDemo && !options.demo)
+        throw new Error("--exit-after-demo needs the demo (leave out --no-demo)");
       await ensurePythonEnv(pythonEnvOptions(config, log));
       await createSupervisor(config.stackHome, stackPorts(config), log).up(localServices(config));
       await prepare(config, log);
@@ -141,7 +160,9 @@ export function upCommand(program: Command, { config, log }: CliContext): void {
       let ingest = { sent: 0, answered: 0 };
       try {
         await unlessStopped(Promise.all(processes.map((p) => waitHealthy(p, p.declaration.port, 180_000))));
-        console.log(`${processes.length} processes running (logs in ${logs}); /healthz and /metrics at ports ${processes.map((p) => p.declaration.port).join(", ")}`);
+        console.log(
+          `${processes.length} processes running (logs in ${logs}); /healthz and /metrics at ports ${processes.map((p) => p.declaration.port).join(", ")}`,
+        );
         if (options.demo) {
           answered = await unlessStopped(streamDemo(endpoints, log, inquiries));
           ingest = await unlessStopped(demoIngest(config, endpoints, API_URL, apiKey));
@@ -165,7 +186,9 @@ export function upCommand(program: Command, { config, log }: CliContext): void {
         }
         return;
       }
-      console.log("running; `switchboard demo` in another terminal streams more; Ctrl-C stops the processors (`switchboard stack down` stops the services)");
+      console.log(
+        "running; `switchboard demo` in another terminal streams more; Ctrl-C stops the processors (`switchboard stack down` stops the services)",
+      );
       await stopped;
       await stopAll();
     });
@@ -174,7 +197,10 @@ export function upCommand(program: Command, { config, log }: CliContext): void {
     .command("demo")
     .description("stream inquiries through the running pipeline and print each routed decision and reply as it arrives")
     .option("-n, --count <n>", "how many inquiries (default: every sample, or 50 dataset rows)", (v) => Number(v))
-    .option("-d, --dataset <name>", "stream rows of a dataset instead of the samples: bitext, tickets, airline, clinc150")
+    .option(
+      "-d, --dataset <name>",
+      "stream rows of a dataset instead of the samples: bitext, tickets, airline, clinc150",
+    )
     .action(async (options: { count?: number; dataset?: DemoDataset }) => {
       const inquiries = demoInquiries(options);
       if ((await streamDemo(resolveEndpoints(config), log, inquiries)) < inquiries.length) process.exitCode = 1;

@@ -20,10 +20,13 @@ export function webhookCommands(program: Command, { config }: CliContext): void 
     .description(`sign a JSON payload file as ${DESKS.join(" / ")} would and POST it to /v1/webhooks/<desk>`)
     .option("--url <url>", "base URL of the API", defaultUrl)
     .action(async (desk: string, file: string, options: { url: string }) => {
-      if (!(DESKS as readonly string[]).includes(desk)) throw new ReportedError(`unknown desk "${desk}"; one of ${DESKS.join(", ")}`);
+      if (!(DESKS as readonly string[]).includes(desk))
+        throw new ReportedError(`unknown desk "${desk}"; one of ${DESKS.join(", ")}`);
       const secret = webhookSecret(config, desk as Desk);
       if (!secret) {
-        throw new ReportedError(`set ${SETTINGS[`${desk as Desk}WebhookSecret`].env} (the API's ${desk} webhook secret) to sign with, or start the API with \`switchboard up\`, which makes local secrets`);
+        throw new ReportedError(
+          `set ${SETTINGS[`${desk as Desk}WebhookSecret`].env} (the API's ${desk} webhook secret) to sign with, or start the API with \`switchboard up\`, which makes local secrets`,
+        );
       }
       let body: Buffer;
       try {
@@ -40,7 +43,9 @@ export function webhookCommands(program: Command, { config }: CliContext): void 
           body: new Uint8Array(body),
         });
       } catch (error) {
-        throw new ReportedError(`cannot reach ${url}: ${(error as Error).message} (is \`switchboard run api\` running?)`);
+        throw new ReportedError(
+          `cannot reach ${url}: ${(error as Error).message} (is \`switchboard run api\` running?)`,
+        );
       }
       console.log(`${response.status} ${response.statusText}`);
       const location = response.headers.get("location");

@@ -36,4 +36,6 @@ export interface ConnectorImplementation {
   readonly close?: () => Promise<void>;
 }
 
-export type ConnectorFactory = (deps: ConnectorDependencies) => ConnectorImplementation | Promise<ConnectorImplementation>;
+export type ConnectorFactory = (
+  deps: ConnectorDependencies,
+) => ConnectorImplementation | Promise<ConnectorImplementation>;

@@ -30,7 +30,16 @@ export async function hostConnector(
   collectDefaultMetrics({ register: registry });
   const metrics = createConnectorMetrics(registry);
   const intake = await createIntake(topology, declaration, endpoints, connectorLog);
-  const implementation = await factory({ topology, declaration, config, endpoints, log: connectorLog, intake, metrics, registry });
+  const implementation = await factory({
+    topology,
+    declaration,
+    config,
+    endpoints,
+    log: connectorLog,
+    intake,
+    metrics,
+    registry,
+  });
 
   // pino's Logger is Fastify's base logger; typed as the latter so routes see one instance type.
   const app = Fastify({
@@ -53,9 +62,7 @@ export async function hostConnector(
     const ok = Object.values(checks).every(Boolean);
     return reply.code(ok ? 200 : 503).send({ status: ok ? "ok" : "unavailable", checks });
   });
-  app.get("/metrics", async (_request, reply) =>
-    reply.type(registry.contentType).send(await registry.metrics()),
-  );
+  app.get("/metrics", async (_request, reply) => reply.type(registry.contentType).send(await registry.metrics()));
   await implementation.routes?.(app);
   const port = config.metricsPort ?? declaration.port;
   try {

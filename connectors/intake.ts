@@ -120,7 +120,11 @@ export async function createIntake(
         // A batch its callers were told was refused must not go out later, once a slow connect
         // succeeds: the source would send it again and Kafka would have it twice.
         if (refused) throw new Error("refused before the producer connected");
-        return p.sendBatch({ acks: -1, timeout: timeoutMs, topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })) });
+        return p.sendBatch({
+          acks: -1,
+          timeout: timeoutMs,
+          topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })),
+        });
       });
       const timeout = new Promise<never>((_, reject) => {
         timer = setTimeout(() => {
@@ -135,7 +139,10 @@ export async function createIntake(
       ok = false;
       retire(current);
       probeUntilConnected();
-      log.warn({ connector: connector.name, records: batch.length, err: errorMessage(error) }, "Kafka did not acknowledge; records refused");
+      log.warn(
+        { connector: connector.name, records: batch.length, err: errorMessage(error) },
+        "Kafka did not acknowledge; records refused",
+      );
       const unavailable = new IntakeUnavailableError(`Kafka is unavailable: ${errorMessage(error)}`, { cause: error });
       for (const p of batch) p.reject(unavailable);
     } finally {

@@ -46,7 +46,11 @@ interface PredictionRow {
  */
 export async function labelRecord(pool: pg.Pool, label: HumanLabel): Promise<PredictionFeedback> {
   const at = label.at ?? Date.now();
-  const base = { prediction_id: predictionId(label.inquiryId, label.task), inquiry_id: label.inquiryId, task: label.task };
+  const base = {
+    prediction_id: predictionId(label.inquiryId, label.task),
+    inquiry_id: label.inquiryId,
+    task: label.task,
+  };
   const labelPart = { label: label.label, label_source: label.source, occurred_at: at } as const;
 
   if (label.task === "department") {
@@ -87,8 +91,13 @@ export async function labelRecord(pool: pg.Pool, label: HumanLabel): Promise<Pre
 }
 
 async function missing(pool: pg.Pool, label: HumanLabel): Promise<UnlabelableError> {
-  const { rowCount } = await pool.query(`SELECT 1 FROM ${APP_SCHEMA}.inquiries WHERE inquiry_id = $1`, [label.inquiryId]);
+  const { rowCount } = await pool.query(`SELECT 1 FROM ${APP_SCHEMA}.inquiries WHERE inquiry_id = $1`, [
+    label.inquiryId,
+  ]);
   return rowCount
-    ? new UnlabelableError("not_predicted_yet", `inquiry ${label.inquiryId} has no ${label.task} prediction yet; retry shortly`)
+    ? new UnlabelableError(
+        "not_predicted_yet",
+        `inquiry ${label.inquiryId} has no ${label.task} prediction yet; retry shortly`,
+      )
     : new UnlabelableError("unknown_inquiry", `no inquiry ${label.inquiryId}`);
 }

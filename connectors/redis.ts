@@ -7,8 +7,16 @@ import type { Logger } from "pino";
  * reconnects by itself. The outage and the recovery are logged once each, saying what `whileDown`
  * costs the connector's users.
  */
-export function connectorRedis(url: string, log: Logger, options: { commandTimeoutMs: number; whileDown: string }): Redis {
-  const redis = new Redis(url, { enableOfflineQueue: false, maxRetriesPerRequest: 1, commandTimeout: options.commandTimeoutMs });
+export function connectorRedis(
+  url: string,
+  log: Logger,
+  options: { commandTimeoutMs: number; whileDown: string },
+): Redis {
+  const redis = new Redis(url, {
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    commandTimeout: options.commandTimeoutMs,
+  });
   let down = false;
   redis.on("error", (error: Error) => {
     if (!down) log.warn({ err: error.message }, `redis unavailable; ${options.whileDown} until it is back`);

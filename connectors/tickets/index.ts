@@ -2,19 +2,26 @@ import type { FastifyInstance, FastifyReply } from "fastify";
 import type { Redis } from "ioredis";
 import type pg from "pg";
 import { Counter } from "prom-client";
-import type { Config } from "../../config/settings.js";
+import { SETTINGS } from "../../config/settings.js";
 import { errorMessage } from "../../streams/errors.js";
 import { looksLikeBinary } from "../../text/binary.js";
 import type { ConnectorDependencies } from "../connector.js";
 import { IntakeUnavailableError } from "../intake.js";
-import { ShapeError, isObject, type TicketEvent, type TicketMessage, type TicketUpdate, type JsonObject } from "./events.js";
+import {
+  ShapeError,
+  isObject,
+  type TicketEvent,
+  type TicketMessage,
+  type TicketUpdate,
+  type JsonObject,
+} from "./events.js";
 import { parseFreshdesk } from "./freshdesk.js";
 import { parseGeneric } from "./generic.js";
 import { ticketInquiry } from "./inquiry.js";
 import { loadTicketLabels, type TicketLabelMap } from "./label-map.js";
 import { labelRecords, planLabels } from "./labels.js";
 import { DependencyUnavailableError, createLedger, type DeliveryOutcome } from "./ledger.js";
-import { DESKS, verifySignature, type Desk } from "./signatures.js";
+import { DESKS, SECRET_SETTING, verifySignature, type Desk } from "./signatures.js";
 import { parseZendesk } from "./zendesk.js";
 
 /** What the webhooks need beside the connector's own dependencies; the API process owns both clients. */
@@ -23,11 +30,6 @@ export interface TicketWebhookServices {
   readonly pool: pg.Pool;
 }
 
-const SECRETS: Readonly<Record<Desk, { readonly key: keyof Config; readonly env: string }>> = {
-  zendesk: { key: "zendeskWebhookSecret", env: "SWITCHBOARD_ZENDESK_WEBHOOK_SECRET" },
-  freshdesk: { key: "freshdeskWebhookSecret", env: "SWITCHBOARD_FRESHDESK_WEBHOOK_SECRET" },
-  generic: { key: "genericWebhookSecret", env: "SWITCHBOARD_GENERIC_WEBHOOK_SECRET" },
-};
 const JSON_MEDIA_TYPE = /^application\/json\s*(;\s*charset\s*=\s*"?utf-8"?\s*)?$/i;
 const UTF8 = new TextDecoder("utf-8", { fatal: true });
 /** Longest a Redis or PostgreSQL call may hold a webhook request before it is answered 503. */
@@ -90,25 +92,49 @@ function parse(desk: Desk, payload: JsonObject, labels: TicketLabelMap): TicketE
  * (200, with the reason). Each event is published once: a redelivery answers 200 with what the
  * first delivery made; while Kafka, Redis or PostgreSQL are down the answer is 503 with Retry-After.
  */
-export function ticketWebhooks(deps: ConnectorDependencies, shared: TicketWebhookServices): (app: FastifyInstance) => Promise<void> {
+export function ticketWebhooks(
+  deps: ConnectorDependencies,
+  shared: TicketWebhookServices,
+): (app: FastifyInstance) => Promise<void> {
   return async (app) => {
-    const { handle, failure, send } = webhookHandler(deps, shared, await loadTicketLabels(deps.config.ticketLabels, deps.config.routingRules));
+    const { handle, failure, send } = webhookHandler(
+      deps,
+      shared,
+      await loadTicketLabels(deps.config.ticketLabels, deps.config.routingRules),
+    );
     // A scope of its own: the signature covers the exact bytes, so the body stays a Buffer here
     // while the rest of the API keeps parsing JSON.
     await app.register(async (scope) => {
       scope.removeAllContentTypeParsers();
-      scope.addContentTypeParser("*", { parseAs: "buffer", bodyLimit: deps.config.webhookMaxBytes }, (_request, body, done) => done(null, body));
+      scope.addContentTypeParser(
+        "*",
+        { parseAs: "buffer", bodyLimit: deps.config.webhookMaxBytes },
+        (_request, body, done) => done(null, body),
+      );
       scope.setErrorHandler(async (error: { code?: string; statusCode?: number; message: string }, request, reply) => {
         const desk = DESKS.find((d) => request.url.startsWith(`/v1/webhooks/${d}`)) ?? "generic";
         if (error.code === "FST_ERR_CTP_BODY_TOO_LARGE") {
-          return send(desk, reply, refused(413, "too_large", `the body is larger than ${deps.config.webhookMaxBytes} bytes (SWITCHBOARD_WEBHOOK_MAX_BYTES)`));
+          return send(
+            desk,
+            reply,
+            refused(
+              413,
+              "too_large",
+              `the body is larger than ${deps.config.webhookMaxBytes} bytes (SWITCHBOARD_WEBHOOK_MAX_BYTES)`,
+            ),
+          );
         }
         const status = error.statusCode ?? 500;
         return send(desk, reply, status < 500 ? refused(status, "bad_request", error.message) : failure(desk, error));
       });
       for (const desk of DESKS) {
         // Described for the API's OpenAPI document; signed, so no API key (security: []).
-        const schema = { summary: `${desk} ticket webhook`, description: ROUTE_DESCRIPTION[desk], tags: ["ticket webhooks"], security: [] };
+        const schema = {
+          summary: `${desk} ticket webhook`,
+          description: ROUTE_DESCRIPTION[desk],
+          tags: ["ticket webhooks"],
+          security: [],
+        };
         scope.post(`/v1/webhooks/${desk}`, { schema }, async (request, reply) => {
           let answer: Answer;
           try {
@@ -124,9 +150,12 @@ export function ticketWebhooks(deps: ConnectorDependencies, shared: TicketWebhoo
 }
 
 const ROUTE_DESCRIPTION: Readonly<Record<Desk, string>> = {
-  zendesk: "Zendesk event webhooks (ticket created, comment added, group/type/custom field/status changed), signed with X-Zendesk-Webhook-Signature and X-Zendesk-Webhook-Signature-Timestamp. See README, Ticket webhooks.",
-  freshdesk: "Freshdesk automation-rule webhooks with Switchboard's template, signed with X-Freshdesk-Signature and X-Freshdesk-Timestamp by a signing relay. See README, Ticket webhooks.",
-  generic: "Switchboard's own ticket event shape, signed with X-Switchboard-Signature: t=<unix>,v1=<hex>. See README, Ticket webhooks.",
+  zendesk:
+    "Zendesk event webhooks (ticket created, comment added, group/type/custom field/status changed), signed with X-Zendesk-Webhook-Signature and X-Zendesk-Webhook-Signature-Timestamp. See README, Ticket webhooks.",
+  freshdesk:
+    "Freshdesk automation-rule webhooks with Switchboard's template, signed with X-Freshdesk-Signature and X-Freshdesk-Timestamp by a signing relay. See README, Ticket webhooks.",
+  generic:
+    "Switchboard's own ticket event shape, signed with X-Switchboard-Signature: t=<unix>,v1=<hex>. See README, Ticket webhooks.",
 };
 
 /** The request pipeline of the three routes, over one label map. */
@@ -160,9 +189,14 @@ function webhookHandler(deps: ConnectorDependencies, shared: TicketWebhookServic
     const outcome = { inquiry_id: inquiry.inquiry_id };
     // Kafka has the inquiry: a failure to remember that is logged, not answered (a redelivery within
     // the claim's lifetime is still refused; after it, the same inquiry id would be published again).
-    await ledger.complete(desk, event, claim.token, outcome, message.ticketId).catch((error: unknown) =>
-      log.warn({ desk, ticketId: message.ticketId, inquiryId: inquiry.inquiry_id, err: errorMessage(error) }, "published inquiry not recorded as done"),
-    );
+    await ledger
+      .complete(desk, event, claim.token, outcome, message.ticketId)
+      .catch((error: unknown) =>
+        log.warn(
+          { desk, ticketId: message.ticketId, inquiryId: inquiry.inquiry_id, err: errorMessage(error) },
+          "published inquiry not recorded as done",
+        ),
+      );
     log.info({ desk, ticketId: message.ticketId, inquiryId: inquiry.inquiry_id }, "ticket inquiry accepted");
     return {
       status: 202,
@@ -188,17 +222,29 @@ function webhookHandler(deps: ConnectorDependencies, shared: TicketWebhookServic
     try {
       const result = await labelRecords(shared.pool, ledger, desk, update, labels, DEPENDENCY_TIMEOUT_MS);
       if (result.state === "unknown_ticket") {
-        return ignoredAnswer("unknown_ticket", `no inquiry of ${desk} ticket ${update.ticketId} is known (it came before Switchboard, or was never a customer's)`);
+        return ignoredAnswer(
+          "unknown_ticket",
+          `no inquiry of ${desk} ticket ${update.ticketId} is known (it came before Switchboard, or was never a customer's)`,
+        );
       }
-      if (result.state === "not_ready") return { ...refused(409, "not_ready", result.message), retryAfterSeconds: RETRY_AFTER_NOT_READY_S };
+      if (result.state === "not_ready")
+        return { ...refused(409, "not_ready", result.message), retryAfterSeconds: RETRY_AFTER_NOT_READY_S };
       await Promise.all(result.records.map((record) => deps.intake.publishFeedback(record)));
       published = true;
       deps.metrics.accepted.inc({ connector, kind: "label" }, result.records.length);
       const outcome = { inquiry_id: result.inquiryId, labels: result.records.length };
-      await ledger.complete(desk, event, claim.token, outcome).catch((error: unknown) =>
-        log.warn({ desk, ticketId: update.ticketId, err: errorMessage(error) }, "published labels not recorded as done"),
+      await ledger
+        .complete(desk, event, claim.token, outcome)
+        .catch((error: unknown) =>
+          log.warn(
+            { desk, ticketId: update.ticketId, err: errorMessage(error) },
+            "published labels not recorded as done",
+          ),
+        );
+      log.info(
+        { desk, ticketId: update.ticketId, inquiryId: result.inquiryId, tasks: result.records.map((r) => r.task) },
+        "ticket labels accepted",
       );
-      log.info({ desk, ticketId: update.ticketId, inquiryId: result.inquiryId, tasks: result.records.map((r) => r.task) }, "ticket labels accepted");
       return {
         status: 202,
         body: {
@@ -243,9 +289,19 @@ function webhookHandler(deps: ConnectorDependencies, shared: TicketWebhookServic
     return acceptUpdate(desk, event);
   }
 
-  async function handle(desk: Desk, headers: Record<string, string | string[] | undefined>, raw: unknown): Promise<Answer> {
-    const secret = deps.config[SECRETS[desk].key] as string | undefined;
-    if (!secret) return refused(404, "desk_disabled", `the ${desk} webhook is not enabled: set ${SECRETS[desk].env} to its signing secret`);
+  async function handle(
+    desk: Desk,
+    headers: Record<string, string | string[] | undefined>,
+    raw: unknown,
+  ): Promise<Answer> {
+    const secret = deps.config[SECRET_SETTING[desk]];
+    if (!secret) {
+      return refused(
+        404,
+        "desk_disabled",
+        `the ${desk} webhook is not enabled: set ${SETTINGS[SECRET_SETTING[desk]].env} to its signing secret`,
+      );
+    }
     const contentType = headers["content-type"];
     if (typeof contentType !== "string" || !JSON_MEDIA_TYPE.test(contentType)) {
       return refused(415, "unsupported_media_type", "the body must be sent as application/json (UTF-8)");
@@ -264,7 +320,8 @@ function webhookHandler(deps: ConnectorDependencies, shared: TicketWebhookServic
       answer = await afterSignature(desk, body, now);
       return answer;
     } finally {
-      if (answer === undefined || retryable(answer)) await ledger.forget(desk, verification.signature).catch(() => undefined);
+      if (answer === undefined || retryable(answer))
+        await ledger.forget(desk, verification.signature).catch(() => undefined);
     }
   }
 
@@ -272,7 +329,10 @@ function webhookHandler(deps: ConnectorDependencies, shared: TicketWebhookServic
     if (error instanceof IntakeUnavailableError || error instanceof DependencyUnavailableError) {
       const dependency = error instanceof IntakeUnavailableError ? "kafka" : error.dependency;
       log.warn({ desk, dependency, err: errorMessage(error) }, "ticket webhook answered 503");
-      return { ...refused(503, `unavailable_${dependency}`, `${errorMessage(error)}; retry later`), retryAfterSeconds: RETRY_AFTER_UNAVAILABLE_S };
+      return {
+        ...refused(503, `unavailable_${dependency}`, `${errorMessage(error)}; retry later`),
+        retryAfterSeconds: RETRY_AFTER_UNAVAILABLE_S,
+      };
     }
     log.error({ desk, err: error }, "ticket webhook failed");
     return refused(500, "internal_error", "the webhook could not be processed; it was not accepted");
@@ -282,7 +342,8 @@ function webhookHandler(deps: ConnectorDependencies, shared: TicketWebhookServic
     events.inc({ connector, desk, outcome: answer.outcome, reason: answer.reason });
     if (answer.outcome === "refused") {
       deps.metrics.rejected.inc({ connector, reason: answer.reason });
-      if (answer.status < 500) log.info({ desk, status: answer.status, reason: answer.reason }, "ticket webhook refused");
+      if (answer.status < 500)
+        log.info({ desk, status: answer.status, reason: answer.reason }, "ticket webhook refused");
     }
     if (answer.retryAfterSeconds !== undefined) reply.header("retry-after", String(answer.retryAfterSeconds));
     if (answer.location !== undefined) reply.header("location", answer.location);

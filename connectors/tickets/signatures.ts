@@ -4,11 +4,22 @@ import { createHmac, timingSafeEqual } from "node:crypto";
 export const DESKS = ["zendesk", "freshdesk", "generic"] as const;
 export type Desk = (typeof DESKS)[number];
 
+/** The setting that holds each desk's signing secret. */
+export const SECRET_SETTING = {
+  zendesk: "zendeskWebhookSecret",
+  freshdesk: "freshdeskWebhookSecret",
+  generic: "genericWebhookSecret",
+} as const satisfies Record<Desk, string>;
+
 /** Why a request's signature is refused; each a metric reason and a 401. */
 export type SignatureFailure = "missing_signature" | "bad_signature" | "stale_timestamp";
 
 export type Verification =
-  | { readonly ok: true; readonly timestampMs: number; /** The signature's bytes: what the replay set remembers. */ readonly signature: Buffer }
+  | {
+      readonly ok: true;
+      readonly timestampMs: number;
+      /** The signature's bytes: what the replay set remembers. */ readonly signature: Buffer;
+    }
   | { readonly ok: false; readonly reason: SignatureFailure; readonly message: string };
 
 type Headers = Readonly<Record<string, string | string[] | undefined>>;
@@ -111,16 +122,23 @@ export function verifySignature(
 ): Verification {
   const scheme = SCHEMES[desk];
   const presented = scheme.read(headers);
-  if (!presented) return { ok: false, reason: "missing_signature", message: `unsigned request: ${scheme.headers} required` };
+  if (!presented)
+    return { ok: false, reason: "missing_signature", message: `unsigned request: ${scheme.headers} required` };
   const expected = hmac(secret, scheme.signed(presented.timestamp, body));
   const match = presented.signatures
     .map((signature) => scheme.decode(signature))
     .find((candidate) => candidate.length === expected.length && timingSafeEqual(candidate, expected));
-  if (!match) return { ok: false, reason: "bad_signature", message: `the signature does not match the body (${scheme.headers})` };
+  if (!match)
+    return { ok: false, reason: "bad_signature", message: `the signature does not match the body (${scheme.headers})` };
   const timestampMs = scheme.parseTime(presented.timestamp);
-  if (!Number.isFinite(timestampMs)) return { ok: false, reason: "bad_signature", message: `unreadable signature timestamp "${presented.timestamp}"` };
+  if (!Number.isFinite(timestampMs))
+    return { ok: false, reason: "bad_signature", message: `unreadable signature timestamp "${presented.timestamp}"` };
   if (Math.abs(nowMs - timestampMs) > toleranceMs) {
-    return { ok: false, reason: "stale_timestamp", message: `signed at ${new Date(timestampMs).toISOString()}, more than ${toleranceMs / 1000} s from now` };
+    return {
+      ok: false,
+      reason: "stale_timestamp",
+      message: `signed at ${new Date(timestampMs).toISOString()}, more than ${toleranceMs / 1000} s from now`,
+    };
   }
   return { ok: true, timestampMs, signature: match };
 }
@@ -128,6 +146,7 @@ export function verifySignature(
 /** The headers that sign `body` for a desk at `nowMs`, as the desk (or its relay) sends them. */
 export function signatureHeaders(desk: Desk, secret: string, body: Buffer, nowMs: number): Record<string, string> {
   const scheme = SCHEMES[desk];
-  const timestamp = desk === "zendesk" ? new Date(nowMs).toISOString().replace(/\.\d{3}Z$/, "Z") : String(Math.floor(nowMs / 1000));
+  const timestamp =
+    desk === "zendesk" ? new Date(nowMs).toISOString().replace(/\.\d{3}Z$/, "Z") : String(Math.floor(nowMs / 1000));
   return scheme.format(timestamp, scheme.encode(hmac(secret, scheme.signed(timestamp, body))));
 }
