@@ -44,14 +44,6 @@ export function prettyStream(destination: number | NodeJS.WritableStream = 2, co
  */
 export function createLogger(config: LogSettings, name = "switchboard"): Logger {
   if (!prettyLogs(config.logFormat)) return pino({ name, level: config.logLevel }, pino.destination(2));
-  // On a terminal, no name, pid or hostname of this process; pino-pretty shows a `pid` field as
-  // this process's, so an event's own (a service's pid) is renamed.
-  return pino(
-    {
-      level: config.logLevel,
-      base: null,
-      formatters: { log: ({ pid, ...fields }) => (pid === undefined ? fields : { ...fields, processId: pid }) },
-    },
-    prettyStream(),
-  );
+  // On a terminal, no name, pid or hostname of this process: one short line per event.
+  return pino({ level: config.logLevel, base: null }, prettyStream());
 }

@@ -64,7 +64,7 @@ export function createSupervisor(home: string, ports: StackPorts, log: Logger): 
     const existing = await runningPid(service.name);
     if (existing !== undefined) {
       await waitHealthy(service, ctx, existing);
-      ctx.log.info({ pid: existing, port: service.port(ports) }, "already running");
+      ctx.log.info({ servicePid: existing, port: service.port(ports) }, "already running");
     } else {
       const spec = await service.launch(ctx);
       const out = openSync(ctx.paths.log, "a");
@@ -79,7 +79,7 @@ export function createSupervisor(home: string, ports: StackPorts, log: Logger): 
       if (pid === undefined) throw new ServiceStartError(service.name, ctx.paths.log, `could not spawn ${spec.command}`, "");
       child.unref();
       await writeFile(pidFile(service.name), String(pid));
-      ctx.log.info({ pid, port: service.port(ports), log: ctx.paths.log }, "started");
+      ctx.log.info({ servicePid: pid, port: service.port(ports), log: ctx.paths.log }, "started");
       await waitHealthy(service, ctx, pid);
     }
     await service.afterStart?.(ctx);
@@ -110,13 +110,13 @@ export function createSupervisor(home: string, ports: StackPorts, log: Logger): 
       const deadline = Date.now() + 60_000;
       while (isAlive(pid) && Date.now() < deadline) await sleep(200);
       if (isAlive(pid)) {
-        log.warn({ service: service.name, pid }, "did not stop on SIGTERM within 60s; sending SIGKILL");
+        log.warn({ service: service.name, servicePid: pid }, "did not stop on SIGTERM within 60s; sending SIGKILL");
         signalGroup(pid, "SIGKILL");
         while (isAlive(pid)) await sleep(100);
       }
       // Children left in the group (e.g. a wrapper's child) go too.
       signalGroup(pid, "SIGKILL");
-      log.info({ service: service.name, pid }, "stopped");
+      log.info({ service: service.name, servicePid: pid }, "stopped");
     }
     await rm(pidFile(service.name), { force: true });
   }

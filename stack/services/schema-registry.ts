@@ -53,7 +53,7 @@ export const schemaRegistry: ServiceDefinition = {
 
     const java = await checkJava();
     ctx.log.info(
-      { service: NAME, version: APICURIO_VERSION, dir: buildDir },
+      { version: APICURIO_VERSION, dir: buildDir },
       "building Apicurio Registry with Maven (first run only)",
     );
     // A Maven local repository of its own: it receives the stand-ins, which must never be seen by
@@ -84,7 +84,7 @@ export const schemaRegistry: ServiceDefinition = {
       await build().catch(async (error: unknown) => {
         // The Quarkus build step has failed once with a NullPointerException on a loaded machine
         // and passed on the next try with nothing changed, so one retry from scratch.
-        ctx.log.warn({ service: NAME, err: error }, "Apicurio Registry build failed; retrying once");
+        ctx.log.warn({ err: error }, "Apicurio Registry build failed; retrying once");
         await rm(tmp, { recursive: true, force: true });
         await build();
       });
@@ -96,7 +96,7 @@ export const schemaRegistry: ServiceDefinition = {
     await rm(buildDir, { recursive: true, force: true });
     await rename(tmp, buildDir);
     await writeFile(marker, new Date().toISOString());
-    ctx.log.info({ service: NAME, seconds: Math.round((Date.now() - started) / 1000) }, "Apicurio Registry built");
+    ctx.log.info({ seconds: Math.round((Date.now() - started) / 1000) }, "Apicurio Registry built");
     // Builds of earlier project versions are left in place: a registry still running from one must
     // not lose its jars. They can be deleted by hand when the stack is down.
   },
