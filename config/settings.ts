@@ -238,7 +238,7 @@ export const SETTINGS = {
     env: "SWITCHBOARD_API_IDEMPOTENCY_TTL_MS",
     schema: positiveInt,
     default: 86_400_000,
-    doc: "How long the REST API remembers an Idempotency-Key (and that it accepted an inquiry, so its status reads `received` before the archive has it).",
+    doc: "How long the REST API remembers an Idempotency-Key. (That it accepted an inquiry, so that its status reads `received` before the archive has it, is kept an hour.)",
   },
   apiKeyCacheMs: {
     env: "SWITCHBOARD_API_KEY_CACHE_MS",

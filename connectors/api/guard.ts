@@ -32,11 +32,19 @@ ${CLAIM}`;
 // A claim taken over again after a wait: no second count against the rate limit.
 const RECLAIM = `local count, ttl = 0, 0\n${CLAIM}`;
 
-// Records the outcome (KEYS[2], if given, only while this request's claim holds) and the accepted marker (KEYS[1]).
+// Records the accepted marker (KEYS[1], for ARGV[5] ms) and the outcome (KEYS[2], if given, only
+// while this request's claim holds, for ARGV[2] ms).
 const COMPLETE = `
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[5])
 if #KEYS > 1 and redis.call('GET', KEYS[2]) == ARGV[3] then redis.call('SET', KEYS[2], ARGV[4], 'PX', ARGV[2]) end
 return 1`;
+
+/**
+ * The accepted marker only bridges the seconds until the archive has the inquiry; kept as long as
+ * an Idempotency-Key (a day) it cost a key per accepted inquiry per day (1.4 million after a few
+ * benchmark runs, and Redis's snapshots of them took a core). An hour covers a long backlog.
+ */
+const ACCEPTED_MARKER_TTL_MS = 60 * 60 * 1000;
 
 // Replaces KEYS[1]'s value only while it is still ARGV[1] (a compare-and-set).
 const SWAP = `if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3]) return 1 end return 0`;
@@ -54,7 +62,7 @@ export interface GuardSettings {
   /** Requests a key may make per window. */
   readonly rateLimit: number;
   readonly rateWindowMs: number;
-  /** How long an Idempotency-Key, and the accepted marker, are kept. */
+  /** How long an Idempotency-Key is kept. */
   readonly idempotencyTtlMs: number;
   /** How long a claim outlives a process that died while publishing; longer than any publish. */
   readonly claimTtlMs: number;
@@ -125,7 +133,7 @@ export function createGuard(redis: Redis, settings: GuardSettings): Guard {
   const marker = (inquiryId: string, receivedAt: number): Claim => ({
     inquiryId,
     receivedAt,
-    complete: () => calling("redis", () => commands.apiComplete(1, acceptedKey(inquiryId), String(receivedAt), settings.idempotencyTtlMs)).then(() => undefined),
+    complete: () => calling("redis", () => commands.apiComplete(1, acceptedKey(inquiryId), String(receivedAt), settings.idempotencyTtlMs, "", "", ACCEPTED_MARKER_TTL_MS)).then(() => undefined),
     fail: async () => undefined,
   });
 
@@ -138,7 +146,16 @@ export function createGuard(redis: Redis, settings: GuardSettings): Guard {
     receivedAt,
     complete: () =>
       calling("redis", () =>
-        commands.apiComplete(2, acceptedKey(inquiryId), idemKey, String(receivedAt), settings.idempotencyTtlMs, pending, `d|${bodyDigest}|${inquiryId}|${receivedAt}`),
+        commands.apiComplete(
+          2,
+          acceptedKey(inquiryId),
+          idemKey,
+          String(receivedAt),
+          settings.idempotencyTtlMs,
+          pending,
+          `d|${bodyDigest}|${inquiryId}|${receivedAt}`,
+          ACCEPTED_MARKER_TTL_MS,
+        ),
       ).then(() => undefined),
     fail: () =>
       calling("redis", () => commands.apiSwap(1, idemKey, pending, `f|${bodyDigest}|${inquiryId}|${receivedAt}`, settings.idempotencyTtlMs)).then(() => undefined),

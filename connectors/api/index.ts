@@ -80,6 +80,7 @@ export const api: ConnectorFactory = ({ config, endpoints, log, ...deps }) => {
     },
     async close() {
       redis.disconnect();
+      await verifier.settle();
       await Promise.all([pool.end(), es.close()]);
     },
   };

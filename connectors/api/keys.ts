@@ -96,6 +96,8 @@ export async function lookUpApiKey(pool: pg.Pool, token: string): Promise<ApiKey
 export interface KeyVerifier {
   /** The key a request's token names, from a cache of at most `cacheMs` age; throws when PostgreSQL cannot answer. */
   verify(token: string): Promise<ApiKey | undefined>;
+  /** Waits for the last-use stamps still being written, so the pool can be closed after. */
+  settle(): Promise<void>;
 }
 
 const MAX_CACHED = 10_000;
@@ -108,6 +110,7 @@ const MAX_CACHED = 10_000;
  */
 export function createKeyVerifier(pool: pg.Pool, cacheMs: number, onStampFailure: (error: unknown) => void): KeyVerifier {
   const cache = new Map<string, { key: ApiKey | undefined; until: number }>();
+  const stamping = new Set<Promise<void>>();
   return {
     async verify(token) {
       const now = Date.now();
@@ -117,9 +120,17 @@ export function createKeyVerifier(pool: pg.Pool, cacheMs: number, onStampFailure
       if (cache.size >= MAX_CACHED) cache.clear();
       cache.set(token, { key, until: now + cacheMs });
       if (key) {
-        pool.query(`UPDATE ${APP_SCHEMA}.api_keys SET last_used_at = now() WHERE id = $1`, [key.id]).catch(onStampFailure);
+        // Off the request's path: the answer does not wait for the stamp.
+        const stamp: Promise<void> = pool
+          .query(`UPDATE ${APP_SCHEMA}.api_keys SET last_used_at = now() WHERE id = $1`, [key.id])
+          .then(() => undefined, onStampFailure)
+          .finally(() => stamping.delete(stamp));
+        stamping.add(stamp);
       }
       return key;
+    },
+    async settle() {
+      await Promise.all(stamping);
     },
   };
 }

@@ -45,9 +45,12 @@ export const redis: ServiceDefinition = {
         "127.0.0.1",
         "--dir",
         ctx.paths.data,
-        // Idempotency keys must survive a restart: append-only file, fsync every second.
+        // Idempotency keys must survive a restart: append-only file, fsync every second. No RDB
+        // snapshots beside it: each forks and writes every key, a core for seconds under load.
         "--appendonly",
         "yes",
+        "--save",
+        "",
         "--daemonize",
         "no",
       ],
