@@ -11,13 +11,14 @@ const run = promisify(execFile);
 const endpoints = inject("endpoints");
 /** Installed by `.venv/bin/pip install -r test/fuzz/requirements.txt` (.ci/run does it). */
 const SCHEMATHESIS = path.join(REPO_ROOT, ".venv", "bin", "schemathesis");
-const installed = existsSync(SCHEMATHESIS);
-if (!installed) console.warn(`schemathesis is not installed (${SCHEMATHESIS}): run .venv/bin/pip install -r test/fuzz/requirements.txt; the API fuzz test is skipped`);
+// Skipped only outside CI: .ci/run installs schemathesis, so there its absence fails the test.
+const skip = !existsSync(SCHEMATHESIS) && process.env.CI !== "true";
+if (skip) console.warn(`schemathesis is not installed (${SCHEMATHESIS}): run .venv/bin/pip install -r test/fuzz/requirements.txt; the API fuzz test is skipped`);
 
 let api: ApiProcess;
 
 beforeAll(async () => {
-  if (!installed) return;
+  if (skip) return;
   await setupServices(endpoints);
   // Fuzzing sends well over the default rate limit.
   api = await startApi(endpoints, { SWITCHBOARD_API_RATE_LIMIT: "1000000" });
@@ -28,7 +29,7 @@ afterAll(async () => {
 });
 
 describe("the API fuzzed from its own OpenAPI document (schemathesis)", () => {
-  it.skipIf(!installed)("answers every generated request without a 5xx, with a status, content type, headers and body its document declares", { timeout: 600_000 }, async () => {
+  it.skipIf(skip)("answers every generated request without a 5xx, with a status, content type, headers and body its document declares", { timeout: 600_000 }, async () => {
     const { token } = await testKey(endpoints);
     const checks = [
       "not_a_server_error",
