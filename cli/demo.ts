@@ -25,7 +25,8 @@ interface Trace {
 const WATCHED = ["inquiries.classified", "inquiries.sentiment", "inquiries.urgency", "inquiries.routed", "inquiries.responses"] as const;
 
 const pct = (p: number | undefined) => (p === undefined ? "  ?" : `${Math.round(p * 100)}%`.padStart(4));
-const oneLine = (text: string, width: number) => {
+/** Text on one line of at most `width` characters. */
+export const oneLine = (text: string, width: number) => {
   const flat = text.replace(/\s+/g, " ").trim();
   return flat.length > width ? `${flat.slice(0, width - 1)}…` : flat;
 };

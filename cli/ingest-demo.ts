@@ -3,8 +3,10 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { ImapFlow } from "imapflow";
 import type { Config } from "../config/settings.js";
 import { inquiryIdFor, sourceIdOf } from "../connectors/email/ids.js";
+import { imapOptions } from "../connectors/email/session.js";
 import { signatureHeaders } from "../connectors/tickets/signatures.js";
 import type { Endpoints } from "../stack/index.js";
+import { oneLine } from "./demo.js";
 import { webhookSecret } from "./local-access.js";
 
 /** What GET /v1/inquiries/{id} answers, as far as the demo prints it. */
@@ -20,11 +22,6 @@ interface Arrival {
   readonly inquiryId: string;
   readonly sentAt: number;
 }
-
-const oneLine = (text: string, width: number) => {
-  const flat = text.replace(/\s+/g, " ").trim();
-  return flat.length > width ? `${flat.slice(0, width - 1)}…` : flat;
-};
 
 async function expectStatus(
   response: Response,
@@ -104,7 +101,6 @@ async function viaWebhook(apiUrl: string, secret: string): Promise<Arrival> {
 
 /** A customer's email, delivered into the mailbox the email connector watches. */
 async function viaEmail(imapUrl: string, mailbox: string): Promise<Arrival> {
-  const url = new URL(imapUrl);
   const messageId = `<demo-${randomUUID()}@customers.example>`;
   const raw = Buffer.from(
     [
@@ -123,13 +119,7 @@ async function viaEmail(imapUrl: string, mailbox: string): Promise<Arrival> {
       "",
     ].join("\r\n"),
   );
-  const client = new ImapFlow({
-    host: url.hostname,
-    port: Number(url.port || (url.protocol === "imaps:" ? 993 : 143)),
-    secure: url.protocol === "imaps:",
-    auth: { user: decodeURIComponent(url.username), pass: decodeURIComponent(url.password) },
-    logger: false,
-  });
+  const client = new ImapFlow({ ...imapOptions(imapUrl), logger: false });
   const sentAt = Date.now();
   await client.connect();
   try {
