@@ -3,11 +3,11 @@ import { mkdirSync, openSync } from "node:fs";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { REPO_ROOT } from "../config/settings.js";
-import type { ConnectorDeclaration, ProcessorDeclaration } from "../streams/topology.js";
+import { deployedTasks, type ChainDeclaration, type ConnectorDeclaration, type ProcessorDeclaration, type Topology } from "../streams/topology.js";
 
 const CLI = path.join(REPO_ROOT, "bin", "switchboard.js");
 
-/** A processor or connector of the topology, run as `switchboard run <name>`, with the port its /healthz answers on. */
+/** A chain, processor or connector of the topology, run as `switchboard run <name>`, with the port its /healthz answers on. */
 export interface Runnable {
   readonly name: string;
   readonly port: number;
@@ -15,6 +15,13 @@ export interface Runnable {
 
 export const runnableProcessor = (p: ProcessorDeclaration): Runnable => ({ name: p.name, port: p.metricsPort });
 export const runnableConnector = (c: ConnectorDeclaration): Runnable => ({ name: c.name, port: c.port });
+export const runnableChain = (c: ChainDeclaration): Runnable => ({ name: c.name, port: c.metricsPort });
+
+/** The stream tasks a deployment of `topology` runs: its chains and the processors in none. */
+export function deployedRunnables(topology: Topology): Runnable[] {
+  const { chains, processors } = deployedTasks(topology);
+  return [...chains.map(runnableChain), ...processors.map(runnableProcessor)];
+}
 
 export interface ProcessorProcess {
   readonly declaration: Runnable;

@@ -21,7 +21,8 @@ const PANELS: readonly { title: string; expr: string; unit: string }[] = [
 ];
 
 export function dashboard(): object {
-  const processors = TOPOLOGIES.flatMap((t) => t.processors.map((p) => p.name));
+  // A chain's runtime series carry the chain's name, and its members' names where they are per member.
+  const processors = TOPOLOGIES.flatMap((t) => [...t.chains.map((c) => c.name), ...t.processors.map((p) => p.name)]);
   return {
     uid: "switchboard-runtime",
     title: "Switchboard runtime",

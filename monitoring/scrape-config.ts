@@ -1,13 +1,13 @@
 import { writeFileSync } from "node:fs";
 import { pathToFileURL } from "node:url";
-import { TOPOLOGIES } from "../streams/topology.js";
+import { TOPOLOGIES, deployedTasks } from "../streams/topology.js";
 
 /** The docker-compose copy, where each processor is a service named after it. */
 export const COMPOSE_PROMETHEUS_CONFIG = new URL("./prometheus.compose.yml", import.meta.url);
 
 /**
- * Prometheus scrape configuration derived from the topology: one job per processor and connector,
- * at its metrics port on its host (the same host for the local stack, its own container in
+ * Prometheus scrape configuration derived from the topology: one job per chain, processor in no
+ * chain and connector (what a deployment runs), at its metrics port on its host (the same host for the local stack, its own container in
  * docker-compose).
  */
 export function prometheusConfig(hostOf: (processor: string) => string, scrapeIntervalSeconds = 5): string {
@@ -19,7 +19,8 @@ export function prometheusConfig(hostOf: (processor: string) => string, scrapeIn
       `        labels: { topology: ${JSON.stringify(topology)} }`,
     ].join("\n");
   const jobs = TOPOLOGIES.flatMap((topology) => [
-    ...topology.processors.map((processor) => job(topology.name, processor.name, processor.metricsPort)),
+    ...deployedTasks(topology).chains.map((chain) => job(topology.name, chain.name, chain.metricsPort)),
+    ...deployedTasks(topology).processors.map((processor) => job(topology.name, processor.name, processor.metricsPort)),
     ...topology.connectors.map((connector) => job(topology.name, connector.name, connector.port)),
   ]);
   return [

@@ -18,6 +18,8 @@ const HEADER_BYTES = 5;
 export interface TopicCodec {
   decode(topic: string, bytes: Buffer | null): Promise<unknown>;
   encode(topic: string, value: unknown): Buffer;
+  /** Decodes what `encode` wrote for `topic` (its own writer schema: no lookup, no resolution). */
+  decodeOwn(topic: string, bytes: Buffer): unknown;
 }
 
 /**
@@ -101,6 +103,10 @@ export async function createTopicCodec(registry: SchemaRegistry, topics: readonl
       } catch (error) {
         throw new PoisonRecordError(`Avro payload unreadable with schema id ${schemaId}: ${errorMessage(error)}`);
       }
+    },
+
+    decodeOwn(topic, bytes) {
+      return reader(topic).type.fromBuffer(bytes.subarray(HEADER_BYTES));
     },
 
     encode(topic, value) {

@@ -3,7 +3,7 @@ import type { Logger } from "pino";
 import type { Registry } from "prom-client";
 import type { Config } from "../config/settings.js";
 import type { Endpoints } from "../stack/index.js";
-import type { ProcessorDeclaration, Topology } from "./topology.js";
+import type { ChainDeclaration, ProcessorDeclaration, Topology } from "./topology.js";
 
 /** A decoded input record, as a processor sees it. */
 export interface InputRecord<Value = unknown> {
@@ -48,6 +48,12 @@ export interface ProcessorImplementation<Value = unknown> {
    * redelivered, so `process` must refuse (throw for) any record the store would reject.
    */
   readonly flush?: () => Promise<void>;
+  /**
+   * In a chain: called once the chain has processed one of its input records and every record
+   * that input caused, with that input. A processor that waits for several records (route's
+   * join) emits here what can no longer complete: nothing more about that input will come.
+   */
+  readonly afterInput?: Process;
   /** The processor's own metrics, served on /metrics beside the runtime's. */
   readonly metrics?: Registry;
   /** Releases what the processor holds (models, connections) on shutdown. */
@@ -61,6 +67,11 @@ export interface ProcessorDependencies {
   readonly config: Config;
   readonly endpoints: Endpoints;
   readonly log: Logger;
+  /**
+   * The chain the processor runs in, if it runs chained: what a member earlier in the chain
+   * writes arrives in the same transaction, in causal order, instead of from Kafka.
+   */
+  readonly chain?: ChainDeclaration;
 }
 
 /** Builds a declared processor's implementation from its declaration and dependencies. */

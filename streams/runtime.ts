@@ -1,22 +1,21 @@
 import type { SchemaRegistry } from "@kafkajs/confluent-schema-registry";
-import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, Message, Producer } from "kafkajs";
+import type { Consumer, EachBatchPayload, Kafka, Producer } from "kafkajs";
 import type { Logger } from "pino";
 import { setTimeout as sleep } from "node:timers/promises";
 import { backoffDelay } from "./backoff.js";
+import { createCheckpoint, type CheckpointPart } from "./checkpoint.js";
 import { createTopicCodec } from "./codec.js";
+import { errorMessage } from "./errors.js";
 import { createGroupCommit } from "./group-commit.js";
+import { createLifecycle } from "./lifecycle.js";
 import { createLimiter } from "./limiter.js";
-import { splitIntoRequests } from "./produce-requests.js";
-import { toDlqMessage } from "./dlq.js";
-import { InvalidOutputError, OversizedRecordError, errorClass, errorMessage, isRecordError } from "./errors.js";
 import type { RuntimeMetrics } from "./metrics.js";
-import type { InputRecord, ProcessorImplementation } from "./processor.js";
+import type { ProcessorImplementation } from "./processor.js";
+import { createRecordPath, type Outcome, type Outgoing, type RecordPathOptions } from "./record-path.js";
+import { processorTask, taskTopics, type StreamTask } from "./task.js";
 import { allTopics, type ProcessorDeclaration, type Topology } from "./topology.js";
 
-export interface RuntimeOptions {
-  readonly maxAttempts: number;
-  readonly retryBackoffMs: number;
-  readonly maxRecordBytes: number;
+export interface RuntimeOptions extends RecordPathOptions {
   /** Stable per instance: a restarted instance with the same id fences its predecessor's open transaction. */
   readonly instanceId: string;
   /** A consumer that stops heartbeating is out of the group after this long (and its partitions move). */
@@ -43,29 +42,44 @@ export interface RunningProcessor {
   readonly done: Promise<void>;
 }
 
-type Outcome = { readonly messages: readonly { topic: string; message: Message }[]; readonly dlq: boolean };
-
 /**
- * Runs one processor: consume → process → produce inside one Kafka transaction per fetch, with
- * the consumed offsets committed in the same transaction (exactly once for read_committed
- * readers). Poison input goes to `<topic>.dlq` inside that transaction too, so it is never lost
- * and never processed twice.
+ * Runs one processor on its own: a task of one member.
  */
-export async function startProcessor(
+export function startProcessor(
   topology: Topology,
   declaration: ProcessorDeclaration,
   implementation: ProcessorImplementation,
   deps: RuntimeDependencies,
   options: RuntimeOptions,
 ): Promise<RunningProcessor> {
+  return startTask(topology, processorTask(declaration, implementation), deps, options);
+}
+
+/**
+ * Runs a task (a processor, or a chain of them): consume → process → produce inside one Kafka
+ * transaction per fetch, with the consumed offsets committed in the same transaction (exactly
+ * once for read_committed readers). Poison input goes to `<topic>.dlq` inside that transaction
+ * too, so it is never lost and never processed twice. The record path (record-path.ts), the
+ * checkpoint (checkpoint.ts) and the clients' lifecycle (lifecycle.ts) are their own modules;
+ * this one feeds fetches through them.
+ */
+export async function startTask(
+  topology: Topology,
+  task: StreamTask,
+  deps: RuntimeDependencies,
+  options: RuntimeOptions,
+): Promise<RunningProcessor> {
   const { kafka, metrics } = deps;
-  const log = deps.log.child({ processor: declaration.name });
-  const codec = await createTopicCodec(deps.registry, allTopics(topology).filter((t) => [...declaration.inputs, ...declaration.outputs].includes(t.name)));
-  const groupId = declaration.name;
+  const log = deps.log.child({ processor: task.name });
+  const topics = taskTopics(task);
+  const codec = await createTopicCodec(deps.registry, allTopics(topology).filter((t) => topics.has(t.name)));
+  const groupId = task.name;
   const inputPartitions = allTopics(topology)
-    .filter((t) => declaration.inputs.includes(t.name))
+    .filter((t) => task.inputs.includes(t.name))
     .reduce((sum, t) => sum + t.partitions, 0);
-  const transactionalId = `${declaration.name}.${options.instanceId}`;
+  const transactionalId = `${task.name}.${options.instanceId}`;
+  const lifecycle = createLifecycle(log);
+  const processRecord = createRecordPath(task, { codec, metrics, log }, options);
 
   const createClients = (): { producer: Producer; consumer: Consumer } => ({
     producer: kafka.producer({
@@ -89,102 +103,17 @@ export async function startProcessor(
   });
   let { producer, consumer } = createClients();
 
-  let consuming = false;
-
-  const processOne = async (topic: string, partition: number, message: KafkaMessage): Promise<Outcome> => {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        if ((message.value?.length ?? 0) > options.maxRecordBytes) {
-          throw new OversizedRecordError(`${message.value?.length} bytes exceeds the limit of ${options.maxRecordBytes}`);
-        }
-        const started = performance.now();
-        const input: InputRecord = {
-          topic,
-          partition,
-          offset: message.offset,
-          key: message.key?.toString() ?? null,
-          value: await codec.decode(topic, message.value),
-          headers: message.headers ?? {},
-          timestamp: Number(message.timestamp),
-        };
-        const outputs = await implementation.process(input, { log });
-        const messages = outputs.map((output) => {
-          if (!declaration.outputs.includes(output.topic)) {
-            throw new InvalidOutputError(`${declaration.name} may not write to ${output.topic} (outputs: ${declaration.outputs.join(", ")})`);
-          }
-          return {
-            topic: output.topic,
-            message: { key: output.key ?? input.key, value: codec.encode(output.topic, output.value), headers: output.headers },
-          };
-        });
-        metrics.processingSeconds.observe({ processor: declaration.name }, (performance.now() - started) / 1000);
-        return { messages, dlq: false };
-      } catch (error) {
-        metrics.errors.inc({ processor: declaration.name, error_class: errorClass(error) });
-        const where = { topic, partition, offset: message.offset, attempt, errorClass: errorClass(error), error: errorMessage(error) };
-        if (isRecordError(error) || attempt >= options.maxAttempts) {
-          log.warn(where, "record sent to the DLQ");
-          metrics.dlqRecords.inc({ processor: declaration.name, topic, error_class: errorClass(error) });
-          return { messages: [toDlqMessage({ topic, partition, offset: message.offset, message }, declaration.name, error, attempt)], dlq: true };
-        }
-        metrics.retries.inc({ processor: declaration.name });
-        log.warn(where, "transient error; retrying");
-        await sleep(backoffDelay(attempt, { initialMs: options.retryBackoffMs, maxMs: 30_000 }));
-      }
-    }
-  };
-
-  const concurrency = declaration.concurrency ?? 1;
-  const limiter = createLimiter(concurrency);
-
-  /** What one partition batch hands to the shared transaction. */
-  interface BatchPart {
-    readonly topic: string;
-    readonly partition: number;
-    readonly outgoing: readonly { topic: string; message: Message }[];
-    readonly lastOffset: string;
-  }
-
-  /** Times one step of committing a transaction, so a slow hop shows where its time goes. */
-  const timed = async <T>(phase: string, step: () => Promise<T>): Promise<T> => {
-    const end = metrics.transactionPhaseSeconds.startTimer({ processor: declaration.name, phase });
-    try {
-      return await step();
-    } finally {
-      end();
-    }
-  };
-
-  const commitParts = async (parts: readonly BatchPart[]): Promise<void> => {
-    try {
-      await limiter.exclusive(() => timed("flush", async () => implementation.flush?.()));
-    } catch (error) {
-      metrics.transactions.inc({ processor: declaration.name, outcome: "abort" });
-      log.error({ error: errorMessage(error) }, "flush failed; the batches will be retried");
-      throw error;
-    }
-    const transaction = await timed("begin", () => producer.transaction());
-    try {
-      for (const topicMessages of splitIntoRequests(parts.flatMap((p) => p.outgoing))) {
-        await timed("produce", () => transaction.sendBatch({ topicMessages }));
-      }
-      const offsets = new Map<string, { partition: number; offset: string }[]>();
-      for (const part of parts) {
-        offsets.set(part.topic, [...(offsets.get(part.topic) ?? []), { partition: part.partition, offset: (BigInt(part.lastOffset) + 1n).toString() }]);
-      }
-      const topics = [...offsets].map(([topic, partitions]) => ({ topic, partitions }));
-      await timed("offsets", () => whileCoordinatorBusy(() => transaction.sendOffsets({ consumerGroupId: groupId, topics })));
-      await timed("commit", () => transaction.commit());
-      metrics.transactions.inc({ processor: declaration.name, outcome: "commit" });
-    } catch (error) {
-      metrics.transactions.inc({ processor: declaration.name, outcome: "abort" });
-      await transaction.abort().catch((abortError: Error) => log.error({ error: abortError.message }, "abort failed"));
-      const where = parts.map((p) => `${p.topic}[${p.partition}]`).join(", ");
-      log.error({ partitions: where, error: errorMessage(error) }, "transaction aborted; its batches will be retried");
-      throw error;
-    }
-  };
-  const groupCommit = createGroupCommit(commitParts, declaration.minCommitIntervalMs ?? 0);
+  const limiter = createLimiter(task.concurrency);
+  const sinks = task.members.flatMap((m) => (m.implementation.flush ? [m.implementation.flush] : []));
+  const checkpoint = createCheckpoint({
+    name: task.name,
+    groupId,
+    producer: () => producer,
+    flushSinks: () => limiter.exclusive(async () => void (await Promise.all(sinks.map((flush) => flush())))),
+    metrics,
+    log,
+  });
+  const groupCommit = createGroupCommit<CheckpointPart>(checkpoint, task.minCommitIntervalMs);
 
   /**
    * Processes a partition batch in chunks of at most `commitIntervalMs` of work, each committed
@@ -194,10 +123,11 @@ export async function startProcessor(
    */
   const eachBatch = async ({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload) => {
     const messages = batch.messages;
+    const concurrency = task.concurrency;
     let next = 0;
     while (next < messages.length && isRunning() && !isStale()) {
       const ticket = groupCommit.begin();
-      const outgoing: { topic: string; message: Message }[] = [];
+      const outgoing: Outgoing[] = [];
       const deadline = performance.now() + options.commitIntervalMs;
       const first = next;
       try {
@@ -214,7 +144,7 @@ export async function startProcessor(
             if (!more()) break;
           }
           const message = messages[next]!;
-          const result = limiter.run(() => processOne(batch.topic, batch.partition, message));
+          const result = limiter.run(() => processRecord(batch.topic, batch.partition, message));
           const settled: Promise<void> = result.then(
             () => void unsettled.delete(settled),
             () => void unsettled.delete(settled),
@@ -237,12 +167,12 @@ export async function startProcessor(
       resolveOffset(lastOffset);
       const now = Date.now();
       for (const message of messages.slice(first, next)) {
-        metrics.recordAgeSeconds.observe({ processor: declaration.name, topic: batch.topic }, (now - Number(message.timestamp)) / 1000);
+        metrics.recordAgeSeconds.observe({ processor: task.name, topic: batch.topic }, (now - Number(message.timestamp)) / 1000);
       }
-      metrics.recordsIn.inc({ processor: declaration.name, topic: batch.topic }, next - first);
-      for (const { topic } of outgoing) metrics.recordsOut.inc({ processor: declaration.name, topic });
+      metrics.recordsIn.inc({ processor: task.name, topic: batch.topic }, next - first);
+      for (const { topic } of outgoing) metrics.recordsOut.inc({ processor: task.name, topic });
       metrics.consumerLag.set(
-        { processor: declaration.name, topic: batch.topic, partition: String(batch.partition) },
+        { processor: task.name, topic: batch.topic, partition: String(batch.partition) },
         Math.max(0, Number(BigInt(batch.highWatermark) - BigInt(lastOffset) - 1n)),
       );
       await heartbeat();
@@ -256,29 +186,32 @@ export async function startProcessor(
     rejectDone = reject;
   });
 
-  let stopped = false;
   let restarts = 0;
-  const run = async (): Promise<void> => {
+  const connect = async (): Promise<void> => {
     ({ producer, consumer } = createClients());
     consumer.on(consumer.events.GROUP_JOIN, () => {
-      consuming = true;
+      if (lifecycle.state === "connecting") lifecycle.to("running");
       restarts = 0;
     });
-    consumer.on(consumer.events.STOP, () => (consuming = false));
     consumer.on(consumer.events.CRASH, (event) => {
-      consuming = false;
       const { error, restart } = event.payload;
       log.error({ error: error.message, restart }, "consumer crashed");
-      if (restart || stopped) return; // kafkajs restarts the consumer itself
+      if (lifecycle.ending) return;
       if (isFenced(error)) {
-        rejectDone(new Error(`${declaration.name}: another instance took over ${transactionalId}: ${error.message}`, { cause: error }));
+        lifecycle.to("fenced", { error: error.message });
+        void Promise.allSettled([consumer.disconnect(), producer.disconnect()]).then(() => lifecycle.to("stopped"));
+        rejectDone(new Error(`${task.name}: another instance took over ${transactionalId}: ${error.message}`, { cause: error }));
+      } else if (restart) {
+        // kafkajs restarts the consumer itself; it is back once it rejoins its group.
+        if (lifecycle.state === "running") lifecycle.to("recovering", { error: error.message });
+        lifecycle.to("connecting");
       } else {
-        void recover();
+        void recover(error);
       }
     });
     await producer.connect();
     await consumer.connect();
-    for (const topic of declaration.inputs) await consumer.subscribe({ topic, fromBeginning: options.fromBeginning ?? true });
+    for (const topic of task.inputs) await consumer.subscribe({ topic, fromBeginning: options.fromBeginning ?? true });
     // Every assigned partition's batch is handled at once so that one transaction covers the whole fetch.
     await consumer.run({ autoCommit: false, eachBatchAutoResolve: false, partitionsConsumedConcurrently: inputPartitions, eachBatch });
   };
@@ -286,35 +219,41 @@ export async function startProcessor(
    * kafkajs gives up on errors it deems fatal, such as the group coordinator staying away while
    * the broker restarts; a processor must outlive that, so it reconnects with backoff.
    */
-  const recover = async (): Promise<void> => {
+  const recover = async (cause: unknown): Promise<void> => {
+    if (lifecycle.ending) return;
+    lifecycle.to("recovering", { error: errorMessage(cause) });
     restarts++;
     const delayMs = backoffDelay(restarts, { initialMs: 1_000, maxMs: 30_000 });
     log.warn({ restarts, delayMs }, "reconnecting the processor's Kafka clients");
     await Promise.allSettled([consumer.disconnect(), producer.disconnect()]);
     await sleep(delayMs);
-    if (stopped) return;
+    if (lifecycle.ending) return;
+    lifecycle.to("connecting");
     try {
-      await run();
+      await connect();
     } catch (error) {
       log.error({ error: errorMessage(error) }, "reconnect failed");
-      void recover();
+      void recover(error);
     }
   };
 
-  await run();
-  log.info({ inputs: declaration.inputs, outputs: declaration.outputs, transactionalId }, "processor started");
+  await adoptOffsets(kafka, task, log);
+  await connect();
+  log.info({ inputs: task.inputs, members: task.members.map((m) => m.declaration.name), transactionalId }, "processor started");
 
   let stopping: Promise<void> | undefined;
   return {
-    healthy: () => consuming,
+    healthy: () => lifecycle.state === "running",
     done,
     stop() {
       stopping ??= (async () => {
-        stopped = true;
+        if (lifecycle.ending) return;
+        lifecycle.to("stopping");
         await consumer.stop();
         await consumer.disconnect();
         await producer.disconnect();
-        await implementation.close?.();
+        for (const member of task.members) await member.implementation.close?.();
+        lifecycle.to("stopped");
         log.info("processor stopped");
         resolveDone();
       })();
@@ -324,18 +263,27 @@ export async function startProcessor(
 }
 
 /**
- * kafkajs retries CONCURRENT_TRANSACTIONS (the coordinator still finishing the previous commit)
- * when adding partitions but not when adding offsets, which is a sink's first request in a
- * transaction; nothing was added when it fails, so trying again is safe.
+ * A group that has committed nothing yet starts where the group it replaces stopped, per input:
+ * a chain started where its members ran alone does not consume their history again. (Records
+ * its members had written but not yet consumed when they stopped are not redone by the chain:
+ * switch with the pipeline drained.)
  */
-async function whileCoordinatorBusy<T>(request: () => Promise<T>, attempts = 12): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await request();
-    } catch (error) {
-      if ((error as { type?: string }).type !== "CONCURRENT_TRANSACTIONS" || attempt >= attempts) throw error;
-      await sleep(backoffDelay(attempt, { initialMs: 10, maxMs: 1_000, jitter: false }));
+async function adoptOffsets(kafka: Kafka, task: StreamTask, log: Logger): Promise<void> {
+  if (task.adoptsOffsetsOf.size === 0) return;
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const own = await admin.fetchOffsets({ groupId: task.name, topics: [...task.adoptsOffsetsOf.keys()] });
+    if (own.some((t) => t.partitions.some((p) => p.offset !== "-1"))) return;
+    for (const [topic, previous] of task.adoptsOffsetsOf) {
+      const [theirs] = await admin.fetchOffsets({ groupId: previous, topics: [topic] });
+      const partitions = (theirs?.partitions ?? []).filter((p) => p.offset !== "-1");
+      if (partitions.length === 0) continue;
+      await admin.setOffsets({ groupId: task.name, topic, partitions });
+      log.info({ topic, from: previous, partitions: partitions.length }, "new consumer group starts where the group it replaces stopped");
     }
+  } finally {
+    await admin.disconnect();
   }
 }
 

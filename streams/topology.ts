@@ -50,10 +50,36 @@ export interface ConnectorDeclaration {
   readonly port: number;
 }
 
+/**
+ * Processors run as one: one process, one consumer group, one transaction per fetch (as Flink
+ * chains operators into a task and Kafka Streams runs a sub-topology in one). A record a member
+ * writes to a topic another member reads is handed to that member in the same transaction, and
+ * still written to its topic, for audit and for every other reader. Each member stays deployable
+ * on its own (`switchboard run <processor>`); a deployment runs a member either in its chain or
+ * alone, never both.
+ */
+export interface ChainDeclaration<Member extends string = string> {
+  readonly name: string;
+  readonly description: string;
+  /** In an order where each member reads only the chain's inputs and what earlier members write. */
+  readonly processors: readonly Member[];
+  /**
+   * What the chain consumes from Kafka. A member's input that is neither one of these nor written
+   * inside the chain is not read when chained (route's timeouts: every part of an inquiry is
+   * computed in the transaction that routes it, so none is ever late).
+   */
+  readonly inputs: readonly string[];
+  /** Port of /healthz and /metrics; Prometheus scrapes it. */
+  readonly metricsPort: number;
+  /** Input records worked on at once, each through the whole chain; outputs keep input order. */
+  readonly concurrency: number;
+}
+
 export interface Topology {
   readonly name: string;
   readonly topics: readonly TopicDeclaration[];
   readonly processors: readonly ProcessorDeclaration[];
+  readonly chains: readonly ChainDeclaration[];
   readonly connectors: readonly ConnectorDeclaration[];
 }
 
@@ -203,10 +229,27 @@ export const TRIAGE_CONNECTORS = [
 
 export type TriageConnectorName = (typeof TRIAGE_CONNECTORS)[number]["name"];
 
+/**
+ * The reply path as one chain: four transactional hops (clean, the three predictions, route,
+ * respond), each decoding, encoding and committing on its own, become one.
+ */
+export const TRIAGE_CHAINS = [
+  {
+    name: "triage",
+    description: "clean → classify | sentiment | urgency → route → respond in one process and one transaction, every intermediate topic still written",
+    processors: ["clean", "classify", "sentiment", "urgency", "route", "respond"],
+    inputs: ["inquiries.received"],
+    metricsPort: 9400,
+    // The records in flight share model batches and overlap their Redis and Elasticsearch round trips.
+    concurrency: 64,
+  },
+] as const satisfies readonly ChainDeclaration<TriageProcessorName>[];
+
 export const TRIAGE: Topology = {
   name: "triage",
   topics: [...TRIAGE_TOPICS, ROUTE_TIMEOUTS],
   processors: TRIAGE_PROCESSORS,
+  chains: TRIAGE_CHAINS,
   connectors: TRIAGE_CONNECTORS,
 };
 
@@ -239,6 +282,62 @@ export function findProcessor(name: string): { topology: Topology; processor: Pr
   }
   const known = TOPOLOGIES.flatMap((t) => t.processors.map((p) => p.name)).join(", ");
   throw new Error(`unknown processor "${name}"; known processors: ${known}`);
+}
+
+export function findChain(name: string): { topology: Topology; chain: ChainDeclaration } | undefined {
+  for (const topology of TOPOLOGIES) {
+    const chain = topology.chains.find((c) => c.name === name);
+    if (chain) return { topology, chain };
+  }
+  return undefined;
+}
+
+/** What a deployment runs, each as its own process (and consumer group): the chains, and the processors in none. */
+export function deployedTasks(topology: Topology): { chains: readonly ChainDeclaration[]; processors: readonly ProcessorDeclaration[] } {
+  const chained = new Set(topology.chains.flatMap((c) => c.processors));
+  return { chains: topology.chains, processors: topology.processors.filter((p) => !chained.has(p.name)) };
+}
+
+/** The chain `processor` is a member of, if any. */
+export function chainOf(topology: Topology, processor: string): ChainDeclaration | undefined {
+  return topology.chains.find((c) => c.processors.includes(processor));
+}
+
+/** Topics some member of `chain` writes: handed on inside the chain to the members that read them. */
+export function writtenInChain(topology: Topology, chain: ChainDeclaration): Set<string> {
+  return new Set(chain.processors.flatMap((name) => findProcessorIn(topology, name).outputs));
+}
+
+function findProcessorIn(topology: Topology, name: string): ProcessorDeclaration {
+  const processor = topology.processors.find((p) => p.name === name);
+  if (!processor) throw new Error(`processor "${name}" is not declared in the ${topology.name} topology`);
+  return processor;
+}
+
+/**
+ * Checks a chain against its topology: members declared, each once, none in two chains, and in
+ * an order where every member's chained inputs are written before it.
+ */
+export function chainMembers(topology: Topology, chain: ChainDeclaration): ProcessorDeclaration[] {
+  const members = chain.processors.map((name) => findProcessorIn(topology, name));
+  if (new Set(chain.processors).size !== members.length) throw new Error(`chain ${chain.name} lists a processor twice`);
+  for (const other of topology.chains) {
+    const shared = other !== chain && chain.processors.find((name) => other.processors.includes(name));
+    if (shared) throw new Error(`processor ${shared} is in both chains ${chain.name} and ${other.name}`);
+  }
+  const written = writtenInChain(topology, chain);
+  for (const input of chain.inputs) {
+    if (!members.some((m) => m.inputs.includes(input))) throw new Error(`chain ${chain.name} consumes ${input}, which none of its members reads`);
+    if (written.has(input)) throw new Error(`chain ${chain.name} consumes ${input}, which one of its members writes`);
+  }
+  const available = new Set(chain.inputs);
+  for (const member of members) {
+    const early = member.inputs.find((input) => written.has(input) && !available.has(input));
+    if (early) throw new Error(`chain ${chain.name}: ${member.name} reads ${early} before a member earlier in the chain writes it`);
+    for (const output of member.outputs) available.add(output);
+  }
+  if (!members.some((m) => m.inputs.some((input) => available.has(input)))) throw new Error(`chain ${chain.name} reads nothing`);
+  return members;
 }
 
 export function findConnector(name: string): { topology: Topology; connector: ConnectorDeclaration } | undefined {

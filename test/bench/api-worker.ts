@@ -19,6 +19,7 @@ const topology: Topology = {
     TRIAGE.topics.find((t) => t.name === "predictions.feedback")!,
   ],
   processors: [],
+  chains: [],
   connectors: [{ ...declaration, outputs: [topic, "predictions.feedback"] }],
 };
 const config = loadConfig();

@@ -66,7 +66,7 @@ export function routeTestTopology(label: string): { topology: Topology; processo
     outputs: [output.name],
     metricsPort: 0,
   };
-  return { topology: { name: `test-${id}`, topics: [...inputs, output], processors: [processor], connectors: [] }, processor };
+  return { topology: { name: `test-${id}`, topics: [...inputs, output], processors: [processor], chains: [], connectors: [] }, processor };
 }
 
 /** The parts route joins, for one inquiry, as the upstream processors would write them. */

@@ -14,6 +14,7 @@ interface ComposeService {
   readonly ports?: readonly string[];
   readonly healthcheck?: { readonly test: readonly string[] };
   readonly depends_on?: Record<string, { readonly condition: string }>;
+  readonly profiles?: readonly string[];
 }
 
 /** docker-compose.yml as Compose reads it: YAML 1.1 merge keys (`<<: *switchboard`) resolved. */
@@ -34,6 +35,8 @@ const INFRASTRUCTURE = [
   "dovecot",
 ];
 const processors = TOPOLOGIES.flatMap((t) => t.processors);
+const chains = TOPOLOGIES.flatMap((t) => t.chains);
+const chained = new Set(chains.flatMap((c) => c.processors));
 const connectors = TOPOLOGIES.flatMap((t) => t.connectors);
 
 describe("docker-compose.yml", () => {
@@ -45,12 +48,12 @@ describe("docker-compose.yml", () => {
     expect(services.kafka!.environment!.KAFKA_PROCESS_ROLES).toBe("broker,controller");
   });
 
-  it("runs every processor and connector of the topology as its own service, after init prepared the stack", () => {
+  it("runs every chain, processor and connector of the topology as its own service, after init prepared the stack", () => {
     expect(services.init?.command).toEqual(["prepare"]);
     for (const dependency of ["kafka", "schema-registry", "postgres", "redis", "elasticsearch"]) {
       expect(services.init!.depends_on?.[dependency]?.condition, `init after ${dependency}`).toBe("service_healthy");
     }
-    for (const { name } of [...processors, ...connectors]) {
+    for (const { name } of [...chains, ...processors, ...connectors]) {
       const service = services[name];
       expect(service?.command, name).toEqual(["run", name]);
       expect(service!.depends_on?.init?.condition, `${name} after init`).toBe("service_completed_successfully");
@@ -59,8 +62,13 @@ describe("docker-compose.yml", () => {
     }
   });
 
+  it("runs a chain's members only in the unchained profile, instead of the chain", () => {
+    for (const { name } of processors) expect(services[name]?.profiles ?? [], name).toEqual(chained.has(name) ? ["unchained"] : []);
+    for (const { name } of chains) expect(services[name]?.profiles, name).toBeUndefined();
+  });
+
   it("runs nothing the topology does not declare", () => {
-    const declared = new Set([...processors, ...connectors].map((p) => p.name));
+    const declared = new Set([...chains, ...processors, ...connectors].map((p) => p.name));
     const runs = Object.values(services).flatMap((s) => (s.command?.[0] === "run" ? [s.command[1]!] : []));
     expect(runs.filter((name) => !declared.has(name))).toEqual([]);
     expect(runs).toHaveLength(declared.size);
