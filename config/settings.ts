@@ -180,6 +180,12 @@ export const SETTINGS = {
     default: 10_000,
     doc: "How often a model-running processor asks the registry for a new production version to hot-swap in.",
   },
+  inferenceThreads: {
+    env: "SWITCHBOARD_INFERENCE_THREADS",
+    schema: z.coerce.number().int().min(0).max(64),
+    default: 1,
+    doc: "Worker threads a process runs its ONNX models in, off the event loop (each version's session lives in one, one run at a time each; a worker that dies is replaced and its runs retried). `0`: on the main thread, which a run then blocks.",
+  },
   outOfScopeThreshold: {
     env: "SWITCHBOARD_OUT_OF_SCOPE_THRESHOLD",
     schema: z.coerce.number().min(0).max(1),

@@ -42,7 +42,10 @@ function metadataTypes(metadata: readonly InferenceSession.ValueMetadata[]): Rec
  * manifest must declare its inputs and outputs, the graph must take exactly those inputs and
  * produce those outputs as float32. Empty when all is well.
  */
-export function signatureProblems(manifest: Manifest, session: InferenceSession): string[] {
+export function signatureProblems(
+  manifest: Manifest,
+  session: Pick<InferenceSession, "inputMetadata" | "outputMetadata">,
+): string[] {
   const expected = signatureOf(manifest);
   const kind = manifest.task === EMBEDDING_TASK ? `${EMBEDDING_TASK} model` : `${manifest.family} family`;
   const problems: string[] = [];

@@ -1,7 +1,7 @@
 import type { Logger } from "pino";
 import { coalescing, type BatchCall } from "../streams/coalescing.js";
 import type { Prediction } from "./prediction.js";
-import { loadModelVersion, MAX_BATCH, type LoadedModel } from "./version.js";
+import { loadModelVersion, MAX_BATCH, type LoadedModel, type LoadOptions } from "./version.js";
 
 /**
  * Holds the serving version of one model. swap() loads and warms the new version, swaps it in
@@ -35,6 +35,7 @@ class SwappableSlot implements ModelSlot {
   constructor(
     model: LoadedModel,
     private readonly log: Logger,
+    private readonly options: LoadOptions,
   ) {
     this.lease = { model, inFlight: 0 };
   }
@@ -72,7 +73,7 @@ class SwappableSlot implements ModelSlot {
 
   private async replace(dir: string): Promise<void> {
     if (this.closed) throw new Error(`the model slot of ${this.lease.model.name} is closed`);
-    const incoming = await loadModelVersion(dir, this.log);
+    const incoming = await loadModelVersion(dir, this.log, this.options);
     const outgoing = this.lease;
     this.lease = { model: incoming, inFlight: 0 };
     this.log.info(
@@ -96,6 +97,7 @@ async function retire(lease: Lease): Promise<void> {
   await lease.model.release();
 }
 
-export async function openModelSlot(dir: string, log: Logger): Promise<ModelSlot> {
-  return new SwappableSlot(await loadModelVersion(dir, log), log);
+/** `options.pool`: where the versions run (default: the process's inference pool). */
+export async function openModelSlot(dir: string, log: Logger, options: LoadOptions = {}): Promise<ModelSlot> {
+  return new SwappableSlot(await loadModelVersion(dir, log, options), log, options);
 }

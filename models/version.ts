@@ -1,11 +1,12 @@
-import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
-import { InferenceSession, type Tensor } from "onnxruntime-node";
+import type { Tensor } from "onnxruntime-node";
 import type { Logger } from "pino";
 import { ModelLoadError } from "./errors.js";
 import { textFeed, tokenFeeds } from "./feeds.js";
+import { inlineSession, sharedInferencePool, type InferencePool, type ModelSession } from "./inference-pool.js";
 import { parseManifest, wordPieceSettings, type Manifest } from "./manifest.js";
+import { readVerifiedFile } from "./onnx-session.js";
 import { toPredictions, type BatchOutputs, type Prediction } from "./prediction.js";
 import { signatureOf, signatureProblems, takesTokenIds, type Signature } from "./signature.js";
 import { WordPieceTokenizer } from "./wordpiece.js";
@@ -40,42 +41,23 @@ const WARM_UP_TEXTS = [
 /** Calibrated probabilities of a row sum to 1, embeddings have norm 1; further off, the output is not what it claims. */
 const UNIT_TOLERANCE = 1e-3;
 
-function sessionOptions(): InferenceSession.SessionOptions {
-  // Processors are single-threaded and share a small machine: one thread per session.
-  return {
-    intraOpNumThreads: 1,
-    interOpNumThreads: 1,
-    executionMode: "sequential",
-    graphOptimizationLevel: "all",
-    logSeverityLevel: 3,
-  };
-}
-
-/** Reads every file the manifest lists and checks its sha256; the bytes returned are the bytes checked. */
+/**
+ * Reads every file the manifest lists and checks its sha256; the bytes returned are the bytes
+ * checked. `inWorker`, the model file, is left to the inference worker, which reads and checks
+ * it itself (hashing a 90 MB encoder here would stall the event loop during a hot swap).
+ */
 async function readVerified(
   directory: string,
   manifest: Manifest,
   required: readonly string[],
+  inWorker?: string,
 ): Promise<Map<string, Buffer>> {
   for (const name of required) {
     if (!(name in manifest.files)) throw new Error(`manifest.files has no checksum for ${name}`);
   }
   const files = new Map<string, Buffer>();
   for (const [name, expected] of Object.entries(manifest.files)) {
-    let bytes: Buffer;
-    try {
-      bytes = await readFile(path.join(directory, name));
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      throw new Error(
-        code === "ENOENT" ? `${name} is missing` : `${name} cannot be read (${(error as Error).message})`,
-        { cause: error },
-      );
-    }
-    const actual = createHash("sha256").update(bytes).digest("hex");
-    if (actual !== expected)
-      throw new Error(`${name} has sha256 ${actual}, the manifest says ${expected} (corrupt or replaced)`);
-    files.set(name, bytes);
+    if (name !== inWorker) files.set(name, await readVerifiedFile(directory, name, expected));
   }
   return files;
 }
@@ -96,14 +78,6 @@ function tokenizerOf(manifest: Manifest, files: ReadonlyMap<string, Buffer>): Wo
     );
   }
   return tokenizer;
-}
-
-async function createSession(bytes: Buffer, file: string): Promise<InferenceSession> {
-  try {
-    return await InferenceSession.create(bytes, sessionOptions());
-  } catch (error) {
-    throw new Error(`onnxruntime cannot load ${file} (${(error as Error).message})`, { cause: error });
-  }
 }
 
 function checkUnitRows(tensor: Tensor, what: string, norm: (row: Float32Array) => number): void {
@@ -131,7 +105,7 @@ class OnnxModel implements LoadedModel {
     readonly directory: string,
     readonly manifest: Manifest,
     private readonly signature: Signature,
-    private readonly session: InferenceSession,
+    private readonly session: ModelSession,
     private readonly tokenizer: WordPieceTokenizer | undefined,
   ) {
     this.name = manifest.model;
@@ -184,14 +158,15 @@ class OnnxModel implements LoadedModel {
   }
 
   private async run(rows: readonly Row[]): Promise<BatchOutputs> {
-    const feeds: Record<string, Tensor> = {
+    // Tokenized here, fed in the session's thread: the feeds are built again if a crashed worker's run is retried.
+    const feeds = (): Record<string, Tensor> => ({
       ...("text" in this.signature.inputs && { text: textFeed(rows.map((row) => row.text)) }),
       ...(this.tokenizer &&
         tokenFeeds(
           rows.map((row) => row.ids),
           this.tokenizer,
         )),
-    };
+    });
     return (await this.session.run(feeds)) as unknown as BatchOutputs;
   }
 
@@ -238,16 +213,23 @@ class OnnxModel implements LoadedModel {
   }
 }
 
+export interface LoadOptions {
+  /** Where the session runs: a pool's worker, or null for the main thread. Default: the process's pool (SWITCHBOARD_INFERENCE_THREADS). */
+  readonly pool?: InferencePool | null;
+}
+
 /**
  * Loads a version directory for serving: validates manifest.json, verifies every file against
- * its sha256 (the bytes checked are the bytes loaded), creates the session, checks the graph's
- * inputs and outputs against the family and the manifest, and warms it up. Anything wrong is a
- * ModelLoadError naming the directory and the problem; nothing is left allocated.
+ * its sha256 (the bytes checked are the bytes loaded), creates the session (in an inference
+ * worker unless the pool is null), checks the graph's inputs and outputs against the family and
+ * the manifest, and warms it up. Anything wrong is a ModelLoadError naming the directory and the
+ * problem; nothing is left allocated.
  */
-export async function loadModelVersion(dir: string, log: Logger): Promise<LoadedModel> {
+export async function loadModelVersion(dir: string, log: Logger, options: LoadOptions = {}): Promise<LoadedModel> {
   const directory = path.resolve(dir);
   const started = performance.now();
-  let session: InferenceSession | undefined;
+  const pool = options.pool === undefined ? sharedInferencePool(log) : options.pool;
+  let session: ModelSession | undefined;
   try {
     let manifestText: string;
     try {
@@ -262,9 +244,12 @@ export async function loadModelVersion(dir: string, log: Logger): Promise<Loaded
     const manifest = parseManifest(manifestText);
     const signature = signatureOf(manifest);
     const vocab = takesTokenIds(signature) ? wordPieceSettings(manifest).vocab : undefined;
-    const files = await readVerified(directory, manifest, vocab ? [manifest.onnx.file, vocab] : [manifest.onnx.file]);
+    const file = manifest.onnx.file;
+    const files = await readVerified(directory, manifest, vocab ? [file, vocab] : [file], pool ? file : undefined);
     const tokenizer = vocab ? tokenizerOf(manifest, files) : undefined;
-    session = await createSession(files.get(manifest.onnx.file)!, manifest.onnx.file);
+    session = pool
+      ? await pool.open({ model: `${manifest.model}@${manifest.version}`, directory, file, sha256: manifest.files[file]! })
+      : await inlineSession(files.get(file)!, file);
     const problems = signatureProblems(manifest, session);
     if (problems.length > 0) throw new Error(problems.join("; "));
     const model = new OnnxModel(directory, manifest, signature, session, tokenizer);
@@ -281,6 +266,7 @@ export async function loadModelVersion(dir: string, log: Logger): Promise<Loaded
         task: manifest.task,
         directory,
         loadMs: Math.round(performance.now() - started),
+        inference: pool ? "worker" : "main thread",
       },
       "model version loaded",
     );
