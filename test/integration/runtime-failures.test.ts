@@ -1,60 +1,13 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
 import type { ChildProcess } from "node:child_process";
 import { afterAll, afterEach, describe, expect, inject, it } from "vitest";
 import { DLQ_HEADERS } from "../../streams/dlq.js";
 import { dlqTopicName } from "../../streams/topology.js";
 import { freePort } from "../support/api.js";
 import { chainFixture, inquiries, produce, readCommitted, startWorker, stopChild, type ChainFixture } from "../support/topics.js";
-
-/** Sum of a Prometheus sample over the series whose labels include `labels`. */
-function metricValue(text: string, name: string, labels: Record<string, string> = {}): number {
-  let sum = 0;
-  for (const line of text.split("\n")) {
-    const match = /^([A-Za-z_:][\w:]*)(?:\{(.*)\})?\s+(\S+)$/.exec(line);
-    if (!match || match[1] !== name) continue;
-    const have = Object.fromEntries([...(match[2] ?? "").matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]]));
-    if (Object.entries(labels).every(([k, v]) => have[k] === v)) sum += Number(match[3]);
-  }
-  return sum;
-}
-
-async function until<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
-
-/** `promise`, or a failure as soon as `child` exits first: a crashed worker should not show as a timeout. */
-function unlessExits<T>(child: ChildProcess, promise: Promise<T>): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const exited = () => reject(new Error(`the worker exited (code ${child.exitCode}, signal ${child.signalCode}) before the test was done`));
-    if (child.exitCode !== null || child.signalCode !== null) exited();
-    child.once("exit", exited);
-    promise.then(
-      (value) => (child.off("exit", exited), resolve(value)),
-      (error: unknown) => (child.off("exit", exited), reject(error)),
-    );
-  });
-}
-
-/** How the child ended, or a failure if it is still running after `timeoutMs`. */
-function exitOf(child: ChildProcess, timeoutMs: number): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve({ code: child.exitCode, signal: child.signalCode });
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`worker still running ${timeoutMs} ms after the signal`)), timeoutMs);
-    child.once("exit", (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal });
-    });
-  });
-}
+import { exitOf, metricValue, unlessExits, until } from "../support/worker-process.js";
 
 /** Committed offsets of the fixture's processor group on its input, per partition. */
 async function committedOffsets(fixture: ChainFixture): Promise<number[]> {
