@@ -48,7 +48,11 @@ describe("runtime failures", () => {
     values[4] = failing;
     await produce(fixture, values);
 
-    const dlq = await unlessExits(worker, readCommitted(fixture.kafka, dlqTopicName(fixture.input), 1));
+    // Read side by side: each read waits a few seconds for anything more to arrive.
+    const [dlq, output] = await unlessExits(
+      worker,
+      Promise.all([readCommitted(fixture.kafka, dlqTopicName(fixture.input), 1), readCommitted(fixture.kafka, fixture.output, values.length - 1)]),
+    );
     expect(dlq.map((r) => r.key)).toEqual([failing.inquiry_id]);
     const [record] = dlq;
     expect(record!.headers[DLQ_HEADERS.errorClass]).toBe("Error");
@@ -58,7 +62,6 @@ describe("runtime failures", () => {
     expect(record!.headers[DLQ_HEADERS.sourceTopic]).toBe(fixture.input);
     expect(record!.value!.equals(fixture.codec.encode(fixture.input, failing))).toBe(true);
 
-    const output = await unlessExits(worker, readCommitted(fixture.kafka, fixture.output, values.length - 1));
     expect(output.map((r) => r.key).sort()).toEqual(values.filter((v) => v !== failing).map((v) => v.inquiry_id).sort());
 
     // The DLQ record committed after its last attempt, so the counters are final by now.
@@ -83,14 +86,16 @@ describe("runtime failures", () => {
     expect(sizes.filter((s) => s > maxBytes)).toEqual([sizes[2]]);
     await produce(fixture, values);
 
-    const dlq = await unlessExits(worker, readCommitted(fixture.kafka, dlqTopicName(fixture.input), 1));
+    const [dlq, output] = await unlessExits(
+      worker,
+      Promise.all([readCommitted(fixture.kafka, dlqTopicName(fixture.input), 1), readCommitted(fixture.kafka, fixture.output, values.length - 1)]),
+    );
     expect(dlq.map((r) => r.key)).toEqual([big.inquiry_id]);
     const [record] = dlq;
     expect(record!.headers[DLQ_HEADERS.errorClass]).toBe("OversizedRecordError");
     expect(record!.headers[DLQ_HEADERS.attempts]).toBe("1");
     expect(record!.value!.equals(fixture.codec.encode(fixture.input, big))).toBe(true);
 
-    const output = await unlessExits(worker, readCommitted(fixture.kafka, fixture.output, values.length - 1));
     expect(output.map((r) => r.key).sort()).toEqual(values.filter((v) => v !== big).map((v) => v.inquiry_id).sort());
   });
 
