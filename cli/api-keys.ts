@@ -8,7 +8,7 @@ import { ReportedError, type CliContext } from "./context.js";
 /** `switchboard api-keys create|list|revoke`: the REST API's keys, stored hashed in PostgreSQL. */
 export function apiKeyCommands(program: Command, { config }: CliContext): void {
   const withPool = async (work: (pool: pg.Pool) => Promise<void>) => {
-    const pool = createPool(resolveEndpoints(config).databaseUrl, "switchboard-api-keys");
+    const pool = createPool(resolveEndpoints(config), "switchboard-api-keys");
     try {
       await work(pool);
     } finally {

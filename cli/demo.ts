@@ -12,6 +12,7 @@ import type { Endpoints } from "../stack/index.js";
 import { createTopicCodec } from "../streams/codec.js";
 import { createKafka } from "../streams/kafka.js";
 import { TRIAGE, allTopics } from "../streams/topology.js";
+import { schemaRegistryOptions } from "../config/security.js";
 
 /** What the demo learns about one inquiry as the pipeline's records arrive. */
 interface Trace {
@@ -52,9 +53,9 @@ function describe(trace: Trace, response: InquiryResponse, latencyMs: number): s
  * Resolves to the number of inquiries answered.
  */
 export async function streamDemo(endpoints: Endpoints, log: Logger, inquiries: readonly InquiryReceived[], timeoutMs = 60_000): Promise<number> {
-  const kafka = createKafka(endpoints.kafkaBrokers, "switchboard-demo", log);
+  const kafka = createKafka(endpoints, "switchboard-demo", log);
   const codec = await createTopicCodec(
-    new SchemaRegistry({ host: endpoints.schemaRegistryUrl }),
+    new SchemaRegistry(schemaRegistryOptions(endpoints)),
     allTopics(TRIAGE).filter((t) => t.name === "inquiries.received" || (WATCHED as readonly string[]).includes(t.name)),
   );
   const traces = new Map(inquiries.map((inquiry) => [inquiry.inquiry_id, { inquiry } as Trace]));

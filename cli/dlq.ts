@@ -5,7 +5,7 @@ import { createKafka } from "../streams/kafka.js";
 import type { CliContext } from "./context.js";
 
 export function dlqCommands(program: Command, { config, log }: CliContext): void {
-  const kafka = () => createKafka(resolveEndpoints(config).kafkaBrokers, "switchboard-dlq", log);
+  const kafka = () => createKafka(resolveEndpoints(config), "switchboard-dlq", log);
   const dlq = program.command("dlq").description("dead-letter queues: <topic>.dlq");
   dlq
     .command("list <topic>")

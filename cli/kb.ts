@@ -6,6 +6,7 @@ import { loadKnowledgeBase } from "../knowledge-base/load.js";
 import { resolveEndpoints } from "../stack/index.js";
 import { createPool } from "../storage/postgres.js";
 import type { CliContext } from "./context.js";
+import { elasticsearchOptions } from "../config/security.js";
 
 export function knowledgeBaseCommands(program: Command, { config, log }: CliContext): void {
   const kb = program.command("kb").description("the knowledge base `respond` answers from (Elasticsearch)");
@@ -17,8 +18,8 @@ export function knowledgeBaseCommands(program: Command, { config, log }: CliCont
     .action(async (options: { recreate: boolean }) => {
       const endpoints = resolveEndpoints(config);
       const articles = readArticles();
-      const client = new Client({ node: endpoints.elasticsearchUrl });
-      const pool = createPool(endpoints.databaseUrl, "switchboard-kb");
+      const client = new Client(elasticsearchOptions(endpoints));
+      const pool = createPool(endpoints, "switchboard-kb");
       const slot = await openProductionEmbedder(pool, config.modelsDir, log);
       try {
         const report = await loadKnowledgeBase(client, config.knowledgeBaseIndex, articles, {

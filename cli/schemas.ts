@@ -20,9 +20,9 @@ export function schemaCommands(program: Command, { config }: CliContext): void {
     .command("register")
     .description("set BACKWARD compatibility and register every topic's value schema (idempotent)")
     .action(async () => {
-      const url = resolveEndpoints(config).schemaRegistryUrl;
+      const registry = resolveEndpoints(config);
       for (const target of schemaTargets()) {
-        const { subject, id } = await registerSchema(url, target);
+        const { subject, id } = await registerSchema(registry, target);
         console.log(`${subject}: id ${id}`);
       }
     });
@@ -31,10 +31,10 @@ export function schemaCommands(program: Command, { config }: CliContext): void {
     .description("fail if a working-tree schema is not BACKWARD compatible with the registered one")
     .option("--dir <path>", "schemas folder to check", SCHEMAS_DIR)
     .action(async (options: { dir: string }) => {
-      const url = resolveEndpoints(config).schemaRegistryUrl;
+      const registry = resolveEndpoints(config);
       let breaking = 0;
       for (const target of schemaTargets(path.resolve(options.dir))) {
-        const verdict = await checkCompatibility(url, target);
+        const verdict = await checkCompatibility(registry, target);
         if (verdict.status === "incompatible") {
           breaking++;
           console.log(`${verdict.subject}: INCOMPATIBLE\n  ${verdict.messages.join("\n  ") || "(the registry gave no detail)"}`);

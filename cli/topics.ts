@@ -1,9 +1,15 @@
 import type { Command } from "commander";
+import type { Config } from "../config/settings.js";
 import { resolveEndpoints } from "../stack/index.js";
 import { createKafka } from "../streams/kafka.js";
 import { createTopics } from "../streams/topics.js";
-import { TOPOLOGIES, allTopics } from "../streams/topology.js";
+import { TOPOLOGIES, allTopics, withPartitions, type Topology } from "../streams/topology.js";
 import type { CliContext } from "./context.js";
+
+/** The topologies as this configuration makes them: the inquiry topics with SWITCHBOARD_INQUIRY_PARTITIONS partitions. */
+export function configuredTopologies(config: Pick<Config, "inquiryPartitions">): Topology[] {
+  return TOPOLOGIES.map((topology) => withPartitions(topology, config.inquiryPartitions));
+}
 
 export function topicCommands(program: Command, { config, log }: CliContext): void {
   const topics = program.command("topics").description("Kafka topics of the topology");
@@ -11,8 +17,8 @@ export function topicCommands(program: Command, { config, log }: CliContext): vo
     .command("create")
     .description("create every declared topic and DLQ (idempotent)")
     .action(async () => {
-      const kafka = createKafka(resolveEndpoints(config).kafkaBrokers, "switchboard-cli", log);
-      for (const topology of TOPOLOGIES) {
+      const kafka = createKafka(resolveEndpoints(config), "switchboard-cli", log);
+      for (const topology of configuredTopologies(config)) {
         const created = await createTopics(kafka, topology, log);
         console.log(`${topology.name}: ${created.length} created, ${allTopics(topology).length - created.length} already present`);
       }
@@ -22,7 +28,7 @@ export function topicCommands(program: Command, { config, log }: CliContext): vo
     .description("the declared topics with partitions, retention and schema")
     .action(() => {
       console.table(
-        TOPOLOGIES.flatMap((topology) =>
+        configuredTopologies(config).flatMap((topology) =>
           allTopics(topology).map((t) => ({
             topology: topology.name,
             topic: t.name,

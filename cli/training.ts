@@ -4,6 +4,7 @@ import { REPO_ROOT } from "../config/settings.js";
 import { resolveEndpoints } from "../stack/index.js";
 import type { CliContext } from "./context.js";
 import { ensurePythonEnv, pythonEnvOptions } from "./python-env.js";
+import { libpqDatabaseUrl } from "../config/security.js";
 
 /** The training package's commands, each run as `python3 -m training <command> <arguments>`. */
 const TRAINING_COMMANDS: Readonly<Record<string, string>> = {
@@ -60,7 +61,7 @@ export function trainingCommands(program: Command, { config, log }: CliContext):
       .action(async (args: string[]) => {
         const env = {
           ...process.env,
-          DATABASE_URL: resolveEndpoints(config).databaseUrl,
+          DATABASE_URL: libpqDatabaseUrl(resolveEndpoints(config).databaseUrl, config.postgresCaFile),
           SWITCHBOARD_MODELS_DIR: config.modelsDir,
           SWITCHBOARD_TRAINING_PROG: "switchboard",
         };

@@ -5,12 +5,12 @@ import type { Logger } from "pino";
 import { REPO_ROOT, type Config } from "../config/settings.js";
 import { SAMPLE_INQUIRIES, datasetInquiries, toInquiry, type DemoDataset } from "./samples/index.js";
 import { registerSchema } from "../schemas/registry.js";
-import { localServices, resolveEndpoints, stackPorts, type Endpoints } from "../stack/index.js";
+import { localServices, resolveEndpoints, stackPorts } from "../stack/index.js";
 import { createSupervisor } from "../stack/supervisor.js";
 import { createPool, migrate } from "../storage/postgres.js";
 import { createKafka } from "../streams/kafka.js";
 import { createTopics } from "../streams/topics.js";
-import { TOPOLOGIES, TRIAGE } from "../streams/topology.js";
+import { TRIAGE } from "../streams/topology.js";
 import type { CliContext } from "./context.js";
 import { streamDemo } from "./demo.js";
 import { ensureDemoApiKey } from "../connectors/api/keys.js";
@@ -26,13 +26,15 @@ import {
 } from "./processes.js";
 import { ensurePythonEnv, pythonEnvOptions } from "./python-env.js";
 import { schemaTargets } from "./schemas.js";
+import { configuredTopologies } from "./topics.js";
 
 /** Topics, schemas and PostgreSQL tables: idempotent, safe on every start. */
-async function setup(endpoints: Endpoints, log: Logger): Promise<void> {
-  const kafka = createKafka(endpoints.kafkaBrokers, "switchboard-setup", log);
-  for (const topology of TOPOLOGIES) await createTopics(kafka, topology, log);
-  for (const target of schemaTargets()) await registerSchema(endpoints.schemaRegistryUrl, target);
-  const pool = createPool(endpoints.databaseUrl, "switchboard-setup");
+async function setup(config: Config, log: Logger): Promise<void> {
+  const endpoints = resolveEndpoints(config);
+  const kafka = createKafka(endpoints, "switchboard-setup", log);
+  for (const topology of configuredTopologies(config)) await createTopics(kafka, topology, log);
+  for (const target of schemaTargets()) await registerSchema(endpoints, target);
+  const pool = createPool(endpoints, "switchboard-setup");
   try {
     await migrate(pool, log);
   } finally {
@@ -59,7 +61,7 @@ function switchboard(args: readonly string[]): Promise<void> {
  * environment made first if need be) and the knowledge base.
  */
 async function prepare(config: Config, log: Logger): Promise<void> {
-  await setup(resolveEndpoints(config), log);
+  await setup(config, log);
   await ensurePythonEnv({ ...pythonEnvOptions(config, log), quietWhenReady: true });
   await switchboard(["train", "--defaults"]);
   await switchboard(["kb", "load"]);
@@ -78,7 +80,7 @@ const API_URL = `http://localhost:${TRIAGE.connectors.find((c) => c.name === "ap
 
 /** The main job's API key for the person at this machine (made once, shown on every start). */
 async function localApiKey(config: Config): Promise<string> {
-  const pool = createPool(resolveEndpoints(config).databaseUrl, "switchboard-up");
+  const pool = createPool(resolveEndpoints(config), "switchboard-up");
   try {
     return (await ensureDemoApiKey(pool, localApiKeyFile(config.stackHome))).token;
   } finally {
@@ -114,7 +116,7 @@ export function upCommand(program: Command, { config, log }: CliContext): void {
     .description(
       "create every topic, register every schema and migrate PostgreSQL (idempotent; `prepare` and `up` do this too)",
     )
-    .action(async () => setup(resolveEndpoints(config), log));
+    .action(async () => setup(config, log));
 
   program
     .command("prepare")

@@ -2,6 +2,7 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
+import { SASL_MECHANISMS, pemFileProblem, securityProblems } from "./security.js";
 
 /** The repository root, so that defaults work from any working directory. */
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -10,6 +11,14 @@ const port = z.coerce.number().int().min(1).max(65535);
 const positiveInt = z.coerce.number().int().positive();
 const url = z.string().url();
 const webhookSecret = z.string().min(16, "a webhook secret needs at least 16 characters");
+/** A certificate or key file: checked readable and PEM once, at start-up, rather than at the first connection. */
+const pemFile = z
+  .string()
+  .min(1)
+  .superRefine((file, ctx) => {
+    const problem = pemFileProblem(file);
+    if (problem) ctx.addIssue({ code: "custom", message: problem });
+  });
 
 /**
  * Every setting Switchboard reads, with its environment variable, default and meaning.
@@ -77,12 +86,85 @@ export const SETTINGS = {
     default: undefined,
     doc: "SMTP server the email connector sends automatic replies through: `smtp://[user:password@]host:port` (`smtps://` for TLS). Unset, replies stay drafts; set, a reply is sent only where the routing rules' `auto_reply` allows it.",
   },
+  kafkaSaslMechanism: {
+    env: "KAFKA_SASL_MECHANISM",
+    schema: z.string().toLowerCase().pipe(z.enum(SASL_MECHANISMS)).optional(),
+    default: undefined,
+    doc: "SASL mechanism of the external Kafka cluster: `scram-sha-256`, `scram-sha-512` or `plain` (only with `KAFKA_TLS`). Needs `KAFKA_SASL_USERNAME` and `KAFKA_SASL_PASSWORD`; unset, no SASL.",
+  },
+  kafkaSaslUsername: {
+    env: "KAFKA_SASL_USERNAME",
+    schema: z.string().min(1).optional(),
+    default: undefined,
+    doc: "SASL user name (a managed cluster's API key).",
+  },
+  kafkaSaslPassword: {
+    env: "KAFKA_SASL_PASSWORD",
+    schema: z.string().min(1).optional(),
+    default: undefined,
+    secret: true,
+    doc: "SASL password (a managed cluster's API secret); never logged.",
+  },
+  kafkaTls: {
+    env: "KAFKA_TLS",
+    schema: z.stringbool(),
+    default: "false",
+    doc: "`true`: connect to the external Kafka cluster over TLS (SSL, or SASL_SSL with a SASL mechanism), trusting the system CAs or `KAFKA_TLS_CA_FILE`.",
+  },
+  kafkaTlsCaFile: {
+    env: "KAFKA_TLS_CA_FILE",
+    schema: pemFile.optional(),
+    default: undefined,
+    doc: "PEM file of the CA certificates that sign the brokers' certificates, for a private CA.",
+  },
+  kafkaTlsCertFile: {
+    env: "KAFKA_TLS_CERT_FILE",
+    schema: pemFile.optional(),
+    default: undefined,
+    doc: "PEM client certificate, for brokers that authenticate clients by certificate (mutual TLS); with `KAFKA_TLS_KEY_FILE`.",
+  },
+  kafkaTlsKeyFile: {
+    env: "KAFKA_TLS_KEY_FILE",
+    schema: pemFile.optional(),
+    default: undefined,
+    doc: "PEM private key (unencrypted) of `KAFKA_TLS_CERT_FILE`.",
+  },
+  schemaRegistryCaFile: {
+    env: "SCHEMA_REGISTRY_CA_FILE",
+    schema: pemFile.optional(),
+    default: undefined,
+    doc: "PEM CA certificates the schema registry's HTTPS certificate is checked against (system CAs when unset). TLS itself is an `https://` `SCHEMA_REGISTRY_URL`; user and password in that URL are sent as basic auth.",
+  },
+  postgresCaFile: {
+    env: "POSTGRES_CA_FILE",
+    schema: pemFile.optional(),
+    default: undefined,
+    doc: "PEM CA certificates PostgreSQL's certificate is checked against (system CAs when unset). TLS itself is `sslmode` in `DATABASE_URL`: `verify-full` or `require` (certificate and host name checked), `verify-ca` (certificate only), `no-verify`, `disable` (the default).",
+  },
+  redisCaFile: {
+    env: "REDIS_CA_FILE",
+    schema: pemFile.optional(),
+    default: undefined,
+    doc: "PEM CA certificates Redis's certificate is checked against (system CAs when unset). TLS itself is a `rediss://` `REDIS_URL`.",
+  },
+  elasticsearchCaFile: {
+    env: "ELASTICSEARCH_CA_FILE",
+    schema: pemFile.optional(),
+    default: undefined,
+    doc: "PEM CA certificates Elasticsearch's certificate is checked against (system CAs when unset). TLS itself is an `https://` `ELASTICSEARCH_URL` (user and password in it are basic auth).",
+  },
   kafkaPort: { env: "SWITCHBOARD_KAFKA_PORT", schema: port, default: 9092, doc: "Port of the local Kafka broker." },
   kafkaControllerPort: {
     env: "SWITCHBOARD_KAFKA_CONTROLLER_PORT",
     schema: port,
     default: 9093,
     doc: "Port of the local Kafka KRaft controller.",
+  },
+  kafkaSaslPort: {
+    env: "SWITCHBOARD_KAFKA_SASL_PORT",
+    schema: port,
+    default: 9094,
+    doc: "Port of the local Kafka broker's SASL_PLAINTEXT listener (SCRAM-SHA-512, user `switchboard`, password made once in `.stack/secrets/kafka-scram-password`), for testing the SASL path; everything else uses the plaintext port.",
   },
   schemaRegistryPort: {
     env: "SWITCHBOARD_SCHEMA_REGISTRY_PORT",
@@ -125,6 +207,12 @@ export const SETTINGS = {
     schema: z.coerce.number().int().min(0).max(65535).optional(),
     default: undefined,
     doc: "Port of a processor's or connector's HTTP server (/healthz, /metrics, a connector's own routes); defaults to its port in the topology (0 picks a free port).",
+  },
+  inquiryPartitions: {
+    env: "SWITCHBOARD_INQUIRY_PARTITIONS",
+    schema: z.coerce.number().int().min(1).max(10_000),
+    default: 6,
+    doc: "Partitions of every inquiry topic (`inquiries.*`, `predictions.feedback`, `route.timeouts`: all share the count, so that one inquiry's records meet in one partition number) that `topics create` makes; bounds each processor group's parallelism. Existing topics are never repartitioned (that would move keys): `topics create` says when they differ.",
   },
   instanceId: {
     env: "SWITCHBOARD_INSTANCE_ID",
@@ -298,18 +386,21 @@ export const SETTINGS = {
     env: "SWITCHBOARD_ZENDESK_WEBHOOK_SECRET",
     schema: webhookSecret.optional(),
     default: undefined,
+    secret: true,
     doc: "Signing secret of the Zendesk webhook (Admin Center > Apps and integrations > Webhooks > the webhook > Signing secret); unset, `/v1/webhooks/zendesk` refuses every request.",
   },
   freshdeskWebhookSecret: {
     env: "SWITCHBOARD_FRESHDESK_WEBHOOK_SECRET",
     schema: webhookSecret.optional(),
     default: undefined,
+    secret: true,
     doc: "Secret Freshdesk deliveries are signed with (`X-Freshdesk-Signature`, see Ticket webhooks); unset, `/v1/webhooks/freshdesk` refuses every request.",
   },
   genericWebhookSecret: {
     env: "SWITCHBOARD_GENERIC_WEBHOOK_SECRET",
     schema: webhookSecret.optional(),
     default: undefined,
+    secret: true,
     doc: "Secret of the generic ticket webhook (`X-Switchboard-Signature`); unset, `/v1/webhooks/generic` refuses every request.",
   },
   webhookToleranceSeconds: {
@@ -350,9 +441,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     const raw = env[setting.env];
     const input = raw === undefined || raw === "" ? setting.default : raw;
     const parsed = (setting.schema as z.ZodType).safeParse(input);
+    // A secret's value never goes into the error (it is printed and logged).
+    const shown = "secret" in setting && setting.secret ? "<secret>" : JSON.stringify(raw);
     if (parsed.success) values[key] = parsed.data;
-    else problems.push(`${setting.env}=${JSON.stringify(raw)}: ${parsed.error.issues.map((i) => i.message).join("; ")}`);
+    else problems.push(`${setting.env}=${shown}: ${parsed.error.issues.map((i) => i.message).join("; ")}`);
   }
+  // Settings that depend on each other, once each of them is valid on its own.
+  if (problems.length === 0) problems.push(...securityProblems(values as Config, (key) => SETTINGS[key].env));
   if (problems.length > 0) throw new ConfigError(problems);
   return values as Config;
 }

@@ -7,6 +7,7 @@ import { createTopicCodec, type TopicCodec } from "../streams/codec.js";
 import { errorMessage } from "../streams/errors.js";
 import { createKafka } from "../streams/kafka.js";
 import { allTopics, type ConnectorDeclaration, type Topology } from "../streams/topology.js";
+import { schemaRegistryOptions } from "../config/security.js";
 
 /** Kafka could not take a record now (broker down, timed out); the caller answers 503 or retries later. */
 export class IntakeUnavailableError extends Error {
@@ -51,10 +52,10 @@ export async function createIntake(
 ): Promise<Intake> {
   const timeoutMs = options.timeoutMs ?? 5_000;
   const codec: TopicCodec = await createTopicCodec(
-    new SchemaRegistry({ host: endpoints.schemaRegistryUrl, clientId: connector.name }),
+    new SchemaRegistry(schemaRegistryOptions(endpoints, connector.name)),
     allTopics(topology).filter((t) => connector.outputs.includes(t.name)),
   );
-  const kafka: Kafka = createKafka(endpoints.kafkaBrokers, connector.name, log);
+  const kafka: Kafka = createKafka(endpoints, connector.name, log);
 
   // A send that failed may still have been written, and an idempotent producer that goes on after
   // that can mistake its next record for a duplicate of the lost one: a failure retires the

@@ -1,5 +1,6 @@
 import { Redis } from "ioredis";
 import type { Logger } from "pino";
+import { redisOptions, type ClientSecurity } from "../config/security.js";
 
 /**
  * A connector's Redis client. Commands fail at once while Redis is away (no offline queue): the
@@ -8,11 +9,12 @@ import type { Logger } from "pino";
  * costs the connector's users.
  */
 export function connectorRedis(
-  url: string,
+  endpoint: { readonly redisUrl: string; readonly security: ClientSecurity },
   log: Logger,
   options: { commandTimeoutMs: number; whileDown: string },
 ): Redis {
-  const redis = new Redis(url, {
+  const redis = new Redis(endpoint.redisUrl, {
+    ...redisOptions(endpoint),
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
     commandTimeout: options.commandTimeoutMs,

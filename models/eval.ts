@@ -43,7 +43,7 @@ const options = program.opts<{
 const config = loadConfig();
 // Logs go to stderr and only warnings: stdout is the report.
 const log = createLogger({ logLevel: config.logLevel === "info" ? "warn" : config.logLevel }, "eval");
-const pool = createPool(resolveEndpoints(config).databaseUrl, "switchboard-eval");
+const pool = createPool(resolveEndpoints(config), "switchboard-eval");
 
 try {
   const registered = (await registeredVersions(pool, config.modelsDir, options.registrySchema)).filter(

@@ -19,7 +19,7 @@ export async function classify(
 ): Promise<ProcessorImplementation> {
   const classifiedOut = outputOf(deps.topology, declaration, "inquiries.classified");
   const feedbackOut = outputOf(deps.topology, declaration, "predictions.feedback");
-  const pool = createPool(deps.endpoints.databaseUrl, "classify");
+  const pool = createPool(deps.endpoints, "classify");
   const intent = await serveProductionModel("intent", pool, deps);
   const category = await serveProductionModel("category", pool, deps);
 

@@ -15,7 +15,7 @@ export async function sentiment(
 ): Promise<ProcessorImplementation> {
   const sentimentOut = outputOf(deps.topology, declaration, "inquiries.sentiment");
   const feedbackOut = outputOf(deps.topology, declaration, "predictions.feedback");
-  const pool = createPool(deps.endpoints.databaseUrl, "sentiment");
+  const pool = createPool(deps.endpoints, "sentiment");
   const model = await serveProductionModel("sentiment", pool, deps);
 
   return {

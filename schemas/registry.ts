@@ -1,3 +1,6 @@
+import { request as httpRequest } from "node:http";
+import { request as httpsRequest } from "node:https";
+import { schemaRegistryOptions, type ClientSecurity } from "../config/security.js";
 import { subjectOf, topicValueSchema, type AvroSchema } from "./catalog.js";
 
 /**
@@ -18,20 +21,42 @@ export class RegistryError extends Error {
   }
 }
 
-async function call<T>(baseUrl: string, method: string, path: string, body?: unknown): Promise<T> {
-  const url = `${baseUrl.replace(/\/$/, "")}${path}`;
-  let response: Response;
+/** Where the registry is, and its TLS and credentials: the endpoints' `schemaRegistryUrl` and `security`. */
+export interface RegistryEndpoint {
+  readonly schemaRegistryUrl: string;
+  readonly security: ClientSecurity;
+}
+
+/**
+ * One REST call, with the same TLS agent and basic auth as the registry client
+ * (`schemaRegistryOptions`): node's own https, since fetch takes no CA. Errors name the URL
+ * without its credentials.
+ */
+async function call<T>(registry: RegistryEndpoint, method: string, path: string, body?: unknown): Promise<T> {
+  const { host, auth, agent } = schemaRegistryOptions(registry);
+  const url = `${host}${path}`;
+  const payload = body === undefined ? undefined : JSON.stringify(body);
+  const headers: Record<string, string> = { "content-type": CONTENT_TYPE, accept: CONTENT_TYPE };
+  if (auth) headers.authorization = `Basic ${Buffer.from(`${auth.username}:${auth.password}`).toString("base64")}`;
+  let status: number;
+  let text: string;
   try {
-    response = await fetch(url, {
-      method,
-      headers: { "content-type": CONTENT_TYPE, accept: CONTENT_TYPE },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
+    ({ status, text } = await new Promise<{ status: number; text: string }>((resolve, reject) => {
+      const send = url.startsWith("https:") ? httpsRequest : httpRequest;
+      const req = send(url, { method, headers, ...(agent ? { agent } : {}), timeout: 30_000 }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (chunk: Buffer) => chunks.push(chunk));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString("utf8") }));
+        res.on("error", reject);
+      });
+      req.on("timeout", () => req.destroy(new Error("no answer in 30 s")));
+      req.on("error", reject);
+      req.end(payload);
+    }));
   } catch (error) {
     throw new Error(`schema registry unreachable at ${url}: ${(error as Error).message}`, { cause: error });
   }
-  const text = await response.text();
-  if (!response.ok) throw new RegistryError(response.status, url, text);
+  if (status < 200 || status >= 300) throw new RegistryError(status, url, text);
   return (text ? JSON.parse(text) : {}) as T;
 }
 
@@ -44,11 +69,11 @@ export interface SchemaTarget {
 export const targetFor = (topic: string, schemaFile: string): SchemaTarget => ({ topic, schema: topicValueSchema(schemaFile) });
 
 /** Sets BACKWARD compatibility on the subject, then registers the schema (a no-op when already registered). */
-export async function registerSchema(baseUrl: string, target: SchemaTarget): Promise<{ subject: string; id: number }> {
+export async function registerSchema(registry: RegistryEndpoint, target: SchemaTarget): Promise<{ subject: string; id: number }> {
   const subject = subjectOf(target.topic);
   const encoded = encodeURIComponent(subject);
-  await call(baseUrl, "PUT", `/config/${encoded}`, { compatibility: "BACKWARD" });
-  const { id } = await call<{ id: number }>(baseUrl, "POST", `/subjects/${encoded}/versions`, {
+  await call(registry, "PUT", `/config/${encoded}`, { compatibility: "BACKWARD" });
+  const { id } = await call<{ id: number }>(registry, "POST", `/subjects/${encoded}/versions`, {
     schema: JSON.stringify(target.schema),
   });
   return { subject, id };
@@ -60,11 +85,11 @@ export type CompatibilityVerdict =
   | { readonly subject: string; readonly status: "incompatible"; readonly messages: readonly string[] };
 
 /** Asks the registry whether the working-tree schema can replace the subject's latest version. */
-export async function checkCompatibility(baseUrl: string, target: SchemaTarget): Promise<CompatibilityVerdict> {
+export async function checkCompatibility(registry: RegistryEndpoint, target: SchemaTarget): Promise<CompatibilityVerdict> {
   const subject = subjectOf(target.topic);
   try {
     const verdict = await call<{ is_compatible: boolean; messages?: string[] }>(
-      baseUrl,
+      registry,
       "POST",
       `/compatibility/subjects/${encodeURIComponent(subject)}/versions/latest?verbose=true`,
       { schema: JSON.stringify(target.schema) },

@@ -35,7 +35,7 @@ export async function archive(
   if (unhandled.length > 0)
     throw new Error(`${declaration.name}: no archive table for input topic(s) ${unhandled.join(", ")}`);
 
-  const db = createPool(deps.endpoints.databaseUrl, `switchboard-${declaration.name}`);
+  const db = createPool(deps.endpoints, `switchboard-${declaration.name}`);
   try {
     await migrate(db, deps.log);
   } catch (error) {

@@ -13,6 +13,7 @@ import {
   type InquiryDocument,
 } from "./inquiry-index.js";
 import { redactionGuard, type RedactionGuard } from "./redaction-guard.js";
+import { elasticsearchOptions } from "../config/security.js";
 
 type SearchTopic = "inquiries.cleaned" | "inquiries.routed";
 type Fields<T extends SearchTopic> = (record: TopicValues[T], guard: RedactionGuard) => InquiryDocument;
@@ -57,7 +58,7 @@ export async function search(
     throw new Error(`${declaration.name}: no search document fields for input topic(s) ${unhandled.join(", ")}`);
 
   const index = deps.config.inquiryIndex;
-  const client = new Client({ node: deps.endpoints.elasticsearchUrl });
+  const client = new Client(elasticsearchOptions(deps.endpoints));
   try {
     await ensureInquiryIndex(client, index, deps.log);
   } catch (error) {

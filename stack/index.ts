@@ -1,3 +1,4 @@
+import { clientSecurity, type ClientSecurity } from "../config/security.js";
 import type { Config } from "../config/settings.js";
 import type { ServiceDefinition, StackPorts } from "./service.js";
 import { dovecot, dovecotUrl } from "./services/dovecot.js";
@@ -15,6 +16,7 @@ export function stackPorts(config: Config): StackPorts {
   return {
     kafka: config.kafkaPort,
     kafkaController: config.kafkaControllerPort,
+    kafkaSasl: config.kafkaSaslPort,
     schemaRegistry: config.schemaRegistryPort,
     postgres: config.postgresPort,
     redis: config.redisPort,
@@ -33,6 +35,8 @@ export interface Endpoints {
   readonly elasticsearchUrl: string;
   /** IMAP server of the email connector, credentials included (`imap://user:password@host:port`). */
   readonly imapUrl: string;
+  /** TLS and SASL of the clients of the services above (`config/security.ts`); every client factory takes it from here. */
+  readonly security: ClientSecurity;
 }
 
 export function resolveEndpoints(config: Config): Endpoints {
@@ -44,6 +48,7 @@ export function resolveEndpoints(config: Config): Endpoints {
     redisUrl: config.redisUrl ?? redisUrl(ports),
     elasticsearchUrl: config.elasticsearchUrl ?? elasticsearchUrl(ports),
     imapUrl: config.imapUrl ?? dovecotUrl(ports),
+    security: clientSecurity(config),
   };
 }
 

@@ -22,6 +22,8 @@ export interface ServiceContext {
 export interface StackPorts {
   readonly kafka: number;
   readonly kafkaController: number;
+  /** The local broker's SASL_PLAINTEXT (SCRAM-SHA-512) listener. */
+  readonly kafkaSasl: number;
   readonly schemaRegistry: number;
   readonly postgres: number;
   readonly redis: number;

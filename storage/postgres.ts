@@ -3,6 +3,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import pg from "pg";
 import type { Logger } from "pino";
+import { postgresOptions, type ClientSecurity } from "../config/security.js";
 
 const MIGRATIONS_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), "migrations");
 
@@ -17,9 +18,15 @@ export interface PoolOptions {
   readonly deferDurability?: boolean;
 }
 
-export function createPool(databaseUrl: string, applicationName: string, { deferDurability = false }: PoolOptions = {}): pg.Pool {
+/** Where PostgreSQL is, and its TLS: the endpoints' `databaseUrl` and `security`. */
+export interface PostgresEndpoint {
+  readonly databaseUrl: string;
+  readonly security: ClientSecurity;
+}
+
+export function createPool(endpoint: PostgresEndpoint, applicationName: string, { deferDurability = false }: PoolOptions = {}): pg.Pool {
   const pool = new pg.Pool({
-    connectionString: databaseUrl,
+    ...postgresOptions(endpoint),
     application_name: applicationName,
     max: 4,
     ...(deferDurability ? { options: "-c synchronous_commit=off" } : {}),

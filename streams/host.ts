@@ -8,7 +8,8 @@ import { createKafka } from "./kafka.js";
 import { createRuntimeMetrics } from "./metrics.js";
 import { startProcessor } from "./runtime.js";
 import type { ProcessorImplementation } from "./processor.js";
-import type { ProcessorDeclaration, Topology } from "./topology.js";
+import { withPartitions, type ProcessorDeclaration, type Topology } from "./topology.js";
+import { schemaRegistryOptions } from "../config/security.js";
 
 /**
  * One processor as its own process: metrics and health server, the runtime, and a graceful
@@ -28,12 +29,13 @@ export async function hostProcessor(
   collectDefaultMetrics({ register: metricsRegistry });
 
   const running = await startProcessor(
-    topology,
+    // The inquiry topics' partition count is configured: the runtime sizes its concurrency by it.
+    withPartitions(topology, config.inquiryPartitions),
     processor,
     implementation,
     {
-      kafka: createKafka(endpoints.kafkaBrokers, name, log),
-      registry: new SchemaRegistry({ host: endpoints.schemaRegistryUrl, clientId: name }),
+      kafka: createKafka(endpoints, name, log),
+      registry: new SchemaRegistry(schemaRegistryOptions(endpoints, name)),
       metrics: createRuntimeMetrics(metricsRegistry),
       log,
     },

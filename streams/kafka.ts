@@ -1,5 +1,6 @@
 import { Kafka, logLevel, type LogEntry, type logCreator } from "kafkajs";
 import type { Logger } from "pino";
+import { kafkaSecurityOptions, type ClientSecurity } from "../config/security.js";
 
 const LEVELS: Record<number, "error" | "warn" | "info" | "debug"> = {
   [logLevel.ERROR]: "error",
@@ -32,10 +33,18 @@ function pinoLogCreator(log: Logger): logCreator {
     };
 }
 
-export function createKafka(brokers: readonly string[], clientId: string, log: Logger): Kafka {
+/** Where a Kafka client connects, and how (TLS, SASL): the endpoints' `kafkaBrokers` and `security`. */
+export interface KafkaEndpoint {
+  readonly kafkaBrokers: readonly string[];
+  readonly security: ClientSecurity;
+}
+
+/** Every Kafka client of Switchboard: with the configured TLS and SASL (`config/security.ts`). */
+export function createKafka(endpoint: KafkaEndpoint, clientId: string, log: Logger): Kafka {
   return new Kafka({
     clientId,
-    brokers: [...brokers],
+    brokers: [...endpoint.kafkaBrokers],
+    ...kafkaSecurityOptions(endpoint.security),
     logLevel: logLevel.WARN,
     logCreator: pinoLogCreator(log.child({ component: "kafkajs" })),
     retry: { initialRetryTime: 300, retries: 10, maxRetryTime: 10_000 },

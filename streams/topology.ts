@@ -15,6 +15,11 @@ export interface TopicDeclaration {
   readonly compacted: boolean;
   /** The schema file (`schemas/<valueSchema>.avsc`) of the topic's value; `raw` for DLQs. */
   readonly valueSchema: string | "raw";
+  /**
+   * Keyed by inquiry id and read alongside the other inquiry topics by partition number: all of
+   * them have one count, the configured one (`withPartitions`, SWITCHBOARD_INQUIRY_PARTITIONS).
+   */
+  readonly coPartitioned?: boolean;
 }
 
 export interface ProcessorDeclaration {
@@ -83,13 +88,17 @@ export interface Topology {
   readonly connectors: readonly ConnectorDeclaration[];
 }
 
-/** Partitions bound a processor group's parallelism; every inquiry topic shares the count so keys co-partition. */
-const INQUIRY_PARTITIONS = 6;
+/**
+ * Partitions bound a processor group's parallelism; every inquiry topic shares the count so keys
+ * co-partition. The declared default: processes take the configured count (`withPartitions`).
+ */
+export const INQUIRY_PARTITIONS = 6;
 
 const inquiryTopic = (name: string, description: string): TopicDeclaration => ({
   name,
   description,
   partitions: INQUIRY_PARTITIONS,
+  coPartitioned: true,
   retentionMs: 7 * DAY_MS,
   compacted: false,
   valueSchema: name,
@@ -254,6 +263,14 @@ export const TRIAGE: Topology = {
 };
 
 export const TOPOLOGIES: readonly Topology[] = [TRIAGE];
+
+/**
+ * The topology with `partitions` as the count of every co-partitioned topic: what `topics create`
+ * makes and what a processor sizes its concurrency by, from SWITCHBOARD_INQUIRY_PARTITIONS.
+ */
+export function withPartitions(topology: Topology, partitions: number): Topology {
+  return { ...topology, topics: topology.topics.map((t) => (t.coPartitioned ? { ...t, partitions } : t)) };
+}
 
 export const dlqTopicName = (topic: string) => `${topic}.dlq`;
 

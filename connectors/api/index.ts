@@ -14,6 +14,7 @@ import { inquiryRoutes } from "./inquiries.js";
 import { createKeyVerifier } from "./keys.js";
 import { labelRoutes } from "./labeling.js";
 import { searchRoutes } from "./search.js";
+import { elasticsearchOptions } from "../../config/security.js";
 
 /** Longest a publish may take (the intake's timeout) plus margin: a claim older than this belongs to a request that died. */
 const CLAIM_TTL_MS = 30_000;
@@ -26,9 +27,9 @@ const CLAIM_TTL_MS = 30_000;
  * ticket webhooks (connectors/tickets), which share its process, Redis and PostgreSQL.
  */
 export const api: ConnectorFactory = ({ config, endpoints, log, ...deps }) => {
-  const redis = connectorRedis(endpoints.redisUrl, log, { commandTimeoutMs: 1_000, whileDown: "refusing requests with 503" });
-  const pool = createPool(endpoints.databaseUrl, "api");
-  const es = new Client({ node: endpoints.elasticsearchUrl, requestTimeout: 5_000, maxRetries: 1 });
+  const redis = connectorRedis(endpoints, log, { commandTimeoutMs: 1_000, whileDown: "refusing requests with 503" });
+  const pool = createPool(endpoints, "api");
+  const es = new Client({ ...elasticsearchOptions(endpoints), requestTimeout: 5_000, maxRetries: 1 });
   const guard = createGuard(redis, {
     rateLimit: config.apiRateLimit,
     rateWindowMs: config.apiRateWindowMs,

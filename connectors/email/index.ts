@@ -17,6 +17,7 @@ import { createEmailIngest, type EmailIngest } from "./ingest.js";
 import { createEmailMetrics } from "./metrics.js";
 import { createReplySender, type ReplySender } from "./replies.js";
 import { createMailboxSession } from "./session.js";
+import { schemaRegistryOptions } from "../../config/security.js";
 
 export interface EmailIngestHandle {
   readonly ingest: EmailIngest;
@@ -34,8 +35,8 @@ export function openEmailIngest(
   log: Logger,
 ): EmailIngestHandle {
   // The messages are tried again later while Redis is away.
-  const redis = connectorRedis(endpoints.redisUrl, log, { commandTimeoutMs: 2_000, whileDown: "email is not published" });
-  const kafka = createKafka(endpoints.kafkaBrokers, `${connector}-lookup`, log);
+  const redis = connectorRedis(endpoints, log, { commandTimeoutMs: 2_000, whileDown: "email is not published" });
+  const kafka = createKafka(endpoints, `${connector}-lookup`, log);
   const ingest = createEmailIngest({
     intake,
     redis,
@@ -93,11 +94,11 @@ export const email: ConnectorFactory = async ({
     const live = await watchRules(config.routingRules, { log, metrics: { rulesReloads: emailMetrics.rulesReloads } });
     rules = live;
     const codec = await createTopicCodec(
-      new SchemaRegistry({ host: endpoints.schemaRegistryUrl, clientId: declaration.name }),
+      new SchemaRegistry(schemaRegistryOptions(endpoints, declaration.name)),
       allTopics(topology).filter((t) => t.name === "inquiries.classified" || t.name === "inquiries.responses"),
     );
     replies = createReplySender({
-      kafka: createKafka(endpoints.kafkaBrokers, `${declaration.name}-replies`, log),
+      kafka: createKafka(endpoints, `${declaration.name}-replies`, log),
       codec,
       redis: handle.redis,
       transport: nodemailer.createTransport(config.smtpUrl),

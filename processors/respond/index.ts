@@ -19,6 +19,7 @@ import { openAiChatModel, type ChatModel } from "./llm.js";
 import { readMessages } from "./messages.js";
 import { createRespondMetrics } from "./metrics.js";
 import { knowledgeBaseRetriever } from "./retrieval.js";
+import { elasticsearchOptions } from "../../config/security.js";
 
 /** How long a customer's reply may wait on the LLM before the fallback reply goes out instead. */
 export const LLM_TIMEOUT_MS = 8_000;
@@ -44,7 +45,7 @@ export async function respond(
   const { config, endpoints, log } = deps;
   const index = config.knowledgeBaseIndex;
   const messages = readMessages();
-  const client = new Client({ node: endpoints.elasticsearchUrl });
+  const client = new Client(elasticsearchOptions(endpoints));
   let pool: pg.Pool | undefined;
   let slot: ModelSlot | null = null;
   let stopFollowing: () => void = () => undefined;
@@ -60,7 +61,7 @@ export async function respond(
       throw new Error(`the knowledge-base index ${index} does not exist: run \`switchboard kb load\` first`);
     }
     if (options.embedder === undefined) {
-      pool = createPool(endpoints.databaseUrl, declaration.name);
+      pool = createPool(endpoints, declaration.name);
       slot = await openProductionEmbedder(pool, config.modelsDir, log);
       if (slot) stopFollowing = followProduction(slot, pool, EMBEDDER_MODEL, config.modelsDir, config.modelPollMs, log);
     }

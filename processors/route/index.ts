@@ -15,6 +15,7 @@ import { createRouteProcess, type RouteTopics } from "./processor.js";
 import { watchRules, type LiveRules } from "./rules-watch.js";
 import { createJoinStore } from "./store.js";
 import { startSweeper, type Sweeper } from "./sweeper.js";
+import { schemaRegistryOptions } from "../../config/security.js";
 
 /** route's implementation, with what an operator or a test may look at. */
 export interface RouteImplementation extends ProcessorImplementation {
@@ -63,7 +64,7 @@ export async function route(
   const { topology, config, endpoints, log } = deps;
   const topics = routeTopicsOf(declaration, topology);
   // One disk sync per transaction (flush) instead of one per stored part.
-  const pool = createPool(endpoints.databaseUrl, declaration.name, { deferDurability: true });
+  const pool = createPool(endpoints, declaration.name, { deferDurability: true });
   try {
     await migrate(pool, log);
     return await startRoute({
@@ -113,10 +114,10 @@ export async function startRoute(setup: RouteSetup): Promise<RouteImplementation
     releases.push(async () => rules.close());
 
     const timeoutTopic = topics.parts.timeout;
-    const codec = await createTopicCodec(new SchemaRegistry({ host: endpoints.schemaRegistryUrl, clientId: name }), [
+    const codec = await createTopicCodec(new SchemaRegistry(schemaRegistryOptions(endpoints, name)), [
       setup.timeoutTopic,
     ]);
-    const producer = createKafka(endpoints.kafkaBrokers, `${name}-sweeper`, log).producer({
+    const producer = createKafka(endpoints, `${name}-sweeper`, log).producer({
       idempotent: true,
       maxInFlightRequests: 1,
     });

@@ -10,6 +10,7 @@ import { serveProductionModel } from "../serving.js";
 import { combineUrgency } from "./level.js";
 import { createContactHistory } from "./repeat-contact.js";
 import { textSignals, type UrgencySignal } from "./signals.js";
+import { redisOptions } from "../../config/security.js";
 
 /**
  * Urgency of each cleaned inquiry: the production `urgency` model's level, raised by explicit
@@ -23,10 +24,10 @@ export async function urgency(
   const urgencyOut = outputOf(deps.topology, declaration, "inquiries.urgency");
   const feedbackOut = outputOf(deps.topology, declaration, "predictions.feedback");
   const { config, endpoints, log } = deps;
-  const pool = createPool(endpoints.databaseUrl, "urgency");
+  const pool = createPool(endpoints, "urgency");
   const model = await serveProductionModel("urgency", pool, deps);
   // Fail fast instead of queueing while Redis is away: the signal is then skipped, not the inquiry.
-  const redis = new Redis(endpoints.redisUrl, {
+  const redis = new Redis(endpoints.redisUrl, { ...redisOptions(endpoints),
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
     commandTimeout: 1000,

@@ -36,6 +36,7 @@ import { freePort, setupServices, testKey, until } from "../support/api.js";
 import { quietLog, serviceEnv, stopChild } from "../support/topics.js";
 import { benchEmailParsing, printEmailParsing } from "./ingest-email.js";
 import { percentile, usageMeter } from "./measure.js";
+import { schemaRegistryOptions } from "../../config/security.js";
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const BASELINE_RECORDS = Number(process.env.BENCH_RECORDS ?? 30_000);
@@ -226,7 +227,7 @@ async function main(): Promise<void> {
   await createSupervisor(config.stackHome, stackPorts(config), log).up(localServices(config));
   const endpoints = resolveEndpoints(config);
   await setupServices(endpoints);
-  const kafka = createKafka(endpoints.kafkaBrokers, "bench-ingest", quietLog);
+  const kafka = createKafka(endpoints, "bench-ingest", quietLog);
 
   // One topic of the inquiries.received schema for the baseline and the API, deleted afterwards.
   const topic = `bench.ingest.${randomUUID().slice(0, 8)}`;
@@ -237,8 +238,8 @@ async function main(): Promise<void> {
     connectors: [],
   };
   await createTopics(kafka, topology, quietLog);
-  await registerSchema(endpoints.schemaRegistryUrl, targetFor(topic, "inquiries.received"));
-  const codec = await createTopicCodec(new SchemaRegistry({ host: endpoints.schemaRegistryUrl }), topology.topics);
+  await registerSchema(endpoints, targetFor(topic, "inquiries.received"));
+  const codec = await createTopicCodec(new SchemaRegistry(schemaRegistryOptions(endpoints)), topology.topics);
   const rows: Row[] = [];
   let written: number;
   try {

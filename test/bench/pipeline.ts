@@ -13,8 +13,10 @@ import { setTimeout as sleep } from "node:timers/promises";
 import pg from "pg";
 import { datasetInquiries, datasetInquiriesWithLabels, type LabeledInquiry } from "../../cli/samples/index.js";
 import { createLogger } from "../../config/log.js";
+import { postgresOptions } from "../../config/security.js";
 import { loadConfig } from "../../config/settings.js";
 import { productionVersionDir } from "../../models/index.js";
+import type { PostgresEndpoint } from "../../storage/postgres.js";
 import type {
   InquiryClassified,
   InquiryCleaned,
@@ -118,8 +120,8 @@ function pipelineAccuracy(observed: Watch, labeled: readonly LabeledInquiry[]) {
   return tally;
 }
 
-async function offlineAccuracy(databaseUrl: string, modelsDir: string, model: string): Promise<number | undefined> {
-  const pool = new pg.Pool({ connectionString: databaseUrl });
+async function offlineAccuracy(endpoints: PostgresEndpoint, modelsDir: string, model: string): Promise<number | undefined> {
+  const pool = new pg.Pool(postgresOptions(endpoints));
   try {
     const dir = await productionVersionDir(pool, model, modelsDir);
     const manifest = JSON.parse(readFileSync(path.join(dir, "manifest.json"), "utf8")) as { metrics?: { test?: { accuracy?: number } } };
@@ -249,10 +251,10 @@ async function main(): Promise<void> {
       { path: "relay saturation", "records/s": Math.round(relay.throughput), "pipeline/relay throughput": (saturation / relay.throughput).toFixed(2) },
     ]);
     const offline = {
-      intent: await offlineAccuracy(endpoints.databaseUrl, config.modelsDir, "intent"),
-      category: await offlineAccuracy(endpoints.databaseUrl, config.modelsDir, "category"),
-      sentiment: await offlineAccuracy(endpoints.databaseUrl, config.modelsDir, "sentiment"),
-      urgency: await offlineAccuracy(endpoints.databaseUrl, config.modelsDir, "urgency"),
+      intent: await offlineAccuracy(endpoints, config.modelsDir, "intent"),
+      category: await offlineAccuracy(endpoints, config.modelsDir, "category"),
+      sentiment: await offlineAccuracy(endpoints, config.modelsDir, "sentiment"),
+      urgency: await offlineAccuracy(endpoints, config.modelsDir, "urgency"),
     };
     console.log("accuracy on held-out rows through the pipeline vs the production model's offline test accuracy:");
     console.table(

@@ -15,6 +15,7 @@ import { TRIAGE, allTopics } from "../../streams/topology.js";
 import { get, post, startApi, tailTopic, testKey, until, type ApiProcess, type Tail } from "../support/api.js";
 import { quietLog } from "../support/topics.js";
 import { preparePipeline, startPipeline, type Pipeline } from "./pipeline.js";
+import { postgresOptions, schemaRegistryOptions } from "../../config/security.js";
 
 /** What GET /v1/inquiries/{id} answers (its schema is INQUIRY_STATE). */
 interface State {
@@ -41,8 +42,8 @@ beforeAll(async () => {
   pipeline = await startPipeline(endpoints);
   api = await startApi(endpoints);
   ({ token } = await testKey(endpoints));
-  const kafka = createKafka(endpoints.kafkaBrokers, runId, quietLog);
-  const codec = await createTopicCodec(new SchemaRegistry({ host: endpoints.schemaRegistryUrl }), allTopics(TRIAGE));
+  const kafka = createKafka(endpoints, runId, quietLog);
+  const codec = await createTopicCodec(new SchemaRegistry(schemaRegistryOptions(endpoints)), allTopics(TRIAGE));
   feedback = await tailTopic<PredictionFeedback>(kafka, codec, "predictions.feedback", (v) => sent.has(v.inquiry_id));
 }, 1_800_000);
 
@@ -108,7 +109,7 @@ describe("the REST API, end to end", () => {
     const before = await stateOf(id);
     const predicted = before.predictions.find((p) => p.task === "intent")!;
     const config = loadConfig();
-    const db = new pg.Pool({ connectionString: endpoints.databaseUrl });
+    const db = new pg.Pool(postgresOptions(endpoints));
     try {
       const manifest = parseManifest(readFileSync(path.join(await productionVersionDir(db, "intent", config.modelsDir), "manifest.json"), "utf8"));
       const trueIntent = manifest.labels.find((l) => l !== predicted.predicted_label)!;

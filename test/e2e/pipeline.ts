@@ -14,6 +14,7 @@ import { createTopicCodec, type TopicCodec } from "../../streams/codec.js";
 import { createKafka } from "../../streams/kafka.js";
 import { TRIAGE, allTopics, dlqTopicName, type ProcessorDeclaration } from "../../streams/topology.js";
 import { quietLog, serviceEnv } from "../support/topics.js";
+import { schemaRegistryOptions } from "../../config/security.js";
 
 const run = promisify(execFile);
 
@@ -54,8 +55,8 @@ export async function startPipeline(endpoints: Endpoints, extraEnv: NodeJS.Proce
     SWITCHBOARD_MODEL_POLL_MS: "2000",
     ...extraEnv,
   };
-  const kafka = createKafka(endpoints.kafkaBrokers, `e2e-${randomUUID().slice(0, 8)}`, quietLog);
-  const codec = await createTopicCodec(new SchemaRegistry({ host: endpoints.schemaRegistryUrl }), allTopics(TRIAGE));
+  const kafka = createKafka(endpoints, `e2e-${randomUUID().slice(0, 8)}`, quietLog);
+  const codec = await createTopicCodec(new SchemaRegistry(schemaRegistryOptions(endpoints)), allTopics(TRIAGE));
   const producer: Producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
   await producer.connect();
   const running = new Map<string, ProcessorProcess>();

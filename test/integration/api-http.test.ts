@@ -15,6 +15,7 @@ import { createKafka } from "../../streams/kafka.js";
 import { TRIAGE, allTopics } from "../../streams/topology.js";
 import { CLI, get, post, setupServices, startApi, tailTopic, testKey, until, type ApiProcess, type Tail } from "../support/api.js";
 import { quietLog, serviceEnv } from "../support/topics.js";
+import { schemaRegistryOptions } from "../../config/security.js";
 
 const run = promisify(execFile);
 const endpoints = inject("endpoints");
@@ -42,8 +43,8 @@ beforeAll(async () => {
   await setupServices(endpoints);
   api = await startApi(endpoints, { SWITCHBOARD_API_KEY_CACHE_MS: "1000" });
   key = await testKey(endpoints);
-  kafka = createKafka(endpoints.kafkaBrokers, runId, quietLog);
-  codec = await createTopicCodec(new SchemaRegistry({ host: endpoints.schemaRegistryUrl }), allTopics(TRIAGE));
+  kafka = createKafka(endpoints, runId, quietLog);
+  codec = await createTopicCodec(new SchemaRegistry(schemaRegistryOptions(endpoints)), allTopics(TRIAGE));
   received = await tailTopic<InquiryReceived>(kafka, codec, "inquiries.received", (v) => v.envelope.metadata.test_run === runId);
 });
 
@@ -177,7 +178,7 @@ describe("API keys", () => {
 describe("the demo key for the local user", () => {
   it("ensureDemoApiKey creates a key with every scope once, keeps it in a private file, and replaces it when revoked", async () => {
     const file = path.join(mkdtempSync(path.join(os.tmpdir(), "switchboard-demo-key-")), "api-key");
-    const pool = createPool(endpoints.databaseUrl, "test-demo-key");
+    const pool = createPool(endpoints, "test-demo-key");
     try {
       const first = await ensureDemoApiKey(pool, file);
       expect(first.created).toBe(true);

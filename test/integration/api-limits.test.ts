@@ -7,6 +7,7 @@ import { createKafka } from "../../streams/kafka.js";
 import { TRIAGE, allTopics } from "../../streams/topology.js";
 import { get, post, setupServices, startApi, tailTopic, testKey, type ApiProcess, type Tail } from "../support/api.js";
 import { quietLog } from "../support/topics.js";
+import { schemaRegistryOptions } from "../../config/security.js";
 
 const endpoints = inject("endpoints");
 const runId = `api-limits-${randomUUID().slice(0, 8)}`;
@@ -25,8 +26,8 @@ beforeAll(async () => {
     startApi(endpoints),
     startApi(endpoints, { SWITCHBOARD_API_RATE_LIMIT: "5", SWITCHBOARD_API_RATE_WINDOW_MS: "3000" }),
   ]);
-  const kafka = createKafka(endpoints.kafkaBrokers, runId, quietLog);
-  const codec = await createTopicCodec(new SchemaRegistry({ host: endpoints.schemaRegistryUrl }), allTopics(TRIAGE));
+  const kafka = createKafka(endpoints, runId, quietLog);
+  const codec = await createTopicCodec(new SchemaRegistry(schemaRegistryOptions(endpoints)), allTopics(TRIAGE));
   received = await tailTopic<InquiryReceived>(kafka, codec, "inquiries.received", (v) => v.envelope.metadata.test_run === runId);
 });
 

@@ -16,6 +16,7 @@ import { createTopics } from "../../streams/topics.js";
 import { TRIAGE, allTopics } from "../../streams/topology.js";
 import { freePort, get, post, setupServices, startApi, tailTopic, testKey, until, type ApiProcess } from "../support/api.js";
 import { quietLog, stopChild } from "../support/topics.js";
+import { schemaRegistryOptions } from "../../config/security.js";
 
 /**
  * Redis and Kafka going away under a running API, and coming back. The shared stack's services
@@ -87,13 +88,13 @@ describe("Kafka down", () => {
   it("503 with Retry-After while the broker is down; the retry with its Idempotency-Key is the same inquiry; the API recovers by itself", { timeout: 300_000 }, async () => {
     // The shared stack's jars, so the second broker needs no Maven run.
     symlinkSync(path.join(config.stackHome, "cache"), path.join(home, "cache"));
-    const ports = { ...stackPorts(config), kafka: await freePort(), kafkaController: await freePort() };
+    const ports = { ...stackPorts(config), kafka: await freePort(), kafkaController: await freePort(), kafkaSasl: await freePort() };
     supervisor = createSupervisor(home, ports, quietLog);
     await supervisor.up([kafkaService]);
     const brokers = [`127.0.0.1:${ports.kafka}`];
-    const kafka = createKafka(brokers, runId, quietLog);
+    const kafka = createKafka({ ...endpoints, kafkaBrokers: brokers }, runId, quietLog);
     await createTopics(kafka, TRIAGE, quietLog);
-    const codec = await createTopicCodec(new SchemaRegistry({ host: endpoints.schemaRegistryUrl }), allTopics(TRIAGE));
+    const codec = await createTopicCodec(new SchemaRegistry(schemaRegistryOptions(endpoints)), allTopics(TRIAGE));
 
     // Started while the broker is up; it reconnects by itself after the outage.
     const tail = await tailTopic<InquiryReceived>(kafka, codec, "inquiries.received", (v) => v.envelope.metadata.test_run === runId);

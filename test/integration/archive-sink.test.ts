@@ -178,7 +178,7 @@ describe("archive sink (PostgreSQL)", () => {
 
   beforeAll(async () => {
     const endpoints = inject("endpoints");
-    db = createPool(endpoints.databaseUrl, "archive-test");
+    db = createPool(endpoints, "archive-test");
     sink = await archive(declaration, { topology: TRIAGE, config: loadConfig(), endpoints, log });
   });
 

@@ -4,16 +4,16 @@ import path from "node:path";
 import avro from "avsc";
 import { afterAll, describe, expect, it , inject } from "vitest";
 import type { ChildProcess } from "node:child_process";
-import { registerSchema } from "../../schemas/registry.js";
+import { registerSchema, type RegistryEndpoint } from "../../schemas/registry.js";
 import { DLQ_HEADERS, REPLAYED_FROM_HEADER } from "../../streams/dlq.js";
 import { listDlq, replayDlq } from "../../streams/dlq-tools.js";
 import { dlqTopicName } from "../../streams/topology.js";
 import { inquiries, chainFixture, produce, produceRaw, quietLog, readCommitted, startWorker, stopChild } from "../support/topics.js";
 
 /** Registers an unrelated schema under a side subject and frames a record with its id. */
-async function recordWithForeignSchema(registryUrl: string, topic: string): Promise<Buffer> {
+async function recordWithForeignSchema(registry: RegistryEndpoint, topic: string): Promise<Buffer> {
   const schema = { type: "record", name: "Unrelated", fields: [{ name: "x", type: "int" }] };
-  const { id } = await registerSchema(registryUrl, { topic: `${topic}.foreign`, schema });
+  const { id } = await registerSchema(registry, { topic: `${topic}.foreign`, schema });
   const header = Buffer.alloc(5);
   header.writeInt32BE(id, 1);
   return Buffer.concat([header, avro.Type.forSchema(schema as avro.Schema).toBuffer({ x: 7 })]);
@@ -34,7 +34,7 @@ describe("dead-letter queue", () => {
     await produceRaw(fixture, [
       { key: "poison", value: Buffer.from("definitely not avro") },
       { key: "unknown-schema", value: unknownId },
-      { key: "mismatch", value: await recordWithForeignSchema(fixture.endpoints.schemaRegistryUrl, fixture.input) },
+      { key: "mismatch", value: await recordWithForeignSchema(fixture.endpoints, fixture.input) },
       { key: "truncated", value: fixture.codec.encode(fixture.input, good1).subarray(0, 12) },
     ]);
     await produce(fixture, [{ ...empty!, body: "  " }, good2!]);

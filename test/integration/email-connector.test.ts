@@ -27,6 +27,7 @@ import {
   waitFor,
 } from "../support/email.js";
 import { quietLog } from "../support/topics.js";
+import { redisOptions, schemaRegistryOptions } from "../../config/security.js";
 
 /**
  * The email connector as it runs (`switchboard run email`, its own process) against the real
@@ -63,11 +64,11 @@ async function idsOf(messages: readonly Buffer[]): Promise<string[]> {
 
 beforeAll(async () => {
   await setupServices(endpoints);
-  kafka = createKafka(endpoints.kafkaBrokers, `email-test-${randomUUID().slice(0, 8)}`, quietLog);
-  codec = await createTopicCodec(new SchemaRegistry({ host: endpoints.schemaRegistryUrl }), allTopics(TRIAGE));
+  kafka = createKafka(endpoints, `email-test-${randomUUID().slice(0, 8)}`, quietLog);
+  codec = await createTopicCodec(new SchemaRegistry(schemaRegistryOptions(endpoints)), allTopics(TRIAGE));
   received = await tailTopic<InquiryReceived>(kafka, codec, "inquiries.received", (v) => wanted.has(v.inquiry_id));
   imap = await imapClient(endpoints.imapUrl);
-  redis = new Redis(endpoints.redisUrl);
+  redis = new Redis(endpoints.redisUrl, redisOptions(endpoints));
 });
 
 afterAll(async () => {

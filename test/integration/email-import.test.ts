@@ -17,6 +17,7 @@ import { expectInquiryMatches } from "../support/email-expect.js";
 import { isRefusal, loadEmailFixtures, uniquify, type ExpectedInquiry } from "../support/email-fixtures.js";
 import { expectedInquiry, waitFor } from "../support/email.js";
 import { quietLog, serviceEnv } from "../support/topics.js";
+import { schemaRegistryOptions } from "../../config/security.js";
 
 /** `switchboard import-mail` against the real Kafka and Redis: an mbox and a folder of .eml files, each message once. */
 
@@ -63,8 +64,8 @@ async function expectedIds(messages: readonly Buffer[]): Promise<string[]> {
 
 beforeAll(async () => {
   await setupServices(endpoints);
-  kafka = createKafka(endpoints.kafkaBrokers, `email-import-${randomUUID().slice(0, 8)}`, quietLog);
-  codec = await createTopicCodec(new SchemaRegistry({ host: endpoints.schemaRegistryUrl }), allTopics(TRIAGE));
+  kafka = createKafka(endpoints, `email-import-${randomUUID().slice(0, 8)}`, quietLog);
+  codec = await createTopicCodec(new SchemaRegistry(schemaRegistryOptions(endpoints)), allTopics(TRIAGE));
   received = await tailTopic<InquiryReceived>(kafka, codec, "inquiries.received", (v) => wanted.has(v.inquiry_id));
 });
 

@@ -33,6 +33,7 @@ import {
   type EmailConnectorProcess,
 } from "../support/email.js";
 import { quietLog } from "../support/topics.js";
+import { redisOptions, schemaRegistryOptions } from "../../config/security.js";
 
 /**
  * Automatic replies: the connector as its own process with SMTP_URL, an SMTP server run by the
@@ -177,13 +178,13 @@ function outcomesIn(log: string): Map<string, string[]> {
 
 beforeAll(async () => {
   await setupServices(endpoints);
-  kafka = createKafka(endpoints.kafkaBrokers, `email-replies-${randomUUID().slice(0, 8)}`, quietLog);
-  codec = await createTopicCodec(new SchemaRegistry({ host: endpoints.schemaRegistryUrl }), allTopics(TRIAGE));
+  kafka = createKafka(endpoints, `email-replies-${randomUUID().slice(0, 8)}`, quietLog);
+  codec = await createTopicCodec(new SchemaRegistry(schemaRegistryOptions(endpoints)), allTopics(TRIAGE));
   producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
   await producer.connect();
   received = await tailTopic<InquiryReceived>(kafka, codec, "inquiries.received", (v) => wanted.has(v.inquiry_id));
   imap = await imapClient(endpoints.imapUrl);
-  redis = new Redis(endpoints.redisUrl);
+  redis = new Redis(endpoints.redisUrl, redisOptions(endpoints));
 });
 
 afterAll(async () => {

@@ -10,6 +10,7 @@ import {
 } from "../../knowledge-base/load.js";
 import { quietLog } from "../support/topics.js";
 import { deleteIndex, exportedEmbedder, kbIndexName, type ExportedEmbedder } from "./kb-fixture.js";
+import { elasticsearchOptions } from "../../config/security.js";
 
 /** `switchboard kb load` against the real Elasticsearch: index creation, idempotence, updates, embeddings. */
 
@@ -25,7 +26,7 @@ const freshIndex = (label: string) => {
 };
 
 beforeAll(async () => {
-  client = new Client({ node: inject("endpoints").elasticsearchUrl });
+  client = new Client(elasticsearchOptions(inject("endpoints")));
   exported = await exportedEmbedder();
   embedder = exported.embedder;
 });

@@ -13,6 +13,7 @@ import {
   type ExportedEmbedder,
   type LabelledRequest,
 } from "./kb-fixture.js";
+import { elasticsearchOptions } from "../../config/security.js";
 
 /**
  * Retrieval quality on the real Elasticsearch with the real embedder: questions written as
@@ -166,7 +167,7 @@ let embedder: TextEmbedder;
 let index: string;
 
 beforeAll(async () => {
-  client = new Client({ node: inject("endpoints").elasticsearchUrl });
+  client = new Client(elasticsearchOptions(inject("endpoints")));
   exported = await exportedEmbedder();
   embedder = exported.embedder;
   index = kbIndexName("retrieval");

@@ -29,8 +29,9 @@ describe("model registry (real PostgreSQL, versions registered by the training C
   let second: string;
 
   beforeAll(async () => {
-    const { databaseUrl } = inject("endpoints");
-    pool = createPool(databaseUrl, "models-registry-test");
+    const endpoints = inject("endpoints");
+    const { databaseUrl } = endpoints;
+    pool = createPool(endpoints, "models-registry-test");
     modelsDir = tempModelsDir("models-registry");
     // A gate that promotes every candidate, so each training run changes production.
     env = {

@@ -24,6 +24,7 @@ import { createTopics } from "../../streams/topics.js";
 import type { ProcessorDeclaration, Topology } from "../../streams/topology.js";
 import { quietLog, readCommitted } from "../support/topics.js";
 import { bitextSample, deleteIndex, exportedEmbedder, kbIndexName, type ExportedEmbedder } from "./kb-fixture.js";
+import { elasticsearchOptions, schemaRegistryOptions } from "../../config/security.js";
 
 /**
  * respond as it runs: the transactional runtime over its own Kafka topics, the knowledge base in
@@ -69,15 +70,15 @@ const deps = () => ({ topology, config: { ...loadConfig(), knowledgeBaseIndex: i
 
 beforeAll(async () => {
   endpoints = inject("endpoints");
-  es = new Client({ node: endpoints.elasticsearchUrl });
+  es = new Client(elasticsearchOptions(endpoints));
   exported = await exportedEmbedder();
   embedder = exported.embedder;
   await loadKnowledgeBase(es, index, readArticles(), { embedder, log: quietLog });
 
-  kafka = createKafka(endpoints.kafkaBrokers, processor.name, quietLog);
+  kafka = createKafka(endpoints, processor.name, quietLog);
   await createTopics(kafka, topology, quietLog);
-  for (const t of topology.topics) await registerSchema(endpoints.schemaRegistryUrl, targetFor(t.name, t.valueSchema));
-  const registry = new SchemaRegistry({ host: endpoints.schemaRegistryUrl });
+  for (const t of topology.topics) await registerSchema(endpoints, targetFor(t.name, t.valueSchema));
+  const registry = new SchemaRegistry(schemaRegistryOptions(endpoints));
   codec = await createTopicCodec(registry, topology.topics);
 
   responder = await respond(processor, deps(), { embedder, llm: null, metricsRegistry: new Registry() });

@@ -45,7 +45,7 @@ let metrics: RouteMetrics;
 let process: Process;
 
 beforeAll(async () => {
-  pool = createPool(inject("endpoints").databaseUrl, "route-join-test");
+  pool = createPool(inject("endpoints"), "route-join-test");
   schema = await createRouteSchema(pool);
   store = createJoinStore(pool, schema);
   metrics = createRouteMetrics();
@@ -131,7 +131,7 @@ describe("route join on PostgreSQL", () => {
   it("emits exactly once when two instances consume the parts of the same inquiries at the same time", async () => {
     // Records of one inquiry come from different topics, whose partitions may be assigned to
     // different instances: each instance here has its own connections and sees half the parts.
-    const otherPool = createPool(inject("endpoints").databaseUrl, "route-join-test-2");
+    const otherPool = createPool(inject("endpoints"), "route-join-test-2");
     const other = createRouteProcess({
       topics: TOPICS,
       store: createJoinStore(otherPool, schema),

@@ -28,6 +28,7 @@ import {
   type InquiryParts,
 } from "../support/route.js";
 import { quietLog, readCommitted } from "../support/topics.js";
+import { schemaRegistryOptions } from "../../config/security.js";
 
 /**
  * route as it runs: the transactional runtime over its own Kafka topics, the join in PostgreSQL,
@@ -50,15 +51,15 @@ let running: RunningProcessor;
 
 beforeAll(async () => {
   const endpoints = inject("endpoints");
-  kafka = createKafka(endpoints.kafkaBrokers, processor.name, quietLog);
+  kafka = createKafka(endpoints, processor.name, quietLog);
   await createTopics(kafka, topology, quietLog);
   for (const topic of topology.topics)
-    await registerSchema(endpoints.schemaRegistryUrl, targetFor(topic.name, topic.valueSchema));
-  const registry = new SchemaRegistry({ host: endpoints.schemaRegistryUrl });
+    await registerSchema(endpoints, targetFor(topic.name, topic.valueSchema));
+  const registry = new SchemaRegistry(schemaRegistryOptions(endpoints));
   codec = await createTopicCodec(registry, topology.topics);
   topics = routeTopicsOf(processor, topology);
 
-  adminPool = createPool(endpoints.databaseUrl, "route-pipeline-test");
+  adminPool = createPool(endpoints, "route-pipeline-test");
   schema = await createRouteSchema(adminPool);
   rulesDir = mkdtempSync(path.join(os.tmpdir(), "switchboard-route-"));
   rulesFile = path.join(rulesDir, "routing-rules.yaml");
@@ -68,7 +69,7 @@ beforeAll(async () => {
     name: processor.name,
     topics,
     timeoutTopic: findTopic(topology, topics.parts.timeout),
-    pool: createPool(endpoints.databaseUrl, processor.name),
+    pool: createPool(endpoints, processor.name),
     schema,
     rulesFile,
     joinTimeoutMs: JOIN_TIMEOUT_MS,

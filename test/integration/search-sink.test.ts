@@ -10,6 +10,7 @@ import type { Endpoints } from "../../stack/index.js";
 import { InvalidInputError, TransientError } from "../../streams/errors.js";
 import type { InputRecord, ProcessorImplementation } from "../../streams/processor.js";
 import { TRIAGE, findProcessor } from "../../streams/topology.js";
+import { elasticsearchOptions } from "../../config/security.js";
 
 type Topic = "inquiries.cleaned" | "inquiries.routed";
 type Delivery = InputRecord<TopicValues[Topic]>;
@@ -167,7 +168,7 @@ describe("search sink (Elasticsearch)", () => {
   beforeAll(async () => {
     endpoints = inject("endpoints");
     config = { ...loadConfig(), inquiryIndex: index };
-    es = new Client({ node: endpoints.elasticsearchUrl });
+    es = new Client(elasticsearchOptions(endpoints));
     sink = await search(declaration, { topology: TRIAGE, config, endpoints, log });
   });
 

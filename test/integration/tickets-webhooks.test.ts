@@ -29,6 +29,7 @@ import { createKafka } from "../../streams/kafka.js";
 import { createTopics } from "../../streams/topics.js";
 import { TRIAGE, findConnector } from "../../streams/topology.js";
 import { quietLog } from "../support/topics.js";
+import { redisOptions, schemaRegistryOptions } from "../../config/security.js";
 
 /**
  * The ticket webhooks as the API process serves them: the plugin in a real Fastify app, a real
@@ -184,17 +185,17 @@ async function webhookApp(deps: ConnectorDependencies, services: { redis: Redis;
 
 beforeAll(async () => {
   endpoints = inject("endpoints");
-  kafka = createKafka(endpoints.kafkaBrokers, `tickets-webhooks-test-${run}`, quietLog);
+  kafka = createKafka(endpoints, `tickets-webhooks-test-${run}`, quietLog);
   await createTopics(kafka, TRIAGE, quietLog);
-  for (const topic of TOPICS) await registerSchema(endpoints.schemaRegistryUrl, targetFor(topic, topic));
+  for (const topic of TOPICS) await registerSchema(endpoints, targetFor(topic, topic));
   const codec = await createTopicCodec(
-    new SchemaRegistry({ host: endpoints.schemaRegistryUrl }),
+    new SchemaRegistry(schemaRegistryOptions(endpoints)),
     TRIAGE.topics.filter((t) => (TOPICS as readonly string[]).includes(t.name)),
   );
   ({ records, consumer } = await collect(kafka, codec));
   intake = await createIntake(TRIAGE, api, endpoints, log);
-  redis = new Redis(endpoints.redisUrl, { maxRetriesPerRequest: 1 });
-  pool = createPool(endpoints.databaseUrl, "tickets-webhooks-test");
+  redis = new Redis(endpoints.redisUrl, { ...redisOptions(endpoints), maxRetriesPerRequest: 1 });
+  pool = createPool(endpoints, "tickets-webhooks-test");
   await migrate(pool, quietLog);
   registry = new Registry();
   app = await webhookApp(dependencies({ metrics: createConnectorMetrics(registry), registry }));

@@ -2,9 +2,10 @@ import { randomUUID } from "node:crypto";
 import { Redis } from "ioredis";
 import { afterAll, describe, expect, inject, it } from "vitest";
 import { createContactHistory } from "../../processors/urgency/repeat-contact.js";
+import { redisOptions } from "../../config/security.js";
 
 describe("repeat contact (Redis)", () => {
-  const redis = new Redis(inject("endpoints").redisUrl);
+  const redis = new Redis(inject("endpoints").redisUrl, redisOptions(inject("endpoints")));
   afterAll(() => redis.disconnect());
   const hour = 60 * 60 * 1000;
   const history = createContactHistory(redis, 24 * hour);

@@ -59,7 +59,7 @@ export async function startApi(endpoints: Endpoints, env: NodeJS.ProcessEnv = {}
 
 /** A fresh API key, straight from the key store. */
 export async function testKey(endpoints: Endpoints, scopes: readonly Scope[] = SCOPES, name = "test"): Promise<{ id: string; token: string }> {
-  const pool = createPool(endpoints.databaseUrl, "test-api-keys");
+  const pool = createPool(endpoints, "test-api-keys");
   try {
     const { key, token } = await createApiKey(pool, name, scopes);
     return { id: key.id, token };

@@ -1,4 +1,5 @@
 import { GenericContainer, Network, Wait, getContainerRuntimeClient, type StartedTestContainer } from "testcontainers";
+import { NO_SECURITY } from "../../config/security.js";
 import type { Config } from "../../config/settings.js";
 import { stackPorts, type Endpoints } from "../../stack/index.js";
 import { dovecotUrl } from "../../stack/services/dovecot.js";
@@ -75,6 +76,8 @@ export async function startContainers(config: Config): Promise<{ endpoints: Endp
       elasticsearchUrl: url(elasticsearch, 9200, "http"),
       // Dovecot is the local stack's in this mode too (global-setup starts it): Debian's package, no image.
       imapUrl: config.imapUrl ?? dovecotUrl(stackPorts(config)),
+      // The containers take plain connections, as the local stack's services do.
+      security: NO_SECURITY,
     },
     stop: async () => {
       for (const container of started.reverse()) await container.stop();

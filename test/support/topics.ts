@@ -11,6 +11,7 @@ import { createTopicCodec, type TopicCodec } from "../../streams/codec.js";
 import { createKafka } from "../../streams/kafka.js";
 import { createTopics } from "../../streams/topics.js";
 import type { ProcessorDeclaration, Topology } from "../../streams/topology.js";
+import { schemaRegistryOptions } from "../../config/security.js";
 
 export const quietLog = pino({ level: "error" });
 
@@ -62,10 +63,10 @@ export async function chainFixture(label: string, endpoints: Endpoints, hops = 1
   const name = `test-${id}`;
   const topics = Array.from({ length: hops + 1 }, (_, i) => `test.${id}.${i}`);
   const topology = chainTopology(name, topics, partitions);
-  const kafka = createKafka(endpoints.kafkaBrokers, name, quietLog);
+  const kafka = createKafka(endpoints, name, quietLog);
   await createTopics(kafka, topology, quietLog);
-  for (const topic of topics) await registerSchema(endpoints.schemaRegistryUrl, targetFor(topic, "inquiries.received"));
-  const codec = await createTopicCodec(new SchemaRegistry({ host: endpoints.schemaRegistryUrl }), topology.topics);
+  for (const topic of topics) await registerSchema(endpoints, targetFor(topic, "inquiries.received"));
+  const codec = await createTopicCodec(new SchemaRegistry(schemaRegistryOptions(endpoints)), topology.topics);
   return { endpoints, kafka, codec, name, topics, input: topics[0]!, output: topics.at(-1)!, topology };
 }
 
