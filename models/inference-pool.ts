@@ -204,14 +204,22 @@ class InferenceThread {
       }
       const worker = this.worker ?? this.start();
       const id = this.nextId++;
-      const { message, transfer } = job.request(id);
-      job.attempts++;
+      try {
+        const { message, transfer } = job.request(id);
+        job.attempts++;
+        if (this.hooks?.crashWorker?.({ kind: job.kind, model: job.session.model, attempt: job.attempts }))
+          message.exitBeforeReply = true;
+        worker.postMessage(message, transfer);
+      } catch (error) {
+        // Feeds that cannot be built or sent fail their caller, not the pool.
+        job.reject(
+          new Error(`${job.session.model}: cannot send the request (${(error as Error).message})`, { cause: error }),
+        );
+        continue;
+      }
       this.current = { job, id };
-      if (this.hooks?.crashWorker?.({ kind: job.kind, model: job.session.model, attempt: job.attempts }))
-        message.exitBeforeReply = true;
       // Referenced only while it works: an idle pool does not keep a finished command alive.
       worker.ref();
-      worker.postMessage(message, transfer);
     }
   }
 
@@ -242,7 +250,9 @@ class InferenceThread {
     this.settled?.();
     this.failures = 0;
     worker.unref();
-    if (reply.kind === "failed") job.reject(new Error(reply.error));
+    // A load's error reads as the main thread's would (ModelLoadError adds the directory); a run's names the model.
+    if (reply.kind === "failed")
+      job.reject(new Error(job.kind === "load" ? reply.error : `${job.session.model}: ${reply.error}`));
     else job.resolve(reply);
     this.pump();
   }
@@ -251,10 +261,13 @@ class InferenceThread {
     if (worker !== this.worker) return;
     this.worker = undefined;
     this.settled?.();
-    if (this.closed) return;
-    const exit = this.lastError ? `exit code ${code}, ${this.lastError.message}` : `exit code ${code}`;
     const interrupted = this.current?.job;
     this.current = undefined;
+    if (this.closed) {
+      interrupted?.reject(new Error(`${interrupted.session.model}: the inference pool is closed`));
+      return;
+    }
+    const exit = this.lastError ? `exit code ${code}, ${this.lastError.message}` : `exit code ${code}`;
     this.failures++;
     // What the dead worker held is loaded again first, then the interrupted request runs again.
     const reloads = [...this.sessions.values()].filter((s) => !s.released).map((s) => this.reloadJob(s));
