@@ -370,7 +370,7 @@ export class InferencePool {
     return this.threads.length;
   }
 
-  /** The running workers (tests terminate one to crash it). */
+  /** The running workers, for tests: terminating an idle one crashes it safely (a busy one: see InferencePoolHooks). */
   workers(): Worker[] {
     return this.threads.flatMap((thread) => (thread.liveWorker ? [thread.liveWorker] : []));
   }
