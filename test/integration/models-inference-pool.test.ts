@@ -1,5 +1,7 @@
+import { execFile } from "node:child_process";
 import { appendFileSync, rmSync } from "node:fs";
 import path from "node:path";
+import { promisify } from "node:util";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import {
   InferencePool,
@@ -9,6 +11,7 @@ import {
   type LoadedModel,
   type Prediction,
 } from "../../models/index.js";
+import { REPO_ROOT } from "../../config/settings.js";
 import type { InferencePoolHooks } from "../../models/inference-pool.js";
 import { capturedLog, copyVersion, eventually, tempModelsDir, train } from "./models-fixture.js";
 
@@ -76,6 +79,35 @@ describe("inference worker pool (real onnxruntime in worker threads)", () => {
   afterAll(async () => {
     for (const model of inline.values()) await model.release();
     rmSync(modelsDir, { recursive: true, force: true });
+  });
+
+  it("runs in a process started as bin/switchboard.js starts processors (tsx registered by its API, no loader flags)", async () => {
+    // bin/switchboard.js: register() from tsx/esm/api, then the TypeScript CLI; a worker inherits neither.
+    const script = [
+      `import { register } from "tsx/esm/api";`,
+      `register();`,
+      `const { openModelSlot } = await import(${JSON.stringify(new URL("../../models/index.ts", import.meta.url).href)});`,
+      `const { default: pino } = await import("pino");`,
+      `const slot = await openModelSlot(process.argv[1], pino({ level: "info" }));`,
+      `const predictions = await slot.predict(JSON.parse(process.argv[2]));`,
+      `await slot.close();`,
+      `console.log(JSON.stringify(predictions));`,
+    ].join("\n");
+    const batch = texts.slice(0, 8);
+    const { stdout } = await promisify(execFile)(
+      process.execPath,
+      ["--input-type=module", "-e", script, versions.encoder!, JSON.stringify(batch)],
+      { cwd: REPO_ROOT, env: { ...process.env, SWITCHBOARD_INFERENCE_THREADS: "1", LOG_FORMAT: "json" } },
+    );
+    const lines = stdout.trim().split("\n");
+    const loaded = lines
+      .map((line) => JSON.parse(line) as Record<string, unknown>)
+      .find((e) => e.msg === "model version loaded");
+    expect(loaded).toMatchObject({ inference: "worker", family: "encoder" });
+    const predictions = JSON.parse(lines.at(-1)!) as Prediction[];
+    const reference = await expected("encoder", batch);
+    // Through JSON: the embedding Float32Array arrives as an object of its values.
+    expect(predictions.map((p) => p.ranked)).toEqual(reference.map((p) => p.ranked));
   });
 
   it.each(["linear", "encoder"])(
