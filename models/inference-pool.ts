@@ -66,7 +66,8 @@ export type WorkerReply =
       outputMetadata: readonly InferenceSession.ValueMetadata[];
     }
   | { id: number; kind: "ran"; outputs: WireTensors }
-  | { id: number; kind: "released" }
+  /** `held`: the sessions the worker still holds (undefined when no worker was asked). */
+  | { id: number; kind: "released"; held?: number }
   | { id: number; kind: "failed"; error: string };
 
 /** A request that crashed a worker on each of its MAX_ATTEMPTS attempts; names the model version. */
@@ -354,11 +355,13 @@ function loadRequest(id: number, session: SessionState): WorkerRequest {
 /** Runs ONNX sessions in `threads` worker threads; see the top of this file. */
 export class InferencePool {
   private readonly threads: InferenceThread[];
+  private readonly log: Logger;
   private nextSession = 1;
 
   constructor(options: InferencePoolOptions) {
     if (!Number.isInteger(options.threads) || options.threads < 1)
       throw new Error(`an inference pool needs at least one thread, not ${options.threads}`);
+    this.log = options.log;
     const code = bootstrap();
     this.threads = Array.from(
       { length: options.threads },
@@ -414,8 +417,19 @@ export class InferencePool {
       release: async () => {
         if (session.released) return;
         session.released = true;
-        await ask("release", (id) => ({ message: { id, kind: "release", session: session.id }, transfer: [] }));
+        const reply = await ask("release", (id) => ({
+          message: { id, kind: "release", session: session.id },
+          transfer: [],
+        }));
         thread.sessions.delete(session.id);
+        this.log.debug(
+          {
+            model: session.model,
+            thread: thread.index,
+            held: (reply as Extract<WorkerReply, { kind: "released" }>).held,
+          },
+          "model session released in its inference worker",
+        );
       },
     };
   }

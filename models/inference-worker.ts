@@ -39,7 +39,7 @@ async function handle(request: WorkerRequest): Promise<{ reply: WorkerReply; tra
       const session = sessions.get(request.session);
       sessions.delete(request.session);
       await session?.release();
-      return { reply: { id: request.id, kind: "released" } };
+      return { reply: { id: request.id, kind: "released", held: sessions.size } };
     }
   }
 }

@@ -190,6 +190,10 @@ describe("inference worker pool (real onnxruntime in worker threads)", () => {
     const serving = slot.current;
     expect(serving.manifest.family).toBe("encoder");
     await expect(retired.predict(["hello"])).rejects.toThrow(/has been released/);
+    // The worker says so: after the release it holds the serving version's session alone.
+    expect(entries.filter((e) => e.msg === "model session released in its inference worker")).toEqual([
+      expect.objectContaining({ model: `sentiment@${retired.version}`, thread: 0, held: 1 }),
+    ]);
 
     await workers.workers()[0]!.terminate();
     await eventually(() => crashes().length === 1, "the pool to notice the exit");
