@@ -21,6 +21,19 @@ interface Trace {
   sentiment?: InquirySentiment;
   urgency?: InquiryUrgency;
   routed?: InquiryRouted;
+  response?: InquiryResponse;
+}
+
+/**
+ * A trace is printed once its reply, its routed decision and every prediction the decision was
+ * made with have arrived: one transaction writes them all (a chain), but a consumer may see the
+ * topics in any order.
+ */
+function complete(trace: Trace): boolean {
+  const { routed, response } = trace;
+  if (!routed || !response) return false;
+  const seen = { classified: trace.classified, sentiment: trace.sentiment, urgency: trace.urgency };
+  return Object.entries(seen).every(([part, value]) => value !== undefined || routed.missing_parts.includes(part as never));
 }
 
 const WATCHED = ["inquiries.classified", "inquiries.sentiment", "inquiries.urgency", "inquiries.routed", "inquiries.responses"] as const;
@@ -76,13 +89,13 @@ export async function streamDemo(endpoints: Endpoints, log: Logger, inquiries: r
       else if (topic === "inquiries.sentiment") trace.sentiment = value as InquirySentiment;
       else if (topic === "inquiries.urgency") trace.urgency = value as InquiryUrgency;
       else if (topic === "inquiries.routed") trace.routed = value as InquiryRouted;
-      else {
-        answered++;
-        const latency = Date.now() - trace.inquiry.envelope.received_at;
-        console.log(`\n${String(answered).padStart(3)}. ${describe(trace, value as InquiryResponse, latency)}`);
-        traces.delete(trace.inquiry.inquiry_id);
-        if (traces.size === 0) resolveAll();
-      }
+      else trace.response = value as InquiryResponse;
+      if (!complete(trace)) return;
+      answered++;
+      const latency = Date.now() - trace.inquiry.envelope.received_at;
+      console.log(`\n${String(answered).padStart(3)}. ${describe(trace, trace.response!, latency)}`);
+      traces.delete(trace.inquiry.inquiry_id);
+      if (traces.size === 0) resolveAll();
     },
   });
   await joined;

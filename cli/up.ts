@@ -18,7 +18,7 @@ import { demoIngest } from "./ingest-demo.js";
 import { localApiKeyFile, localWebhookEnv } from "./local-access.js";
 import {
   runnableConnector,
-  runnableProcessor,
+  deployedRunnables,
   spawnProcessor,
   stopProcessor,
   waitHealthy,
@@ -69,10 +69,11 @@ async function prepare(config: Config, log: Logger): Promise<void> {
 
 /**
  * What `up` starts, each as `switchboard run <name>` in its own process, logging to
- * `<stack home>/logs/processors/<name>.log`: every triage processor and every connector.
+ * `<stack home>/logs/processors/<name>.log`: the triage chain, the processors in no chain (the
+ * sinks), and every connector.
  */
 function upRunnables(): Runnable[] {
-  return [...TRIAGE.processors.map(runnableProcessor), ...TRIAGE.connectors.map(runnableConnector)];
+  return [...deployedRunnables(TRIAGE), ...TRIAGE.connectors.map(runnableConnector)];
 }
 
 /** Where the main job's API answers, for the demo and the lines it prints. */

@@ -6,16 +6,14 @@ import type { Endpoints } from "../stack/index.js";
 import { startOpsServer } from "./http.js";
 import { createKafka } from "./kafka.js";
 import { createRuntimeMetrics } from "./metrics.js";
-import { startProcessor } from "./runtime.js";
+import { startTask } from "./runtime.js";
 import type { ProcessorImplementation } from "./processor.js";
+import { processorTask, type StreamTask } from "./task.js";
 import { withPartitions, type ProcessorDeclaration, type Topology } from "./topology.js";
 import { schemaRegistryOptions } from "../config/security.js";
 
-/**
- * One processor as its own process: metrics and health server, the runtime, and a graceful
- * shutdown on SIGTERM/SIGINT (finish the batch, commit, leave the group) bounded by a timeout.
- */
-export async function hostProcessor(
+/** One processor as its own process. */
+export function hostProcessor(
   topology: Topology,
   processor: ProcessorDeclaration,
   implementation: ProcessorImplementation,
@@ -23,16 +21,31 @@ export async function hostProcessor(
   endpoints: Endpoints,
   log: Logger,
 ): Promise<void> {
-  const name = processor.name;
+  return hostTask(topology, processorTask(processor, implementation, topology), processor.metricsPort, config, endpoints, log);
+}
+
+/**
+ * A task (a processor or a chain) as its own process: metrics and health server, the runtime,
+ * and a graceful shutdown on SIGTERM/SIGINT (finish the batch, commit, leave the group) bounded
+ * by a timeout.
+ */
+export async function hostTask(
+  topology: Topology,
+  task: StreamTask,
+  metricsPort: number,
+  config: Config,
+  endpoints: Endpoints,
+  log: Logger,
+): Promise<void> {
+  const name = task.name;
   const metricsRegistry = new Registry();
   metricsRegistry.setDefaultLabels({ processor: name });
   collectDefaultMetrics({ register: metricsRegistry });
 
-  const running = await startProcessor(
+  const running = await startTask(
     // The inquiry topics' partition count is configured: the runtime sizes its concurrency by it.
     withPartitions(topology, config.inquiryPartitions),
-    processor,
-    implementation,
+    task,
     {
       kafka: createKafka(endpoints, name, log),
       registry: new SchemaRegistry(schemaRegistryOptions(endpoints, name)),
@@ -48,9 +61,11 @@ export async function hostProcessor(
       commitIntervalMs: config.commitIntervalMs,
     },
   );
-  const served = implementation.metrics ? Registry.merge([metricsRegistry, implementation.metrics]) : metricsRegistry;
+  const own = task.members.flatMap((m) => (m.implementation.metrics ? [m.implementation.metrics] : []));
+  const served = own.length > 0 ? Registry.merge([metricsRegistry, ...own]) : metricsRegistry;
+  // A series that names its processor (a chain member's) keeps it; the rest are the task's.
   served.setDefaultLabels({ processor: name });
-  const ops = await startOpsServer(config.metricsPort ?? processor.metricsPort, served, running.healthy);
+  const ops = await startOpsServer(config.metricsPort ?? metricsPort, served, running.healthy);
   log.info({ processor: name, port: ops.port }, "serving /healthz and /metrics");
 
   const shutdown = (signal: string) => {

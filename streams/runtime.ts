@@ -1,5 +1,5 @@
 import type { SchemaRegistry } from "@kafkajs/confluent-schema-registry";
-import type { Consumer, EachBatchPayload, Kafka, Producer } from "kafkajs";
+import type { Admin, Consumer, EachBatchPayload, Kafka, Producer } from "kafkajs";
 import type { Logger } from "pino";
 import { setTimeout as sleep } from "node:timers/promises";
 import { backoffDelay } from "./backoff.js";
@@ -252,6 +252,8 @@ export async function startTask(
         await consumer.stop();
         await consumer.disconnect();
         await producer.disconnect();
+        // A member's group still in use (a member started alone beside the chain) refuses the move: say so, stop anyway.
+        await handOver(kafka, task, log).catch((error: unknown) => log.warn({ error: errorMessage(error) }, "could not hand over to the members' groups"));
         for (const member of task.members) await member.implementation.close?.();
         lifecycle.to("stopped");
         log.info("processor stopped");
@@ -263,25 +265,51 @@ export async function startTask(
 }
 
 /**
- * A group that has committed nothing yet starts where the group it replaces stopped, per input:
- * a chain started where its members ran alone does not consume their history again. (Records
- * its members had written but not yet consumed when they stopped are not redone by the chain:
- * switch with the pipeline drained.)
+ * A chain and its members run alone take turns on the same records: each starts where the other
+ * stopped. At start, a task takes, per partition of an input, the offset of the group it takes
+ * over from (a chain from the member reading that input, a member from its chain) when that is
+ * further on than its own; at a graceful stop, a chain hands over: its members' groups are moved
+ * to where it stopped (its own offsets for its inputs, the ends of the topics it handed on), so
+ * that they can run alone without redoing what it did. Switch deployments with graceful stops.
  */
 async function adoptOffsets(kafka: Kafka, task: StreamTask, log: Logger): Promise<void> {
   if (task.adoptsOffsetsOf.size === 0) return;
+  await withAdmin(kafka, async (admin) => {
+    for (const [topic, previous] of task.adoptsOffsetsOf) {
+      const [own] = await admin.fetchOffsets({ groupId: task.name, topics: [topic] });
+      const [theirs] = await admin.fetchOffsets({ groupId: previous, topics: [topic] });
+      const mine = new Map((own?.partitions ?? []).map((p) => [p.partition, BigInt(p.offset)]));
+      const ahead = (theirs?.partitions ?? []).filter((p) => p.offset !== "-1" && BigInt(p.offset) > (mine.get(p.partition) ?? -1n));
+      if (ahead.length === 0) continue;
+      await admin.setOffsets({ groupId: task.name, topic, partitions: ahead.map(({ partition, offset }) => ({ partition, offset })) });
+      log.info({ topic, from: previous, partitions: ahead.length }, "consumer group starts where the group it takes over from stopped");
+    }
+  });
+}
+
+async function handOver(kafka: Kafka, task: StreamTask, log: Logger): Promise<void> {
+  if (task.members.length < 2) return;
+  await withAdmin(kafka, async (admin) => {
+    for (const [topic, member] of task.adoptsOffsetsOf) {
+      const [own] = await admin.fetchOffsets({ groupId: task.name, topics: [topic] });
+      const partitions = (own?.partitions ?? []).filter((p) => p.offset !== "-1").map(({ partition, offset }) => ({ partition, offset }));
+      if (partitions.length > 0) await admin.setOffsets({ groupId: member, topic, partitions });
+    }
+    for (const topic of task.handedOn) {
+      const ends = (await admin.fetchTopicOffsets(topic)).map(({ partition, high }) => ({ partition, offset: high }));
+      for (const member of task.members.filter((m) => m.declaration.inputs.includes(topic))) {
+        await admin.setOffsets({ groupId: member.declaration.name, topic, partitions: ends });
+      }
+    }
+    log.info({ members: task.members.map((m) => m.declaration.name) }, "members' consumer groups moved to where the chain stopped");
+  });
+}
+
+async function withAdmin(kafka: Kafka, work: (admin: Admin) => Promise<void>): Promise<void> {
   const admin = kafka.admin();
   await admin.connect();
   try {
-    const own = await admin.fetchOffsets({ groupId: task.name, topics: [...task.adoptsOffsetsOf.keys()] });
-    if (own.some((t) => t.partitions.some((p) => p.offset !== "-1"))) return;
-    for (const [topic, previous] of task.adoptsOffsetsOf) {
-      const [theirs] = await admin.fetchOffsets({ groupId: previous, topics: [topic] });
-      const partitions = (theirs?.partitions ?? []).filter((p) => p.offset !== "-1");
-      if (partitions.length === 0) continue;
-      await admin.setOffsets({ groupId: task.name, topic, partitions });
-      log.info({ topic, from: previous, partitions: partitions.length }, "new consumer group starts where the group it replaces stopped");
-    }
+    await work(admin);
   } finally {
     await admin.disconnect();
   }

@@ -1,5 +1,5 @@
 import type { ProcessorImplementation } from "./processor.js";
-import { chainMembers, writtenInChain, type ChainDeclaration, type ProcessorDeclaration, type Topology } from "./topology.js";
+import { chainMembers, chainOf, writtenInChain, type ChainDeclaration, type ProcessorDeclaration, type Topology } from "./topology.js";
 
 export interface TaskMember {
   readonly declaration: ProcessorDeclaration;
@@ -21,13 +21,15 @@ export interface StreamTask {
   readonly concurrency: number;
   readonly minCommitIntervalMs: number;
   /**
-   * For a consumer group new to the cluster: the group whose committed offsets it starts from,
-   * by input topic (a chain takes over where its members left off when they ran alone).
+   * By input topic, the group the task takes turns with on it (a chain and the member reading
+   * its input): where that group got further, the task starts there (runtime.ts, adoptOffsets).
    */
   readonly adoptsOffsetsOf: ReadonlyMap<string, string>;
 }
 
-export function processorTask(declaration: ProcessorDeclaration, implementation: ProcessorImplementation): StreamTask {
+/** A processor alone; given its topology, a member of a chain takes over the chain's offsets on the chain's inputs. */
+export function processorTask(declaration: ProcessorDeclaration, implementation: ProcessorImplementation, topology?: Topology): StreamTask {
+  const chain = topology && chainOf(topology, declaration.name);
   return {
     name: declaration.name,
     inputs: declaration.inputs,
@@ -35,7 +37,7 @@ export function processorTask(declaration: ProcessorDeclaration, implementation:
     members: [{ declaration, implementation }],
     concurrency: declaration.concurrency ?? 1,
     minCommitIntervalMs: declaration.minCommitIntervalMs ?? 0,
-    adoptsOffsetsOf: new Map(),
+    adoptsOffsetsOf: new Map(chain ? declaration.inputs.filter((t) => chain.inputs.includes(t)).map((t) => [t, chain.name]) : []),
   };
 }
 

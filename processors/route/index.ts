@@ -13,6 +13,7 @@ import { PART_NAMES, type PartName } from "./join.js";
 import { createRouteMetrics } from "./metrics.js";
 import { createRouteProcess, type RouteTopics } from "./processor.js";
 import { watchRules, type LiveRules } from "./rules-watch.js";
+import { createMemoryJoinStore } from "./memory-store.js";
 import { createJoinStore } from "./store.js";
 import { startSweeper, type Sweeper } from "./sweeper.js";
 import { schemaRegistryOptions } from "../../config/security.js";
@@ -22,7 +23,8 @@ export interface RouteImplementation extends ProcessorImplementation {
   /** route's own metrics (join outcomes, sweeper, rule reloads), beside the runtime's. */
   readonly metrics: Registry;
   readonly rules: LiveRules;
-  readonly sweeper: Sweeper;
+  /** Absent when chained: no join waits for a timeout there. */
+  readonly sweeper?: Sweeper;
 }
 
 /** The part each input carries, by the input topic's schema (topic names may differ, e.g. in tests). */
@@ -63,6 +65,7 @@ export async function route(
 ): Promise<RouteImplementation> {
   const { topology, config, endpoints, log } = deps;
   const topics = routeTopicsOf(declaration, topology);
+  if (deps.chain) return chainedRoute(declaration.name, topics, config.routingRules, log);
   // One disk sync per transaction (flush) instead of one per stored part.
   const pool = createPool(endpoints, declaration.name, { deferDurability: true });
   try {
@@ -153,4 +156,38 @@ export async function startRoute(setup: RouteSetup): Promise<RouteImplementation
     await release();
     throw error;
   }
+}
+
+/**
+ * route in a chain: the cleaned inquiry and its three predictions arrive in the transaction of
+ * the received record that caused them, so the join is held in memory for the length of that
+ * work. A prediction refused on the way (its input in the DLQ) leaves the join undecided when
+ * the chain is done with the input: route then routes with what is known, as a timeout would
+ * when run alone, at once instead of after the join timeout.
+ */
+async function chainedRoute(name: string, topics: RouteTopics, rulesFile: string, parentLog: Logger): Promise<RouteImplementation> {
+  const log = parentLog.child({ processor: name });
+  const metrics = createRouteMetrics();
+  const rules = await watchRules(rulesFile, { log, metrics });
+  const store = createMemoryJoinStore();
+  const process = createRouteProcess({ topics, store, rules: rules.current, metrics });
+  return {
+    process,
+    async afterInput(input, context) {
+      const inquiryId = (input.value as { inquiry_id?: unknown }).inquiry_id;
+      if (typeof inquiryId !== "string") return [];
+      const open = store.undecided(inquiryId);
+      try {
+        if (!open?.cleaned) return [];
+        const now = Date.now();
+        const timeout = { inquiry_id: inquiryId, first_seen_at: now, timed_out_at: now };
+        return await process({ ...input, topic: topics.parts.timeout, key: inquiryId, value: timeout }, context);
+      } finally {
+        store.forget(inquiryId);
+      }
+    },
+    metrics: metrics.registry,
+    rules,
+    close: async () => rules.close(),
+  };
 }

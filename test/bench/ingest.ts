@@ -235,6 +235,7 @@ async function main(): Promise<void> {
     name: "bench-ingest",
     topics: [{ name: topic, description: "ingest benchmark", partitions: 6, retentionMs: 3_600_000, compacted: false, valueSchema: "inquiries.received" }],
     processors: [],
+    chains: [],
     connectors: [],
   };
   await createTopics(kafka, topology, quietLog);

@@ -15,6 +15,7 @@ import { localServices, resolveEndpoints, stackPorts, type Endpoints } from "../
 import { kafka as kafkaService } from "../../stack/services/kafka.js";
 import { schemaRegistry } from "../../stack/services/schema-registry.js";
 import { createSupervisor } from "../../stack/supervisor.js";
+import { createKafka } from "../../streams/kafka.js";
 import { createTopics } from "../../streams/topics.js";
 import type { InquiryReceived } from "../../schemas/types.generated.js";
 import { chainFixture, chainTopology, inquiries, quietLog, startWorker, stopChild } from "../support/topics.js";
@@ -133,6 +134,45 @@ export async function benchmarkRelay(endpoints: Endpoints, rates: readonly numbe
     latencies,
     usage: workers.map((w, hop) => ({ process: `hop ${hop + 1}`, ...(usage.get(w.pid!) as ProcessUsage) })),
   };
+}
+
+export interface RawResult {
+  readonly throughput: number;
+  /** Sorted end-to-end latencies (ms) at each offered rate. */
+  readonly latencies: ReadonlyMap<number, number[]>;
+  /** CPU ms per record at saturation: the producing and consuming process plus the broker. */
+  readonly cpuMsPerRecord: number;
+}
+
+/**
+ * The yardstick every target is a ratio to: raw kafkajs, one produce→consume hop, no
+ * transactions, JSON values, in this process. `brokerPid` is measured with it.
+ */
+export async function benchmarkRaw(endpoints: Endpoints, rates: readonly number[], seconds: number, records: number, brokerPid?: number): Promise<RawResult> {
+  const kafka = createKafka(endpoints, `bench-raw-${randomUUID().slice(0, 8)}`, quietLog);
+  const topic = `bench.baseline.${randomUUID().slice(0, 8)}`;
+  await createTopics(kafka, chainTopology("baseline", [topic], 6), quietLog);
+  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+  await producer.connect();
+  const out = await arrivals(kafka, topic, async (b) => JSON.parse(b.toString()) as InquiryReceived, false);
+  const path: Path = {
+    send: async (values) => {
+      await producer.send({ topic, messages: values.map((v) => ({ key: v.inquiry_id, value: JSON.stringify(v) })) });
+    },
+    ...out,
+  };
+  await warmUp(path);
+  const broker = brokerPid === undefined ? undefined : usageMeter([brokerPid]);
+  const ownStart = process.cpuUsage();
+  const throughput = await measureSaturation(path, records);
+  const own = process.cpuUsage(ownStart);
+  const brokerSeconds = broker?.stop().get(brokerPid!)?.cpuSeconds ?? 0;
+  const cpuMsPerRecord = (((own.user + own.system) / 1e6 + brokerSeconds) * 1000) / records;
+  const latencies = new Map<number, number[]>();
+  for (const rate of rates) latencies.set(rate, await measureLatency(path, rate, seconds));
+  await out.close();
+  await producer.disconnect();
+  return { throughput, latencies, cpuMsPerRecord };
 }
 
 async function main(): Promise<void> {

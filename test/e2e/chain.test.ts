@@ -84,4 +84,20 @@ describe("the triage chain, end to end", () => {
     expect(await observed.until(done, 300_000, 5_000)).toBe(true);
     expect(tally("kill", inquiries)).toEqual(clean);
   });
+
+  it("stopped gracefully, the chain hands over: its members' groups stand where it stopped, so run alone they redo nothing", async () => {
+    await pipeline.terminate("triage");
+    const admin = pipeline.kafka.admin();
+    await admin.connect();
+    try {
+      const offsets = async (groupId: string, topic: string) =>
+        new Map((await admin.fetchOffsets({ groupId, topics: [topic] }))[0]!.partitions.map((p) => [p.partition, p.offset]));
+      expect(await offsets("clean", "inquiries.received")).toEqual(await offsets("triage", "inquiries.received"));
+      const ends = new Map((await admin.fetchTopicOffsets("inquiries.cleaned")).map((p) => [p.partition, p.high]));
+      for (const member of ["classify", "sentiment", "urgency", "route"]) expect(await offsets(member, "inquiries.cleaned"), member).toEqual(ends);
+    } finally {
+      await admin.disconnect();
+      await pipeline.start("triage");
+    }
+  });
 });

@@ -6,29 +6,49 @@ import path from "node:path";
 import { promisify } from "node:util";
 import { SchemaRegistry } from "@kafkajs/confluent-schema-registry";
 import type { Kafka, Producer } from "kafkajs";
-import { runnableProcessor, spawnProcessor, stopProcessor, waitHealthy, type ProcessorProcess } from "../../cli/processes.js";
+import {
+  deployedRunnables,
+  runnableProcessor,
+  spawnProcessor,
+  stopProcessor,
+  waitHealthy,
+  type ProcessorProcess,
+  type Runnable,
+} from "../../cli/processes.js";
 import { REPO_ROOT } from "../../config/settings.js";
 import type { InquiryReceived } from "../../schemas/types.generated.js";
 import type { Endpoints } from "../../stack/index.js";
 import { createTopicCodec, type TopicCodec } from "../../streams/codec.js";
 import { createKafka } from "../../streams/kafka.js";
-import { TRIAGE, allTopics, dlqTopicName, type ProcessorDeclaration } from "../../streams/topology.js";
+import { TRIAGE, allTopics, dlqTopicName } from "../../streams/topology.js";
 import { quietLog, serviceEnv } from "../support/topics.js";
 import { schemaRegistryOptions } from "../../config/security.js";
 
 const run = promisify(execFile);
 
 /** Test ports for the processors' /healthz, clear of a running main job's. */
-const portOf = (declaration: ProcessorDeclaration) => declaration.metricsPort + 10_000;
+const portOf = (task: Runnable) => task.port + 10_000;
+
+/**
+ * How the pipeline is deployed: `chained` as `switchboard up` runs it (the triage chain and the
+ * sinks), or `unchained`, every processor its own process (what the chain replaces).
+ */
+export type Deployment = "chained" | "unchained";
+
+const runnablesOf = (deployment: Deployment): Runnable[] =>
+  deployment === "chained" ? deployedRunnables(TRIAGE) : TRIAGE.processors.map(runnableProcessor);
 
 export interface Pipeline {
   readonly kafka: Kafka;
   readonly codec: TopicCodec;
   readonly logDir: string;
   readonly env: NodeJS.ProcessEnv;
+  readonly deployment: Deployment;
   start(name: string): Promise<void>;
   kill(name: string): void;
-  /** Process id of each running processor, by name. */
+  /** SIGTERM and wait for the graceful exit. */
+  terminate(name: string): Promise<void>;
+  /** Process id of each running processor (or chain), by name. */
   pids(): Map<string, number>;
   /** A running processor's /metrics text (Prometheus exposition format). */
   metrics(name: string): Promise<string>;
@@ -45,8 +65,18 @@ export async function preparePipeline(endpoints: Endpoints): Promise<void> {
   });
 }
 
-/** Every triage processor as its own process, as `switchboard up` runs them, with test settings. */
-export async function startPipeline(endpoints: Endpoints, extraEnv: NodeJS.ProcessEnv = {}): Promise<Pipeline> {
+/** The triage pipeline's processes, deployed as `deployment` says, with test settings. */
+export async function startPipeline(
+  endpoints: Endpoints,
+  extraEnv: NodeJS.ProcessEnv = {},
+  deployment: Deployment = "unchained",
+): Promise<Pipeline> {
+  const tasks = runnablesOf(deployment);
+  const taskNamed = (name: string) => {
+    const task = tasks.find((t) => t.name === name);
+    if (!task) throw new Error(`${name} is not a process of the ${deployment} pipeline (${tasks.map((t) => t.name).join(", ")})`);
+    return task;
+  };
   const logDir = mkdtempSync(path.join(os.tmpdir(), "switchboard-e2e-"));
   const env = {
     ...serviceEnv(endpoints),
@@ -62,28 +92,32 @@ export async function startPipeline(endpoints: Endpoints, extraEnv: NodeJS.Proce
   const running = new Map<string, ProcessorProcess>();
 
   const start = async (name: string) => {
-    const declaration = TRIAGE.processors.find((p) => p.name === name)!;
-    const proc = spawnProcessor(runnableProcessor(declaration), logDir, {
+    const task = taskNamed(name);
+    const proc = spawnProcessor(task, logDir, {
       ...env,
       SWITCHBOARD_INSTANCE_ID: `e2e-${name}`,
-      SWITCHBOARD_METRICS_PORT: String(portOf(declaration)),
+      SWITCHBOARD_METRICS_PORT: String(portOf(task)),
     });
     running.set(name, proc);
-    await waitHealthy(proc, portOf(declaration), 120_000);
+    await waitHealthy(proc, portOf(task), 120_000);
   };
-  await Promise.all(TRIAGE.processors.map((p) => start(p.name)));
+  await Promise.all(tasks.map((t) => start(t.name)));
 
   return {
     kafka,
     codec,
     logDir,
     env,
+    deployment,
     start,
     kill: (name) => running.get(name)?.child.kill("SIGKILL"),
+    terminate: async (name) => {
+      const proc = running.get(name);
+      if (proc) await stopProcessor(proc);
+    },
     pids: () => new Map([...running].map(([name, proc]) => [name, proc.child.pid!])),
     metrics: async (name) => {
-      const declaration = TRIAGE.processors.find((p) => p.name === name)!;
-      const response = await fetch(`http://127.0.0.1:${portOf(declaration)}/metrics`);
+      const response = await fetch(`http://127.0.0.1:${portOf(taskNamed(name))}/metrics`);
       if (!response.ok) throw new Error(`${name} /metrics answered ${response.status}`);
       return response.text();
     },

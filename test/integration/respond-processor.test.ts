@@ -53,6 +53,7 @@ const topology: Topology = {
   name: `test-${id}`,
   topics: [routedTopic, responsesTopic],
   processors: [processor],
+  chains: [],
   connectors: [],
 };
 

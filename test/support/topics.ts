@@ -36,6 +36,7 @@ export function chainTopology(name: string, topics: readonly string[], partition
       outputs: [output],
       metricsPort: 0,
     })),
+    chains: [],
     connectors: [],
   };
 }

@@ -39,7 +39,7 @@ const topology: Topology = {
 };
 
 const message = (value: unknown, offset = "7"): KafkaMessage =>
-  ({ key: Buffer.from("k1"), value: codec.encode("in", value), headers: {}, timestamp: "0", offset, attributes: 0, size: 0 }) as KafkaMessage;
+  ({ key: Buffer.from("k1"), value: codec.encode("in", value), headers: {}, timestamp: "0", offset, attributes: 0, size: 0 }) as unknown as KafkaMessage;
 
 const options = { maxAttempts: 3, retryBackoffMs: 1, maxRecordBytes: 1_000 };
 const log = pino({ level: "silent" });
