@@ -2,6 +2,7 @@ import type { Command } from "commander";
 import { connectorFactory } from "../connectors/index.js";
 import { hostConnector } from "../connectors/host.js";
 import { resolveEndpoints } from "../stack/index.js";
+import { createResources } from "../streams/resources.js";
 import { chainTaskOf, implementationOf } from "../processors/index.js";
 import { hostProcessor, hostTask } from "../streams/host.js";
 import { findChain, findConnector, findProcessor } from "../streams/topology.js";
@@ -21,18 +22,14 @@ export function runCommands(program: Command, { config, log }: CliContext): void
       const chained = findChain(name);
       if (chained) {
         const { topology, chain } = chained;
-        const task = await chainTaskOf(chain, { topology, config, endpoints, log });
-        await hostTask(topology, task, chain.metricsPort, config, endpoints, log);
+        const resources = createResources(config, endpoints, log, name);
+        const task = await chainTaskOf(chain, { topology, config, endpoints, log, resources });
+        await hostTask(topology, task, chain.metricsPort, config, endpoints, log, resources);
         return;
       }
       const { topology, processor } = findProcessor(name);
-      await hostProcessor(
-        topology,
-        processor,
-        await implementationOf(name, { topology, config, endpoints, log }),
-        config,
-        endpoints,
-        log,
-      );
+      const resources = createResources(config, endpoints, log, name);
+      const implementation = await implementationOf(name, { topology, config, endpoints, log, resources });
+      await hostProcessor(topology, processor, implementation, config, endpoints, log, resources);
     });
 }

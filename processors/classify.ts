@@ -1,10 +1,8 @@
 import type { InquiryClassified } from "../schemas/types.generated.js";
 import type { ProcessorDeclaration } from "../streams/topology.js";
-import { createPool } from "../storage/postgres.js";
-import { modelInput, predictionFeedback } from "./feedback.js";
+import { labelScores, modelInput, predictionFeedback } from "./feedback.js";
 import { outputOf, reading } from "../streams/ports.js";
 import type { ProcessorDependencies, ProcessorImplementation } from "../streams/processor.js";
-import { labelScores, serveProductionModel } from "./serving.js";
 
 const TOP_K = 3;
 
@@ -19,9 +17,8 @@ export async function classify(
 ): Promise<ProcessorImplementation> {
   const classifiedOut = outputOf(deps.topology, declaration, "inquiries.classified");
   const feedbackOut = outputOf(deps.topology, declaration, "predictions.feedback");
-  const pool = createPool(deps.endpoints, "classify");
-  const intent = await serveProductionModel("intent", pool, deps);
-  const category = await serveProductionModel("category", pool, deps);
+  const intent = await deps.resources.productionModel("intent");
+  const category = await deps.resources.productionModel("category");
 
   return {
     process: reading(deps.topology, declaration, "inquiries.cleaned", async ({ value: inquiry }) => {
@@ -47,9 +44,5 @@ export async function classify(
         feedbackOut(predictionFeedback(inquiry, "category", categoryPrediction, input)),
       ];
     }),
-    close: async () => {
-      await Promise.all([intent.close(), category.close()]);
-      await pool.end();
-    },
   };
 }

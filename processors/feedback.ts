@@ -1,8 +1,13 @@
 import { createHash } from "node:crypto";
 import type { Prediction } from "../models/index.js";
-import type { InquiryCleaned, PredictionFeedback } from "../schemas/types.generated.js";
+import type { InquiryCleaned, LabelScore, PredictionFeedback } from "../schemas/types.generated.js";
 
 const sha256 = (text: string) => createHash("sha256").update(text).digest("hex");
+
+/** A prediction's ranked labels as the topic schemas carry them. */
+export function labelScores(prediction: Prediction, limit = Infinity): LabelScore[] {
+  return prediction.ranked.slice(0, limit).map(({ label, score }) => ({ label, probability: score }));
+}
 
 /** The text a model sees: subject and body, as the ticket models were trained. */
 export function modelInput(inquiry: InquiryCleaned): string {

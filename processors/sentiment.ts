@@ -1,10 +1,8 @@
 import { SentimentValues, type InquirySentiment, type Sentiment } from "../schemas/types.generated.js";
 import type { ProcessorDeclaration } from "../streams/topology.js";
-import { createPool } from "../storage/postgres.js";
-import { modelInput, predictionFeedback } from "./feedback.js";
+import { labelScores, modelInput, predictionFeedback } from "./feedback.js";
 import { outputOf, reading } from "../streams/ports.js";
 import type { ProcessorDependencies, ProcessorImplementation } from "../streams/processor.js";
-import { labelScores, serveProductionModel } from "./serving.js";
 
 const SENTIMENTS: readonly string[] = SentimentValues;
 
@@ -15,8 +13,7 @@ export async function sentiment(
 ): Promise<ProcessorImplementation> {
   const sentimentOut = outputOf(deps.topology, declaration, "inquiries.sentiment");
   const feedbackOut = outputOf(deps.topology, declaration, "predictions.feedback");
-  const pool = createPool(deps.endpoints, "sentiment");
-  const model = await serveProductionModel("sentiment", pool, deps);
+  const model = await deps.resources.productionModel("sentiment");
 
   return {
     process: reading(deps.topology, declaration, "inquiries.cleaned", async ({ value: inquiry }) => {
@@ -35,9 +32,5 @@ export async function sentiment(
       };
       return [sentimentOut(scored), feedbackOut(predictionFeedback(inquiry, "sentiment", prediction, input))];
     }),
-    close: async () => {
-      await model.close();
-      await pool.end();
-    },
   };
 }

@@ -6,6 +6,7 @@ import type { Endpoints } from "../stack/index.js";
 import { startOpsServer } from "./http.js";
 import { createKafka } from "./kafka.js";
 import { createRuntimeMetrics } from "./metrics.js";
+import type { Resources } from "./resources.js";
 import { startTask } from "./runtime.js";
 import type { ProcessorImplementation } from "./processor.js";
 import { processorTask, type StreamTask } from "./task.js";
@@ -20,8 +21,9 @@ export function hostProcessor(
   config: Config,
   endpoints: Endpoints,
   log: Logger,
+  resources?: Resources,
 ): Promise<void> {
-  return hostTask(topology, processorTask(processor, implementation, topology), processor.metricsPort, config, endpoints, log);
+  return hostTask(topology, processorTask(processor, implementation, topology), processor.metricsPort, config, endpoints, log, resources);
 }
 
 /**
@@ -36,6 +38,8 @@ export async function hostTask(
   config: Config,
   endpoints: Endpoints,
   log: Logger,
+  /** What the processors were built with: closed once they stopped. */
+  resources?: Resources,
 ): Promise<void> {
   const name = task.name;
   const metricsRegistry = new Registry();
@@ -82,6 +86,7 @@ export async function hostTask(
   try {
     await running.done;
   } finally {
+    await resources?.close();
     await ops.close();
   }
 }

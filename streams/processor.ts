@@ -3,6 +3,7 @@ import type { Logger } from "pino";
 import type { Registry } from "prom-client";
 import type { Config } from "../config/settings.js";
 import type { Endpoints } from "../stack/index.js";
+import type { Resources } from "./resources.js";
 import type { ChainDeclaration, ProcessorDeclaration, Topology } from "./topology.js";
 
 /** A decoded input record, as a processor sees it. */
@@ -46,6 +47,7 @@ export interface ProcessorImplementation<Value = unknown> {
    * Sinks: makes durable what `process` buffered, once per transaction, before the transaction
    * commits the offsets of those records. A throw aborts the transaction and the records are
    * redelivered, so `process` must refuse (throw for) any record the store would reject.
+   * A sink implements this as a `BatchingSink` (streams/sink.ts, where the contract is spelled out).
    */
   readonly flush?: () => Promise<void>;
   /**
@@ -60,13 +62,15 @@ export interface ProcessorImplementation<Value = unknown> {
   readonly close?: () => Promise<void>;
 }
 
-/** What a processor may use to build itself: it opens its own clients (models, stores) from these. */
+/** What a processor may use to build itself: its topology, settings, and the host's resources. */
 export interface ProcessorDependencies {
   /** The topology the processor runs in: its declaration's topics are looked up here, never in a global. */
   readonly topology: Topology;
   readonly config: Config;
   readonly endpoints: Endpoints;
   readonly log: Logger;
+  /** The process's shared clients and served models (the host closes them after the processors). */
+  readonly resources: Resources;
   /**
    * The chain the processor runs in, if it runs chained: what a member earlier in the chain
    * writes arrives in the same transaction, in causal order, instead of from Kafka.

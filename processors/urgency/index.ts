@@ -1,16 +1,12 @@
-import { Redis } from "ioredis";
 import type { InquiryCleaned, InquiryUrgency } from "../../schemas/types.generated.js";
 import { errorMessage } from "../../streams/errors.js";
 import type { ProcessorDeclaration } from "../../streams/topology.js";
-import { createPool } from "../../storage/postgres.js";
 import { modelInput, predictionFeedback } from "../feedback.js";
 import { outputOf, reading } from "../../streams/ports.js";
 import type { ProcessorDependencies, ProcessorImplementation } from "../../streams/processor.js";
-import { serveProductionModel } from "../serving.js";
 import { combineUrgency } from "./level.js";
 import { createContactHistory } from "./repeat-contact.js";
 import { textSignals, type UrgencySignal } from "./signals.js";
-import { redisOptions } from "../../config/security.js";
 
 /**
  * Urgency of each cleaned inquiry: the production `urgency` model's level, raised by explicit
@@ -23,19 +19,10 @@ export async function urgency(
 ): Promise<ProcessorImplementation> {
   const urgencyOut = outputOf(deps.topology, declaration, "inquiries.urgency");
   const feedbackOut = outputOf(deps.topology, declaration, "predictions.feedback");
-  const { config, endpoints, log } = deps;
-  const pool = createPool(endpoints, "urgency");
-  const model = await serveProductionModel("urgency", pool, deps);
-  // Fail fast instead of queueing while Redis is away: the signal is then skipped, not the inquiry.
-  const redis = new Redis(endpoints.redisUrl, { ...redisOptions(endpoints),
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 1,
-    commandTimeout: 1000,
-    lazyConnect: true,
-  });
-  redis.on("error", (error: Error) => log.warn({ error: error.message }, "redis unavailable"));
-  await redis.connect();
-  const history = createContactHistory(redis, config.repeatContactWindowMs);
+  const { config, log } = deps;
+  const model = await deps.resources.productionModel("urgency");
+  // Redis fails fast while away: the repeat-contact signal is then skipped, not the inquiry.
+  const history = createContactHistory(await deps.resources.redis(), config.repeatContactWindowMs);
 
   const repeatContact = async (inquiry: InquiryCleaned): Promise<boolean> => {
     try {
@@ -66,10 +53,5 @@ export async function urgency(
       const signalValues = Object.fromEntries(signals.map((s) => [`signal_${s}`, 1]));
       return [urgencyOut(scored), feedbackOut(predictionFeedback(inquiry, "urgency", prediction, input, signalValues))];
     }),
-    close: async () => {
-      await model.close();
-      redis.disconnect();
-      await pool.end();
-    },
   };
 }

@@ -17,6 +17,7 @@ import { APP_SCHEMA, createPool } from "../../storage/postgres.js";
 import { InvalidInputError, TransientError } from "../../streams/errors.js";
 import type { InputRecord, ProcessorImplementation } from "../../streams/processor.js";
 import { TRIAGE, findProcessor } from "../../streams/topology.js";
+import { createResources } from "../../streams/resources.js";
 
 type Topic = keyof TopicValues;
 type Delivery = InputRecord<TopicValues[Topic]>;
@@ -179,7 +180,7 @@ describe("archive sink (PostgreSQL)", () => {
   beforeAll(async () => {
     const endpoints = inject("endpoints");
     db = createPool(endpoints, "archive-test");
-    sink = await archive(declaration, { topology: TRIAGE, config: loadConfig(), endpoints, log });
+    sink = await archive(declaration, { topology: TRIAGE, config: loadConfig(), endpoints, log, resources: createResources(loadConfig(), endpoints, log, "test") });
   });
 
   afterAll(async () => {
@@ -584,7 +585,7 @@ describe("archive sink (PostgreSQL)", () => {
     await expect(
       archive(
         { ...declaration, inputs: [...declaration.inputs, "inquiries.urgency"] },
-        { topology: TRIAGE, config: loadConfig(), endpoints, log },
+        { topology: TRIAGE, config: loadConfig(), endpoints, log, resources: createResources(loadConfig(), endpoints, log, "test") },
       ),
     ).rejects.toThrow(/no archive table for input topic\(s\) inquiries.urgency/);
   });

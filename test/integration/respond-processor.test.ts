@@ -25,6 +25,7 @@ import type { ProcessorDeclaration, Topology } from "../../streams/topology.js";
 import { quietLog, readCommitted } from "../support/topics.js";
 import { bitextSample, deleteIndex, exportedEmbedder, kbIndexName, type ExportedEmbedder } from "./kb-fixture.js";
 import { elasticsearchOptions, schemaRegistryOptions } from "../../config/security.js";
+import { createResources } from "../../streams/resources.js";
 
 /**
  * respond as it runs: the transactional runtime over its own Kafka topics, the knowledge base in
@@ -67,7 +68,10 @@ let embedder: TextEmbedder;
 let responder: ProcessorImplementation;
 let running: RunningProcessor;
 
-const deps = () => ({ topology, config: { ...loadConfig(), knowledgeBaseIndex: index }, endpoints, log: quietLog });
+const deps = () => {
+  const config = { ...loadConfig(), knowledgeBaseIndex: index };
+  return { topology, config, endpoints, log: quietLog, resources: createResources(config, endpoints, quietLog, "test") };
+};
 
 beforeAll(async () => {
   endpoints = inject("endpoints");

@@ -11,6 +11,7 @@ import { InvalidInputError, TransientError } from "../../streams/errors.js";
 import type { InputRecord, ProcessorImplementation } from "../../streams/processor.js";
 import { TRIAGE, findProcessor } from "../../streams/topology.js";
 import { elasticsearchOptions } from "../../config/security.js";
+import { createResources } from "../../streams/resources.js";
 
 type Topic = "inquiries.cleaned" | "inquiries.routed";
 type Delivery = InputRecord<TopicValues[Topic]>;
@@ -169,7 +170,7 @@ describe("search sink (Elasticsearch)", () => {
     endpoints = inject("endpoints");
     config = { ...loadConfig(), inquiryIndex: index };
     es = new Client(elasticsearchOptions(endpoints));
-    sink = await search(declaration, { topology: TRIAGE, config, endpoints, log });
+    sink = await search(declaration, { topology: TRIAGE, config, endpoints, log, resources: createResources(config, endpoints, log, "test") });
   });
 
   afterAll(async () => {
@@ -190,7 +191,7 @@ describe("search sink (Elasticsearch)", () => {
       entities: { type: "nested" },
       received_at: { type: "date" },
     });
-    const again = await search(declaration, { topology: TRIAGE, config, endpoints, log });
+    const again = await search(declaration, { topology: TRIAGE, config, endpoints, log, resources: createResources(config, endpoints, log, "test") });
     await again.close?.();
   });
 

@@ -8,6 +8,7 @@ import type { InquiryCleaned, InquiryReceived } from "../../schemas/types.genera
 import type { ProcessorImplementation } from "../../streams/processor.js";
 import { TRIAGE, findProcessor } from "../../streams/topology.js";
 import { containsPersonalData } from "../../text/pii.js";
+import { createResources } from "../../streams/resources.js";
 
 /** The shared datasets, where training reads them too (training/config.py). */
 const DATASETS = process.env.SWITCHBOARD_DATASETS ?? path.resolve(REPO_ROOT, "..", "shared", "datasets");
@@ -73,7 +74,7 @@ describe("clean over the shared datasets", () => {
 
   beforeAll(() => {
     const { processor: declaration } = findProcessor("clean");
-    processor = clean(declaration, { topology: TRIAGE, config: loadConfig(), endpoints: inject("endpoints"), log });
+    processor = clean(declaration, { topology: TRIAGE, config: loadConfig(), endpoints: inject("endpoints"), log, resources: createResources(loadConfig(), inject("endpoints"), log, "test") });
   });
 
   async function cleanAll(inquiries: readonly InquiryReceived[]): Promise<InquiryCleaned[]> {

@@ -7,6 +7,7 @@ import { InvalidInputError } from "../../streams/errors.js";
 import type { OutputRecord, ProcessorImplementation } from "../../streams/processor.js";
 import { TRIAGE, findProcessor } from "../../streams/topology.js";
 import { MAX_TEXT_CHARS } from "../../text/normalize.js";
+import { createResources } from "../../streams/resources.js";
 
 const ENVELOPE: InquiryEnvelope = {
   channel: "email",
@@ -31,7 +32,7 @@ describe("clean processor", () => {
   const { processor: declaration } = findProcessor("clean");
 
   beforeAll(() => {
-    processor = clean(declaration, { topology: TRIAGE, config: loadConfig(), endpoints: inject("endpoints"), log });
+    processor = clean(declaration, { topology: TRIAGE, config: loadConfig(), endpoints: inject("endpoints"), log, resources: createResources(loadConfig(), inject("endpoints"), log, "test") });
   });
 
   async function run(input: InquiryReceived): Promise<InquiryCleaned> {
