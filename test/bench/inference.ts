@@ -16,7 +16,9 @@ import os from "node:os";
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import pg from "pg";
 import pino from "pino";
+import { postgresOptions } from "../../config/security.js";
 import { REPO_ROOT, loadConfig } from "../../config/settings.js";
+import { resolveEndpoints } from "../../stack/index.js";
 import {
   EMBEDDING_TASK,
   InferencePool,
@@ -59,7 +61,7 @@ async function versionDirs(): Promise<Map<string, string>> {
     .filter((entry) => entry.isDirectory() && (!wanted || wanted.includes(entry.name)))
     .map((entry) => entry.name)
     .sort();
-  const registry = config.databaseUrl ? new pg.Pool({ connectionString: config.databaseUrl, max: 1 }) : undefined;
+  const registry = config.databaseUrl ? new pg.Pool({ ...postgresOptions(resolveEndpoints(config)), max: 1 }) : undefined;
   const dirs = new Map<string, string>();
   try {
     for (const model of models) {
