@@ -2,8 +2,9 @@ import { Client, type estypes } from "@elastic/elasticsearch";
 import type { Logger } from "pino";
 import type { ProcessorDependencies } from "../streams/processor.js";
 import type { TopicValues } from "../schemas/types.generated.js";
-import { InvalidInputError, TransientError, errorMessage } from "../streams/errors.js";
+import { InvalidInputError, errorMessage } from "../streams/errors.js";
 import type { ProcessorImplementation } from "../streams/processor.js";
+import { sinkProcessor } from "../streams/sink.js";
 import type { ProcessorDeclaration } from "../streams/topology.js";
 import {
   checkDocument,
@@ -42,9 +43,10 @@ interface FailedItem {
 }
 
 /**
- * The Elasticsearch sink: keeps one searchable document per inquiry in `config.inquiryIndex`.
- * `process` builds and checks the fields a record fills and merges them into the transaction's
- * pending document for its inquiry; `flush` writes the pending documents with one bulk request of
+ * The Elasticsearch sink, a batching sink (streams/sink.ts): keeps one searchable document per
+ * inquiry in `config.inquiryIndex`. Each record fills its own fields of its inquiry's document,
+ * checked against the mapping; a batch's fields merge into one document per inquiry, later records
+ * overwriting earlier ones as successive updates would, and are written with one bulk request of
  * partial updates (doc_as_upsert) keyed by inquiry id, so a redelivered record rewrites the same
  * values, which Elasticsearch skips as a no-op. Documents become searchable at the index's next
  * refresh.
@@ -68,71 +70,56 @@ export async function search(
     });
   }
   const guard = redactionGuard(deps.log);
-  const log = deps.log.child({ processor: declaration.name, index });
-  let pending = new Map<string, InquiryDocument>();
 
-  return {
-    process(input) {
-      const topic = input.topic;
-      if (!isSearchTopic(topic)) throw new InvalidInputError(`${declaration.name} does not index topic ${topic}`);
-      const record = input.value as TopicValues[typeof topic];
-      let fields: InquiryDocument;
-      try {
-        fields = fieldsOf(topic, record, guard);
-        checkDocument(fields);
-      } catch (error) {
-        if (!(error instanceof InvalidInputError)) throw error;
-        throw new InvalidInputError(
-          `indexing ${topic} record of inquiry ${record.inquiry_id} into ${index}: ${error.message}`,
-          { cause: error },
-        );
-      }
-      // Later records of the batch overwrite earlier ones' fields, as successive updates would.
-      pending.set(fields.inquiry_id, { ...pending.get(fields.inquiry_id), ...fields });
-      return [];
+  return sinkProcessor<InquiryDocument>(
+    declaration.name,
+    {
+      add(input) {
+        const topic = input.topic;
+        if (!isSearchTopic(topic)) throw new InvalidInputError(`${declaration.name} does not index topic ${topic}`);
+        const record = input.value as TopicValues[typeof topic];
+        try {
+          const fields = fieldsOf(topic, record, guard);
+          checkDocument(fields);
+          return fields;
+        } catch (error) {
+          if (!(error instanceof InvalidInputError)) throw error;
+          throw new InvalidInputError(
+            `indexing ${topic} record of inquiry ${record.inquiry_id} into ${index}: ${error.message}`,
+            { cause: error },
+          );
+        }
+      },
+      key: (fields) => fields.inquiry_id,
+      merge: (held, incoming) => ({ ...held, ...incoming }),
+      write: (documents, { log }) => indexDocuments(client, index, documents, log),
+      describe: (batch) => `indexing a batch of ${batch.items.length} inquiries into ${index}`,
+      close: () => client.close(),
     },
-
-    async flush() {
-      if (pending.size === 0) return;
-      // The records are redelivered if this write fails, so the batch is done with either way.
-      const documents = [...pending.values()];
-      pending = new Map();
-      await indexDocuments(client, index, documents, log);
-    },
-
-    close: () => client.close(),
-  };
+    { log: deps.log.child({ index }) },
+  );
 }
 
-/** One bulk request; throws unless every document was written (or was already as written). */
+/**
+ * One bulk request; throws unless every document was written (or was already as written).
+ * Returns how many documents came out of it each way (created, updated, noop), for the batch's log.
+ */
 async function indexDocuments(
   client: Client,
   index: string,
   documents: readonly InquiryDocument[],
   log: Logger,
-): Promise<void> {
-  const what = `indexing a batch of ${documents.length} inquiries into ${index}`;
-  let response: estypes.BulkResponse;
-  try {
-    response = await client.bulk({
-      operations: documents.flatMap((doc) => [
-        // Two instances may write one inquiry at once: its cleaned and routed partitions can be assigned to different ones.
-        { update: { _index: index, _id: doc.inquiry_id, retry_on_conflict: 3 } },
-        { doc, doc_as_upsert: true },
-      ]),
-    });
-  } catch (error) {
-    throw new TransientError(`${what}: ${errorMessage(error)}`, { cause: error });
-  }
+): Promise<{ results: Record<string, number> }> {
+  const response = await client.bulk({
+    operations: documents.flatMap((doc) => [
+      // Two instances may write one inquiry at once: its cleaned and routed partitions can be assigned to different ones.
+      { update: { _index: index, _id: doc.inquiry_id, retry_on_conflict: 3 } },
+      { doc, doc_as_upsert: true },
+    ]),
+  });
 
   const results = response.items.map((item) => item.update!);
-  if (!response.errors) {
-    log.debug(
-      { documents: documents.length, results: countBy(results, (r) => r.result ?? "unknown") },
-      "batch indexed",
-    );
-    return;
-  }
+  if (!response.errors) return { results: countBy(results, (r) => r.result ?? "unknown") };
   const failed: FailedItem[] = results.flatMap((r) =>
     r.error === undefined ? [] : [{ inquiryId: String(r._id), status: r.status, error: r.error }],
   );
@@ -149,7 +136,8 @@ async function indexDocuments(
   const byType = Object.entries(countBy(failed, (f) => `${f.error.type} (${f.status})`))
     .map(([type, count]) => `${count} × ${type}`)
     .join(", ");
-  throw new TransientError(`${what}: ${failed.length} failed: ${byType}`);
+  // The sink names the batch and makes this a TransientError: the batch is retried.
+  throw new Error(`${failed.length} failed: ${byType}`);
 }
 
 function countBy<T>(items: readonly T[], keyOf: (item: T) => string): Record<string, number> {
