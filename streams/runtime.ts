@@ -121,7 +121,7 @@ export async function startTask(
    * fetch (a backlog) or slow records then still commit every few hundred ms, instead of in one
    * transaction of minutes that a rebalance would throw away.
    */
-  const eachBatch = async ({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload) => {
+  const processBatch = async ({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload, committed: (offset: string) => void) => {
     const messages = batch.messages;
     const concurrency = task.concurrency;
     let next = 0;
@@ -164,6 +164,7 @@ export async function startTask(
       }
       const lastOffset = messages[next - 1]!.offset;
       await ticket.join({ topic: batch.topic, partition: batch.partition, outgoing, lastOffset });
+      committed(lastOffset);
       resolveOffset(lastOffset);
       const now = Date.now();
       for (const message of messages.slice(first, next)) {
@@ -179,6 +180,22 @@ export async function startTask(
     }
   };
 
+  /**
+   * A committed transaction's offsets become readable a few ms after the commit returns, and
+   * kafkajs reads a group's offsets without asking for settled ones (no KIP-447): a partition
+   * handed to another instance right after a commit could be read at the older offset and its
+   * last chunk redone. So a handler that committed and is about to give its partition up (the
+   * task stopping, or a rebalance under way) returns only once the offset reads back.
+   */
+  let rebalancing = false;
+  const eachBatch = async (payload: EachBatchPayload) => {
+    let last: string | undefined;
+    await processBatch(payload, (offset) => (last = offset));
+    if (last !== undefined && (lifecycle.state === "stopping" || rebalancing)) {
+      await untilCommittedOffsetReads(kafka, groupId, payload.batch.topic, payload.batch.partition, BigInt(last) + 1n, log);
+    }
+  };
+
   let resolveDone!: () => void;
   let rejectDone!: (error: Error) => void;
   const done = new Promise<void>((resolve, reject) => {
@@ -189,7 +206,9 @@ export async function startTask(
   let restarts = 0;
   const connect = async (): Promise<void> => {
     ({ producer, consumer } = createClients());
+    consumer.on(consumer.events.REBALANCING, () => (rebalancing = true));
     consumer.on(consumer.events.GROUP_JOIN, () => {
+      rebalancing = false;
       if (lifecycle.state === "connecting") lifecycle.to("running");
       restarts = 0;
     });
@@ -302,6 +321,19 @@ async function handOver(kafka: Kafka, task: StreamTask, log: Logger): Promise<vo
       }
     }
     log.info({ members: task.members.map((m) => m.declaration.name) }, "members' consumer groups moved to where the chain stopped");
+  });
+}
+
+async function untilCommittedOffsetReads(kafka: Kafka, groupId: string, topic: string, partition: number, offset: bigint, log: Logger): Promise<void> {
+  const deadline = Date.now() + 5_000;
+  await withAdmin(kafka, async (admin) => {
+    while (Date.now() < deadline) {
+      const [read] = await admin.fetchOffsets({ groupId, topics: [topic] });
+      const committed = read?.partitions.find((p) => p.partition === partition)?.offset;
+      if (committed !== undefined && committed !== "-1" && BigInt(committed) >= offset) return;
+      await sleep(5);
+    }
+    log.warn({ topic, partition, offset: offset.toString() }, "committed offset not readable yet; the next owner of the partition may redo its last chunk");
   });
 }
 
