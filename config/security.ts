@@ -71,21 +71,35 @@ export function securityProblems(config: SecuritySettings, env: (key: keyof Secu
   const set = (value: unknown) => value !== undefined;
   const sasl = [config.kafkaSaslMechanism, config.kafkaSaslUsername, config.kafkaSaslPassword];
   if (sasl.some(set) && !sasl.every(set)) {
-    const missing = (["kafkaSaslMechanism", "kafkaSaslUsername", "kafkaSaslPassword"] as const).filter((k) => !set(config[k])).map(env);
-    problems.push(`${missing.join(", ")}: SASL needs ${env("kafkaSaslMechanism")}, ${env("kafkaSaslUsername")} and ${env("kafkaSaslPassword")} together; missing ${missing.join(" and ")}`);
+    const missing = (["kafkaSaslMechanism", "kafkaSaslUsername", "kafkaSaslPassword"] as const)
+      .filter((k) => !set(config[k]))
+      .map(env);
+    problems.push(
+      `${missing.join(", ")}: SASL needs ${env("kafkaSaslMechanism")}, ${env("kafkaSaslUsername")} and ${env("kafkaSaslPassword")} together; missing ${missing.join(" and ")}`,
+    );
   }
-  const kafkaTlsFiles = (["kafkaTlsCaFile", "kafkaTlsCertFile", "kafkaTlsKeyFile"] as const).filter((k) => set(config[k]));
+  const kafkaTlsFiles = (["kafkaTlsCaFile", "kafkaTlsCertFile", "kafkaTlsKeyFile"] as const).filter((k) =>
+    set(config[k]),
+  );
   if (kafkaTlsFiles.length > 0 && !config.kafkaTls) {
-    problems.push(`${kafkaTlsFiles.map(env).join(", ")}: set ${env("kafkaTls")}=true too (the files are used only over TLS)`);
+    problems.push(
+      `${kafkaTlsFiles.map(env).join(", ")}: set ${env("kafkaTls")}=true too (the files are used only over TLS)`,
+    );
   }
   if (set(config.kafkaTlsCertFile) !== set(config.kafkaTlsKeyFile)) {
-    problems.push(`${env("kafkaTlsCertFile")}, ${env("kafkaTlsKeyFile")}: a client certificate needs its key, and a key its certificate`);
+    problems.push(
+      `${env("kafkaTlsCertFile")}, ${env("kafkaTlsKeyFile")}: a client certificate needs its key, and a key its certificate`,
+    );
   }
   if ((set(config.kafkaSaslMechanism) || config.kafkaTls) && !config.kafkaBrokers) {
-    problems.push(`${env(config.kafkaTls ? "kafkaTls" : "kafkaSaslMechanism")}: applies to an external cluster; set ${env("kafkaBrokers")} (the local broker's own port is plaintext)`);
+    problems.push(
+      `${env(config.kafkaTls ? "kafkaTls" : "kafkaSaslMechanism")}: applies to an external cluster; set ${env("kafkaBrokers")} (the local broker's own port is plaintext)`,
+    );
   }
   if (config.kafkaSaslMechanism === "plain" && !config.kafkaTls) {
-    problems.push(`${env("kafkaSaslMechanism")}=plain sends the password in clear text: set ${env("kafkaTls")}=true (or use scram-sha-256 / scram-sha-512)`);
+    problems.push(
+      `${env("kafkaSaslMechanism")}=plain sends the password in clear text: set ${env("kafkaTls")}=true (or use scram-sha-256 / scram-sha-512)`,
+    );
   }
   const scheme = (url: string | undefined) => (url ? new URL(url).protocol : undefined);
   if (set(config.schemaRegistryCaFile) && scheme(config.schemaRegistryUrl) !== "https:") {
@@ -104,13 +118,20 @@ export function securityProblems(config: SecuritySettings, env: (key: keyof Secu
       problems.push(`${env("databaseUrl")}: sslmode=${mode} is not supported; use ${PG_SSL_MODES.join(", ")}`);
     }
     for (const parameter of ["sslrootcert", "sslcert", "sslkey"]) {
-      if (url.searchParams.has(parameter)) problems.push(`${env("databaseUrl")}: ${parameter} in the URL is not read; ${parameter === "sslrootcert" ? `set ${env("postgresCaFile")}` : "client certificates are not supported"}`);
+      if (url.searchParams.has(parameter))
+        problems.push(
+          `${env("databaseUrl")}: ${parameter} in the URL is not read; ${parameter === "sslrootcert" ? `set ${env("postgresCaFile")}` : "client certificates are not supported"}`,
+        );
     }
     if (set(config.postgresCaFile) && (mode === null || mode === "disable" || mode === "no-verify")) {
-      problems.push(`${env("postgresCaFile")}: needs TLS that verifies the server: sslmode=verify-full (or require, verify-ca) in ${env("databaseUrl")}`);
+      problems.push(
+        `${env("postgresCaFile")}: needs TLS that verifies the server: sslmode=verify-full (or require, verify-ca) in ${env("databaseUrl")}`,
+      );
     }
   } else if (set(config.postgresCaFile)) {
-    problems.push(`${env("postgresCaFile")}: applies to an external PostgreSQL; set ${env("databaseUrl")} with sslmode=verify-full`);
+    problems.push(
+      `${env("postgresCaFile")}: applies to an external PostgreSQL; set ${env("databaseUrl")} with sslmode=verify-full`,
+    );
   }
   return problems;
 }
@@ -126,7 +147,9 @@ export function clientSecurity(config: SecuritySettings): ClientSecurity {
       tls: config.kafkaTls,
       ...(config.kafkaTlsCaFile ? { ca: pem(config.kafkaTlsCaFile) } : {}),
       ...(config.kafkaTlsCertFile ? { cert: pem(config.kafkaTlsCertFile), key: pem(config.kafkaTlsKeyFile) } : {}),
-      ...(mechanism && username !== undefined && password !== undefined ? { sasl: { mechanism, username, password } } : {}),
+      ...(mechanism && username !== undefined && password !== undefined
+        ? { sasl: { mechanism, username, password } }
+        : {}),
     },
     ...(config.schemaRegistryCaFile ? { schemaRegistryCa: pem(config.schemaRegistryCaFile) } : {}),
     ...(config.postgresCaFile ? { postgresCa: pem(config.postgresCaFile) } : {}),
@@ -142,7 +165,9 @@ export function kafkaSecurityOptions(security: ClientSecurity): Pick<KafkaConfig
   return {
     ...(ssl ? { ssl } : {}),
     // kafkajs's SASLOptions is a union keyed by the mechanism; each of ours takes username and password.
-    ...(sasl ? { sasl: { mechanism: sasl.mechanism, username: sasl.username, password: sasl.password } as SASLOptions } : {}),
+    ...(sasl
+      ? { sasl: { mechanism: sasl.mechanism, username: sasl.username, password: sasl.password } as SASLOptions }
+      : {}),
   };
 }
 
@@ -156,7 +181,10 @@ export function schemaRegistryOptions(
   clientId?: string,
 ): SchemaRegistryAPIClientArgs {
   const url = new URL(endpoints.schemaRegistryUrl);
-  const auth = url.username || url.password ? { username: decodeURIComponent(url.username), password: decodeURIComponent(url.password) } : undefined;
+  const auth =
+    url.username || url.password
+      ? { username: decodeURIComponent(url.username), password: decodeURIComponent(url.password) }
+      : undefined;
   url.username = "";
   url.password = "";
   const ca = endpoints.security.schemaRegistryCa;
@@ -175,7 +203,10 @@ export function schemaRegistryOptions(
  * `verify-full` check the certificate and the host name, against POSTGRES_CA_FILE or the system
  * CAs; `verify-ca` the certificate only; `no-verify` encrypts without checking (testing only).
  */
-export function postgresOptions(endpoints: { readonly databaseUrl: string; readonly security: ClientSecurity }): Pick<PoolConfig, "connectionString" | "ssl"> {
+export function postgresOptions(endpoints: {
+  readonly databaseUrl: string;
+  readonly security: ClientSecurity;
+}): Pick<PoolConfig, "connectionString" | "ssl"> {
   const url = new URL(endpoints.databaseUrl);
   const mode = (url.searchParams.get("sslmode") ?? "disable") as PgSslMode;
   url.searchParams.delete("sslmode");
@@ -206,7 +237,10 @@ export function libpqDatabaseUrl(databaseUrl: string, postgresCaFile: string | u
 }
 
 /** ioredis options for a `rediss://` URL: TLS trusting REDIS_CA_FILE (ioredis turns TLS on from the scheme, with the system CAs). */
-export function redisOptions(endpoints: { readonly redisUrl: string; readonly security: ClientSecurity }): Pick<RedisOptions, "tls"> {
+export function redisOptions(endpoints: {
+  readonly redisUrl: string;
+  readonly security: ClientSecurity;
+}): Pick<RedisOptions, "tls"> {
   const url = new URL(endpoints.redisUrl);
   const ca = endpoints.security.redisCa;
   if (url.protocol !== "rediss:" || !ca) return {};
@@ -214,9 +248,15 @@ export function redisOptions(endpoints: { readonly redisUrl: string; readonly se
 }
 
 /** Elasticsearch client options: the node (credentials in its URL are the client's basic auth) and TLS trusting ELASTICSEARCH_CA_FILE. */
-export function elasticsearchOptions(endpoints: { readonly elasticsearchUrl: string; readonly security: ClientSecurity }): Pick<ElasticsearchOptions, "node" | "tls"> {
+export function elasticsearchOptions(endpoints: {
+  readonly elasticsearchUrl: string;
+  readonly security: ClientSecurity;
+}): Pick<ElasticsearchOptions, "node" | "tls"> {
   const ca = endpoints.security.elasticsearchCa;
-  return { node: endpoints.elasticsearchUrl, ...(ca && new URL(endpoints.elasticsearchUrl).protocol === "https:" ? { tls: { ca } } : {}) };
+  return {
+    node: endpoints.elasticsearchUrl,
+    ...(ca && new URL(endpoints.elasticsearchUrl).protocol === "https:" ? { tls: { ca } } : {}),
+  };
 }
 
 /** Whether a file is readable PEM (a certificate or key); the reason when not. For the settings' schemas. */
@@ -227,5 +267,7 @@ export function pemFileProblem(file: string): string | undefined {
   } catch (error) {
     return `cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`;
   }
-  return /-----BEGIN [A-Z0-9 ]+-----/.test(text) ? undefined : `${file} is not a PEM file (no -----BEGIN ...----- block)`;
+  return /-----BEGIN [A-Z0-9 ]+-----/.test(text)
+    ? undefined
+    : `${file} is not a PEM file (no -----BEGIN ...----- block)`;
 }

@@ -138,7 +138,10 @@ export const kafka: ServiceDefinition = {
     const port = ctx.ports.kafkaSasl;
     if (!(await listening(port))) {
       // A broker started before the listener was configured: it gets it at its next start.
-      ctx.log.warn({ port }, "the running broker has no SASL_PLAINTEXT listener yet; it opens when kafka restarts (`switchboard stack down kafka && switchboard stack up`)");
+      ctx.log.warn(
+        { port },
+        "the running broker has no SASL_PLAINTEXT listener yet; it opens when kafka restarts (`switchboard stack down kafka && switchboard stack up`)",
+      );
       return;
     }
     const password = localScramPassword(ctx.paths.home);
@@ -169,7 +172,10 @@ export const kafka: ServiceDefinition = {
     // The credential reaches the listener through the metadata log: moments.
     const deadline = Date.now() + 30_000;
     while (!(await scramAuthenticates(ctx, password))) {
-      if (Date.now() > deadline) throw new Error(`SCRAM user ${LOCAL_SCRAM_USER} still refused on 127.0.0.1:${port} 30 s after its credential was set; see ${ctx.paths.log}`);
+      if (Date.now() > deadline)
+        throw new Error(
+          `SCRAM user ${LOCAL_SCRAM_USER} still refused on 127.0.0.1:${port} 30 s after its credential was set; see ${ctx.paths.log}`,
+        );
       await sleep(500);
     }
     ctx.log.info({ port, user: LOCAL_SCRAM_USER }, "SCRAM-SHA-512 credential set");
@@ -233,7 +239,12 @@ async function runRedacted(secret: string, command: string, args: readonly strin
   try {
     return await run(command, args);
   } catch (error) {
-    if (error instanceof CommandError) throw new CommandError(error.command.replaceAll(secret, "<secret>"), error.exitCode, error.output.replaceAll(secret, "<secret>"));
+    if (error instanceof CommandError)
+      throw new CommandError(
+        error.command.replaceAll(secret, "<secret>"),
+        error.exitCode,
+        error.output.replaceAll(secret, "<secret>"),
+      );
     throw error;
   }
 }

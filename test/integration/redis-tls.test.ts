@@ -25,20 +25,86 @@ describe("Redis over TLS with a private CA (settings → config/security.ts → 
 
   beforeAll(async () => {
     const openssl = (...args: string[]) => execFileSync("openssl", args, { cwd: dir, stdio: "pipe" });
-    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=switchboard test CA", "-keyout", "ca.key", "-out", "ca.pem");
-    openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost", "-keyout", "server.key", "-out", "server.csr");
+    openssl(
+      "req",
+      "-x509",
+      "-newkey",
+      "rsa:2048",
+      "-nodes",
+      "-days",
+      "1",
+      "-subj",
+      "/CN=switchboard test CA",
+      "-keyout",
+      "ca.key",
+      "-out",
+      "ca.pem",
+    );
+    openssl(
+      "req",
+      "-newkey",
+      "rsa:2048",
+      "-nodes",
+      "-subj",
+      "/CN=localhost",
+      "-keyout",
+      "server.key",
+      "-out",
+      "server.csr",
+    );
     writeFileSync(file("san.cnf"), "subjectAltName=DNS:localhost,IP:127.0.0.1\n");
-    openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-days", "1", "-extfile", "san.cnf", "-out", "server.pem");
+    openssl(
+      "x509",
+      "-req",
+      "-in",
+      "server.csr",
+      "-CA",
+      "ca.pem",
+      "-CAkey",
+      "ca.key",
+      "-CAcreateserial",
+      "-days",
+      "1",
+      "-extfile",
+      "san.cnf",
+      "-out",
+      "server.pem",
+    );
     port = await freePort();
     server = spawn(
       "redis-server",
-      ["--port", "0", "--tls-port", String(port), "--tls-cert-file", file("server.pem"), "--tls-key-file", file("server.key"), "--tls-ca-cert-file", file("ca.pem"), "--tls-auth-clients", "no", "--save", "", "--appendonly", "no", "--dir", dir, "--bind", "127.0.0.1"],
+      [
+        "--port",
+        "0",
+        "--tls-port",
+        String(port),
+        "--tls-cert-file",
+        file("server.pem"),
+        "--tls-key-file",
+        file("server.key"),
+        "--tls-ca-cert-file",
+        file("ca.pem"),
+        "--tls-auth-clients",
+        "no",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--dir",
+        dir,
+        "--bind",
+        "127.0.0.1",
+      ],
       { stdio: "ignore" },
     );
     // Up once it accepts a TLS connection; a few hundred ms.
     for (let i = 0; i < 50; i++) {
       try {
-        execFileSync("openssl", ["s_client", "-connect", `127.0.0.1:${port}`, "-CAfile", file("ca.pem")], { input: "", stdio: "pipe", timeout: 2000 });
+        execFileSync("openssl", ["s_client", "-connect", `127.0.0.1:${port}`, "-CAfile", file("ca.pem")], {
+          input: "",
+          stdio: "pipe",
+          timeout: 2000,
+        });
         return;
       } catch {
         await sleep(100);
@@ -53,7 +119,10 @@ describe("Redis over TLS with a private CA (settings → config/security.ts → 
   });
 
   const client = (env: NodeJS.ProcessEnv) => {
-    const redis = connectorRedis(resolveEndpoints(loadConfig(env)), quietLog, { commandTimeoutMs: 3_000, whileDown: "test" });
+    const redis = connectorRedis(resolveEndpoints(loadConfig(env)), quietLog, {
+      commandTimeoutMs: 3_000,
+      whileDown: "test",
+    });
     clients.push(redis);
     return redis;
   };
@@ -72,6 +141,8 @@ describe("Redis over TLS with a private CA (settings → config/security.ts → 
   it("refuses the server's certificate without it (the system CAs do not know the test CA)", async () => {
     const redis = client({ REDIS_URL: `rediss://localhost:${port}` });
     const error = await new Promise<Error>((resolve) => redis.once("error", resolve));
-    expect(error.message).toMatch(/self[- ]signed certificate in certificate chain|unable to (get local issuer|verify)/);
+    expect(error.message).toMatch(
+      /self[- ]signed certificate in certificate chain|unable to (get local issuer|verify)/,
+    );
   });
 });

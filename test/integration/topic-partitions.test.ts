@@ -10,15 +10,32 @@ import { quietLog } from "../support/topics.js";
 function warnings(): { log: pino.Logger; messages: () => { topic?: string; partitions?: number; msg: string }[] } {
   const lines: string[] = [];
   const log = pino({ level: "warn" }, { write: (line: string) => void lines.push(line) });
-  return { log, messages: () => lines.map((l) => JSON.parse(l) as { topic?: string; partitions?: number; msg: string }) };
+  return {
+    log,
+    messages: () => lines.map((l) => JSON.parse(l) as { topic?: string; partitions?: number; msg: string }),
+  };
 }
 
 describe("topics create and SWITCHBOARD_INQUIRY_PARTITIONS on a real broker", () => {
   const endpoints = inject("endpoints");
   const kafka = createKafka(endpoints, `topic-partitions-${randomUUID().slice(0, 8)}`, quietLog);
   const id = randomUUID().slice(0, 8);
-  const keyed = (name: string): TopicDeclaration => ({ name: `test.partitions.${id}.${name}`, description: name, partitions: 2, retentionMs: 3_600_000, compacted: false, valueSchema: "raw", coPartitioned: true });
-  const topology = (topics: TopicDeclaration[]): Topology => ({ ...TRIAGE, name: `test-partitions-${id}`, topics, processors: [], connectors: [] });
+  const keyed = (name: string): TopicDeclaration => ({
+    name: `test.partitions.${id}.${name}`,
+    description: name,
+    partitions: 2,
+    retentionMs: 3_600_000,
+    compacted: false,
+    valueSchema: "raw",
+    coPartitioned: true,
+  });
+  const topology = (topics: TopicDeclaration[]): Topology => ({
+    ...TRIAGE,
+    name: `test-partitions-${id}`,
+    topics,
+    processors: [],
+    connectors: [],
+  });
   const [a, b, c] = [keyed("a"), keyed("b"), keyed("c")];
 
   afterAll(async () => {
@@ -49,7 +66,13 @@ describe("topics create and SWITCHBOARD_INQUIRY_PARTITIONS on a real broker", ()
     expect(await createTopics(kafka, withPartitions(topology([a, b]), 4), raised.log)).toEqual([]);
     expect(await partitionCounts()).toEqual({ a: 2, b: 2 });
     expect(raised.messages()).toEqual([
-      expect.objectContaining({ topic: a.name, partitions: 2, msg: expect.stringMatching(/has 2 partitions, fewer than SWITCHBOARD_INQUIRY_PARTITIONS=4; not increased: more partitions send keys to other partitions/) }),
+      expect.objectContaining({
+        topic: a.name,
+        partitions: 2,
+        msg: expect.stringMatching(
+          /has 2 partitions, fewer than SWITCHBOARD_INQUIRY_PARTITIONS=4; not increased: more partitions send keys to other partitions/,
+        ),
+      }),
       expect.objectContaining({ topic: b.name, partitions: 2 }),
     ]);
 

@@ -14,13 +14,27 @@ describe("inquiry partitions setting", () => {
   it("sets every co-partitioned topic of the topology, and only those", () => {
     const topology = withPartitions(TRIAGE, 12);
     const counts = new Map(allTopics(topology).map((t) => [t.name, t.partitions]));
-    for (const name of ["inquiries.received", "inquiries.cleaned", "inquiries.classified", "inquiries.sentiment", "inquiries.urgency", "inquiries.routed", "inquiries.responses", "predictions.feedback", "route.timeouts"]) {
+    for (const name of [
+      "inquiries.received",
+      "inquiries.cleaned",
+      "inquiries.classified",
+      "inquiries.sentiment",
+      "inquiries.urgency",
+      "inquiries.routed",
+      "inquiries.responses",
+      "predictions.feedback",
+      "route.timeouts",
+    ]) {
       expect(counts.get(name), name).toBe(12);
     }
     // Single-partition topics and the DLQs keep their declared counts.
     expect(counts.get("models.lifecycle")).toBe(1);
     expect(counts.get("inquiries.received.dlq")).toBe(1);
-    expect(configuredTopologies({ inquiryPartitions: 12 }).map((t) => t.topics.find((x) => x.name === "inquiries.routed")?.partitions)).toEqual([12]);
+    expect(
+      configuredTopologies({ inquiryPartitions: 12 }).map(
+        (t) => t.topics.find((x) => x.name === "inquiries.routed")?.partitions,
+      ),
+    ).toEqual([12]);
     // The declaration itself is untouched.
     expect(TRIAGE.topics.find((t) => t.name === "inquiries.routed")?.partitions).toBe(INQUIRY_PARTITIONS);
   });
@@ -44,6 +58,8 @@ describe("co-partitioning check of topics create", () => {
 
   it("names existing inquiry topics whose counts disagree", () => {
     const actual = new Map(keyed.map((name) => [name, name === "inquiries.urgency" ? 3 : 6]));
-    expect(coPartitioningProblem(wanted, actual)).toMatch(/^the inquiry topics have different partition counts \(.*inquiries\.urgency: 3.*\)/);
+    expect(coPartitioningProblem(wanted, actual)).toMatch(
+      /^the inquiry topics have different partition counts \(.*inquiries\.urgency: 3.*\)/,
+    );
   });
 });
