@@ -10,7 +10,7 @@ import { SAMPLE_INQUIRIES, datasetInquiries, toInquiry } from "../../cli/samples
 import { REPO_ROOT } from "../../config/settings.js";
 import type { InquiryClassified, InquiryReceived, InquiryResponse, InquiryRouted, InquirySentiment, InquiryUrgency } from "../../schemas/types.generated.js";
 import { countByKey, preparePipeline, startPipeline, watch, type Pipeline } from "./pipeline.js";
-import { postgresOptions } from "../../config/security.js";
+import { elasticsearchOptions, postgresOptions } from "../../config/security.js";
 
 const endpoints = inject("endpoints");
 const runId = `e2e-${randomUUID().slice(0, 8)}`;
@@ -76,7 +76,7 @@ describe("the pipeline, end to end", () => {
     expect(feedback.size).toBe(inquiries.length);
 
     const db = new pg.Pool(postgresOptions(endpoints));
-    const es = new Elasticsearch({ node: endpoints.elasticsearchUrl });
+    const es = new Elasticsearch(elasticsearchOptions(endpoints));
     try {
       const deadline = Date.now() + 60_000;
       let archived = await countArchived(db, ids(inquiries));
@@ -192,7 +192,7 @@ describe("the pipeline, end to end", () => {
     await pipeline.send(inquiries);
     expect(await observed.until(answeredAll(ids(inquiries)))).toBe(true);
     const db = new pg.Pool(postgresOptions(endpoints));
-    const es = new Elasticsearch({ node: endpoints.elasticsearchUrl });
+    const es = new Elasticsearch(elasticsearchOptions(endpoints));
     try {
       await new Promise((resolve) => setTimeout(resolve, 3_000));
       const rows = await db.query(
