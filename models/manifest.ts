@@ -1,10 +1,17 @@
+import { fileURLToPath } from "node:url";
 import { z } from "zod";
 
 /**
- * manifest.json of a model version, as written by training/pipeline.py (see training/README.md,
- * "manifest.json"). Serving validates the fields it relies on and keeps the rest as it is
- * (metrics, reference distributions, lineage) for whoever reads them, e.g. drift detection.
+ * manifest.json of a model version. models/manifest.schema.json is its one description: training
+ * validates every manifest against it before writing it. The zod schema below is that file in zod
+ * (for the `Manifest` type and serving's messages); test/unit/models-manifest-schema.test.ts proves
+ * both accept and refuse the same manifests (test/fixtures/manifest-cases.json, real versions) and
+ * that FAMILIES and EMBEDDING_TASK are the schema's. Open fields (metrics, reference distributions,
+ * lineage) are kept as written for whoever reads them, e.g. drift detection.
  */
+
+/** models/manifest.schema.json's path, for whoever validates with the JSON Schema itself. */
+export const MANIFEST_SCHEMA_FILE = fileURLToPath(new URL("./manifest.schema.json", import.meta.url));
 
 export const FAMILIES = ["linear", "encoder", "ensemble"] as const;
 export type Family = (typeof FAMILIES)[number];
@@ -13,18 +20,26 @@ export type Family = (typeof FAMILIES)[number];
 export const EMBEDDING_TASK = "embedding";
 
 const sha256 = z.string().regex(/^[0-9a-f]{64}$/, "a lowercase hex sha256");
-const fileName = z
-  .string()
-  .regex(/^[^/\\]+$/, "a plain file name inside the version directory")
-  .refine((name) => name !== "." && name !== "..", "a plain file name");
+const fileName = z.string().regex(/^(?!\.\.?$)[^/\\]+$/, "a plain file name inside the version directory (not . or ..)");
+// JSON Schema's "object": not null, not an array.
+const openObject = z.record(z.string(), z.unknown());
 
-const tensorSpec = z.looseObject({ type: z.string(), shape: z.array(z.union([z.string(), z.number()])) });
+const tensorSpec = z.looseObject({ type: z.string(), shape: z.array(z.union([z.string(), z.number().int()])) });
 
 const wordPieceSpec = z.looseObject({
   kind: z.literal("wordpiece"),
   vocab: fileName,
   max_length: z.number().int().min(3),
-  special_ids: z.object({ cls: z.number().int(), sep: z.number().int(), pad: z.number().int(), unk: z.number().int() }),
+  special_ids: z.looseObject({ cls: z.number().int(), sep: z.number().int(), pad: z.number().int(), unk: z.number().int() }),
+});
+
+/** The schema's `if kind is wordpiece then $defs/wordPiece`: other kinds need only a kind. */
+const tokenizerSpec = z.looseObject({ kind: z.string() }).check((ctx) => {
+  if (ctx.value.kind !== "wordpiece") return;
+  const parsed = wordPieceSpec.safeParse(ctx.value);
+  for (const issue of parsed.error?.issues ?? []) {
+    ctx.issues.push({ code: "custom", message: issue.message, path: issue.path, input: ctx.value });
+  }
 });
 
 /** CLINC150-style targets: below `threshold` (max calibrated probability) an inquiry is out of scope. */
@@ -41,16 +56,24 @@ export const manifestSchema = z
     task: z.string().min(1),
     family: z.enum(FAMILIES),
     version: z.string().min(1),
+    created_at: z.string().min(1),
     labels: z
       .array(z.string().min(1))
       .refine((labels) => new Set(labels).size === labels.length, "labels must be unique"),
+    training_data_digest: sha256.nullable(),
+    dataset: openObject.nullable(),
+    parameters: openObject,
+    training_seconds: z.number().min(0),
+    calibration: openObject.nullable(),
+    metrics: openObject,
+    operating_point: operatingPointSpec.nullable(),
     onnx: z.looseObject({
       file: fileName,
       inputs: z.record(z.string(), tensorSpec),
       outputs: z.record(z.string(), tensorSpec),
     }),
-    tokenizer: z.looseObject({ kind: z.string() }),
-    operating_point: operatingPointSpec.nullable(),
+    tokenizer: tokenizerSpec,
+    reference: openObject.nullable(),
     files: z.record(fileName, sha256),
   })
   .refine((m) => (m.task === EMBEDDING_TASK ? m.labels.length === 0 : m.labels.length >= 2), {

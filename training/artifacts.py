@@ -1,11 +1,12 @@
 """Model version directories: `model.onnx` + `manifest.json` (+ `vocab.txt` for the encoder).
 
 A version is written to a temporary sibling and renamed into place, so a reader never sees a
-half-written one. Reading verifies checksums, labels and ONNX inputs/outputs against the
+half-written one; its manifest is validated against models/manifest.schema.json first. Reading verifies checksums, labels and ONNX inputs/outputs against the
 manifest and refuses anything that does not match."""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import jsonschema_rs
 import onnxruntime as ort
 
 from training.datasets.base import sha256_file
@@ -24,10 +26,37 @@ MANIFEST_FILE = "manifest.json"
 # The task of a version that outputs only `embedding` (no labels, no `probabilities`).
 EMBEDDING_TASK = "embedding"
 _ORT_TYPES = {"tensor(string)": "string", "tensor(float)": "float32", "tensor(int64)": "int64"}
+# The one description of manifest.json, shared with serving (models/manifest.ts validates with it too).
+MANIFEST_SCHEMA_FILE = Path(__file__).resolve().parent.parent / "models" / "manifest.schema.json"
 
 
 class ArtifactError(Exception):
     """A model version directory that must not be served."""
+
+
+@functools.cache
+def _manifest_validator() -> jsonschema_rs.Validator:
+    return jsonschema_rs.Draft202012Validator(json.loads(MANIFEST_SCHEMA_FILE.read_text()))
+
+
+def manifest_problems(manifest: Any) -> list[tuple[list[str | int], str]]:
+    """Every way `manifest` departs from manifest.schema.json: (path, message), sorted by path.
+    A missing field's path ends with the field, so each problem names where it is."""
+    problems = []
+    for error in _manifest_validator().iter_errors(manifest):
+        path: list[str | int] = list(error.instance_path)
+        if isinstance(error.kind, jsonschema_rs.ValidationErrorKind.Required):
+            path.append(error.kind.property)
+        problems.append((path, error.message))
+    return sorted(problems, key=lambda problem: [str(part) for part in problem[0]])
+
+
+def validate_manifest(manifest: Any) -> None:
+    """Raises ArtifactError naming every problem's path (dotted) when the manifest is invalid."""
+    problems = manifest_problems(manifest)
+    if problems:
+        described = "; ".join(f"{'.'.join(map(str, path)) or '(root)'}: {message}" for path, message in problems)
+        raise ArtifactError(f"{MANIFEST_FILE} is invalid ({MANIFEST_SCHEMA_FILE.name}): {described}")
 
 
 def write_version(
@@ -51,6 +80,7 @@ def write_version(
             shutil.copyfile(source, staging / name)
             files[name] = sha256_file(staging / name)
         manifest = {**manifest, "files": files}
+        validate_manifest(manifest)  # before writing: an invalid manifest never reaches serving
         (staging / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
         staging.chmod(0o755)  # mkdtemp creates it private; serving processes run as other users
         os.rename(staging, target)

@@ -1,24 +1,14 @@
+import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { parseManifest, wordPieceSettings } from "../../models/manifest.js";
 import { signatureOf } from "../../models/signature.js";
 
-const linear = {
-  schema_version: 1,
-  model: "sentiment",
-  task: "sentiment",
-  family: "linear",
-  version: "20260101T000000Z-linear-0123abcd",
-  labels: ["negative", "neutral", "positive"],
-  onnx: {
-    file: "model.onnx",
-    inputs: { text: { type: "string", shape: ["N"] } },
-    outputs: { probabilities: { type: "float32", shape: ["N", 3] } },
-  },
-  tokenizer: { kind: "in-graph" },
-  operating_point: null,
-  files: { "model.onnx": "a".repeat(64) },
-  reference: { label_distribution: { shares: { negative: 0.6 } } },
-};
+// The valid manifest of the cases the JSON Schema and the zod schema are checked on.
+const linear = (
+  JSON.parse(readFileSync(new URL("../fixtures/manifest-cases.json", import.meta.url), "utf8")) as {
+    manifest: Record<string, unknown>;
+  }
+).manifest;
 
 describe("manifest.json", () => {
   it("keeps what serving does not check (metrics, reference distributions) as written", () => {
@@ -56,9 +46,11 @@ describe("manifest.json", () => {
   });
 
   it("requires WordPiece settings where the family takes token ids", () => {
-    const encoder = parseManifest(
-      JSON.stringify({ ...linear, family: "encoder", tokenizer: { kind: "wordpiece", vocab: "vocab.txt" } }),
-    );
-    expect(() => wordPieceSettings(encoder)).toThrow(/needs WordPiece settings.*tokenizer\.max_length/);
+    const encoder = parseManifest(JSON.stringify({ ...linear, family: "encoder" }));
+    expect(() => wordPieceSettings(encoder)).toThrow(/needs WordPiece settings.*tokenizer\.kind/);
+    // Incomplete WordPiece settings are refused when the manifest is read.
+    expect(() =>
+      parseManifest(JSON.stringify({ ...linear, family: "encoder", tokenizer: { kind: "wordpiece", vocab: "vocab.txt" } })),
+    ).toThrow(/tokenizer\.max_length: .*tokenizer\.special_ids/);
   });
 });
