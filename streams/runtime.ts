@@ -204,6 +204,7 @@ export async function startTask(
   });
 
   let restarts = 0;
+  let adopted = false;
   const connect = async (): Promise<void> => {
     ({ producer, consumer } = createClients());
     consumer.on(consumer.events.REBALANCING, () => (rebalancing = true));
@@ -229,6 +230,10 @@ export async function startTask(
       }
     });
     await producer.connect();
+    if (!adopted) {
+      await adoptOffsets(kafka, producer, task, log);
+      adopted = true;
+    }
     await consumer.connect();
     for (const topic of task.inputs) await consumer.subscribe({ topic, fromBeginning: options.fromBeginning ?? true });
     // Every assigned partition's batch is handled at once so that one transaction covers the whole fetch.
@@ -256,7 +261,6 @@ export async function startTask(
     }
   };
 
-  await adoptOffsets(kafka, task, log);
   await connect();
   log.info({ inputs: task.inputs, members: task.members.map((m) => m.declaration.name), transactionalId }, "processor started");
 
@@ -270,9 +274,10 @@ export async function startTask(
         lifecycle.to("stopping");
         await consumer.stop();
         await consumer.disconnect();
+        await handOver(kafka, producer, task, log).catch((error: unknown) =>
+          log.warn({ error: errorMessage(error) }, "could not hand over to the members' groups; run alone, they would redo what the chain did"),
+        );
         await producer.disconnect();
-        // A member's group still in use (a member started alone beside the chain) refuses the move: say so, stop anyway.
-        await handOver(kafka, task, log).catch((error: unknown) => log.warn({ error: errorMessage(error) }, "could not hand over to the members' groups"));
         for (const member of task.members) await member.implementation.close?.();
         lifecycle.to("stopped");
         log.info("processor stopped");
@@ -291,8 +296,9 @@ export async function startTask(
  * to where it stopped (its own offsets for its inputs, the ends of the topics it handed on), so
  * that they can run alone without redoing what it did. Switch deployments with graceful stops.
  */
-async function adoptOffsets(kafka: Kafka, task: StreamTask, log: Logger): Promise<void> {
+async function adoptOffsets(kafka: Kafka, producer: Producer, task: StreamTask, log: Logger): Promise<void> {
   if (task.adoptsOffsetsOf.size === 0) return;
+  const commits: GroupOffsets[] = [];
   await withAdmin(kafka, async (admin) => {
     for (const [topic, previous] of task.adoptsOffsetsOf) {
       const [own] = await admin.fetchOffsets({ groupId: task.name, topics: [topic] });
@@ -300,28 +306,56 @@ async function adoptOffsets(kafka: Kafka, task: StreamTask, log: Logger): Promis
       const mine = new Map((own?.partitions ?? []).map((p) => [p.partition, BigInt(p.offset)]));
       const ahead = (theirs?.partitions ?? []).filter((p) => p.offset !== "-1" && BigInt(p.offset) > (mine.get(p.partition) ?? -1n));
       if (ahead.length === 0) continue;
-      await admin.setOffsets({ groupId: task.name, topic, partitions: ahead.map(({ partition, offset }) => ({ partition, offset })) });
+      commits.push({ groupId: task.name, topic, partitions: ahead.map(({ partition, offset }) => ({ partition, offset })) });
       log.info({ topic, from: previous, partitions: ahead.length }, "consumer group starts where the group it takes over from stopped");
     }
   });
+  await commitGroupOffsets(producer, commits);
 }
 
-async function handOver(kafka: Kafka, task: StreamTask, log: Logger): Promise<void> {
+async function handOver(kafka: Kafka, producer: Producer, task: StreamTask, log: Logger): Promise<void> {
   if (task.members.length < 2) return;
+  const commits: GroupOffsets[] = [];
   await withAdmin(kafka, async (admin) => {
     for (const [topic, member] of task.adoptsOffsetsOf) {
       const [own] = await admin.fetchOffsets({ groupId: task.name, topics: [topic] });
       const partitions = (own?.partitions ?? []).filter((p) => p.offset !== "-1").map(({ partition, offset }) => ({ partition, offset }));
-      if (partitions.length > 0) await admin.setOffsets({ groupId: member, topic, partitions });
+      if (partitions.length > 0) commits.push({ groupId: member, topic, partitions });
     }
     for (const topic of task.handedOn) {
       const ends = (await admin.fetchTopicOffsets(topic)).map(({ partition, high }) => ({ partition, offset: high }));
       for (const member of task.members.filter((m) => m.declaration.inputs.includes(topic))) {
-        await admin.setOffsets({ groupId: member.declaration.name, topic, partitions: ends });
+        commits.push({ groupId: member.declaration.name, topic, partitions: ends });
       }
     }
-    log.info({ members: task.members.map((m) => m.declaration.name) }, "members' consumer groups moved to where the chain stopped");
   });
+  await commitGroupOffsets(producer, commits);
+  log.info({ members: task.members.map((m) => m.declaration.name) }, "members' consumer groups moved to where the chain stopped");
+}
+
+interface GroupOffsets {
+  readonly groupId: string;
+  readonly topic: string;
+  readonly partitions: { partition: number; offset: string }[];
+}
+
+/**
+ * Sets groups' committed offsets in one transaction of the task's producer: a transactional
+ * offset commit needs no member of the group (the admin client's setOffsets joins the group
+ * with a consumer of its own, 5 s each).
+ */
+async function commitGroupOffsets(producer: Producer, commits: readonly GroupOffsets[]): Promise<void> {
+  if (commits.length === 0) return;
+  const transaction = await producer.transaction();
+  try {
+    for (const { groupId, topic, partitions } of commits) {
+      await transaction.sendOffsets({ consumerGroupId: groupId, topics: [{ topic, partitions }] });
+    }
+    await transaction.commit();
+  } catch (error) {
+    await transaction.abort().catch(() => undefined);
+    throw error;
+  }
 }
 
 async function untilCommittedOffsetReads(kafka: Kafka, groupId: string, topic: string, partition: number, offset: bigint, log: Logger): Promise<void> {
