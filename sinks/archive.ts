@@ -1,10 +1,9 @@
 import type { ProcessorDependencies } from "../streams/processor.js";
 import type { TopicValues } from "../schemas/types.generated.js";
-import { createPool, migrate } from "../storage/postgres.js";
 import { InvalidInputError } from "../streams/errors.js";
 import type { ProcessorImplementation } from "../streams/processor.js";
 import { sinkProcessor } from "../streams/sink.js";
-import type { ProcessorDeclaration } from "../streams/topology.js";
+import { findTopic, type ProcessorDeclaration } from "../streams/topology.js";
 import {
   archiveKey,
   archiveRows,
@@ -21,7 +20,7 @@ import { redactionGuard, type RedactionGuard } from "./redaction-guard.js";
 type ArchivedTopic = "inquiries.cleaned" | "predictions.feedback" | "inquiries.routed" | "inquiries.responses";
 type ItemOf<T extends ArchivedTopic> = (record: TopicValues[T], guard: RedactionGuard) => ArchiveItem;
 
-/** Which table each input topic is archived into. */
+/** Which table the records of each contract (an input topic's schema) are archived into. */
 const ITEMS: { readonly [T in ArchivedTopic]: ItemOf<T> } = {
   "inquiries.cleaned": inquiryItem,
   "predictions.feedback": predictionItem,
@@ -45,17 +44,13 @@ export async function archive(
   declaration: ProcessorDeclaration,
   deps: ProcessorDependencies,
 ): Promise<ProcessorImplementation> {
-  const unhandled = declaration.inputs.filter((topic) => !isArchivedTopic(topic));
+  // Topic names may differ (a test's own topics): what a record is comes from its topic's schema.
+  const contractOf = new Map(declaration.inputs.map((topic) => [topic, findTopic(deps.topology, topic).valueSchema]));
+  const unhandled = declaration.inputs.filter((topic) => !isArchivedTopic(contractOf.get(topic)!));
   if (unhandled.length > 0)
     throw new Error(`${declaration.name}: no archive table for input topic(s) ${unhandled.join(", ")}`);
 
-  const db = createPool(deps.endpoints, `switchboard-${declaration.name}`);
-  try {
-    await migrate(db, deps.log);
-  } catch (error) {
-    await db.end();
-    throw error;
-  }
+  const db = await deps.resources.postgres();
   const guard = redactionGuard(deps.log);
 
   return sinkProcessor<ArchiveItem>(
@@ -63,10 +58,11 @@ export async function archive(
     {
       add(input) {
         const topic = input.topic;
-        if (!isArchivedTopic(topic)) throw new InvalidInputError(`${declaration.name} does not archive topic ${topic}`);
-        const record = input.value as TopicValues[typeof topic];
+        const contract = contractOf.get(topic) ?? "";
+        if (!isArchivedTopic(contract)) throw new InvalidInputError(`${declaration.name} does not archive topic ${topic}`);
+        const record = input.value as TopicValues[typeof contract];
         try {
-          return itemOf(topic, record, guard);
+          return itemOf(contract, record, guard);
         } catch (error) {
           if (!(error instanceof InvalidInputError)) throw error;
           throw new InvalidInputError(`archiving ${topic} record of inquiry ${record.inquiry_id}: ${error.message}`, {
@@ -78,7 +74,6 @@ export async function archive(
       merge: newerItem,
       write: async (items) => ({ written: await writeArchive(db, archiveRows(items)) }),
       describe: (batch) => `archiving a batch of ${batch.records} records`,
-      close: () => db.end(),
     },
     { log: deps.log },
   );

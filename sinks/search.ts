@@ -1,11 +1,11 @@
-import { Client, type estypes } from "@elastic/elasticsearch";
+import type { Client, estypes } from "@elastic/elasticsearch";
 import type { Logger } from "pino";
 import type { ProcessorDependencies } from "../streams/processor.js";
 import type { TopicValues } from "../schemas/types.generated.js";
 import { InvalidInputError, errorMessage } from "../streams/errors.js";
 import type { ProcessorImplementation } from "../streams/processor.js";
 import { sinkProcessor } from "../streams/sink.js";
-import type { ProcessorDeclaration } from "../streams/topology.js";
+import { findTopic, type ProcessorDeclaration } from "../streams/topology.js";
 import {
   checkDocument,
   cleanedFields,
@@ -14,7 +14,6 @@ import {
   type InquiryDocument,
 } from "./inquiry-index.js";
 import { redactionGuard, type RedactionGuard } from "./redaction-guard.js";
-import { elasticsearchOptions } from "../config/security.js";
 
 type SearchTopic = "inquiries.cleaned" | "inquiries.routed";
 type Fields<T extends SearchTopic> = (record: TopicValues[T], guard: RedactionGuard) => InquiryDocument;
@@ -55,16 +54,17 @@ export async function search(
   declaration: ProcessorDeclaration,
   deps: ProcessorDependencies,
 ): Promise<ProcessorImplementation> {
-  const unhandled = declaration.inputs.filter((topic) => !isSearchTopic(topic));
+  // Topic names may differ (a test's own topics): what a record is comes from its topic's schema.
+  const contractOf = new Map(declaration.inputs.map((topic) => [topic, findTopic(deps.topology, topic).valueSchema]));
+  const unhandled = declaration.inputs.filter((topic) => !isSearchTopic(contractOf.get(topic)!));
   if (unhandled.length > 0)
     throw new Error(`${declaration.name}: no search document fields for input topic(s) ${unhandled.join(", ")}`);
 
   const index = deps.config.inquiryIndex;
-  const client = new Client(elasticsearchOptions(deps.endpoints));
+  const client = deps.resources.elasticsearch();
   try {
     await ensureInquiryIndex(client, index, deps.log);
   } catch (error) {
-    await client.close();
     throw new Error(`${declaration.name}: preparing Elasticsearch index ${index} failed: ${errorMessage(error)}`, {
       cause: error,
     });
@@ -76,10 +76,11 @@ export async function search(
     {
       add(input) {
         const topic = input.topic;
-        if (!isSearchTopic(topic)) throw new InvalidInputError(`${declaration.name} does not index topic ${topic}`);
-        const record = input.value as TopicValues[typeof topic];
+        const contract = contractOf.get(topic) ?? "";
+        if (!isSearchTopic(contract)) throw new InvalidInputError(`${declaration.name} does not index topic ${topic}`);
+        const record = input.value as TopicValues[typeof contract];
         try {
-          const fields = fieldsOf(topic, record, guard);
+          const fields = fieldsOf(contract, record, guard);
           checkDocument(fields);
           return fields;
         } catch (error) {
@@ -94,7 +95,6 @@ export async function search(
       merge: (held, incoming) => ({ ...held, ...incoming }),
       write: (documents, { log }) => indexDocuments(client, index, documents, log),
       describe: (batch) => `indexing a batch of ${batch.items.length} inquiries into ${index}`,
-      close: () => client.close(),
     },
     { log: deps.log.child({ index }) },
   );

@@ -8,7 +8,8 @@ import {
   type TextEmbedder,
 } from "../../knowledge-base/embedding.js";
 import { followProduction, type ModelSlot } from "../../models/index.js";
-import type { InquiryResponse, InquiryRouted } from "../../schemas/types.generated.js";
+import type { InquiryResponse } from "../../schemas/types.generated.js";
+import { outputOf, reading } from "../../streams/ports.js";
 import { createPool } from "../../storage/postgres.js";
 import { errorMessage } from "../../streams/errors.js";
 import type { ProcessorImplementation } from "../../streams/processor.js";
@@ -39,9 +40,7 @@ export async function respond(
   deps: ProcessorDependencies,
   options: ResponderOptions = {},
 ): Promise<ProcessorImplementation> {
-  const [output] = declaration.outputs;
-  if (!output || declaration.outputs.length !== 1)
-    throw new Error(`${declaration.name}: the responder writes exactly one topic (inquiries.responses)`);
+  const responseOut = outputOf(deps.topology, declaration, "inquiries.responses");
   const { config, endpoints, log } = deps;
   const index = config.knowledgeBaseIndex;
   const messages = readMessages();
@@ -97,8 +96,7 @@ export async function respond(
   );
 
   return {
-    async process(input, { log: recordLog }) {
-      const routed = input.value as InquiryRouted;
+    process: reading(deps.topology, declaration, "inquiries.routed", async ({ value: routed }, { log: recordLog }) => {
       const draft = await draftReply(routed, { ...parts, log: recordLog });
       parts.metrics.replies.inc({ strategy: draft.strategy });
       if (draft.reason) parts.metrics.handOffs.inc({ reason: draft.reason });
@@ -116,8 +114,8 @@ export async function respond(
         model: draft.model,
         responded_at: Date.now(),
       };
-      return [{ topic: output, value: response }];
-    },
+      return [responseOut(response)];
+    }),
     metrics: metricsRegistry,
     close: release,
   };
