@@ -5,7 +5,7 @@ import type { ArticleContent } from "./articles.js";
 
 /** The registry model that embeds the knowledge base and the inquiries searched in it. */
 export const EMBEDDER_MODEL = "embedder";
-/** Dimensions of its sentence embeddings (all-MiniLM-L6-v2). */
+/** Dimensions of its sentence embeddings (all-MiniLM-L6-v2, and the static table distilled from it). */
 export const EMBEDDING_DIMS = 384;
 
 /** Sentence embeddings for the knowledge base: the production `embedder` model, or any model with its shape. */

@@ -13,7 +13,8 @@ import { z } from "zod";
 /** models/manifest.schema.json's path, for whoever validates with the JSON Schema itself. */
 export const MANIFEST_SCHEMA_FILE = fileURLToPath(new URL("./manifest.schema.json", import.meta.url));
 
-export const FAMILIES = ["linear", "encoder", "ensemble"] as const;
+/** `static`: a token-embedding table (the knowledge base's distilled `embedder`), no classifier. */
+export const FAMILIES = ["linear", "encoder", "ensemble", "static"] as const;
 export type Family = (typeof FAMILIES)[number];
 
 /** The task of a version that only embeds text (the knowledge base's `embedder`): no labels, no probabilities. */

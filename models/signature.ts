@@ -11,13 +11,15 @@ export interface Signature {
 
 const TOKEN_IDS = { input_ids: "int64", attention_mask: "int64" } as const;
 
+/** The sentence embedder: the encoder without a head, or a static token table. */
+const EMBEDDER: Signature = { inputs: TOKEN_IDS, outputs: ["embedding"] };
 const CLASSIFIERS: Readonly<Record<Family, Signature>> = {
   linear: { inputs: { text: "string" }, outputs: ["probabilities", "active_features"] },
   encoder: { inputs: TOKEN_IDS, outputs: ["probabilities", "embedding"] },
   ensemble: { inputs: { text: "string", ...TOKEN_IDS }, outputs: ["probabilities", "active_features", "embedding"] },
+  // Embeds only: a version of this family has the embedding signature whatever its task says.
+  static: EMBEDDER,
 };
-/** The sentence embedder: the encoder without a head. */
-const EMBEDDER: Signature = { inputs: TOKEN_IDS, outputs: ["embedding"] };
 
 export function signatureOf(manifest: Pick<Manifest, "task" | "family">): Signature {
   return manifest.task === EMBEDDING_TASK ? EMBEDDER : CLASSIFIERS[manifest.family];

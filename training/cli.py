@@ -16,7 +16,7 @@ from training import config
 from training.artifacts import ArtifactError, latest_versions
 from training.datasets import Split
 from training.defaults import Outcome, ensure_defaults
-from training.embedder import EMBEDDER_MODEL, export_embedder, register_embedder
+from training.embedder import DEFAULT_KIND, EMBEDDER_MODEL, KINDS, export_embedder, register_embedder
 from training.evaluation import (
     HeldOutMismatch,
     evaluate_on,
@@ -91,7 +91,7 @@ def cmd_defaults(args: argparse.Namespace) -> int:
 
 def cmd_export_embedder(args: argparse.Namespace) -> int:
     registry = None if args.no_register else _registry()
-    exported = export_embedder(config.models_dir())
+    exported = export_embedder(config.models_dir(), args.kind)
     status = "exported" if exported.created else "unchanged"
     print(f"{status} {EMBEDDER_MODEL}@{exported.version} -> {exported.directory}")
     if registry is not None:
@@ -284,9 +284,11 @@ def parser() -> argparse.ArgumentParser:
 
     embedder = commands.add_parser(
         "export-embedder",
-        help="write the knowledge base's sentence embedder (all-MiniLM-L6-v2) as model `embedder` and "
-        "put it in production; identical bytes reuse the existing version",
+        help="write the knowledge base's sentence embedder (default: the static table distilled from "
+        "all-MiniLM-L6-v2) as model `embedder` and put it in production; identical bytes reuse the "
+        "existing version",
     )
+    embedder.add_argument("--kind", choices=KINDS, default=DEFAULT_KIND, help="static, minilm or minilm-int8")
     embedder.add_argument("--no-register", action="store_true", help="write the version directory only")
     embedder.set_defaults(run=cmd_export_embedder)
 

@@ -1,12 +1,13 @@
 import { randomUUID } from "node:crypto";
-import { readFileSync, rmSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import type { Client } from "@elastic/elasticsearch";
 import { REPO_ROOT } from "../../config/settings.js";
 import { slotEmbedder, type TextEmbedder } from "../../knowledge-base/embedding.js";
 import { openModelSlot, type ModelSlot } from "../../models/index.js";
 import { quietLog } from "../support/topics.js";
-import { python, tempModelsDir } from "./models-fixture.js";
+import { python } from "./models-fixture.js";
 
 /** A knowledge-base index name unique to one test run. */
 export const kbIndexName = (label: string) => `test-kb-${label}-${randomUUID().slice(0, 8)}`;
@@ -17,35 +18,51 @@ export async function deleteIndex(client: Client, index: string): Promise<void> 
 
 export interface ExportedEmbedder {
   readonly embedder: TextEmbedder;
-  /** Releases the model and removes its temporary directory. */
+  /** The version directory it was loaded from. */
+  readonly directory: string;
+  /** Releases the model (the exported version stays cached for the next run). */
   dispose(): Promise<void>;
 }
 
+/** The embedder kinds of `python -m training export-embedder --kind`. */
+export const EMBEDDER_KINDS = ["static", "static-distill", "minilm", "minilm-int8"] as const;
+export type EmbedderKind = (typeof EMBEDDER_KINDS)[number];
+
 /**
- * The real `embedder` model, exported by the training package into a temporary models
- * directory (not registered: the shared registry is left alone).
+ * Where exported embedders are kept between runs (not registered: the shared registry is left
+ * alone). The static kinds take minutes to distil; a second export with the same recipe reuses
+ * the version in seconds.
  */
-export async function exportedEmbedder(): Promise<ExportedEmbedder> {
-  const modelsDir = tempModelsDir("kb-embedder");
-  const remove = () => rmSync(modelsDir, { recursive: true, force: true });
-  let slot: ModelSlot;
-  try {
-    const { stdout } = await python(["-m", "training", "export-embedder", "--no-register"], {
-      SWITCHBOARD_MODELS_DIR: modelsDir,
-    });
-    const directory = /-> (.+)$/m.exec(stdout)?.[1];
-    if (!directory) throw new Error(`export-embedder printed no version directory: ${stdout}`);
-    slot = await openModelSlot(directory.trim(), quietLog);
-  } catch (error) {
-    remove();
-    throw error;
-  }
+export const EMBEDDER_CACHE_DIR =
+  process.env.SWITCHBOARD_TEST_EMBEDDERS ?? path.join(os.tmpdir(), "switchboard-embedders");
+
+/** Exports (or reuses) an embedder of `kind` into EMBEDDER_CACHE_DIR; returns its version directory. */
+export async function exportEmbedder(kind: EmbedderKind): Promise<string> {
+  mkdirSync(EMBEDDER_CACHE_DIR, { recursive: true });
+  const { stdout } = await python(["-m", "training", "export-embedder", "--kind", kind, "--no-register"], {
+    SWITCHBOARD_MODELS_DIR: EMBEDDER_CACHE_DIR,
+  });
+  const directory = /-> (.+)$/m.exec(stdout)?.[1];
+  if (!directory) throw new Error(`export-embedder printed no version directory: ${stdout}`);
+  return directory.trim();
+}
+
+/** The kind the knowledge-base tests use: the one `defaults` puts in production, unless SWITCHBOARD_TEST_EMBEDDER names another (to compare). */
+const TEST_KIND: EmbedderKind = (() => {
+  const kind = process.env.SWITCHBOARD_TEST_EMBEDDER ?? "static";
+  if (!(EMBEDDER_KINDS as readonly string[]).includes(kind))
+    throw new Error(`SWITCHBOARD_TEST_EMBEDDER=${kind}: one of ${EMBEDDER_KINDS.join(", ")}`);
+  return kind as EmbedderKind;
+})();
+
+/** The real `embedder` model of `kind`, loaded. */
+export async function exportedEmbedder(kind: EmbedderKind = TEST_KIND): Promise<ExportedEmbedder> {
+  const directory = await exportEmbedder(kind);
+  const slot: ModelSlot = await openModelSlot(directory, quietLog);
   return {
     embedder: slotEmbedder(slot),
-    async dispose() {
-      await slot.close();
-      remove();
-    },
+    directory,
+    dispose: () => slot.close(),
   };
 }
 

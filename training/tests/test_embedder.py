@@ -1,4 +1,5 @@
-"""The knowledge base's embedder: version directory, serving parity, idempotent export, registry."""
+"""The knowledge base's embedder, MiniLM kind: version directory, serving parity, idempotent export,
+registry (the static kind: test_static.py)."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def exported(root: Path) -> ExportedEmbedder:
-    return export_embedder(root)
+    return export_embedder(root, "minilm")
 
 
 def test_version_directory_has_the_embedding_signature(exported: ExportedEmbedder) -> None:
@@ -49,7 +50,7 @@ def test_served_embeddings_equal_sentence_transformers(exported: ExportedEmbedde
 
 
 def test_exporting_identical_bytes_reuses_the_version(exported: ExportedEmbedder, root: Path) -> None:
-    again = export_embedder(root)
+    again = export_embedder(root, "minilm")
     assert not again.created
     assert again.version == exported.version
     assert [p.name for p in (root / EMBEDDER_MODEL).iterdir()] == [exported.version]
@@ -76,7 +77,20 @@ def test_registered_in_production_without_gate_once(
     assert lineage is not None and lineage["dataset"] is None
     assert lineage["weights_sha256"] == exported.manifest["parameters"]["weights_sha256"]
 
-    assert register_embedder(registry, export_embedder(root), root).version == exported.version
+    assert register_embedder(registry, export_embedder(root, "minilm"), root).version == exported.version
     assert len(registry.versions(EMBEDDER_MODEL)) == 1
     with pytest.raises(RegistryError, match="no held-out metric"):
         run_gate(registry, EMBEDDER_MODEL, exported.version, GatePolicy(), root)
+
+
+def test_int8_kind_is_a_quantized_servable_embedder(root: Path, exported: ExportedEmbedder) -> None:
+    int8 = export_embedder(root, "minilm-int8")
+    assert int8.created and int8.version != exported.version
+    assert int8.manifest["parameters"]["quantization"].startswith("onnxruntime dynamic, int8")
+    size = (int8.directory / "model.onnx").stat().st_size
+    assert size < (exported.directory / "model.onnx").stat().st_size / 3
+    texts = ["Where is my order?", "I was charged twice, please refund the second payment"]
+    quantized = Predictor(int8.directory).embeddings(texts)
+    np.testing.assert_allclose(np.linalg.norm(quantized, axis=1), 1.0, atol=1e-5)
+    cosine = (quantized * Predictor(exported.directory).embeddings(texts)).sum(axis=1)
+    assert np.all(cosine > 0.85)  # close to fp32, not equal: the int8 graph is not the same function
