@@ -36,8 +36,15 @@ export interface Resources {
    * Runs `task` every `intervalMs` (runs never overlap) until the host stops; a failed run is
    * logged and the next one comes at the next interval.
    */
-  schedule(name: string, intervalMs: number, task: () => Promise<void>): { run(): Promise<void> };
+  schedule(name: string, intervalMs: number, task: () => Promise<void>): ScheduledTask;
   close(): Promise<void>;
+}
+
+export interface ScheduledTask {
+  /** One run now (after a run under way); rejects if it fails, where the timer's runs only log. */
+  run(): Promise<void>;
+  /** Stops the timer and waits for a run under way (the host does this for every timer when it stops). */
+  stop(): Promise<void>;
 }
 
 export function createResources(config: Config, endpoints: Endpoints, log: Logger, applicationName: string): Resources {
@@ -132,14 +139,16 @@ export function createResources(config: Config, endpoints: Endpoints, log: Logge
         timer.unref();
       };
       next();
-      timers.push({
+      const scheduled: ScheduledTask = {
+        run,
         async stop() {
           stopped = true;
           clearTimeout(timer);
           await last.catch(() => undefined);
         },
-      });
-      return { run };
+      };
+      timers.push(scheduled);
+      return scheduled;
     },
 
     async close() {

@@ -9,6 +9,7 @@ import { createKafka } from "../../streams/kafka.js";
 import type { ProcessorImplementation } from "../../streams/processor.js";
 import { findTopic, type ProcessorDeclaration, type TopicDeclaration, type Topology } from "../../streams/topology.js";
 import type { ProcessorDependencies } from "../../streams/processor.js";
+import type { Resources } from "../../streams/resources.js";
 import { PART_NAMES, type PartName } from "./join.js";
 import { createRouteMetrics } from "./metrics.js";
 import { createRouteProcess, type RouteTopics } from "./processor.js";
@@ -80,6 +81,7 @@ export async function route(
       joinTimeoutMs: config.routeJoinTimeoutMs,
       endpoints,
       log,
+      schedule: deps.resources.schedule,
     });
   } catch (error) {
     await pool.end();
@@ -99,6 +101,7 @@ export interface RouteSetup {
   readonly joinTimeoutMs: number;
   readonly endpoints: Endpoints;
   readonly log: Logger;
+  readonly schedule: Resources["schedule"];
 }
 
 /** Loads the rules (a bad file stops the start), connects the sweeper's producer and starts the sweeper. */
@@ -140,6 +143,7 @@ export async function startRoute(setup: RouteSetup): Promise<RouteImplementation
       },
       metrics,
       log,
+      schedule: setup.schedule,
     });
     releases.push(() => sweeper.stop());
 

@@ -1,6 +1,6 @@
 import type { Logger } from "pino";
 import type { RouteTimeout } from "../../schemas/types.generated.js";
-import { errorMessage } from "../../streams/errors.js";
+import type { Resources } from "../../streams/resources.js";
 import type { RouteMetrics } from "./metrics.js";
 import type { JoinStore } from "./store.js";
 
@@ -24,6 +24,8 @@ export interface SweeperOptions {
   readonly send: (timeouts: readonly RouteTimeout[]) => Promise<void>;
   readonly metrics: RouteMetrics;
   readonly log: Logger;
+  /** The host's timers (streams/resources.ts): sweeps never overlap, a failed one is logged and the next comes. */
+  readonly schedule: Resources["schedule"];
   readonly now?: () => number;
 }
 
@@ -48,6 +50,7 @@ export function startSweeper({
   send,
   metrics,
   log,
+  schedule,
   now = Date.now,
 }: SweeperOptions): Sweeper {
   // A restarted route first consumes the backlog that piled up while it was away; joins seen
@@ -83,34 +86,6 @@ export function startSweeper({
     metrics.openJoins.set(await store.countUndecided());
   };
 
-  // Sweeps run one at a time, whether started by the timer or by a caller.
-  let last: Promise<void> = Promise.resolve();
-  const runSweep = () => {
-    last = last.catch(() => undefined).then(sweep);
-    return last;
-  };
-
-  let stopped = false;
-  let timer: NodeJS.Timeout | undefined;
-  const schedule = () => {
-    if (stopped) return;
-    timer = setTimeout(() => {
-      runSweep()
-        .catch((error: unknown) =>
-          log.warn({ error: errorMessage(error) }, "route sweep failed; retrying at the next sweep"),
-        )
-        .finally(schedule);
-    }, intervalMs);
-    timer.unref();
-  };
-  schedule();
-
-  return {
-    sweep: runSweep,
-    async stop() {
-      stopped = true;
-      clearTimeout(timer);
-      await last.catch(() => undefined);
-    },
-  };
+  const timer = schedule("route sweeper", intervalMs, sweep);
+  return { sweep: timer.run, stop: timer.stop };
 }

@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import type pg from "pg";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { REPO_ROOT } from "../../config/settings.js";
+import { REPO_ROOT, loadConfig } from "../../config/settings.js";
 import type { PartName } from "../../processors/route/join.js";
 import { createRouteMetrics, type RouteMetrics } from "../../processors/route/metrics.js";
 import { createRouteProcess, type RouteTopics } from "../../processors/route/processor.js";
@@ -13,8 +13,12 @@ import { startSweeper } from "../../processors/route/sweeper.js";
 import type { InquiryRouted, RouteTimeout } from "../../schemas/types.generated.js";
 import { createPool } from "../../storage/postgres.js";
 import type { Process } from "../../streams/processor.js";
+import { createResources } from "../../streams/resources.js";
 import { createRouteSchema, dropRouteSchema, inquiryParts, type InquiryParts } from "../support/route.js";
 import { quietLog } from "../support/topics.js";
+
+/** The sweeper's timers, as a host would give them. */
+const timers = createResources(loadConfig(), inject("endpoints"), quietLog, "route-join-test");
 
 /** Process-level tests of the join against the real PostgreSQL: no Kafka, the runtime's calls are simulated. */
 
@@ -254,6 +258,7 @@ describe("route join on PostgreSQL", () => {
       send: async (timeouts) => void sent.push(...timeouts),
       metrics,
       log: quietLog,
+      schedule: timers.schedule,
       now: () => clock,
     });
     try {
@@ -282,6 +287,7 @@ describe("route join on PostgreSQL", () => {
       send: async () => undefined,
       metrics,
       log: quietLog,
+      schedule: timers.schedule,
     });
     await collector.sweep();
     await collector.stop();

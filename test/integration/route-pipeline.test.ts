@@ -7,7 +7,8 @@ import type { Kafka } from "kafkajs";
 import type pg from "pg";
 import { Registry } from "prom-client";
 import { afterAll, beforeAll, describe, expect, inject, it, vi } from "vitest";
-import { REPO_ROOT } from "../../config/settings.js";
+import { REPO_ROOT, loadConfig } from "../../config/settings.js";
+import { createResources } from "../../streams/resources.js";
 import { routeTopicsOf, startRoute, type RouteImplementation } from "../../processors/route/index.js";
 import type { PartName } from "../../processors/route/join.js";
 import type { RouteTopics } from "../../processors/route/processor.js";
@@ -75,6 +76,7 @@ beforeAll(async () => {
     joinTimeoutMs: JOIN_TIMEOUT_MS,
     endpoints,
     log: quietLog,
+    schedule: createResources(loadConfig(), endpoints, quietLog, "route-pipeline-test").schedule,
   });
   running = await startProcessor(
     topology,
