@@ -288,7 +288,7 @@ def parser() -> argparse.ArgumentParser:
         "all-MiniLM-L6-v2) as model `embedder` and put it in production; identical bytes reuse the "
         "existing version",
     )
-    embedder.add_argument("--kind", choices=KINDS, default=DEFAULT_KIND, help="static, minilm or minilm-int8")
+    embedder.add_argument("--kind", choices=KINDS, default=DEFAULT_KIND, help=f"which embedder (default {DEFAULT_KIND})")
     embedder.add_argument("--no-register", action="store_true", help="write the version directory only")
     embedder.set_defaults(run=cmd_export_embedder)
 
