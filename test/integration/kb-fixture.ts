@@ -1,9 +1,8 @@
 import { randomUUID } from "node:crypto";
 import { mkdirSync, readFileSync } from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import type { Client } from "@elastic/elasticsearch";
-import { REPO_ROOT } from "../../config/settings.js";
+import { REPO_ROOT, loadConfig } from "../../config/settings.js";
 import { slotEmbedder, type TextEmbedder } from "../../knowledge-base/embedding.js";
 import { openModelSlot, type ModelSlot } from "../../models/index.js";
 import { quietLog } from "../support/topics.js";
@@ -29,12 +28,12 @@ export const EMBEDDER_KINDS = ["static", "static-distill", "minilm", "minilm-int
 export type EmbedderKind = (typeof EMBEDDER_KINDS)[number];
 
 /**
- * Where exported embedders are kept between runs (not registered: the shared registry is left
- * alone). The static kinds take minutes to distil; a second export with the same recipe reuses
- * the version in seconds.
+ * Where exported embedders are kept (not registered: the shared registry is left alone): the
+ * stack's models folder, where `prepare` (the main job, the end-to-end tests) already exported
+ * the production static embedder. The static kinds take minutes to distil; an export with the
+ * recipe of a version already there reuses it in seconds.
  */
-export const EMBEDDER_CACHE_DIR =
-  process.env.SWITCHBOARD_TEST_EMBEDDERS ?? path.join(os.tmpdir(), "switchboard-embedders");
+export const EMBEDDER_CACHE_DIR = process.env.SWITCHBOARD_TEST_EMBEDDERS ?? loadConfig().modelsDir;
 
 /** Exports (or reuses) an embedder of `kind` into EMBEDDER_CACHE_DIR; returns its version directory. */
 export async function exportEmbedder(kind: EmbedderKind): Promise<string> {
