@@ -32,9 +32,27 @@ export function slotEmbedder(slot: ModelSlot): TextEmbedder {
  * BM25 alone, which is worse but still answers.
  */
 export async function openProductionEmbedder(pool: pg.Pool, modelsDir: string, log: Logger): Promise<ModelSlot | null> {
-  let slot: ModelSlot;
+  const slot = await usableEmbedder(async () => openModelSlot(await productionVersionDir(pool, EMBEDDER_MODEL, modelsDir), log), log);
+  if (slot === null) return null;
+  if (!(await hasEmbeddingWidth(slot, log))) {
+    await slot.close();
+    return null;
+  }
+  return slot;
+}
+
+/**
+ * The embedder `open` serves, if it serves one of the right width (a processor takes it from its
+ * host's resources, which own it); null, saying why, when the knowledge base must do with BM25.
+ */
+export async function servedEmbedder(open: () => Promise<ModelSlot>, log: Logger): Promise<ModelSlot | null> {
+  const slot = await usableEmbedder(open, log);
+  return slot && (await hasEmbeddingWidth(slot, log)) ? slot : null;
+}
+
+async function usableEmbedder(open: () => Promise<ModelSlot>, log: Logger): Promise<ModelSlot | null> {
   try {
-    slot = await openModelSlot(await productionVersionDir(pool, EMBEDDER_MODEL, modelsDir), log);
+    return await open();
   } catch (error) {
     log.warn(
       { model: EMBEDDER_MODEL, reason: (error as Error).message },
@@ -42,16 +60,16 @@ export async function openProductionEmbedder(pool: pg.Pool, modelsDir: string, l
     );
     return null;
   }
+}
+
+async function hasEmbeddingWidth(slot: ModelSlot, log: Logger): Promise<boolean> {
   const [probe] = await slot.embed(["width check"]);
-  if (probe?.length !== EMBEDDING_DIMS) {
-    log.warn(
-      { model: EMBEDDER_MODEL, dimensions: probe?.length, expected: EMBEDDING_DIMS },
-      "embedder has the wrong width: the knowledge base is searched by BM25 only",
-    );
-    await slot.close();
-    return null;
-  }
-  return slot;
+  if (probe?.length === EMBEDDING_DIMS) return true;
+  log.warn(
+    { model: EMBEDDER_MODEL, dimensions: probe?.length, expected: EMBEDDING_DIMS },
+    "embedder has the wrong width: the knowledge base is searched by BM25 only",
+  );
+  return false;
 }
 
 /**

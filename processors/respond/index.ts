@@ -1,16 +1,13 @@
-import { Client } from "@elastic/elasticsearch";
-import type pg from "pg";
 import { Registry } from "prom-client";
 import {
   EMBEDDER_MODEL,
-  openProductionEmbedder,
+  servedEmbedder,
   slotEmbedder,
   type TextEmbedder,
 } from "../../knowledge-base/embedding.js";
-import { followProduction, type ModelSlot } from "../../models/index.js";
+import type { ModelSlot } from "../../models/index.js";
 import type { InquiryResponse } from "../../schemas/types.generated.js";
 import { outputOf, reading } from "../../streams/ports.js";
-import { createPool } from "../../storage/postgres.js";
 import { errorMessage } from "../../streams/errors.js";
 import type { ProcessorImplementation } from "../../streams/processor.js";
 import type { ProcessorDeclaration } from "../../streams/topology.js";
@@ -20,7 +17,6 @@ import { openAiChatModel, type ChatModel } from "./llm.js";
 import { readMessages } from "./messages.js";
 import { createRespondMetrics } from "./metrics.js";
 import { knowledgeBaseRetriever } from "./retrieval.js";
-import { elasticsearchOptions } from "../../config/security.js";
 
 /** How long a customer's reply may wait on the LLM before the fallback reply goes out instead. */
 export const LLM_TIMEOUT_MS = 8_000;
@@ -41,31 +37,19 @@ export async function respond(
   options: ResponderOptions = {},
 ): Promise<ProcessorImplementation> {
   const responseOut = outputOf(deps.topology, declaration, "inquiries.responses");
-  const { config, endpoints, log } = deps;
+  const { config, log } = deps;
   const index = config.knowledgeBaseIndex;
   const messages = readMessages();
-  const client = new Client(elasticsearchOptions(endpoints));
-  let pool: pg.Pool | undefined;
+  const client = deps.resources.elasticsearch();
   let slot: ModelSlot | null = null;
-  let stopFollowing: () => void = () => undefined;
-  const release = async () => {
-    stopFollowing();
-    await slot?.close();
-    await pool?.end();
-    await client.close();
-  };
-
   try {
     if (!(await client.indices.exists({ index }))) {
       throw new Error(`the knowledge-base index ${index} does not exist: run \`switchboard kb load\` first`);
     }
     if (options.embedder === undefined) {
-      pool = createPool(endpoints, declaration.name);
-      slot = await openProductionEmbedder(pool, config.modelsDir, log);
-      if (slot) stopFollowing = followProduction(slot, pool, EMBEDDER_MODEL, config.modelsDir, config.modelPollMs, log);
+      slot = await servedEmbedder(async () => (await deps.resources.productionModel(EMBEDDER_MODEL)).slot, log);
     }
   } catch (error) {
-    await release();
     throw new Error(`${declaration.name}: cannot start: ${errorMessage(error)}`, { cause: error });
   }
 
@@ -117,6 +101,5 @@ export async function respond(
       return [responseOut(response)];
     }),
     metrics: metricsRegistry,
-    close: release,
   };
 }
