@@ -13,6 +13,7 @@ import { createKafka } from "../../streams/kafka.js";
 import { createTopics } from "../../streams/topics.js";
 import { TRIAGE, type Topology } from "../../streams/topology.js";
 import { freePort } from "../support/api.js";
+import { testCertificates } from "../support/certificates.js";
 import { quietLog } from "../support/topics.js";
 
 const config = loadConfig();
@@ -42,64 +43,23 @@ describe.runIf(existsSync(path.join(JARS, ".complete")))(
     });
 
     beforeAll(async () => {
-      const openssl = (...args: string[]) => execFileSync("openssl", args, { cwd: dir, stdio: "pipe" });
-      openssl(
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-days",
-        "1",
-        "-subj",
-        "/CN=switchboard test CA",
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.pem",
-      );
-      openssl(
-        "req",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-subj",
-        "/CN=localhost",
-        "-keyout",
-        "broker.key",
-        "-out",
-        "broker.csr",
-      );
-      writeFileSync(file("san.cnf"), "subjectAltName=DNS:localhost\n");
-      openssl(
-        "x509",
-        "-req",
-        "-in",
-        "broker.csr",
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-days",
-        "1",
-        "-extfile",
-        "san.cnf",
-        "-out",
-        "broker.pem",
-      );
+      testCertificates(dir, { name: "broker" });
       // Kafka's PEM keystore wants an encrypted PKCS#8 key, in a scheme the JVM reads.
-      openssl(
-        "pkcs8",
-        "-topk8",
-        "-in",
-        "broker.key",
-        "-out",
-        "broker-key.pem",
-        "-passout",
-        "pass:keystore",
-        "-v1",
-        "PBE-SHA1-3DES",
+      execFileSync(
+        "openssl",
+        [
+          "pkcs8",
+          "-topk8",
+          "-in",
+          "broker.key",
+          "-out",
+          "broker-key.pem",
+          "-passout",
+          "pass:keystore",
+          "-v1",
+          "PBE-SHA1-3DES",
+        ],
+        { cwd: dir, stdio: "pipe" },
       );
       writeFileSync(
         file("keystore.pem"),
@@ -234,7 +194,11 @@ describe.runIf(existsSync(path.join(JARS, ".complete")))(
     });
 
     it("refuses the broker's certificate without the CA file (the system CAs do not know it)", async () => {
-      const admin = createKafka(resolveEndpoints(loadConfig(env())), "ssl-test-no-ca", pino({ level: "silent" })).admin();
+      const admin = createKafka(
+        resolveEndpoints(loadConfig(env())),
+        "ssl-test-no-ca",
+        pino({ level: "silent" }),
+      ).admin();
       await expect(admin.connect()).rejects.toThrow(/unable to verify the first certificate/);
       await admin.disconnect();
     }, 120_000);

@@ -1,5 +1,5 @@
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
-import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -10,6 +10,7 @@ import { loadConfig } from "../../config/settings.js";
 import { resolveEndpoints } from "../../stack/index.js";
 import { createPool } from "../../storage/postgres.js";
 import { freePort } from "../support/api.js";
+import { testCertificates } from "../support/certificates.js";
 
 /** Debian's PostgreSQL 15, as the local stack runs it (as the postgres OS user, which needs root to switch to). */
 const BIN = "/usr/lib/postgresql/15/bin";
@@ -41,52 +42,7 @@ describe.runIf(runnable)("PostgreSQL over TLS with a private CA (settings → co
 
   beforeAll(async () => {
     chmodSync(dir, 0o755);
-    const openssl = (...args: string[]) => execFileSync("openssl", args, { cwd: dir, stdio: "pipe" });
-    openssl(
-      "req",
-      "-x509",
-      "-newkey",
-      "rsa:2048",
-      "-nodes",
-      "-days",
-      "1",
-      "-subj",
-      "/CN=switchboard test CA",
-      "-keyout",
-      "ca.key",
-      "-out",
-      "ca.pem",
-    );
-    openssl(
-      "req",
-      "-newkey",
-      "rsa:2048",
-      "-nodes",
-      "-subj",
-      "/CN=localhost",
-      "-keyout",
-      "server.key",
-      "-out",
-      "server.csr",
-    );
-    writeFileSync(file("san.cnf"), "subjectAltName=DNS:localhost\n");
-    openssl(
-      "x509",
-      "-req",
-      "-in",
-      "server.csr",
-      "-CA",
-      "ca.pem",
-      "-CAkey",
-      "ca.key",
-      "-CAcreateserial",
-      "-days",
-      "1",
-      "-extfile",
-      "san.cnf",
-      "-out",
-      "server.pem",
-    );
+    testCertificates(dir);
     // PostgreSQL wants its key private to it.
     chownSync(file("server.key"), uid, gid);
     chmodSync(file("server.key"), 0o600);

@@ -1,5 +1,5 @@
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -9,6 +9,7 @@ import { loadConfig } from "../../config/settings.js";
 import { connectorRedis } from "../../connectors/redis.js";
 import { resolveEndpoints } from "../../stack/index.js";
 import { freePort } from "../support/api.js";
+import { testCertificates } from "../support/certificates.js";
 import { quietLog } from "../support/topics.js";
 
 /**
@@ -24,52 +25,7 @@ describe("Redis over TLS with a private CA (settings → config/security.ts → 
   const clients: Redis[] = [];
 
   beforeAll(async () => {
-    const openssl = (...args: string[]) => execFileSync("openssl", args, { cwd: dir, stdio: "pipe" });
-    openssl(
-      "req",
-      "-x509",
-      "-newkey",
-      "rsa:2048",
-      "-nodes",
-      "-days",
-      "1",
-      "-subj",
-      "/CN=switchboard test CA",
-      "-keyout",
-      "ca.key",
-      "-out",
-      "ca.pem",
-    );
-    openssl(
-      "req",
-      "-newkey",
-      "rsa:2048",
-      "-nodes",
-      "-subj",
-      "/CN=localhost",
-      "-keyout",
-      "server.key",
-      "-out",
-      "server.csr",
-    );
-    writeFileSync(file("san.cnf"), "subjectAltName=DNS:localhost,IP:127.0.0.1\n");
-    openssl(
-      "x509",
-      "-req",
-      "-in",
-      "server.csr",
-      "-CA",
-      "ca.pem",
-      "-CAkey",
-      "ca.key",
-      "-CAcreateserial",
-      "-days",
-      "1",
-      "-extfile",
-      "san.cnf",
-      "-out",
-      "server.pem",
-    );
+    testCertificates(dir, { altNames: "DNS:localhost,IP:127.0.0.1" });
     port = await freePort();
     server = spawn(
       "redis-server",
