@@ -101,7 +101,9 @@ export async function startTask(
       allowAutoTopicCreation: false,
     }),
   });
-  let { producer, consumer } = createClients();
+  // Made by connect(), anew on every reconnect.
+  let producer!: Producer;
+  let consumer!: Consumer;
 
   const limiter = createLimiter(task.concurrency);
   const sinks = task.members.flatMap((m) => (m.implementation.flush ? [m.implementation.flush] : []));
