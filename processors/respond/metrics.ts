@@ -26,7 +26,7 @@ export function createRespondMetrics(registry: Registry): RespondMetrics {
       (registry.getSingleMetric("switchboard_respond_retrieval_seconds") as Histogram<"step"> | undefined) ??
       new Histogram({
         name: "switchboard_respond_retrieval_seconds",
-        help: "Time of each knowledge-base retrieval step: bm25 (search), embed (the query's embedding), knn (search)",
+        help: "Time of each knowledge-base retrieval step: embed (the query's embedding), search (BM25 and kNN in one request)",
         labelNames: ["step"],
         buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
         registers: [registry],

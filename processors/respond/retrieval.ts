@@ -46,7 +46,7 @@ export interface RetrieverOptions {
   readonly size?: number;
   /** Added to the BM25 score of articles in the predicted category. */
   readonly categoryBoost?: number;
-  /** Where the time of each step (bm25, embed, knn) is recorded. */
+  /** Where the time of each step (embed, search) is recorded. */
   readonly stepSeconds?: Histogram<"step">;
 }
 
@@ -65,7 +65,7 @@ const SOURCE_FIELDS = ["intent", "category", "department", "title", "body", "tem
 
 /**
  * Retrieves knowledge-base articles for an inquiry: BM25 over the text fields and kNN over the
- * article embeddings run separately, then their rankings are fused in application code.
+ * article embeddings, two searches of one request, whose rankings are fused in application code.
  */
 export function knowledgeBaseRetriever(options: RetrieverOptions): Retriever {
   const { client, index, embedder } = options;
@@ -80,19 +80,10 @@ export function knowledgeBaseRetriever(options: RetrieverOptions): Retriever {
     }
   };
 
-  /** One ranking: a search of the articles, timed as `step`. */
-  async function search(
-    step: string,
-    ranking: Pick<estypes.SearchRequest, "query" | "knn">,
-  ): Promise<estypes.SearchHit<KnowledgeArticle>[]> {
-    const response = await timed(step, () =>
-      client.search<KnowledgeArticle>({ index, size, _source: SOURCE_FIELDS, ...ranking }),
-    );
-    return response.hits.hits;
-  }
-
-  function bm25(text: string, category: string | null): Promise<estypes.SearchHit<KnowledgeArticle>[]> {
-    return search("bm25", {
+  function bm25(text: string, category: string | null): estypes.MsearchMultisearchBody {
+    return {
+      size,
+      _source: SOURCE_FIELDS,
       query: {
         bool: {
           must: {
@@ -112,30 +103,48 @@ export function knowledgeBaseRetriever(options: RetrieverOptions): Retriever {
               : [],
         },
       },
-    });
+    };
   }
 
   /** Only articles embedded by the same model version are comparable: after a swap, kNN finds none until `kb load` re-embeds. */
-  async function knn(embedder: TextEmbedder, text: string): Promise<estypes.SearchHit<KnowledgeArticle>[]> {
-    const model = embedder.model;
-    const [vector] = await timed("embed", () => embedder.embed([text.slice(0, MAX_EMBEDDED_CHARS)]));
-    return search("knn", {
+  function knn(model: string, vector: Float32Array): estypes.MsearchMultisearchBody {
+    return {
+      size,
+      _source: SOURCE_FIELDS,
       knn: {
         field: "embedding",
-        query_vector: Array.from(vector!),
+        query_vector: Array.from(vector),
         k: size,
         num_candidates: Math.max(50, size * 10),
         filter: { term: { embedder: model } },
       },
+    };
+  }
+
+  /**
+   * Both rankings in one `_msearch` request: for a knowledge base of tens of articles the
+   * searches themselves are cheap, and a request of its own per ranking cost Elasticsearch about
+   * twice the CPU (measured: 5.7 against 4.7 ms per pair at 16 in flight, 5.9 against 2.9 one at a time).
+   */
+  async function search(bodies: readonly estypes.MsearchMultisearchBody[]): Promise<estypes.SearchHit<KnowledgeArticle>[][]> {
+    const response = await timed("search", () =>
+      client.msearch<KnowledgeArticle>({ searches: bodies.flatMap((body) => [{ index }, body]) }),
+    );
+    return response.responses.map((item, i) => {
+      if ("error" in item) throw new Error(`the ${i === 0 ? "BM25" : "kNN"} search failed: ${item.error.reason ?? item.error.type}`);
+      return item.hits.hits;
     });
   }
 
   return {
     async retrieve({ text, category = null }) {
       const query = text.slice(0, MAX_QUERY_CHARS);
-      const [lexical, knnHits] = await Promise.all([
+      const vector = embedder
+        ? (await timed("embed", () => embedder.embed([query.slice(0, MAX_EMBEDDED_CHARS)])))[0]!
+        : undefined;
+      const [lexical = [], knnHits = []] = await search([
         bm25(query, category),
-        embedder ? knn(embedder, query) : Promise.resolve([]),
+        ...(embedder && vector ? [knn(embedder.model, vector)] : []),
       ]);
       const semantic = knnHits.length > 0 ? knnHits : null;
       const rankers: Ranker[] = semantic ? ["bm25", "knn"] : ["bm25"];

@@ -116,4 +116,9 @@ describe("knowledge-base retrieval", () => {
     expect(await top("I want to change something", "ORDER")).toBe("change_order");
     expect(await top("I want my money back for the broken lamp", "ACCOUNT")).toBe("get_refund");
   });
+
+  it("fails with the search that failed when Elasticsearch refuses one (no such index), instead of answering with nothing", async () => {
+    const retriever = knowledgeBaseRetriever({ client, index: kbIndexName("missing"), embedder });
+    await expect(retriever.retrieve({ text: "where is my order" })).rejects.toThrow(/the BM25 search failed: no such index/);
+  });
 });
