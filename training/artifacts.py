@@ -2,7 +2,9 @@
 
 A version is written to a temporary sibling and renamed into place, so a reader never sees a
 half-written one; its manifest is validated against models/manifest.schema.json first. Reading verifies checksums, labels and ONNX inputs/outputs against the
-manifest and refuses anything that does not match."""
+manifest and refuses anything that does not match. A version that pins an embedder (family
+`head`) is loaded with that embedder version, found beside it in the same models directory and
+refused unless its model.onnx has exactly the pinned sha256."""
 
 from __future__ import annotations
 
@@ -25,6 +27,9 @@ MODEL_FILE = "model.onnx"
 MANIFEST_FILE = "manifest.json"
 # The task of a version that outputs only `embedding` (no labels, no `probabilities`).
 EMBEDDING_TASK = "embedding"
+# A classifier over another version's embedding; its manifest pins that version under `embedder`.
+HEAD_FAMILY = "head"
+EMBEDDER_PIN = "embedder"
 _ORT_TYPES = {"tensor(string)": "string", "tensor(float)": "float32", "tensor(int64)": "int64"}
 # The one description of manifest.json, shared with serving (models/manifest.ts validates with it too).
 MANIFEST_SCHEMA_FILE = Path(__file__).resolve().parent.parent / "models" / "manifest.schema.json"
@@ -105,9 +110,13 @@ class LoadedVersion:
     directory: Path
     manifest: dict[str, Any]
     session: ort.InferenceSession
+    embedder: LoadedVersion | None = None  # the pinned embedder of a head version
 
 
 def load_version(directory: Path, threads: int = 2) -> LoadedVersion:
+    """The verified version; for a head, with its pinned embedder, which is
+    `<models root>/<embedder.model>/<embedder.version>` (the models root being the directory two
+    levels up, as for every version)."""
     manifest_path = directory / MANIFEST_FILE
     try:
         manifest = json.loads(manifest_path.read_text())
@@ -132,7 +141,50 @@ def load_version(directory: Path, threads: int = 2) -> LoadedVersion:
     except Exception as error:  # onnxruntime raises its own exception types
         raise ArtifactError(f"{directory / MODEL_FILE}: onnxruntime cannot load it ({error})") from error
     _check_signature(directory, manifest, session)
-    return LoadedVersion(directory, manifest, session)
+    pinned = _load_pinned_embedder(directory, manifest, threads)
+    return LoadedVersion(directory, manifest, session, pinned)
+
+
+def pinned_embedder_directory(directory: Path, pin: dict[str, Any]) -> Path:
+    return directory.parent.parent / str(pin["model"]) / str(pin["version"])
+
+
+def _load_pinned_embedder(directory: Path, manifest: dict[str, Any], threads: int) -> LoadedVersion | None:
+    pin = manifest.get(EMBEDDER_PIN)
+    if pin is None:
+        if manifest["family"] == HEAD_FAMILY:
+            raise ArtifactError(f"{directory}: a head version must pin its embedder (`{EMBEDDER_PIN}`)")
+        return None
+    name = f"{pin['model']}@{pin['version']}"
+    path = pinned_embedder_directory(directory, pin)
+    if not path.is_dir():
+        raise ArtifactError(
+            f"{directory}: its embedder {name} is missing ({path}); the head is only valid with exactly "
+            "that version: restore it or train the head again on the current embedder"
+        )
+    try:
+        embedder = load_version(path, threads)
+    except ArtifactError as error:
+        raise ArtifactError(f"{directory}: its embedder {name} cannot be served: {error}") from error
+    actual = embedder.manifest["files"][MODEL_FILE]
+    if actual != pin["sha256"]:
+        raise ArtifactError(
+            f"{directory}: its embedder {name} has model.onnx sha256 {actual}, the head was trained on "
+            f"{pin['sha256']}: a head is only valid with the exact embedder it pins"
+        )
+    if embedder.manifest["task"] != EMBEDDING_TASK or embedder.manifest["family"] != pin["family"]:
+        raise ArtifactError(
+            f"{directory}: {name} is not the {pin['family']} embedding model the head pins "
+            f"(task {embedder.manifest['task']}, family {embedder.manifest['family']})"
+        )
+    width = embedder.manifest["onnx"]["outputs"]["embedding"]["shape"][-1]
+    expected = manifest["onnx"]["inputs"].get("embedding", {}).get("shape", [None, None])[-1]
+    if not width == pin["dimensions"] == expected:
+        raise ArtifactError(
+            f"{directory}: {name} embeds in {width} dimensions, the pin says {pin['dimensions']} and the "
+            f"head's `embedding` input {expected}"
+        )
+    return embedder
 
 
 def _check_signature(directory: Path, manifest: dict[str, Any], session: ort.InferenceSession) -> None:
@@ -143,6 +195,12 @@ def _check_signature(directory: Path, manifest: dict[str, Any], session: ort.Inf
         raise ArtifactError(
             f"{directory}: inputs {actual_inputs} do not match the manifest {declared_inputs}"
         )
+    for tensor in session.get_inputs():
+        declared, actual = onnx_spec["inputs"][tensor.name]["shape"][-1], tensor.shape[-1]
+        if isinstance(declared, int) and isinstance(actual, int) and declared != actual:
+            raise ArtifactError(
+                f"{directory}: input {tensor.name!r} has width {actual}, the manifest says {declared}"
+            )
     outputs = {o.name: o for o in session.get_outputs()}
     for name, spec in onnx_spec["outputs"].items():
         if name not in outputs or _ORT_TYPES.get(outputs[name].type) != spec["type"]:

@@ -15,7 +15,7 @@ from threadpoolctl import threadpool_limits
 from training import config
 from training.artifacts import ArtifactError, latest_versions
 from training.datasets import Split
-from training.defaults import Outcome, ensure_defaults
+from training.defaults import HEAD_MARGIN, Outcome, ensure_defaults
 from training.embedder import DEFAULT_KIND, EMBEDDER_MODEL, KINDS, export_embedder, register_embedder
 from training.evaluation import (
     HeldOutMismatch,
@@ -64,7 +64,12 @@ def cmd_train(args: argparse.Namespace) -> int:
         return cmd_defaults(args)
     registry = None if args.no_register else _registry()  # fail before hours of training, not after
     families = list(FAMILIES) if args.family == "all" else [args.family]
-    trainer = Trainer(config.models_dir(), seed=args.seed, limit=args.limit)
+    # Heads pin the registry's production embedder whenever there is a registry, so that a head
+    # written with --no-register is one serving can use too (read only: no migrations).
+    lookup = registry
+    if lookup is None and "head" in families and config.database_url():
+        lookup = Registry.open()
+    trainer = Trainer(config.models_dir(), seed=args.seed, limit=args.limit, registry=lookup)
     for target in _targets(args):
         for trained in trainer.train(target, families):
             print(f"trained {trained.model}@{trained.version} -> {trained.directory}")
@@ -80,7 +85,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_defaults(args: argparse.Namespace) -> int:
     registry = _registry()
-    trainer = Trainer(config.models_dir(), seed=args.seed)
+    trainer = Trainer(config.models_dir(), seed=args.seed, registry=registry)
 
     def report(outcome: Outcome) -> None:
         print(f"{outcome.model}: {outcome.message}", flush=True)
@@ -277,7 +282,8 @@ def parser() -> argparse.ArgumentParser:
     defaults = commands.add_parser(
         "defaults",
         help="give every model the pipeline serves (intent, category, sentiment, urgency, embedder) a "
-        "production version: train the linear family where there is none",
+        "production version: export the embedder, then train the linear and head families where there "
+        f"is none and promote the head if its validation macro-F1 is within {HEAD_MARGIN} of linear's",
     )
     defaults.add_argument("--seed", type=int, default=0)
     defaults.set_defaults(run=cmd_defaults)

@@ -23,6 +23,7 @@ from training.calibration import calibrated, fit_temperature, nll
 from training.config import OosPolicy
 from training.datasets.base import OOS_LABEL, Example, Split, rows_digest
 from training.metrics import ECE_BINS, report_probabilities
+from training.models.embedding_head import HeadModel, PinnedEmbedder, resolve_embedder
 from training.models.encoder import Encoder, EncoderModel
 from training.models.ensemble import EnsembleModel, Member
 from training.models.linear import LinearModel, LinearParams
@@ -30,11 +31,12 @@ from training.models.protocol import Model
 from training.onnx_graph import FLOAT, OPSET, GraphBuilder
 from training.oos import choose_threshold, evaluate
 from training.predictor import Predictor
+from training.registry import Registry
 from training.tasks import Target
 
 log = logging.getLogger(__name__)
 
-FAMILIES = ("linear", "encoder", "ensemble")
+FAMILIES = ("linear", "encoder", "ensemble", "head")
 PARITY_TOLERANCE = 1e-5
 PARITY_SAMPLE = 64
 
@@ -94,7 +96,9 @@ def export(model: Model, temperature: float, n_labels: int) -> onnx.ModelProto:
 
 
 class Trainer:
-    """Trains targets; the encoder and its embedding memo are shared by all targets of a run."""
+    """Trains targets; the encoder, the pinned embedder and their embedding memos are shared by
+    all targets of a run. Heads are trained on `registry`'s production embedder when a registry
+    is given, else on the newest embedder version under `models_root` (resolve_embedder)."""
 
     def __init__(
         self,
@@ -103,18 +107,27 @@ class Trainer:
         limit: int | None = None,
         linear_params: LinearParams | None = None,
         oos_policy: OosPolicy | None = None,
+        registry: Registry | None = None,
     ) -> None:
         self.models_root = models_root
         self.seed = seed
         self.limit = limit
         self.linear_params = linear_params or LinearParams()
         self.oos_policy = oos_policy or OosPolicy()
+        self.registry = registry
         self._encoder: Encoder | None = None
+        self._embedder: PinnedEmbedder | None = None
 
     def encoder(self) -> Encoder:
         if self._encoder is None:
             self._encoder = Encoder()
         return self._encoder
+
+    def embedder(self) -> PinnedEmbedder:
+        """Resolved once per run, so every head of the run pins the same version."""
+        if self._embedder is None:
+            self._embedder = PinnedEmbedder.at(resolve_embedder(self.models_root, self.registry))
+        return self._embedder
 
     def train(self, target: Target, families: list[str]) -> list[TrainedVersion]:
         split = target.load(self.seed, self.limit)
@@ -137,6 +150,8 @@ class Trainer:
             model = LinearModel(self.linear_params, seed=self.seed)
         elif family == "encoder":
             model = EncoderModel(self.encoder(), seed=self.seed)
+        elif family == "head":
+            model = HeadModel(self.embedder(), seed=self.seed)
         elif family == "ensemble":
             linear, encoder = self._fit(data, "linear"), self._fit(data, "encoder")
             model = EnsembleModel(
@@ -271,6 +286,7 @@ class Trainer:
                 },
             },
             "tokenizer": model.tokenizer_spec(),
+            **model.manifest_fields(),
             "reference": reference.build(
                 data.labels,
                 [r.label for r in split.train],

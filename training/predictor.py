@@ -1,5 +1,6 @@
 """Runs a model version directory the way the Node side does: onnxruntime only, inputs built
-from the manifest (raw strings for the linear family, WordPiece ids for the encoder)."""
+from the manifest (raw strings for the linear family, WordPiece ids for the encoder, the pinned
+embedder's output for a head)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from training.artifacts import LoadedVersion, load_version
+from training.models.embedding_head import PinnedEmbedder
 from training.models.encoder import pad_batch
 from training.models.wordpiece import WordPieceTokenizer
 
@@ -25,9 +27,13 @@ class Predictor:
             if "input_ids" in self._inputs
             else None
         )
+        # load_version has verified the pinned embedder (present, same sha256 and width).
+        pinned = self.version.embedder
+        self._embedder = PinnedEmbedder(pinned, memo=False) if pinned is not None else None
 
     def _feed(self, texts: list[str]) -> dict[str, np.ndarray]:
-        """Raw strings for a `text` input, WordPiece ids for `input_ids` (the ensemble takes both)."""
+        """Raw strings for a `text` input, WordPiece ids for `input_ids` (the ensemble takes both),
+        the pinned embedder's vectors for `embedding`."""
         feed: dict[str, np.ndarray] = {}
         if "text" in self._inputs:
             feed["text"] = np.array(texts, dtype=object)
@@ -35,6 +41,9 @@ class Predictor:
             feed["input_ids"], feed["attention_mask"] = pad_batch(
                 [self._wordpiece.encode(t) for t in texts], self._wordpiece.pad
             )
+        if "embedding" in self._inputs:
+            assert self._embedder is not None, "load_version loads a head with its embedder"
+            feed["embedding"] = self._embedder(texts)
         return feed
 
     def probabilities(self, texts: list[str]) -> np.ndarray:

@@ -15,10 +15,20 @@ from training.registry import Registry, RegistryError
 log = logging.getLogger(__name__)
 
 
-def run_gate(registry: Registry, model: str, version: str, policy: GatePolicy, models_root: Path) -> Decision:
+def run_gate(
+    registry: Registry,
+    model: str,
+    version: str,
+    policy: GatePolicy,
+    models_root: Path,
+    selection: Decision | None = None,
+) -> Decision:
     """Scores the candidate and the production version through onnxruntime on the candidate's
     held-out test set (so both are judged on the same rows, as served) and applies the gate.
-    The model's row stays locked meanwhile, so concurrent promotions cannot interleave."""
+    The model's row stays locked meanwhile, so concurrent promotions cannot interleave.
+    `selection`: why this candidate rather than a sibling was put to the gate (`defaults`' family
+    choice); its reason precedes the gate's in the recorded decision, its numbers are kept under
+    `selection`."""
     with registry.locked(model):
         candidate = registry.version(model, version)
         if candidate.manifest["task"] == EMBEDDING_TASK:
@@ -37,6 +47,12 @@ def run_gate(registry: Registry, model: str, version: str, policy: GatePolicy, m
         decision = decide(truth, candidate_pred, production_pred, policy)
         if production:
             decision.numbers["production_version"] = production.version
+        if selection is not None:
+            decision = Decision(
+                decision.promote,
+                f"{selection.reason}; gate: {decision.reason}",
+                {**decision.numbers, "selection": selection.numbers},
+            )
         registry.record(model, version, decision)
     log.info("%s@%s %s: %s", model, version, "promoted" if decision.promote else "rejected", decision.reason)
     return decision

@@ -343,6 +343,9 @@ class EncoderModel:
     def extra_files(self) -> dict[str, Path]:
         return {"vocab.txt": self.encoder.vocab_path}
 
+    def manifest_fields(self) -> dict[str, Any]:
+        return {}
+
     def feature_summaries(self, texts: list[str]) -> list[dict[str, Any]]:
         return [reference.vector_summary("embedding", self.encoder(texts))]
 

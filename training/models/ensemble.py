@@ -69,6 +69,9 @@ class EnsembleModel:
     def extra_files(self) -> dict[str, Path]:
         return self.encoder.model.extra_files()
 
+    def manifest_fields(self) -> dict[str, Any]:
+        return {}
+
     def feature_summaries(self, texts: list[str]) -> list[dict[str, Any]]:
         return self.linear.model.feature_summaries(texts) + self.encoder.model.feature_summaries(texts)
 

@@ -122,6 +122,9 @@ class LinearModel:
     def extra_files(self) -> dict[str, Path]:
         return {}
 
+    def manifest_fields(self) -> dict[str, Any]:
+        return {}
+
     def feature_summaries(self, texts: list[str]) -> list[dict[str, Any]]:
         active = np.diff(self.features(texts).indptr).astype(np.float64)
         return [reference.scalar_summary("active_features", active)]

@@ -27,6 +27,10 @@ class Model(Protocol):
 
     def tokenizer_spec(self) -> dict[str, Any]: ...
 
+    def manifest_fields(self) -> dict[str, Any]:
+        """Top-level manifest fields of the family (a head's `embedder` pin), usually none."""
+        ...
+
     def extra_files(self) -> dict[str, Path]:
         """Files the version directory needs besides model.onnx (name -> source path)."""
         ...

@@ -4,10 +4,13 @@ from pathlib import Path
 
 from training.pipeline import FAMILIES, TrainedVersion, Trainer
 from training.tasks import TARGETS
-from training.tests.conftest import SLICE
+from training.tests.conftest import SLICE, install_embedder
 
 
-def test_same_seed_gives_same_bytes_and_metrics(trained: dict[str, TrainedVersion], tmp_path: Path) -> None:
+def test_same_seed_gives_same_bytes_and_metrics(
+    trained: dict[str, TrainedVersion], tmp_path: Path, embedder_version: Path
+) -> None:
+    install_embedder(tmp_path, embedder_version)
     again = {
         v.family: v
         for v in Trainer(tmp_path, seed=0, limit=SLICE).train(TARGETS["sentiment"], list(FAMILIES))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import onnxruntime as ort
 import pytest
@@ -9,6 +11,7 @@ import pytest
 from training.calibration import calibrated
 from training.datasets import airline
 from training.models.encoder import Encoder, EncoderModel, EncoderParams, pad_batch
+from training.models.embedding_head import HeadModel, PinnedEmbedder
 from training.models.ensemble import EnsembleModel, Member
 from training.models.linear import LinearModel
 from training.models.protocol import Model
@@ -29,7 +32,12 @@ SAMPLES = [
 
 
 @pytest.fixture(scope="module")
-def fitted() -> dict[str, tuple[Model, float]]:
+def pinned(embedder_version: Path) -> PinnedEmbedder:
+    return PinnedEmbedder.at(embedder_version)
+
+
+@pytest.fixture(scope="module")
+def fitted(pinned: PinnedEmbedder) -> dict[str, tuple[Model, float]]:
     split = airline.load(seed=0, limit=300)
     labels = {label: i for i, label in enumerate(split.labels)}
     texts, y = [r.text for r in split.train], np.array([labels[r.label] for r in split.train])
@@ -38,7 +46,8 @@ def fitted() -> dict[str, tuple[Model, float]]:
     linear = LinearModel()
     sentence = EncoderModel(encoder, EncoderParams(layers_c_grid=()))
     layers = EncoderModel(encoder, EncoderParams(sentence_c_grid=()))
-    for model in (linear, sentence, layers):
+    head = HeadModel(pinned)
+    for model in (linear, sentence, layers, head):
         model.fit(texts, y, val, val_y)
     assert (sentence.features, layers.features) == ("sentence", "layers")
     ensemble = EnsembleModel(Member(linear, 0.8), Member(layers, 1.3))
@@ -48,11 +57,14 @@ def fitted() -> dict[str, tuple[Model, float]]:
         "encoder-sentence": (sentence, 0.6),
         "encoder-layers": (layers, 0.9),
         "ensemble": (ensemble, 1.1),
+        "head": (head, 0.7),
     }
 
 
-@pytest.mark.parametrize("variant", ["linear", "encoder-sentence", "encoder-layers", "ensemble"])
-def test_onnx_equals_python(fitted: dict[str, tuple[Model, float]], variant: str) -> None:
+@pytest.mark.parametrize("variant", ["linear", "encoder-sentence", "encoder-layers", "ensemble", "head"])
+def test_onnx_equals_python(
+    fitted: dict[str, tuple[Model, float]], pinned: PinnedEmbedder, variant: str
+) -> None:
     model, temperature = fitted[variant]
     session = ort.InferenceSession(export(model, temperature, 3).SerializeToString())
     feed: dict[str, np.ndarray] = {}
@@ -63,6 +75,9 @@ def test_onnx_equals_python(fitted: dict[str, tuple[Model, float]], variant: str
         feed["input_ids"], feed["attention_mask"] = pad_batch(
             [tokenizer.encode(t) for t in SAMPLES], tokenizer.pad
         )
+    if "embedding" in model.inputs:
+        # As served: the embedder's graph computes the head's input, one batch of all samples.
+        feed["embedding"] = PinnedEmbedder(pinned.version, memo=False)(SAMPLES)
     (onnx_probabilities,) = session.run(["probabilities"], feed)
     np.testing.assert_allclose(
         onnx_probabilities, calibrated(model.logits(SAMPLES), temperature), atol=1e-5, rtol=0
