@@ -13,8 +13,12 @@ import { z } from "zod";
 /** models/manifest.schema.json's path, for whoever validates with the JSON Schema itself. */
 export const MANIFEST_SCHEMA_FILE = fileURLToPath(new URL("./manifest.schema.json", import.meta.url));
 
-/** `static`: a token-embedding table (the knowledge base's distilled `embedder`), no classifier. */
-export const FAMILIES = ["linear", "encoder", "ensemble", "static"] as const;
+/**
+ * `static`: a token-embedding table (the knowledge base's distilled `embedder`), no classifier.
+ * `head`: a classifier over the sentence embedding of the embedder version it names (`embedder`),
+ * so every head of an inquiry shares one embedding pass.
+ */
+export const FAMILIES = ["linear", "encoder", "ensemble", "static", "head"] as const;
 export type Family = (typeof FAMILIES)[number];
 
 /** The task of a version that only embeds text (the knowledge base's `embedder`): no labels, no probabilities. */
@@ -41,6 +45,16 @@ const tokenizerSpec = z.looseObject({ kind: z.string() }).check((ctx) => {
   for (const issue of parsed.error?.issues ?? []) {
     ctx.issues.push({ code: "custom", message: issue.message, path: issue.path, input: ctx.value });
   }
+});
+
+/** The one embedder version a head was trained on, and so the only one it can be served with. */
+const embedderPinSpec = z.looseObject({
+  model: z.string().min(1),
+  version: z.string().min(1),
+  family: z.string().min(1),
+  dimensions: z.number().int().min(1),
+  /** sha256 of that version's model.onnx (its manifest.files entry). */
+  sha256,
 });
 
 /** CLINC150-style targets: below `threshold` (max calibrated probability) an inquiry is out of scope. */
@@ -76,6 +90,11 @@ export const manifestSchema = z
     tokenizer: tokenizerSpec,
     reference: openObject.nullable(),
     files: z.record(fileName, sha256),
+    embedder: embedderPinSpec.optional(),
+  })
+  .refine((m) => m.family !== "head" || m.embedder !== undefined, {
+    message: "a head version names the embedder version it was trained on",
+    path: ["embedder"],
   })
   .refine((m) => (m.task === EMBEDDING_TASK ? m.labels.length === 0 : m.labels.length >= 2), {
     message: `a classifier lists at least two labels; an ${EMBEDDING_TASK} model none`,
@@ -85,6 +104,7 @@ export const manifestSchema = z
 export type Manifest = z.infer<typeof manifestSchema>;
 export type OperatingPoint = z.infer<typeof operatingPointSpec>;
 export type WordPieceSpec = z.infer<typeof wordPieceSpec>;
+export type EmbedderPin = z.infer<typeof embedderPinSpec>;
 
 /** Parses manifest.json text; throws a message naming the offending fields. */
 export function parseManifest(text: string): Manifest {

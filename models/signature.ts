@@ -4,7 +4,7 @@ import { EMBEDDING_TASK, type Family, type Manifest } from "./manifest.js";
 /** The ONNX signature of a version (training/README.md, "ONNX signature"). */
 export interface Signature {
   /** Input name → element type. */
-  readonly inputs: Readonly<Record<string, "string" | "int64">>;
+  readonly inputs: Readonly<Record<string, "string" | "int64" | "float32">>;
   /** Outputs serving reads; all float32. */
   readonly outputs: readonly ("probabilities" | "active_features" | "embedding")[];
 }
@@ -19,6 +19,8 @@ const CLASSIFIERS: Readonly<Record<Family, Signature>> = {
   ensemble: { inputs: { text: "string", ...TOKEN_IDS }, outputs: ["probabilities", "active_features", "embedding"] },
   // Embeds only: a version of this family has the embedding signature whatever its task says.
   static: EMBEDDER,
+  // The embedding comes from the embedder version the manifest names (`embedder`), computed once per text.
+  head: { inputs: { embedding: "float32" }, outputs: ["probabilities"] },
 };
 
 export function signatureOf(manifest: Pick<Manifest, "task" | "family">): Signature {

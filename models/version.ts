@@ -1,13 +1,14 @@
 import { readFile } from "node:fs/promises";
 import path from "node:path";
-import type { Tensor } from "onnxruntime-node";
+import { Tensor } from "onnxruntime-node";
 import type { Logger } from "pino";
 import { ModelLoadError } from "./errors.js";
 import { textFeed, tokenFeeds } from "./feeds.js";
 import { inlineSession, sharedInferencePool, type InferencePool, type ModelSession } from "./inference-pool.js";
-import { parseManifest, wordPieceSettings, type Manifest } from "./manifest.js";
+import { EMBEDDING_TASK, parseManifest, wordPieceSettings, type EmbedderPin, type Manifest } from "./manifest.js";
 import { readVerifiedFile } from "./onnx-session.js";
 import { toPredictions, type BatchOutputs, type Prediction } from "./prediction.js";
+import { SharedEmbedders } from "./shared-embedders.js";
 import { signatureOf, signatureProblems, takesTokenIds, type Signature } from "./signature.js";
 import { WordPieceTokenizer } from "./wordpiece.js";
 
@@ -107,6 +108,8 @@ class OnnxModel implements LoadedModel {
     private readonly signature: Signature,
     private readonly session: ModelSession,
     private readonly tokenizer: WordPieceTokenizer | undefined,
+    /** A head's embedder (the version it was trained on), held while the head is loaded. */
+    private readonly embedder?: { readonly pin: EmbedderPin; readonly model: LoadedModel },
   ) {
     this.name = manifest.model;
     this.version = manifest.version;
@@ -158,8 +161,10 @@ class OnnxModel implements LoadedModel {
   }
 
   private async run(rows: readonly Row[]): Promise<BatchOutputs> {
+    const embedding = this.embedder && (await this.embeddingFeed(rows));
     // Tokenized here, fed in the session's thread: the feeds are built again if a crashed worker's run is retried.
     const feeds = (): Record<string, Tensor> => ({
+      ...(embedding && { embedding }),
       ...("text" in this.signature.inputs && { text: textFeed(rows.map((row) => row.text)) }),
       ...(this.tokenizer &&
         tokenFeeds(
@@ -168,6 +173,20 @@ class OnnxModel implements LoadedModel {
         )),
     });
     return (await this.session.run(feeds)) as unknown as BatchOutputs;
+  }
+
+  /** A head's input: the rows' embeddings from its embedder (shared with every other head of the same texts). */
+  private async embeddingFeed(rows: readonly Row[]): Promise<Tensor> {
+    const { pin, model } = this.embedder!;
+    const embeddings = await model.embed(rows.map((row) => row.text));
+    const data = new Float32Array(rows.length * pin.dimensions);
+    embeddings.forEach((embedding, row) => {
+      if (embedding.length !== pin.dimensions) {
+        throw new Error(`${model.name}@${model.version} gave ${embedding.length} dimensions, ${this.id} takes ${pin.dimensions}`);
+      }
+      data.set(embedding, row * pin.dimensions);
+    });
+    return new Tensor("float32", data, [rows.length, pin.dimensions]);
   }
 
   /**
@@ -210,6 +229,7 @@ class OnnxModel implements LoadedModel {
     if (this.released) return;
     this.released = true;
     await this.session.release();
+    await this.embedder?.model.release();
   }
 }
 
@@ -218,41 +238,104 @@ export interface LoadOptions {
   readonly pool?: InferencePool | null;
 }
 
+/** Every embedder version loaded in this process, shared by its holders (shared-embedders.ts). */
+const sharedEmbedders = new SharedEmbedders();
+
+async function readManifest(directory: string): Promise<Manifest> {
+  let manifestText: string;
+  try {
+    manifestText = await readFile(path.join(directory, "manifest.json"), "utf8");
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new Error(
+      code === "ENOENT" ? "manifest.json is missing" : `manifest.json cannot be read (${(error as Error).message})`,
+      { cause: error },
+    );
+  }
+  return parseManifest(manifestText);
+}
+
 /**
  * Loads a version directory for serving: validates manifest.json, verifies every file against
  * its sha256 (the bytes checked are the bytes loaded), creates the session (in an inference
  * worker unless the pool is null), checks the graph's inputs and outputs against the family and
  * the manifest, and warms it up. Anything wrong is a ModelLoadError naming the directory and the
  * problem; nothing is left allocated.
+ *
+ * An embedder version is loaded once per process and pool and shared (with a memo of recent
+ * texts) by every caller that loads it; a `head` version holds the embedder version it names,
+ * found beside its own model in the models directory (`<root>/<embedder.model>/<embedder.version>`).
  */
 export async function loadModelVersion(dir: string, log: Logger, options: LoadOptions = {}): Promise<LoadedModel> {
   const directory = path.resolve(dir);
-  const started = performance.now();
   const pool = options.pool === undefined ? sharedInferencePool(log) : options.pool;
-  let session: ModelSession | undefined;
+  let manifest: Manifest;
   try {
-    let manifestText: string;
-    try {
-      manifestText = await readFile(path.join(directory, "manifest.json"), "utf8");
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      throw new Error(
-        code === "ENOENT" ? "manifest.json is missing" : `manifest.json cannot be read (${(error as Error).message})`,
-        { cause: error },
-      );
-    }
-    const manifest = parseManifest(manifestText);
+    manifest = await readManifest(directory);
+  } catch (error) {
+    throw new ModelLoadError(directory, (error as Error).message);
+  }
+  if (manifest.task !== EMBEDDING_TASK) return loadOnnxVersion(directory, manifest, log, pool);
+  const hold = await sharedEmbedders.hold(directory, pool, () => loadOnnxVersion(directory, manifest, log, pool));
+  return { name: manifest.model, version: manifest.version, directory, manifest, ...hold };
+}
+
+/** The embedder a head was trained on, checked against the head's pin. */
+async function pinnedEmbedder(
+  directory: string,
+  manifest: Manifest,
+  log: Logger,
+  pool: InferencePool | null,
+): Promise<{ pin: EmbedderPin; model: LoadedModel }> {
+  const pin = manifest.embedder!;
+  const id = `${pin.model}@${pin.version}`;
+  const embedderDirectory = path.resolve(directory, "..", "..", pin.model, pin.version);
+  let model: LoadedModel;
+  try {
+    model = await loadModelVersion(embedderDirectory, log, { pool });
+  } catch (error) {
+    throw new Error(`the embedder it was trained on, ${id}, cannot be served: ${(error as Error).message}`, { cause: error });
+  }
+  const actual = model.manifest.files[model.manifest.onnx.file];
+  const width = model.manifest.onnx.outputs.embedding?.shape[1];
+  const input = manifest.onnx.inputs.embedding?.shape[1];
+  const problem =
+    actual !== pin.sha256
+      ? `${id}'s ${model.manifest.onnx.file} has sha256 ${actual}, the head was trained on ${pin.sha256}`
+      : width !== pin.dimensions || input !== pin.dimensions
+        ? `${id} outputs ${width} dimensions and the head takes ${input}, the manifest pins ${pin.dimensions}`
+        : undefined;
+  if (problem) {
+    await model.release();
+    throw new Error(problem);
+  }
+  return { pin, model };
+}
+
+async function loadOnnxVersion(
+  directory: string,
+  manifest: Manifest,
+  log: Logger,
+  sessionPool: InferencePool | null,
+): Promise<LoadedModel> {
+  const started = performance.now();
+  // A head's run is one Gemm over a 384-wide row: less work than a round trip to a worker.
+  const pool = manifest.family === "head" ? null : sessionPool;
+  let session: ModelSession | undefined;
+  let embedder: { pin: EmbedderPin; model: LoadedModel } | undefined;
+  try {
     const signature = signatureOf(manifest);
     const vocab = takesTokenIds(signature) ? wordPieceSettings(manifest).vocab : undefined;
     const file = manifest.onnx.file;
     const files = await readVerified(directory, manifest, vocab ? [file, vocab] : [file], pool ? file : undefined);
     const tokenizer = vocab ? tokenizerOf(manifest, files) : undefined;
+    if (manifest.family === "head") embedder = await pinnedEmbedder(directory, manifest, log, sessionPool);
     session = pool
       ? await pool.open({ model: `${manifest.model}@${manifest.version}`, directory, file, sha256: manifest.files[file]! })
       : await inlineSession(files.get(file)!, file);
     const problems = signatureProblems(manifest, session);
     if (problems.length > 0) throw new Error(problems.join("; "));
-    const model = new OnnxModel(directory, manifest, signature, session, tokenizer);
+    const model = new OnnxModel(directory, manifest, signature, session, tokenizer, embedder);
     try {
       await model.warmUp();
     } catch (error) {
@@ -267,12 +350,14 @@ export async function loadModelVersion(dir: string, log: Logger, options: LoadOp
         directory,
         loadMs: Math.round(performance.now() - started),
         inference: pool ? "worker" : "main thread",
+        ...(embedder && { embedder: `${embedder.model.name}@${embedder.model.version}` }),
       },
       "model version loaded",
     );
     return model;
   } catch (error) {
     await session?.release().catch(() => undefined);
+    await embedder?.model.release().catch(() => undefined);
     // The problem text already holds the underlying message; a `cause` would repeat it in the logs.
     throw new ModelLoadError(directory, (error as Error).message);
   }

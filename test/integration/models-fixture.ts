@@ -16,7 +16,8 @@ export function tempModelsDir(prefix: string): string {
 
 export interface TrainOptions {
   readonly task: string;
-  readonly family: "linear" | "encoder" | "ensemble" | "all";
+  /** `head` (and `all`) needs an embedder version under modelsDir/embedder (withEmbedder). */
+  readonly family: "linear" | "encoder" | "ensemble" | "head" | "all";
   readonly limit: number;
   readonly seed?: number;
   /** Register (and run the gate) in the registry named by env DATABASE_URL / SWITCHBOARD_REGISTRY_SCHEMA. */
@@ -42,7 +43,7 @@ export async function train(modelsDir: string, options: TrainOptions): Promise<R
   if (!options.register) args.push("--no-register");
   const { stdout } = await python(args, { ...options.env, SWITCHBOARD_MODELS_DIR: modelsDir });
   const trained: Record<string, string> = {};
-  for (const match of stdout.matchAll(/^trained \S+@\S+-(linear|encoder|ensemble)-[0-9a-f]{8} -> (.+)$/gm))
+  for (const match of stdout.matchAll(/^trained \S+@\S+-(linear|encoder|ensemble|head)-[0-9a-f]{8} -> (.+)$/gm))
     trained[match[1]!] = match[2]!;
   return trained;
 }
@@ -83,6 +84,14 @@ export async function pythonProbabilities(versionDir: string, texts: readonly st
   } finally {
     rmSync(scratch, { recursive: true, force: true });
   }
+}
+
+/**
+ * A copy of an embedder version directory at modelsDir/embedder/<version>, where training looks
+ * for the embedder a head is trained on, and serving for the one a head names.
+ */
+export function withEmbedder(modelsDir: string, embedderDir: string): string {
+  return copyVersion(embedderDir, path.join(modelsDir, "embedder", path.basename(embedderDir)));
 }
 
 /** A copy of a version directory to break on purpose. */

@@ -19,8 +19,10 @@ import {
   replaceFileKeepingManifestValid,
   tempModelsDir,
   train,
+  withEmbedder,
   writeManifest,
 } from "./models-fixture.js";
+import { exportEmbedder } from "./kb-fixture.js";
 
 const PARITY_TOLERANCE = 1e-5;
 
@@ -37,8 +39,9 @@ describe("model serving (real onnxruntime, models trained by the training CLI)",
 
   beforeAll(async () => {
     modelsDir = tempModelsDir("models-serving");
+    withEmbedder(modelsDir, await exportEmbedder("static"));
     versions = await train(modelsDir, { task: "sentiment", family: "all", limit: 600 });
-    expect(Object.keys(versions).sort()).toEqual(["encoder", "ensemble", "linear"]);
+    expect(Object.keys(versions).sort()).toEqual(["encoder", "ensemble", "head", "linear"]);
   });
   afterAll(() => rmSync(modelsDir, { recursive: true, force: true }));
 
@@ -174,6 +177,79 @@ describe("model serving (real onnxruntime, models trained by the training CLI)",
     await slot.close();
     await expect(slot.predict(["hello"])).rejects.toThrow(/closed/);
     await expect(slot.current.predict(["hello"])).rejects.toThrow(/has been released/);
+  });
+
+  it("serves a head on its embedder's embedding, with one copy of the embedder per process shared by every holder", async () => {
+    const embedderDir = readManifest(versions.head!).embedder as { version: string };
+    const directory = path.join(modelsDir, "embedder", embedderDir.version);
+    const before = entries.length;
+    const [head, embedder] = await Promise.all([loadModelVersion(versions.head!, log), loadModelVersion(directory, log)]);
+    try {
+      const text = "The flight was cancelled and nobody helped us.";
+      const [[prediction], [embedding]] = await Promise.all([head.predict([text]), embedder.embed([text])]);
+      expect(prediction!.model).toBe(`sentiment@${path.basename(versions.head!)}`);
+      expect(prediction!.ranked.map((s) => s.label).sort()).toEqual(["negative", "neutral", "positive"]);
+      expect(embedding).toHaveLength(384);
+      const loaded = entries.slice(before).filter((e) => e.msg === "model version loaded");
+      expect(loaded.map((e) => e.family).sort()).toEqual(["head", "static"]);
+      expect(loaded.find((e) => e.family === "head")!.embedder).toBe(`embedder@${embedderDir.version}`);
+    } finally {
+      await head.release();
+    }
+    // The head let go of its hold; the other holder's copy keeps serving.
+    await expect(embedder.embed(["still here"])).resolves.toHaveLength(1);
+    await embedder.release();
+    await expect(embedder.embed(["gone"])).rejects.toThrow(/released/);
+  });
+
+  describe("refuses a head whose embedder is not the one it was trained on", () => {
+    const cases: { name: string; breakIt: (head: string) => void; error: RegExp }[] = [
+      {
+        name: "embedder version missing",
+        breakIt: (head) => {
+          const manifest = readManifest(head);
+          writeManifest(head, { ...manifest, embedder: { ...(manifest.embedder as object), version: "20200101T000000Z-static-00000000" } });
+        },
+        error: /the embedder it was trained on, embedder@20200101T000000Z-static-00000000, cannot be served: .*manifest\.json is missing/,
+      },
+      {
+        name: "embedder with another checksum",
+        breakIt: (head) => {
+          const manifest = readManifest(head);
+          writeManifest(head, { ...manifest, embedder: { ...(manifest.embedder as object), sha256: "0".repeat(64) } });
+        },
+        error: /model\.onnx has sha256 [0-9a-f]{64}, the head was trained on 0{64}/,
+      },
+      {
+        name: "embedder of another width",
+        breakIt: (head) => {
+          const manifest = readManifest(head);
+          writeManifest(head, { ...manifest, embedder: { ...(manifest.embedder as object), dimensions: 256 } });
+        },
+        error: /outputs 384 dimensions and the head takes 384, the manifest pins 256/,
+      },
+      {
+        name: "head manifest without its embedder",
+        breakIt: (head) => {
+          const manifest = readManifest(head);
+          delete manifest.embedder;
+          writeManifest(head, manifest);
+        },
+        error: /manifest\.json is invalid: embedder: a head version names the embedder version it was trained on/,
+      },
+    ];
+    it.each(cases)("$name", async ({ name, breakIt, error }) => {
+      // Beside the real head, so that the embedder is looked up where serving looks for it.
+      const broken = copyVersion(versions.head!, path.join(modelsDir, "sentiment", `broken-${name.replace(/\W+/g, "-")}`));
+      breakIt(broken);
+      const refusal = await loadModelVersion(broken, log).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(refusal).toBeInstanceOf(ModelLoadError);
+      expect((refusal as ModelLoadError).message).toMatch(error);
+      expect((refusal as ModelLoadError).message).toContain(broken);
+    });
   });
 
   describe("refuses a broken version with a clear error, and the serving version keeps serving", () => {
