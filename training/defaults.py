@@ -58,10 +58,11 @@ def choose_family(validation_macro_f1: dict[str, float], margin: float = HEAD_MA
     shortfall = linear - head
     # A shortfall of exactly the margin is within it (up to float rounding of the subtraction).
     chosen = "head" if shortfall <= margin + 1e-12 else "linear"
-    relation = "within" if chosen == "head" else "more than"
+    relation = "not more" if chosen == "head" else "more"
     reason = (
-        f"defaults chose {chosen}: head's validation macro-F1 {head:.4f} is {relation} {margin} below "
-        f"linear's {linear:.4f} (shortfall {shortfall:+.4f}; a head shares one embedding pass per inquiry)"
+        f"defaults chose {chosen}: validation macro-F1 head {head:.4f}, linear {linear:.4f}; the head is "
+        f"{relation} than {margin} below linear (head - linear {-shortfall:+.6f})"
+        + (", and a head shares one embedding pass per inquiry with the other heads" if chosen == "head" else "")
     )
     numbers: dict[str, Any] = {
         "rule": "head if linear's validation macro-F1 minus head's <= margin, else linear",

@@ -199,7 +199,11 @@ def test_choice_rule(linear: float, head: float, chosen: str) -> None:
     assert HEAD_MARGIN == 0.02
     family, decision = choose_family({"linear": linear, "head": head})
     assert family == chosen and decision.promote == (chosen == "head")
-    assert decision.reason.startswith(f"defaults chose {chosen}: head's validation macro-F1 {head:.4f}")
+    assert decision.reason.startswith(
+        f"defaults chose {chosen}: validation macro-F1 head {head:.4f}, linear {linear:.4f}; the head is "
+        + ("not more" if chosen == "head" else "more")
+        + " than 0.02 below linear"
+    )
     assert decision.numbers["validation_macro_f1"] == {"linear": linear, "head": head}
     assert decision.numbers["margin"] == HEAD_MARGIN
 
