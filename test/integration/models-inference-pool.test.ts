@@ -13,7 +13,8 @@ import {
 } from "../../models/index.js";
 import { REPO_ROOT } from "../../config/settings.js";
 import type { InferencePoolHooks } from "../../models/inference-pool.js";
-import { capturedLog, copyVersion, eventually, tempModelsDir, train } from "./models-fixture.js";
+import { capturedLog, copyVersion, eventually, tempModelsDir, train, withEmbedder } from "./models-fixture.js";
+import { exportEmbedder } from "./kb-fixture.js";
 
 const CRASHED = "inference worker exited; a new one takes over";
 
@@ -68,6 +69,7 @@ describe("inference worker pool (real onnxruntime in worker threads)", () => {
 
   beforeAll(async () => {
     modelsDir = tempModelsDir("inference-pool");
+    withEmbedder(modelsDir, await exportEmbedder("static"));
     versions = await train(modelsDir, { task: "sentiment", family: "all", limit: 400 });
     for (const family of ["linear", "encoder"])
       inline.set(family, await loadModelVersion(versions[family]!, log, { pool: null }));
