@@ -4,6 +4,8 @@
  * from `inquiries.received` to `inquiries.responses`, per-stage latency, CPU and RSS per
  * processor; the six-hop pass-through baseline in the same run, with the ratio; and accuracy
  * through the pipeline on held-out rows next to the production models' offline figures.
+ * BENCH_PROFILE=1 adds a CPU profile of the chained deployment's processes and inference workers
+ * (profile.ts): the share of each package, folder and function, behind the figures.
  */
 import { randomUUID } from "node:crypto";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
@@ -32,6 +34,7 @@ import { createSupervisor } from "../../stack/supervisor.js";
 import { preparePipeline, startPipeline, watch, type Deployment, type Pipeline } from "../e2e/pipeline.js";
 import { histogramTotals, percentile, usageMeter } from "./measure.js";
 import { latencyPlot } from "./plot.js";
+import { printProfiles, summarizeProfiles, type ThreadProfile } from "./profile.js";
 import { benchmarkRaw, benchmarkRelay } from "./runtime.js";
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 20);
@@ -57,6 +60,8 @@ const COMPARED_LOADS: readonly Load[] = [{ rate: 100, dataset: "tickets" }];
 const RAW_RATES = [100, 500, 1_000];
 const RELAY_RATES = [100, 1_000];
 const runId = `bench-${randomUUID().slice(0, 8)}`;
+/** BENCH_PROFILE=1: the chained deployment's processes run with --cpu-prof; their profiles are summarized after the run. */
+const PROFILE = process.env.BENCH_PROFILE === "1";
 
 type Watch = Awaited<ReturnType<typeof watch>>;
 
@@ -179,6 +184,8 @@ interface DeploymentResult {
   readonly benchCpuMsPerInquiry: number;
   readonly timeSpent: Awaited<ReturnType<typeof whereTimeGoes>>;
   readonly accuracy?: { task: string; n: number; pipeline: number; offline?: number }[];
+  /** With BENCH_PROFILE=1: each process's threads, by what ran (process = the deployment's name for the pid). */
+  profiles?: (ThreadProfile & { process: string })[];
 }
 
 const loadLabel = ({ rate, dataset }: Load) => `${rate}/s offered (${dataset})`;
@@ -189,10 +196,14 @@ async function measureDeployment(
   loads: readonly Load[],
   saturationDatasets: readonly Dataset[],
   saturationRecords: number,
-  context: { endpoints: Endpoints; config: Config; services: ReadonlyMap<string, number>; accuracy: boolean },
+  context: { endpoints: Endpoints; config: Config; services: ReadonlyMap<string, number>; accuracy: boolean; profileDir?: string },
 ): Promise<DeploymentResult> {
-  const { endpoints, config, services } = context;
-  const pipeline = await startPipeline(endpoints, { LOG_LEVEL: "warn" }, deployment);
+  const { endpoints, config, services, profileDir } = context;
+  // Written by each process (and inference worker) when it exits, so read after pipeline.stop().
+  const profiling = profileDir ? { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ""} --cpu-prof --cpu-prof-dir=${profileDir}`.trim() } : {};
+  const pipeline = await startPipeline(endpoints, { LOG_LEVEL: "warn", ...profiling }, deployment);
+  const processOf = new Map([...pipeline.pids()].map(([name, pid]) => [pid, name]));
+  let result: DeploymentResult;
   const label = (what: string) => `${deployment}-${what}`;
   const observed = await watch(pipeline.kafka, pipeline.codec, (key) => key.startsWith(runId));
   try {
@@ -255,7 +266,7 @@ async function measureDeployment(
       }
     }
     const timeSpent = await whereTimeGoes(pipeline, [...pipeline.pids().keys()]);
-    return {
+    result = {
       deployment,
       loads: loadRows,
       stages,
@@ -271,6 +282,8 @@ async function measureDeployment(
     await observed.close().catch(() => undefined);
     await pipeline.stop();
   }
+  if (profileDir) result.profiles = summarizeProfiles(profileDir).map((p) => ({ ...p, process: processOf.get(p.pid) ?? `pid ${p.pid}` }));
+  return result;
 }
 
 function printDeployment(result: DeploymentResult): void {
@@ -295,6 +308,7 @@ function printDeployment(result: DeploymentResult): void {
     console.log("accuracy on held-out rows through the pipeline vs the production model's offline test accuracy:");
     console.table(result.accuracy.map((a) => ({ task: a.task, n: a.n, pipeline: a.pipeline.toFixed(4), offline: a.offline?.toFixed(4) ?? "?" })));
   }
+  if (result.profiles) printProfiles(result.profiles, (pid) => result.profiles!.find((p) => p.pid === pid)!.process);
 }
 
 async function main(): Promise<void> {
@@ -312,7 +326,8 @@ async function main(): Promise<void> {
   // The unchained deployment first: the chain's new consumer group then starts where clean's
   // stopped, while the reverse order would leave clean the chain's whole run to consume again.
   const compared = COMPARED && (await measureDeployment(COMPARED, COMPARED_LOADS, ["tickets"], Math.round(SATURATION / 2), { ...context, accuracy: false }));
-  const chained = await measureDeployment("chained", LOADS, ["bitext", "tickets"], SATURATION, context);
+  const profileDir = PROFILE ? path.join(REPO_ROOT, "bench-results", `profiles-${runId}`) : undefined;
+  const chained = await measureDeployment("chained", LOADS, ["bitext", "tickets"], SATURATION, { ...context, profileDir });
   const relay = await benchmarkRelay(endpoints, RELAY_RATES, SECONDS, BASELINE_RECORDS);
   const raw = await benchmarkRaw(endpoints, RAW_RATES, SECONDS, BASELINE_RECORDS, status.find((s) => s.name === "kafka")?.pid);
 
