@@ -2,6 +2,7 @@ import type { ProcessorDependencies, ProcessorFactory, ProcessorImplementation }
 import { chainTask, type StreamTask } from "../streams/task.js";
 import { findProcessor, type ChainDeclaration, type TriageProcessorName } from "../streams/topology.js";
 import { archive } from "../sinks/archive.js";
+import { feedback } from "../sinks/feedback.js";
 import { search } from "../sinks/search.js";
 import { classify } from "./classify.js";
 import { clean } from "./clean.js";
@@ -19,6 +20,7 @@ const IMPLEMENTATIONS: { readonly [Name in TriageProcessorName]: ProcessorFactor
   route,
   respond,
   archive,
+  feedback,
   search,
 };
 

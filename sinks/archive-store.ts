@@ -89,7 +89,7 @@ export interface ArchiveTable<Row> {
   readonly upsert: string;
 }
 
-function archiveTable<Row>(table: Omit<ArchiveTable<Row>, "upsert">): ArchiveTable<Row> {
+export function archiveTable<Row>(table: Omit<ArchiveTable<Row>, "upsert">): ArchiveTable<Row> {
   const columns = Object.keys(table.columns);
   const shape = Object.entries<string>(table.columns).map(([column, type]) => `${column} ${type}`);
   const upsert = `INSERT INTO ${APP_SCHEMA}.${table.name} AS stored (${columns.join(", ")})
@@ -269,7 +269,7 @@ export interface ArchivedCounts {
 }
 
 /** Rows in key order, so concurrent batches lock shared rows in the same order and cannot deadlock. */
-async function upsert<Row>(client: pg.PoolClient, table: ArchiveTable<Row>, rows: readonly Row[]): Promise<number> {
+export async function upsert<Row>(client: pg.PoolClient, table: ArchiveTable<Row>, rows: readonly Row[]): Promise<number> {
   if (rows.length === 0) return 0;
   const keyOf = (row: Row) => String(row[table.key]);
   const ordered = [...rows].sort((a, b) => (keyOf(a) < keyOf(b) ? -1 : keyOf(a) > keyOf(b) ? 1 : 0));
@@ -284,6 +284,16 @@ async function upsert<Row>(client: pg.PoolClient, table: ArchiveTable<Row>, rows
 
 /** Writes a batch in one transaction; returns how many rows of each table it wrote (0 for a row already as new). */
 export async function writeArchive(db: pg.Pool, rows: ArchiveRows): Promise<ArchivedCounts> {
+  return inTransaction(db, async (client) => ({
+    inquiries: await upsert(client, INQUIRIES, rows.inquiries),
+    predictions: await upsert(client, PREDICTIONS, rows.predictions),
+    routingDecisions: await upsert(client, ROUTING_DECISIONS, rows.routingDecisions),
+    responses: await upsert(client, RESPONSES, rows.responses),
+  }));
+}
+
+/** Runs `work` in one PostgreSQL transaction on a pooled connection: committed, or rolled back and thrown. */
+export async function inTransaction<T>(db: pg.Pool, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
   const client = await db.connect();
   let failed = false;
   // A connection lost mid-transaction fails the statement in flight, which is the error reported;
@@ -292,14 +302,9 @@ export async function writeArchive(db: pg.Pool, rows: ArchiveRows): Promise<Arch
   client.on("error", lost);
   try {
     await client.query("BEGIN");
-    const written = {
-      inquiries: await upsert(client, INQUIRIES, rows.inquiries),
-      predictions: await upsert(client, PREDICTIONS, rows.predictions),
-      routingDecisions: await upsert(client, ROUTING_DECISIONS, rows.routingDecisions),
-      responses: await upsert(client, RESPONSES, rows.responses),
-    };
+    const result = await work(client);
     await client.query("COMMIT");
-    return written;
+    return result;
   } catch (error) {
     failed = true;
     await client.query("ROLLBACK").catch(() => undefined);

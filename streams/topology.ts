@@ -207,6 +207,15 @@ export const TRIAGE_PROCESSORS = [
     minCommitIntervalMs: 500,
   },
   {
+    name: "feedback",
+    description: "Sink: every prediction and every label into PostgreSQL, labels joined to their prediction in any order and resolved by the conflict rule (the learning loop's store)",
+    inputs: ["predictions.feedback"],
+    outputs: [],
+    metricsPort: 9409,
+    // Off the reply path: fewer, larger transactions leave the broker's CPU to the processors that reply.
+    minCommitIntervalMs: 500,
+  },
+  {
     name: "search",
     description: "Sink: inquiries into Elasticsearch for full-text search",
     inputs: ["inquiries.cleaned", "inquiries.routed"],

@@ -1,0 +1,121 @@
+import type pg from "pg";
+import type { FeatureSummary, LabelSource } from "../schemas/types.generated.js";
+import { APP_SCHEMA } from "../storage/postgres.js";
+import { archiveTable, inTransaction, upsert } from "./archive-store.js";
+
+/**
+ * The feedback sink's tables (storage/migrations/005_feedback.sql) and the batch write: one
+ * PostgreSQL transaction, one multi-row statement per table. Labels are only ever inserted (a
+ * replayed label is the same row, by its digest, and is skipped); a prediction is replaced only
+ * by a strictly newer one. The conflict rule between labels is the `resolved_labels` view.
+ */
+
+export interface FeedbackPredictionRow {
+  readonly prediction_id: string;
+  readonly inquiry_id: string;
+  readonly task: string;
+  readonly model: string;
+  readonly predicted_label: string;
+  readonly confidence: number;
+  readonly input_digest: string;
+  readonly features: FeatureSummary;
+  /** Null while the row holds only a label's copy of the prediction. */
+  readonly predicted_at: string | null;
+}
+
+export interface LabelRow {
+  readonly label_id: string;
+  readonly prediction_id: string;
+  readonly inquiry_id: string;
+  readonly task: string;
+  readonly label: string;
+  readonly label_source: Exclude<LabelSource, "model">;
+  readonly labeled_at: string;
+  readonly judged_model: string;
+  readonly judged_label: string;
+}
+
+const newerPrediction =
+  "excluded.predicted_at IS NOT NULL AND (stored.predicted_at IS NULL OR excluded.predicted_at > stored.predicted_at)";
+
+const PREDICTION_COLUMNS = {
+  prediction_id: "text",
+  inquiry_id: "text",
+  task: "text",
+  model: "text",
+  predicted_label: "text",
+  confidence: "double precision",
+  input_digest: "text",
+  features: "jsonb",
+  predicted_at: "timestamptz",
+} as const;
+
+export const FEEDBACK_PREDICTIONS = archiveTable<FeedbackPredictionRow>({
+  name: "feedback_predictions",
+  key: "prediction_id",
+  columns: PREDICTION_COLUMNS,
+  indexed: ["prediction_id", "inquiry_id", "task", "model"],
+  onConflict: `DO UPDATE SET ${Object.keys(PREDICTION_COLUMNS)
+    .filter((column) => column !== "prediction_id")
+    .map((column) => `${column} = excluded.${column}`)
+    .join(", ")} WHERE ${newerPrediction}`,
+});
+
+export const LABELS = archiveTable<LabelRow>({
+  name: "labels",
+  key: "label_id",
+  columns: {
+    label_id: "text",
+    prediction_id: "text",
+    inquiry_id: "text",
+    task: "text",
+    label: "text",
+    label_source: "text",
+    labeled_at: "timestamptz",
+    judged_model: "text",
+    judged_label: "text",
+  },
+  indexed: ["label_id", "prediction_id", "task"],
+  // Every label is kept as it came: the same label again is the same row.
+  onConflict: "DO NOTHING",
+});
+
+export interface FeedbackRows {
+  readonly predictions: readonly FeedbackPredictionRow[];
+  readonly labels: readonly LabelRow[];
+}
+
+/** Rows written: a prediction already as new, or a label already stored, counts 0. */
+export interface FeedbackCounts {
+  readonly predictions: number;
+  readonly labels: number;
+}
+
+export async function writeFeedback(db: pg.Pool, rows: FeedbackRows): Promise<FeedbackCounts> {
+  return inTransaction(db, async (client) => ({
+    predictions: await upsert(client, FEEDBACK_PREDICTIONS, rows.predictions),
+    labels: await upsert(client, LABELS, rows.labels),
+  }));
+}
+
+export interface ResolvedLabel {
+  readonly prediction_id: string;
+  readonly task: string;
+  readonly label: string;
+  readonly label_source: Exclude<LabelSource, "model">;
+  readonly labeled_at: Date;
+  readonly judged_model: string;
+  readonly judged_label: string;
+  readonly label_count: number;
+  readonly disputed: boolean;
+}
+
+/** The label the conflict rule chose for each of these predictions (none for an unlabelled one). */
+export async function resolvedLabels(db: pg.Pool, predictionIds: readonly string[]): Promise<Map<string, ResolvedLabel>> {
+  const { rows } = await db.query<ResolvedLabel>(
+    `SELECT prediction_id, task, label, label_source, labeled_at, judged_model, judged_label, label_count::int AS label_count, disputed
+       FROM ${APP_SCHEMA}.resolved_labels WHERE prediction_id = ANY($1)`,
+    [predictionIds],
+  );
+  return new Map(rows.map((row) => [row.prediction_id, row]));
+}
