@@ -159,10 +159,10 @@ export interface InquiryUrgency {
   readonly scored_at: number;
 }
 
-export type DriftStatistic = "psi" | "chi_square" | "ks" | "accuracy_drop";
+export type DriftStatistic = "psi" | "chi_square" | "ks" | "accuracy_drop" | "jensen_shannon" | "wasserstein" | "mean_shift" | "embedding_mean_shift";
 
 /** Every DriftStatistic, in the schema's order. */
-export const DriftStatisticValues = ["psi", "chi_square", "ks", "accuracy_drop"] as const satisfies readonly DriftStatistic[];
+export const DriftStatisticValues = ["psi", "chi_square", "ks", "accuracy_drop", "jensen_shannon", "wasserstein", "mean_shift", "embedding_mean_shift"] as const satisfies readonly DriftStatistic[];
 
 export type DriftSeverity = "info" | "warning" | "critical";
 
@@ -178,6 +178,7 @@ export interface ModelDrift {
   readonly window_start: number;
   readonly window_end: number;
   readonly sample_size: number;
+  /** Symbols are only ever appended: BACKWARD-compatible, older records still read. drift/README.md describes each. */
   readonly statistic: DriftStatistic;
   readonly value: number;
   readonly threshold: number;
