@@ -28,7 +28,7 @@ export function createConnectorMetrics(registry: Registry): ConnectorMetrics {
     }),
     accepted: new Counter({
       name: "switchboard_connector_accepted_total",
-      help: "Records a connector handed to Kafka and Kafka acknowledged, by kind (inquiry, label)",
+      help: "Records a connector handed to Kafka and Kafka acknowledged, by kind (inquiry, label, rating)",
       labelNames: ["connector", "kind"],
       registers,
     }),

@@ -13,6 +13,7 @@ import { answerErrors, readJsonStrictly } from "./http.js";
 import { inquiryRoutes } from "./inquiries.js";
 import { createKeyVerifier } from "./keys.js";
 import { labelRoutes } from "./labeling.js";
+import { ratingRoutes } from "./rating.js";
 import { searchRoutes } from "./search.js";
 import { elasticsearchOptions } from "../../config/security.js";
 
@@ -68,6 +69,7 @@ export const api: ConnectorFactory = ({ config, endpoints, log, ...deps }) => {
         inquiryRoutes(scope, connectorDeps, guard, pool);
         searchRoutes(scope, es, config.inquiryIndex);
         labelRoutes(scope, connectorDeps, pool);
+        ratingRoutes(scope, connectorDeps, pool);
       });
       // The ticket webhooks read their bodies, and authenticate, their own way (signatures, not API keys).
       await app.register(ticketWebhooks(connectorDeps, { redis, pool }));

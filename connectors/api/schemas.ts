@@ -267,6 +267,35 @@ export const LABELS_ACCEPTED: JsonSchema = complete(
 );
 
 // ---------------------------------------------------------------------------------------------
+// POST /v1/inquiries/{id}/reply-rating
+
+export const REPLY_RATING: JsonSchema = {
+  type: "object",
+  title: "ReplyRating",
+  description: "A customer's thumbs up or down on the reply drafted for the inquiry.",
+  properties: {
+    rating: { type: "string", enum: ["up", "down"], description: "up: the reply helped; down: it did not." },
+  },
+  required: ["rating"],
+  additionalProperties: false,
+};
+
+export const RATING_ACCEPTED: JsonSchema = complete(
+  {
+    inquiry_id: INQUIRY_ID,
+    labels: {
+      type: "array",
+      items: complete(pick(FEEDBACK, ["prediction_id", "task", "model", "predicted_label", "label"]), { title: "RecordedRating" }),
+    },
+  },
+  {
+    title: "RatingAccepted",
+    description:
+      "Kafka has a predictions.feedback record (label_source customer) for each label the rating gives: always task response (helpful / unhelpful), and for a template reply rated up the intent it confirms.",
+  },
+);
+
+// ---------------------------------------------------------------------------------------------
 
 export const ERROR: JsonSchema = {
   type: "object",

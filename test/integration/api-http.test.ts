@@ -218,7 +218,7 @@ describe("GET /v1/inquiries/{id} and the documents", () => {
       paths: Record<string, Record<string, { requestBody?: { content: Record<string, { schema: { properties: Record<string, unknown> } }> } }>>;
     };
     expect(document.openapi).toBe("3.1.0");
-    expect(Object.keys(document.paths).filter((p) => p.startsWith("/v1/inquiries")).sort()).toEqual(["/v1/inquiries", "/v1/inquiries/{id}", "/v1/inquiries/{id}/labels"]);
+    expect(Object.keys(document.paths).filter((p) => p.startsWith("/v1/inquiries")).sort()).toEqual(["/v1/inquiries", "/v1/inquiries/{id}", "/v1/inquiries/{id}/labels", "/v1/inquiries/{id}/reply-rating"]);
     const newInquiry = document.paths["/v1/inquiries"]!.post!.requestBody!.content["application/json"]!.schema;
     // The content types are the Avro enum's symbols, not a list typed again.
     const avro = JSON.parse(readFileSync(new URL("../../schemas/inquiries.received.avsc", import.meta.url), "utf8")) as { fields: { name: string; type: { symbols?: string[] } }[] };
