@@ -149,7 +149,13 @@ async function archivedState(pool: pg.Pool, inquiryId: string) {
     name: "api-inquiry-state",
     text: `SELECT
       (SELECT to_jsonb(i) FROM ${APP_SCHEMA}.inquiries i WHERE inquiry_id = $1) AS inquiry,
-      (SELECT coalesce(jsonb_agg(to_jsonb(p) ORDER BY p.task), '[]') FROM ${APP_SCHEMA}.predictions p WHERE inquiry_id = $1) AS predictions,
+      -- Each prediction's label is the one the conflict rule chose (resolved_labels, 005_feedback.sql) once the feedback
+      -- sink has it, else the archive's newest. A correlated subquery, so the view is read by prediction_id, not whole.
+      (SELECT coalesce(jsonb_agg(to_jsonb(p) || coalesce((
+           SELECT jsonb_build_object('label', r.label, 'label_source', r.label_source, 'labeled_at', r.labeled_at)
+             FROM ${APP_SCHEMA}.resolved_labels r WHERE r.prediction_id = p.prediction_id
+         ), '{}') ORDER BY p.task), '[]')
+         FROM ${APP_SCHEMA}.predictions p WHERE p.inquiry_id = $1) AS predictions,
       (SELECT to_jsonb(d) FROM ${APP_SCHEMA}.routing_decisions d WHERE inquiry_id = $1) AS routing,
       (SELECT to_jsonb(r) FROM ${APP_SCHEMA}.responses r WHERE inquiry_id = $1) AS response`,
     values: [inquiryId],

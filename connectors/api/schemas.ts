@@ -134,7 +134,7 @@ export const PREDICTION: JsonSchema = complete(
     predicted_at: orNull(propertyOf(FEEDBACK, "occurred_at")),
     labeled_at: orNull(propertyOf(FEEDBACK, "occurred_at")),
   },
-  { title: "Prediction", description: "A model's prediction (model is name@version) and the latest human label that judged it." },
+  { title: "Prediction", description: "A model's prediction (model is name@version) and the label that judges it: of its labels, the one the conflict rule chooses (the latest agent label, else the latest help-desk outcome, else the latest customer rating)." },
 );
 
 export const ROUTING_DECISION: JsonSchema = complete(

@@ -6,6 +6,7 @@ import { schemaRegistryOptions } from "../../config/security.js";
 import { loadConfig } from "../../config/settings.js";
 import { predictionId } from "../../processors/feedback.js";
 import type { PredictionFeedback, ResponseStrategy } from "../../schemas/types.generated.js";
+import { labelRecord } from "../../connectors/labels.js";
 import { writeArchive } from "../../sinks/archive-store.js";
 import { feedback } from "../../sinks/feedback.js";
 import { resolvedLabels } from "../../sinks/feedback-store.js";
@@ -100,11 +101,15 @@ async function publishedAndStored(inquiryId: string, count: number): Promise<Pre
     return found.length >= count ? found.map((r) => r.value) : undefined;
   }, 15_000);
   expect(records, `${count} records of ${inquiryId} on predictions.feedback`).toBeDefined();
-  for (const [offset, value] of records!.entries()) {
-    await sink.process({ topic: "predictions.feedback", partition: 0, offset: String(offset), key: inquiryId, value, headers: {}, timestamp: Date.now() }, { log: quietLog });
+  await store(records!);
+  return records!;
+}
+
+async function store(records: readonly PredictionFeedback[]): Promise<void> {
+  for (const [offset, value] of records.entries()) {
+    await sink.process({ topic: "predictions.feedback", partition: 0, offset: String(offset), key: value.inquiry_id, value, headers: {}, timestamp: Date.now() }, { log: quietLog });
   }
   await sink.flush!();
-  return records!;
 }
 
 beforeAll(async () => {
@@ -168,6 +173,16 @@ describe("POST /v1/inquiries/{id}/reply-rating", () => {
     expect(resolved.get(predictionId(id, "response"))).toMatchObject({ label: "unhelpful", label_count: 2, disputed: true });
     // The intent's confirmation from the first rating stands: a thumbs down says nothing about the intent.
     expect(resolved.get(predictionId(id, "intent"))).toMatchObject({ label: "track_order", label_count: 1 });
+  });
+
+  it("GET /v1/inquiries/{id} shows the label the conflict rule chose: an agent's over the customer's later confirmation", async () => {
+    const id = await archived("template");
+    await store([await labelRecord(db, { inquiryId: id, task: "intent", label: "cancel_order", source: "agent", at: Date.now() - 60_000 })]);
+    expect((await rate(id, { rating: "up" })).status).toBe(202);
+    await publishedAndStored(id, 2);
+    const state = (await (await get(`${api.url}/v1/inquiries/${id}`, reader)).json()) as { predictions: { task: string; predicted_label: string; label: string | null; label_source: string }[] };
+    expect(state.predictions.find((p) => p.task === "intent")).toMatchObject({ predicted_label: "track_order", label: "cancel_order", label_source: "agent" });
+    expect((await resolvedLabels(db, [predictionId(id, "intent")])).get(predictionId(id, "intent"))).toMatchObject({ label_count: 2, disputed: true });
   });
 
   it("thumbs up on a retrieval reply confirms no intent: the article may help whatever the intent was", async () => {
