@@ -331,7 +331,7 @@ async function main(): Promise<void> {
   const relay = await benchmarkRelay(endpoints, RELAY_RATES, SECONDS, BASELINE_RECORDS);
   const raw = await benchmarkRaw(endpoints, RAW_RATES, SECONDS, BASELINE_RECORDS, status.find((s) => s.name === "kafka")?.pid);
 
-  console.log(`\nPipeline benchmark (${runId}): clean → classify | sentiment | urgency → route → respond, plus the archive and search sinks`);
+  console.log(`\nPipeline benchmark (${runId}): clean → classify | sentiment | urgency → route → respond, plus the archive, feedback and search sinks`);
   printDeployment(chained);
   if (compared) printDeployment(compared);
 
