@@ -690,6 +690,8 @@ async function main(): Promise<void> {
       .map((l) => l.toFixed(1))
       .join(" ")}`,
   );
+  if (Object.keys(extraConfluentConfig).length > 0)
+    console.log(`confluent clients with BENCH_CONFLUENT_CONFIG ${JSON.stringify(extraConfluentConfig)}`);
   console.log(
     "client CPU: raw = the producing and consuming process; relay = the six hop processes together (per record through the relay); at saturation",
   );
