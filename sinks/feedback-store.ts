@@ -85,17 +85,31 @@ export interface FeedbackRows {
   readonly labels: readonly LabelRow[];
 }
 
-/** Rows written: a prediction already as new, or a label already stored, counts 0. */
-export interface FeedbackCounts {
+/** What a batch wrote: a prediction already as new, or a label already stored, is not counted. */
+export interface FeedbackWritten {
   readonly predictions: number;
-  readonly labels: number;
+  /** The labels stored for the first time, by task and source. */
+  readonly labels: ReadonlyArray<Pick<LabelRow, "task" | "label_source">>;
 }
 
-export async function writeFeedback(db: pg.Pool, rows: FeedbackRows): Promise<FeedbackCounts> {
+export async function writeFeedback(db: pg.Pool, rows: FeedbackRows): Promise<FeedbackWritten> {
   return inTransaction(db, async (client) => ({
     predictions: await upsert(client, FEEDBACK_PREDICTIONS, rows.predictions),
-    labels: await upsert(client, LABELS, rows.labels),
+    labels: await insertLabels(client, rows.labels),
   }));
+}
+
+/** The labels' insert, answering which were new (a label already stored is skipped and not returned). */
+async function insertLabels(client: pg.PoolClient, rows: readonly LabelRow[]): Promise<FeedbackWritten["labels"]> {
+  if (rows.length === 0) return [];
+  // In key order, as upsert does, so concurrent batches cannot deadlock.
+  const ordered = [...rows].sort((a, b) => (a.label_id < b.label_id ? -1 : a.label_id > b.label_id ? 1 : 0));
+  const { rows: inserted } = await client.query<Pick<LabelRow, "task" | "label_source">>({
+    name: "feedback-insert-labels",
+    text: `${LABELS.upsert} RETURNING task, label_source`,
+    values: [JSON.stringify(ordered)],
+  });
+  return inserted;
 }
 
 export interface ResolvedLabel {

@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { Counter, Registry } from "prom-client";
 import type { PredictionFeedback } from "../schemas/types.generated.js";
 import { InvalidInputError } from "../streams/errors.js";
 import type { ProcessorDependencies, ProcessorImplementation } from "../streams/processor.js";
@@ -112,9 +113,16 @@ export async function feedback(declaration: ProcessorDeclaration, deps: Processo
   const wrong = declaration.inputs.filter((topic) => findTopic(deps.topology, topic).valueSchema !== "predictions.feedback");
   if (wrong.length > 0) throw new Error(`${declaration.name}: reads only predictions.feedback records, not input topic(s) ${wrong.join(", ")}`);
   const db = await deps.resources.postgres();
+  const registry = new Registry();
+  const labelsStored = new Counter({
+    name: "switchboard_feedback_labels_total",
+    help: "Labels the feedback sink stored for the first time (a replayed label is not counted), by task and source",
+    labelNames: ["task", "source"],
+    registers: [registry],
+  });
 
   // No batch key: one record may give two rows, so the batch collapses per table when written.
-  return sinkProcessor<FeedbackItem>(
+  const implementation = sinkProcessor<FeedbackItem>(
     declaration.name,
     {
       add(input) {
@@ -129,9 +137,15 @@ export async function feedback(declaration: ProcessorDeclaration, deps: Processo
           );
         }
       },
-      write: async (items) => ({ written: await writeFeedback(db, feedbackRows(items)) }),
+      write: async (items) => {
+        const written = await writeFeedback(db, feedbackRows(items));
+        // Counted once PostgreSQL has them: a batch redelivered after this finds them stored and counts none.
+        for (const { task, label_source: source } of written.labels) labelsStored.inc({ task, source });
+        return { predictions: written.predictions, labels: written.labels.length };
+      },
       describe: (batch) => `feedback: storing a batch of ${batch.records} predictions and labels`,
     },
     { log: deps.log },
   );
+  return { ...implementation, metrics: Registry.merge([implementation.metrics!, registry]) };
 }

@@ -345,5 +345,7 @@ describe("feedback sink in the runtime (Kafka → PostgreSQL)", () => {
     }
     const { rows } = await db.query(`SELECT inquiry_id, count(*)::int AS labels FROM ${APP_SCHEMA}.labels WHERE inquiry_id LIKE $1 GROUP BY 1 ORDER BY 1`, [`${id}-%`]);
     expect(rows).toEqual(good.map((inquiryId) => ({ inquiry_id: inquiryId, labels: 1 })));
+    // Counted once each: the label produced twice is one.
+    expect(await sink.metrics!.getSingleMetricAsString("switchboard_feedback_labels_total")).toContain('switchboard_feedback_labels_total{task="intent",source="agent"} 6');
   });
 });

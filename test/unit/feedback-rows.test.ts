@@ -59,7 +59,8 @@ describe("feedback sink batch", () => {
 
   it("names a label by what it says: the same record is the same label; another source, label or time is another", () => {
     const base = label("agent", "cancel_order", T0);
-    expect(labelId(base)).toBe(labelId({ ...base, model: "intent-linear@4", confidence: 0.1 }));
+    const otherPrediction: PredictionFeedback = { ...base, model: "intent-linear@4", confidence: 0.1 };
+    expect(labelId(base)).toBe(labelId(otherPrediction));
     for (const other of [{ label_source: "outcome" as const }, { label: "change_order" }, { occurred_at: T0 + 1 }, { prediction_id: "p-2" }]) {
       expect(labelId({ ...base, ...other })).not.toBe(labelId(base));
     }
