@@ -98,16 +98,16 @@ export function smirnovSf(n: number, x: number): number {
   for (let j = 0; j <= last; j++) {
     const rest = 1 - x - j / n;
     if (rest < 0) break;
-    const logTerm =
-      logChoose(n, j) + (j - 1) * Math.log(x + j / n) + (n - j === 0 ? 0 : (n - j) * Math.log(rest));
+    const logTerm = logChoose(n, j) + (j - 1) * Math.log(x + j / n) + (n - j === 0 ? 0 : (n - j) * Math.log(rest));
     sum += Math.exp(logTerm);
   }
   return Math.min(1, Math.max(0, x * sum));
 }
 
+// B₂ⱼ / (2j(2j − 1)) for j = 8..1, Stirling series of log n! (scipy's _STIRLING_COEFFS).
 const STIRLING = [
-  -2.955065359477124183e-2, 6.4102564102564102564e-3, -1.9175269175269175269e-3, 8.4175084175084175084e-4,
-  -5.952380952380952381e-4, 7.9365079365079365079e-4, -2.7777777777777777778e-3, 8.3333333333333333333e-2,
+  -0.029550653594771242, 0.00641025641025641, -0.0019175269175269176, 0.0008417508417508417, -0.0005952380952380953,
+  0.0007936507936507937, -0.002777777777777778, 0.08333333333333333,
 ];
 
 function logFactorialOverPower(n: number): number {
@@ -154,13 +154,13 @@ export function kolmogorovCdfDurbin(n: number, d: number): number {
   }
   const tt = Math.max(2 * h - 1, 0) ** m - 2 * h ** m;
   v[m - 1] = (1 + tt) * fac;
-  let H = new Float64Array(m * m);
+  let H: Float64Array = new Float64Array(m * m);
   for (let i = 1; i < m; i++) {
     for (let r = i - 1; r < m; r++) H[r * m + i] = w[r - (i - 1)]!;
   }
   for (let r = 0; r < m; r++) H[r * m] = v[r]!;
   for (let c = 0; c < m; c++) H[(m - 1) * m + c] = v[m - 1 - c]!;
-  let power = new Float64Array(m * m);
+  let power: Float64Array = new Float64Array(m * m);
   for (let i = 0; i < m; i++) power[i * m + i] = 1;
   let exponent = 0;
   let hExponent = 0;
@@ -298,8 +298,8 @@ function probOutsideBand(m: number, n: number, g: number, h: number): number {
   if (m < n) [m, n] = [n, m];
   const mg = m / g;
   const ng = n / g;
-  let prev = new Float64Array(n + 1);
-  let cur = new Float64Array(n + 1);
+  let prev: Float64Array = new Float64Array(n + 1);
+  let cur: Float64Array = new Float64Array(n + 1);
   // Column x = 0: (0, y) is inside while y·mg < h.
   for (let y = 0; y <= n && y * mg < h; y++) prev[y] = 1;
   let prevLo = 0;

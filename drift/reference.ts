@@ -21,7 +21,12 @@ export type FeatureReference =
   /** Mean and std of a per-inquiry number (active_features, embedding_centroid_cosine). */
   | { readonly kind: "scalar"; readonly feature: string; readonly mean: number; readonly std: number }
   /** Per-dimension mean (and std) of an embedding. */
-  | { readonly kind: "vector"; readonly feature: string; readonly mean: readonly number[]; readonly std?: readonly number[] };
+  | {
+      readonly kind: "vector";
+      readonly feature: string;
+      readonly mean: readonly number[];
+      readonly std?: readonly number[];
+    };
 
 const sharesSpec = z.looseObject({ shares: z.record(z.string(), z.number().min(0)) });
 const histogramSpec = z
@@ -40,7 +45,10 @@ const vectorSpec = z
     mean: z.array(z.number()),
     std: z.array(z.number().min(0)).optional(),
   })
-  .refine((v) => v.mean.length === v.dimensions && (v.std === undefined || v.std.length === v.dimensions), "one value per dimension");
+  .refine(
+    (v) => v.mean.length === v.dimensions && (v.std === undefined || v.std.length === v.dimensions),
+    "one value per dimension",
+  );
 
 /** Which reference entry feeds which watched feature (the feature name goes into `models.drift`). */
 const CATEGORICAL = { prediction_distribution: "label", language_histogram: "language" } as const;
@@ -86,7 +94,8 @@ export function featureReferences(reference: Readonly<Record<string, unknown>> |
       } else skipped.push(`features[${i}]: ${problem(parsed.error)}`);
     } else {
       const parsed = scalarSpec.safeParse(entry);
-      if (parsed.success) features.push({ kind: "scalar", feature: parsed.data.name, mean: parsed.data.mean, std: parsed.data.std });
+      if (parsed.success)
+        features.push({ kind: "scalar", feature: parsed.data.name, mean: parsed.data.mean, std: parsed.data.std });
       else skipped.push(`features[${i}]: ${problem(parsed.error)}`);
     }
   }

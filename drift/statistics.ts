@@ -201,11 +201,30 @@ export function ksStatistic(a: readonly number[], b: readonly number[]): number 
   return d;
 }
 
-/** The smallest statistic whose p-value is below alpha: p falls as d grows, so bisect. */
+/**
+ * The smallest statistic whose p-value is below alpha: p falls as d grows, so bisect, from a
+ * bracket around the asymptotic critical value √(−ln(α/2)/2 · (n1+n2)/(n1·n2)), to 1e-6.
+ */
 function ksCritical(n1: number, n2: number, alpha: number): number {
-  let lo = 0;
-  let hi = 1;
-  for (let i = 0; i < 40; i++) {
+  const key = `${n1}/${n2}/${alpha}`;
+  const known = ksCriticalMemo.get(key);
+  if (known !== undefined) return known;
+  if (ksCriticalMemo.size >= 1024) ksCriticalMemo.clear();
+  const critical = bisectKsCritical(n1, n2, alpha);
+  ksCriticalMemo.set(key, critical);
+  return critical;
+}
+
+// Count windows test the same sizes every time: the bisection runs once per size.
+const ksCriticalMemo = new Map<string, number>();
+
+function bisectKsCritical(n1: number, n2: number, alpha: number): number {
+  const approx = Math.sqrt((-Math.log(alpha / 2) / 2) * ((n1 + n2) / (n1 * n2)));
+  let lo = approx / 2;
+  let hi = Math.min(1, approx * 2);
+  if (ksTwoSamplePValue(lo, n1, n2) < alpha) lo = 0;
+  if (ksTwoSamplePValue(hi, n1, n2) >= alpha) hi = 1;
+  while (hi - lo > 1e-6 * hi) {
     const mid = (lo + hi) / 2;
     if (ksTwoSamplePValue(mid, n1, n2) < alpha) hi = mid;
     else lo = mid;
@@ -320,7 +339,12 @@ export function wassersteinBinned(
   if (sum(histograms.reference) === 0) return insufficient("wasserstein", n, "empty reference");
   const window = representatives.map((_, b) => histograms.window[b] ?? 0);
   const norm = Math.max(weightedStd(representatives, histograms.reference), WASSERSTEIN_STD_FLOOR);
-  return distance("wasserstein", n, wasserstein(representatives, representatives, histograms.reference, window) / norm, rule);
+  return distance(
+    "wasserstein",
+    n,
+    wasserstein(representatives, representatives, histograms.reference, window) / norm,
+    rule,
+  );
 }
 
 // ---------------------------------------------------------------- summaries

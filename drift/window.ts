@@ -116,7 +116,8 @@ export type WindowState = z.infer<typeof windowStateSpec>;
 
 function sameShape(reference: FeatureReference, state: FeatureState | undefined): boolean {
   if (!state || state.kind !== reference.kind) return false;
-  if (state.kind === "histogram") return state.counts.length === reference.counts.length;
+  if (state.kind === "histogram" && reference.kind === "histogram")
+    return state.counts.length === reference.counts.length;
   if (state.kind === "vector" && reference.kind === "vector") return state.sum.length === reference.mean.length;
   return true;
 }
@@ -133,7 +134,8 @@ export class TumblingWindow {
     private readonly references: readonly FeatureReference[],
   ) {
     const size = spec.kind === "count" ? spec.size : spec.durationMs;
-    if (!Number.isInteger(size) || size < 1) throw new Error(`a ${spec.kind} window needs a positive integer size, not ${size}`);
+    if (!Number.isInteger(size) || size < 1)
+      throw new Error(`a ${spec.kind} window needs a positive integer size, not ${size}`);
     this.reset();
   }
 

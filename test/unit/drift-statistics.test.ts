@@ -20,7 +20,14 @@ import { binIndex, binRepresentatives } from "../../drift/window.js";
 /** Figures from scipy on fixed samples: test/fixtures/drift-scipy.py wrote them (run it to refresh). */
 const fixture = JSON.parse(readFileSync(new URL("../fixtures/drift-scipy.json", import.meta.url), "utf8")) as {
   scipy: string;
-  ks_raw: { name: string; a: number[]; b?: number[]; b_golden?: { n: number; shift: number }; statistic: number; pvalue: number }[];
+  ks_raw: {
+    name: string;
+    a: number[];
+    b?: number[];
+    b_golden?: { n: number; shift: number };
+    statistic: number;
+    pvalue: number;
+  }[];
   kstwo_sf: { n: number; x: number; sf: number }[];
   binned: {
     name: string;
@@ -37,16 +44,34 @@ const fixture = JSON.parse(readFileSync(new URL("../fixtures/drift-scipy.json", 
   categorical: {
     reference_shares: Record<string, number>;
     unseen_share: number;
-    cases: { name: string; counts: Record<string, number>; chi_square: number; pvalue: number; jensen_shannon: number }[];
+    cases: {
+      name: string;
+      counts: Record<string, number>;
+      chi_square: number;
+      pvalue: number;
+      jensen_shannon: number;
+    }[];
   };
   chi2_sf: { x: number; df: number; sf: number }[];
   chi2_isf: { q: number; df: number; x: number }[];
-  embedding: { mean: number[]; std: number[]; cases: { name: string; sum: number[]; count: number; cosine_distance: number; pvalue: number; "threshold_at_0.05": number }[] };
+  embedding: {
+    mean: number[];
+    std: number[];
+    cases: {
+      name: string;
+      sum: number[];
+      count: number;
+      cosine_distance: number;
+      pvalue: number;
+      "threshold_at_0.05": number;
+    }[];
+  };
   scalar: { mean: number; std: number; cases: { name: string; values: number[]; effect: number; pvalue: number }[] };
 };
 
 const GOLDEN = 0.6180339887498949;
-const golden = (n: number, shift: number): number[] => Array.from({ length: n }, (_, i) => (((i + 1) * GOLDEN) % 1) + shift);
+const golden = (n: number, shift: number): number[] =>
+  Array.from({ length: n }, (_, i) => (((i + 1) * GOLDEN) % 1) + shift);
 
 /** Relative closeness, with an absolute floor for figures near zero. */
 function close(actual: number, expected: number, relative: number, absolute = 1e-300): void {
@@ -97,9 +122,25 @@ describe("two-sample Kolmogorov–Smirnov as scipy.stats.ks_2samp(method='auto')
     const ks = tested(kolmogorovSmirnovBinned({ reference: c.reference_counts, window }));
     close(ks.value, c.ks_statistic, 1e-12);
     close(ks.pValue!, c.ks_pvalue, 1e-8, 1e-14);
-    const w = tested(wassersteinBinned({ reference: c.reference_counts, window }, binRepresentatives(c.edges, c.open_ended)));
+    const w = tested(
+      wassersteinBinned({ reference: c.reference_counts, window }, binRepresentatives(c.edges, c.open_ended)),
+    );
     close(w.value, c.wasserstein_normed, 1e-10);
     expect(w.drifted).toBe(c.wasserstein_normed > 0.1);
+  });
+});
+
+describe("all-identical values against a histogram reference", () => {
+  const reps = [0.25, 0.75];
+  it("the same single bin on both sides is no drift; another single bin is", () => {
+    const same = tested(kolmogorovSmirnovBinned({ reference: [0, 40], window: [0, 200] }));
+    expect([same.value, same.pValue, same.drifted]).toEqual([0, 1, false]);
+    expect(tested(wassersteinBinned({ reference: [0, 40], window: [0, 200] }, reps)).value).toBe(0);
+    const other = tested(kolmogorovSmirnovBinned({ reference: [0, 40], window: [200, 0] }));
+    expect(other.value).toBe(1);
+    expect(other.drifted).toBe(true);
+    // W₁ = 0.5 over the 0.001 floor of a zero-spread reference.
+    expect(tested(wassersteinBinned({ reference: [0, 40], window: [200, 0] }, reps)).value).toBeCloseTo(500, 9);
   });
 });
 
