@@ -38,13 +38,6 @@ function stream(options: MonitorOptions, records: number, draw: (i: number) => O
     events.push(...report.events.map((event) => ({ ...event, record: i })));
   }
   const overShare = Object.fromEntries(Object.keys(tested).map((f) => [f, (over[f] ?? 0) / tested[f]!]));
-    console.log(
-      JSON.stringify({
-        windows,
-        overShare,
-        events: events.map((e) => [e.transition, e.feature, e.record, e.window.end]),
-      }),
-    );
   return { events, windows, overShare };
 }
 
