@@ -18,7 +18,11 @@ import {
   kolmogorovSmirnovBinned,
   meanShift,
   wassersteinBinned,
+  DEFAULT_DISTANCE_RULE,
+  DEFAULT_P_RULE,
+  type DistanceRule,
   type Outcome,
+  type PValueRule,
   type StatisticResult,
 } from "./statistics.js";
 import {
@@ -58,25 +62,39 @@ export function evidentlyStatistic(kind: FeatureReference["kind"], rows: number)
   }
 }
 
+/** A feature's own thresholds, where Evidently's defaults do not suit it. */
+export interface FeatureRules {
+  readonly test?: PValueRule;
+  readonly distance?: DistanceRule;
+}
+
 /** One feature's test on one closed window. */
-export function testFeature(reference: FeatureReference, state: FeatureState, statistic: DriftStatistic): Outcome {
+export function testFeature(
+  reference: FeatureReference,
+  state: FeatureState,
+  statistic: DriftStatistic,
+  rules: FeatureRules = {},
+): Outcome {
+  const test = rules.test ?? DEFAULT_P_RULE;
+  const distance = rules.distance ?? DEFAULT_DISTANCE_RULE;
   if (reference.kind === "categorical" && state.kind === "categorical") {
     const comparison = { reference: reference.shares, counts: state.counts };
-    if (statistic === "chi_square") return chiSquare(comparison);
-    if (statistic === "jensen_shannon") return jensenShannon(comparison);
+    if (statistic === "chi_square") return chiSquare(comparison, test);
+    if (statistic === "jensen_shannon") return jensenShannon(comparison, distance);
   }
   if (reference.kind === "histogram" && state.kind === "histogram") {
     const histograms = { reference: reference.counts, window: state.counts };
-    if (statistic === "ks") return kolmogorovSmirnovBinned(histograms);
+    if (statistic === "ks") return kolmogorovSmirnovBinned(histograms, test);
     if (statistic === "wasserstein")
-      return wassersteinBinned(histograms, binRepresentatives(reference.edges, reference.openEnded));
+      return wassersteinBinned(histograms, binRepresentatives(reference.edges, reference.openEnded), distance);
   }
   if (reference.kind === "scalar" && state.kind === "scalar" && statistic === "mean_shift")
-    return meanShift(reference, state);
+    return meanShift(reference, state, { test, distance });
   if (reference.kind === "vector" && state.kind === "vector" && statistic === "embedding_mean_shift") {
     return embeddingMeanShift(
       reference.std ? { mean: reference.mean, std: reference.std } : { mean: reference.mean },
       state,
+      test,
     );
   }
   throw new Error(`drift feature ${reference.feature} (${reference.kind}) has no ${statistic} test`);
@@ -103,6 +121,8 @@ export interface MonitorOptions {
   readonly minRows?: number;
   /** A fixed statistic per feature name; else evidentlyStatistic() on each window's size. */
   readonly statistics?: Readonly<Record<string, DriftStatistic>>;
+  /** Thresholds per feature name; else Evidently's (p < 0.05, distance > 0.1). */
+  readonly rules?: Readonly<Record<string, FeatureRules>>;
 }
 
 const monitorStateSpec = z.object({
@@ -176,7 +196,7 @@ export class DriftMonitor {
       const outcome: Outcome =
         rows < minRows
           ? { kind: "insufficient", statistic, sampleSize: rows, reason: `fewer than ${minRows} rows` }
-          : testFeature(reference, state, statistic);
+          : testFeature(reference, state, statistic, this.options.rules?.[reference.feature]);
       outcomes[reference.feature] = outcome;
       const { state: alarm, transition } = stepAlarm(
         this.alarms[reference.feature]!,

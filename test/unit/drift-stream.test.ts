@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { DEFAULT_ALARM_POLICY } from "../../drift/alarm.js";
-import { DriftMonitor, type DriftEvent, type MonitorOptions } from "../../drift/monitor.js";
+import { DriftMonitor, testFeature, type DriftEvent, type MonitorOptions } from "../../drift/monitor.js";
 import { featureReferences } from "../../drift/reference.js";
 import type { Observation } from "../../drift/window.js";
 import { drawFromReference, intentReference, random } from "../support/drift-stream.js";
@@ -158,5 +158,37 @@ describe("a shifted stream", () => {
     // Restart mid-window while the alarm is raised.
     const restarted = stream(countWindows, 40_000, back(8), SHIFT_AT + 2_250);
     expect(restarted.events).toEqual(straight.events);
+  });
+});
+
+describe("thresholds per feature", () => {
+  const language = references.find((r) => r.feature === "language")!;
+  // 0.92 / 0.05 / 0.03 expected 460 / 25 / 15 of 500; 440 / 40 / 20 gives χ² ≈ 11.7, p ≈ 0.003.
+  const state = { kind: "categorical", counts: { en: 440, es: 40, fr: 20 } } as const;
+
+  it("a feature's own α replaces Evidently's 0.05, for the test and the alarm's lower threshold", () => {
+    const evidently = testFeature(language, state, "chi_square");
+    const strict = testFeature(language, state, "chi_square", { test: { alpha: 0.001, clearAlpha: 0.01 } });
+    expect(evidently.kind === "tested" && evidently.drifted).toBe(true);
+    expect(strict.kind === "tested" && !strict.drifted && !strict.settled).toBe(true);
+    const loose = testFeature(language, state, "jensen_shannon", { distance: { threshold: 0.01, clear: 0.005 } });
+    expect(loose.kind === "tested" && loose.drifted).toBe(true);
+  });
+
+  it("reach the monitor's tests through its options", () => {
+    const options: MonitorOptions = {
+      ...countWindows,
+      rules: { language: { test: { alpha: 1e-12, clearAlpha: 0.2 } } },
+    };
+    const spanishTenth = (seed: number) => {
+      const rand = random(seed);
+      return (i: number): Observation => {
+        const record = drawFromReference(references, rand);
+        if (i >= 20_000 && rand() < 0.045) record["language"] = "es"; // 5 % → ~9 % Spanish: p ≈ 2e-4 a window
+        return record;
+      };
+    };
+    expect(stream(countWindows, 30_000, spanishTenth(12)).events.map((e) => e.feature)).toEqual(["language"]);
+    expect(stream(options, 30_000, spanishTenth(12)).events).toEqual([]);
   });
 });
