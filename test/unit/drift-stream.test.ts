@@ -192,3 +192,33 @@ describe("thresholds per feature", () => {
     expect(stream(options, 30_000, spanishTenth(12)).events).toEqual([]);
   });
 });
+
+describe("quiet time windows", () => {
+  it("a window with fewer than 100 rows tests nothing and moves no alarm; advance() closes it without a record", () => {
+    const monitor = new DriftMonitor(timeWindows);
+    const rand = random(13);
+    const minute = 60_000;
+    let reports = 0;
+    // 40 Spanish-only inquiries in each of four quarter-hours: far from the reference, too few to judge.
+    for (let quarter = 0; quarter < 4; quarter++) {
+      for (let i = 0; i < 40; i++) {
+        const record = drawFromReference(references, rand);
+        record["language"] = "es";
+        const report = monitor.add(record, quarter * 15 * minute + i * 1000);
+        if (report) {
+          reports++;
+          expect(report.events).toEqual([]);
+          expect(report.outcomes["language"]).toMatchObject({
+            kind: "insufficient",
+            sampleSize: 40,
+            reason: "fewer than 100 rows",
+          });
+        }
+      }
+    }
+    expect(reports).toBe(3); // each quarter's first record closed the one before
+    const last = monitor.advance(60 * minute);
+    expect(last).toMatchObject({ window: { start: 45 * minute, end: 60 * minute, count: 40 }, events: [] });
+    expect(monitor.alarm("language")).toEqual({ status: "normal", over: 0, settled: 0, lastRaisedAt: null });
+  });
+});
