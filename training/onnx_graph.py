@@ -76,5 +76,6 @@ class GraphBuilder:
 
 
 FLOAT = TensorProto.FLOAT
+DOUBLE = TensorProto.DOUBLE
 INT64 = TensorProto.INT64
 STRING = TensorProto.STRING
