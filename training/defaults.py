@@ -5,8 +5,8 @@ The knowledge base's `embedder` comes first (exported, or found by its recipe, a
 production): the classifier heads are trained on it. Then every pipeline model without a
 production version gets two families trained on the same split, both registered as candidates:
 
-* `linear`: TF-IDF + logistic regression; its graph featurizes the text itself, 0.3-0.9 ms of
-  CPU per inquiry for each model;
+* `linear`: TF-IDF + logistic regression; its graph featurizes the text itself, 0.15-0.75 ms
+  of CPU per inquiry for each model (the sparse graph; the dense one cost 0.3-1.3 ms);
 * `head`: logistic regression over the production embedder's sentence embedding, which serving
   computes once per inquiry (~0.1 ms, static family) for all the heads, so a head costs a
   fraction of a linear model.
