@@ -30,12 +30,18 @@ export interface ProcessorProcess {
 }
 
 /** Starts `switchboard run <name>` as a child process, its logs in `<stackHome>/logs/processors/`. */
-export function spawnProcessor(declaration: Runnable, stackHome: string, env: NodeJS.ProcessEnv = process.env): ProcessorProcess {
+/** `nodeArgs`: options for Node itself, e.g. `--cpu-prof` (not allowed in NODE_OPTIONS). */
+export function spawnProcessor(
+  declaration: Runnable,
+  stackHome: string,
+  env: NodeJS.ProcessEnv = process.env,
+  nodeArgs: readonly string[] = [],
+): ProcessorProcess {
   const dir = path.join(stackHome, "logs", "processors");
   mkdirSync(dir, { recursive: true });
   const log = path.join(dir, `${declaration.name}.log`);
   const out = openSync(log, "a");
-  const child = spawn(process.execPath, [CLI, "run", declaration.name], { env, stdio: ["ignore", out, out] });
+  const child = spawn(process.execPath, [...nodeArgs, CLI, "run", declaration.name], { env, stdio: ["ignore", out, out] });
   return { declaration, child, log };
 }
 

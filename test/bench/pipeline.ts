@@ -200,8 +200,8 @@ async function measureDeployment(
 ): Promise<DeploymentResult> {
   const { endpoints, config, services, profileDir } = context;
   // Written by each process (and inference worker) when it exits, so read after pipeline.stop().
-  const profiling = profileDir ? { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ""} --cpu-prof --cpu-prof-dir=${profileDir}`.trim() } : {};
-  const pipeline = await startPipeline(endpoints, { LOG_LEVEL: "warn", ...profiling }, deployment);
+  const profiling = profileDir ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] : [];
+  const pipeline = await startPipeline(endpoints, { LOG_LEVEL: "warn" }, deployment, profiling);
   const processOf = new Map([...pipeline.pids()].map(([name, pid]) => [pid, name]));
   let result: DeploymentResult;
   const label = (what: string) => `${deployment}-${what}`;

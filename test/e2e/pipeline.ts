@@ -70,6 +70,7 @@ export async function startPipeline(
   endpoints: Endpoints,
   extraEnv: NodeJS.ProcessEnv = {},
   deployment: Deployment = "unchained",
+  nodeArgs: readonly string[] = [],
 ): Promise<Pipeline> {
   const tasks = runnablesOf(deployment);
   const taskNamed = (name: string) => {
@@ -97,7 +98,7 @@ export async function startPipeline(
       ...env,
       SWITCHBOARD_INSTANCE_ID: `e2e-${name}`,
       SWITCHBOARD_METRICS_PORT: String(portOf(task)),
-    });
+    }, nodeArgs);
     running.set(name, proc);
     await waitHealthy(proc, portOf(task), 120_000);
   };
