@@ -225,7 +225,9 @@ class InferenceThread {
   }
 
   private start(): Worker {
-    const worker = new Worker(this.code, { eval: true, execArgv: [], name: `inference-${this.index}` });
+    // The process's loader flags (tsx) stay out of the worker; a CPU profiler's come along, so a profiled process profiles its inference too.
+    const execArgv = process.execArgv.filter((arg) => arg.startsWith("--cpu-prof"));
+    const worker = new Worker(this.code, { eval: true, execArgv, name: `inference-${this.index}` });
     worker.unref();
     this.lastError = undefined;
     worker.on("message", (reply: WorkerReply) => this.answered(worker, reply));
