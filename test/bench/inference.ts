@@ -79,8 +79,15 @@ async function versionDirs(): Promise<Map<string, string>> {
   return dirs;
 }
 
-const call = (model: LoadedModel | ModelSlot, embeds: boolean, texts: string[]): Promise<unknown[]> =>
-  embeds ? model.embed(texts) : model.predict(texts);
+/**
+ * Every text is made new (a serial number appended): an embedder keeps recent texts' embeddings
+ * (models/shared-embedders.ts), and a text seen before would measure the memo, not the model.
+ */
+let serial = 0;
+const call = (model: LoadedModel | ModelSlot, embeds: boolean, texts: string[]): Promise<unknown[]> => {
+  const fresh = texts.map((text) => `${text} ${++serial}`);
+  return embeds ? model.embed(fresh) : model.predict(fresh);
+};
 
 async function measure(dir: string, mode: string, pool: InferencePool | null, texts: string[]): Promise<Row> {
   const slot = await openModelSlot(dir, log, { pool });
