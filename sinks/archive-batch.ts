@@ -6,6 +6,7 @@ import {
   RESPONSES,
   ROUTING_DECISIONS,
   checkRow,
+  predictionFields,
   type ArchiveRows,
   type InquiryRow,
   type PredictionRow,
@@ -117,15 +118,7 @@ export function predictionItem(record: PredictionFeedback): ArchiveItem {
   }
   const at = storedTime(record.occurred_at, "occurred_at");
   const row: PredictionRow = {
-    prediction_id: record.prediction_id,
-    inquiry_id: record.inquiry_id,
-    task: record.task,
-    model: record.model,
-    predicted_label: record.predicted_label,
-    confidence: record.confidence,
-    input_digest: record.input_digest,
-    features: record.features,
-    predicted_at: isPrediction ? at : null,
+    ...predictionFields(record, isPrediction ? at : null),
     label: isPrediction ? null : record.label,
     label_source: record.label_source,
     labeled_at: isPrediction ? null : at,

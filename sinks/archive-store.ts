@@ -1,5 +1,12 @@
 import type pg from "pg";
-import type { Channel, Entity, FeatureSummary, LabelSource, ResponseStrategy } from "../schemas/types.generated.js";
+import type {
+  Channel,
+  Entity,
+  FeatureSummary,
+  LabelSource,
+  PredictionFeedback,
+  ResponseStrategy,
+} from "../schemas/types.generated.js";
 import { APP_SCHEMA } from "../storage/postgres.js";
 import { InvalidInputError } from "../streams/errors.js";
 import { utf8Bytes } from "./storable.js";
@@ -32,7 +39,8 @@ export interface InquiryRow {
   readonly cleaned_at: string;
 }
 
-export interface PredictionRow {
+/** What a `predictions.feedback` record says about the prediction it is or judges (archive and feedback sinks alike). */
+export interface PredictionFields {
   readonly prediction_id: string;
   readonly inquiry_id: string;
   readonly task: string;
@@ -41,7 +49,25 @@ export interface PredictionRow {
   readonly confidence: number;
   readonly input_digest: string;
   readonly features: FeatureSummary;
+  /** Null while the row holds only a label's copy of the prediction. */
   readonly predicted_at: string | null;
+}
+
+export function predictionFields(record: PredictionFeedback, predictedAt: string | null): PredictionFields {
+  return {
+    prediction_id: record.prediction_id,
+    inquiry_id: record.inquiry_id,
+    task: record.task,
+    model: record.model,
+    predicted_label: record.predicted_label,
+    confidence: record.confidence,
+    input_digest: record.input_digest,
+    features: record.features,
+    predicted_at: predictedAt,
+  };
+}
+
+export interface PredictionRow extends PredictionFields {
   readonly label: string | null;
   readonly label_source: LabelSource;
   readonly labeled_at: string | null;

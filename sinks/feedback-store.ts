@@ -1,7 +1,7 @@
 import type pg from "pg";
-import type { FeatureSummary, LabelSource } from "../schemas/types.generated.js";
+import type { LabelSource } from "../schemas/types.generated.js";
 import { APP_SCHEMA } from "../storage/postgres.js";
-import { archiveTable, inTransaction, upsert } from "./archive-store.js";
+import { archiveTable, inTransaction, upsert, type PredictionFields } from "./archive-store.js";
 
 /**
  * The feedback sink's tables (storage/migrations/005_feedback.sql) and the batch write: one
@@ -10,18 +10,8 @@ import { archiveTable, inTransaction, upsert } from "./archive-store.js";
  * by a strictly newer one. The conflict rule between labels is the `resolved_labels` view.
  */
 
-export interface FeedbackPredictionRow {
-  readonly prediction_id: string;
-  readonly inquiry_id: string;
-  readonly task: string;
-  readonly model: string;
-  readonly predicted_label: string;
-  readonly confidence: number;
-  readonly input_digest: string;
-  readonly features: FeatureSummary;
-  /** Null while the row holds only a label's copy of the prediction. */
-  readonly predicted_at: string | null;
-}
+/** One row per prediction: the archive's fields without its newest-label columns. */
+export type FeedbackPredictionRow = PredictionFields;
 
 export interface LabelRow {
   readonly label_id: string;

@@ -5,7 +5,7 @@ import { InvalidInputError } from "../streams/errors.js";
 import type { ProcessorDependencies, ProcessorImplementation } from "../streams/processor.js";
 import { sinkProcessor } from "../streams/sink.js";
 import { findTopic, type ProcessorDeclaration } from "../streams/topology.js";
-import { checkRow } from "./archive-store.js";
+import { checkRow, predictionFields } from "./archive-store.js";
 import {
   FEEDBACK_PREDICTIONS,
   LABELS,
@@ -53,17 +53,7 @@ export function feedbackItem(record: PredictionFeedback): FeedbackItem {
     throw new InvalidInputError(`a label record (source ${record.label_source}) without a label`);
   }
   const at = storedTime(record.occurred_at, "occurred_at");
-  const prediction: FeedbackPredictionRow = {
-    prediction_id: record.prediction_id,
-    inquiry_id: record.inquiry_id,
-    task: record.task,
-    model: record.model,
-    predicted_label: record.predicted_label,
-    confidence: record.confidence,
-    input_digest: record.input_digest,
-    features: record.features,
-    predicted_at: isPrediction ? at : null,
-  };
+  const prediction: FeedbackPredictionRow = predictionFields(record, isPrediction ? at : null);
   checkRow(FEEDBACK_PREDICTIONS, prediction);
   if (record.label_source !== "model" && record.label !== null) {
     const label: LabelRow = {

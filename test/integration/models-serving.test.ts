@@ -34,6 +34,17 @@ function probabilities(prediction: Prediction, labels: readonly string[]): numbe
 
 describe("model serving (real onnxruntime, models trained by the training CLI)", () => {
   const { log, entries } = capturedLog();
+
+  /** Loading `broken` fails with a ModelLoadError that names the directory and matches `error`. */
+  async function expectRefusal(broken: string, error: RegExp): Promise<void> {
+    const refusal = await loadModelVersion(broken, log).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(refusal).toBeInstanceOf(ModelLoadError);
+    expect((refusal as ModelLoadError).message).toMatch(error);
+    expect((refusal as ModelLoadError).message).toContain(broken);
+  }
   let modelsDir: string;
   let versions: Record<string, string>;
 
@@ -242,13 +253,7 @@ describe("model serving (real onnxruntime, models trained by the training CLI)",
       // Beside the real head, so that the embedder is looked up where serving looks for it.
       const broken = copyVersion(versions.head!, path.join(modelsDir, "sentiment", `broken-${name.replace(/\W+/g, "-")}`));
       breakIt(broken);
-      const refusal = await loadModelVersion(broken, log).then(
-        () => undefined,
-        (e: unknown) => e,
-      );
-      expect(refusal).toBeInstanceOf(ModelLoadError);
-      expect((refusal as ModelLoadError).message).toMatch(error);
-      expect((refusal as ModelLoadError).message).toContain(broken);
+      await expectRefusal(broken, error);
     });
   });
 
@@ -324,13 +329,7 @@ describe("model serving (real onnxruntime, models trained by the training CLI)",
       breakIt(broken);
       const serving = slot.current;
 
-      const refusal = await loadModelVersion(broken, log).then(
-        () => undefined,
-        (e: unknown) => e,
-      );
-      expect(refusal).toBeInstanceOf(ModelLoadError);
-      expect((refusal as ModelLoadError).message).toMatch(error);
-      expect((refusal as ModelLoadError).message).toContain(broken);
+      await expectRefusal(broken, error);
 
       await expect(slot.swap(broken)).rejects.toThrow(error);
       expect(slot.current).toBe(serving);
