@@ -48,8 +48,10 @@ describe("the API fuzzed from its own OpenAPI document (schemathesis)", () => {
       checks.join(","),
       "--max-examples",
       "60",
+      // One worker: with two, hypothesis described a filter in a thread while another parsed, and
+      // CPython 3.11's ast.parse failed ("AST constructor recursion depth mismatch"), ending the run.
       "--workers",
-      "2",
+      "1",
       "--request-timeout",
       "30",
       "--seed",
@@ -65,7 +67,8 @@ describe("the API fuzzed from its own OpenAPI document (schemathesis)", () => {
       (error: { stdout?: string; stderr?: string; message: string }) => ({ ok: false, output: `${error.stdout ?? ""}${error.stderr ?? error.message}` }),
     );
     expect(outcome.ok, outcome.output.slice(-6_000)).toBe(true);
-    expect(outcome.output).toMatch(/Tested: 4\b/);
+    // POST inquiries, GET one, GET search, POST labels, POST reply-rating.
+    expect(outcome.output).toMatch(/Tested: 5\b/);
     expect(outcome.output).toMatch(/\d+ passed/);
   });
 });
