@@ -67,6 +67,19 @@ export function predictionFields(record: PredictionFeedback, predictedAt: string
   };
 }
 
+/** The columns of PredictionFields, as both sinks' prediction tables declare them. */
+export const PREDICTION_COLUMNS = {
+  prediction_id: "text",
+  inquiry_id: "text",
+  task: "text",
+  model: "text",
+  predicted_label: "text",
+  confidence: "double precision",
+  input_digest: "text",
+  features: "jsonb",
+  predicted_at: "timestamptz",
+} as const;
+
 export interface PredictionRow extends PredictionFields {
   readonly label: string | null;
   readonly label_source: LabelSource;
@@ -173,15 +186,7 @@ export const PREDICTIONS = archiveTable<PredictionRow>({
   name: "predictions",
   key: "prediction_id",
   columns: {
-    prediction_id: "text",
-    inquiry_id: "text",
-    task: "text",
-    model: "text",
-    predicted_label: "text",
-    confidence: "double precision",
-    input_digest: "text",
-    features: "jsonb",
-    predicted_at: "timestamptz",
+    ...PREDICTION_COLUMNS,
     label: "text",
     label_source: "text",
     labeled_at: "timestamptz",

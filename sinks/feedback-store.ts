@@ -1,7 +1,7 @@
 import type pg from "pg";
 import type { LabelSource } from "../schemas/types.generated.js";
 import { APP_SCHEMA } from "../storage/postgres.js";
-import { archiveTable, inTransaction, upsert, type PredictionFields } from "./archive-store.js";
+import { PREDICTION_COLUMNS, archiveTable, inTransaction, upsert, type PredictionFields } from "./archive-store.js";
 
 /**
  * The feedback sink's tables (storage/migrations/005_feedback.sql) and the batch write: one
@@ -28,17 +28,6 @@ export interface LabelRow {
 const newerPrediction =
   "excluded.predicted_at IS NOT NULL AND (stored.predicted_at IS NULL OR excluded.predicted_at > stored.predicted_at)";
 
-const PREDICTION_COLUMNS = {
-  prediction_id: "text",
-  inquiry_id: "text",
-  task: "text",
-  model: "text",
-  predicted_label: "text",
-  confidence: "double precision",
-  input_digest: "text",
-  features: "jsonb",
-  predicted_at: "timestamptz",
-} as const;
 
 export const FEEDBACK_PREDICTIONS = archiveTable<FeedbackPredictionRow>({
   name: "feedback_predictions",
