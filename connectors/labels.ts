@@ -51,7 +51,7 @@ export async function labelRecord(pool: pg.Pool, label: HumanLabel): Promise<Pre
     inquiry_id: label.inquiryId,
     task: label.task,
   };
-  const labelPart = { label: label.label, label_source: label.source, occurred_at: at } as const;
+  const labelPart = { label: label.label, label_source: label.source, occurred_at: at, stage: "production" } as const;
 
   if (label.task === "department") {
     const { rows } = await pool.query<{ department: string; text: string | null; language: string | null }>(

@@ -66,6 +66,7 @@ export async function replyRatingRecords(pool: pg.Pool, inquiryId: string, ratin
       label: rating === "up" ? HELPFUL : UNHELPFUL,
       label_source: "customer",
       occurred_at: at,
+      stage: "production",
     },
   ];
   if (rating === "up" && reply.strategy === "template") {

@@ -49,5 +49,6 @@ export function predictionFeedback(
     label: null,
     label_source: "model",
     occurred_at: Date.now(),
+    stage: "production",
   };
 }

@@ -186,24 +186,37 @@ export interface ModelDrift {
   readonly detected_at: number;
 }
 
-export type LifecycleEvent = "trained" | "evaluated" | "promoted" | "rejected" | "rolled_back";
+export type LifecycleEvent = "trained" | "evaluated" | "promoted" | "rejected" | "rolled_back" | "shadow_started";
 
 /** Every LifecycleEvent, in the schema's order. */
-export const LifecycleEventValues = ["trained", "evaluated", "promoted", "rejected", "rolled_back"] as const satisfies readonly LifecycleEvent[];
+export const LifecycleEventValues = ["trained", "evaluated", "promoted", "rejected", "rolled_back", "shadow_started"] as const satisfies readonly LifecycleEvent[];
 
 /** What happened to a model version. Keyed by task. */
 export interface ModelLifecycle {
   readonly task: string;
   /** name@version. */
   readonly model: string;
+  /** Symbols are only ever appended. shadow_started: the candidate passed the gate and scores live traffic beside production. */
   readonly event: LifecycleEvent;
-  /** candidate, production or archived after the event. */
+  /** candidate, shadow, production or archived after the event. */
   readonly stage: null | string;
   readonly metrics: Readonly<Record<string, number>>;
   /** Directory holding model.onnx and manifest.json. */
   readonly artifact_uri: string;
   readonly reason: null | string;
   readonly occurred_at: number;
+  /** What the version came from: trigger (drift, labels, command), the drift record, the base dataset, the feedback rows' count and digest. */
+  readonly lineage: Readonly<Record<string, string>>;
+}
+
+/** A request to retrain one model (`switchboard retrain --model M`). Keyed by model. */
+export interface RetrainRequest {
+  /** Registry model name: intent, category, sentiment, urgency, ... */
+  readonly model: string;
+  readonly reason: string;
+  /** Who asked: a user name or a component. */
+  readonly requested_by: string;
+  readonly requested_at: number;
 }
 
 export interface FeatureSummary {
@@ -217,6 +230,11 @@ export type LabelSource = "model" | "agent" | "customer" | "outcome";
 
 /** Every LabelSource, in the schema's order. */
 export const LabelSourceValues = ["model", "agent", "customer", "outcome"] as const satisfies readonly LabelSource[];
+
+export type PredictionStage = "production" | "shadow";
+
+/** Every PredictionStage, in the schema's order. */
+export const PredictionStageValues = ["production", "shadow"] as const satisfies readonly PredictionStage[];
 
 /** One prediction, or one later label for it; drift detection and retraining read these. */
 export interface PredictionFeedback {
@@ -238,6 +256,8 @@ export interface PredictionFeedback {
   /** model for the prediction itself; who supplied the label otherwise. */
   readonly label_source: LabelSource;
   readonly occurred_at: number;
+  /** production: the version that answered; shadow: a candidate scoring the same input beside it, never routed (its prediction_id is its own). */
+  readonly stage: PredictionStage;
 }
 
 /** Internal to route: an inquiry whose predictions did not all arrive in time. Processed like a prediction, so a timed-out routing happens once, in a transaction. */
@@ -258,6 +278,7 @@ export interface TopicValues {
   readonly "inquiries.urgency": InquiryUrgency;
   readonly "models.drift": ModelDrift;
   readonly "models.lifecycle": ModelLifecycle;
+  readonly "models.retrain": RetrainRequest;
   readonly "predictions.feedback": PredictionFeedback;
   readonly "route.timeouts": RouteTimeout;
 }
@@ -274,6 +295,7 @@ export const SchemaTopics = {
   InquiriesUrgency: "inquiries.urgency",
   ModelsDrift: "models.drift",
   ModelsLifecycle: "models.lifecycle",
+  ModelsRetrain: "models.retrain",
   PredictionsFeedback: "predictions.feedback",
   RouteTimeouts: "route.timeouts",
 } as const;

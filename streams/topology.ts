@@ -133,6 +133,14 @@ export const TRIAGE_TOPICS: readonly TopicDeclaration[] = [
     compacted: false,
     valueSchema: "models.lifecycle",
   },
+  {
+    name: "models.retrain",
+    description: "Requests to retrain a model (switchboard retrain --model M)",
+    partitions: 1,
+    retentionMs: 90 * DAY_MS,
+    compacted: false,
+    valueSchema: "models.retrain",
+  },
 ];
 
 /** Internal to `route`: inquiries whose join timed out, fed back in so the timeout is routed transactionally. */

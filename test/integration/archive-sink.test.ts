@@ -131,6 +131,7 @@ function prediction(inquiryId: string, task: string, overrides: Partial<Predicti
     label: null,
     label_source: "model",
     occurred_at: T0 + 60,
+    stage: "production",
     ...overrides,
   };
 }

@@ -49,6 +49,7 @@ function prediction(inquiryId: string, overrides: Partial<PredictionFeedback> = 
     label: null,
     label_source: "model",
     occurred_at: T0,
+    stage: "production",
     ...overrides,
   };
 }

@@ -16,6 +16,7 @@ const prediction = (overrides: Partial<PredictionFeedback> = {}): PredictionFeed
   label: null,
   label_source: "model",
   occurred_at: T0,
+  stage: "production",
   ...overrides,
 });
 const label = (source: "agent" | "customer" | "outcome", value: string, at: number, overrides: Partial<PredictionFeedback> = {}) =>
