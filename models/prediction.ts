@@ -18,6 +18,12 @@ export interface Prediction {
   readonly embedding?: Float32Array;
   /** Known n-grams in the input (linear, ensemble): a cheap out-of-vocabulary signal. */
   readonly activeFeatures?: number;
+  /**
+   * Cosine of the embedding to the mean direction of the training embeddings (the manifest's
+   * reference `embedding` mean), when both exist: the embedding's drift signal as one number,
+   * since a prediction record cannot carry 384 of them.
+   */
+  readonly centroidCosine?: number;
 }
 
 /** Graph outputs of one batch, as the session returned them. */

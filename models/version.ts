@@ -96,10 +96,34 @@ interface Row {
   readonly ids: readonly number[];
 }
 
+/** The unit mean of the training embeddings, from the manifest's reference (`features[]` entry `embedding`). */
+function referenceCentroid(manifest: Manifest): Float32Array | undefined {
+  const features = manifest.reference?.["features"];
+  if (!Array.isArray(features)) return undefined;
+  const entry = features.find((f: unknown) => typeof f === "object" && f !== null && (f as { name?: unknown }).name === "embedding") as { mean?: unknown } | undefined;
+  if (!Array.isArray(entry?.mean) || !entry.mean.every((v) => typeof v === "number")) return undefined;
+  const mean = Float32Array.from(entry.mean as number[]);
+  const norm = Math.hypot(...mean);
+  return norm > 0 ? mean.map((v) => v / norm) : undefined;
+}
+
+function cosine(embedding: Float32Array, unit: Float32Array): number {
+  if (embedding.length !== unit.length) return Number.NaN;
+  let dot = 0;
+  let norm = 0;
+  for (let i = 0; i < embedding.length; i++) {
+    dot += embedding[i]! * unit[i]!;
+    norm += embedding[i]! * embedding[i]!;
+  }
+  return norm > 0 ? dot / Math.sqrt(norm) : 0;
+}
+
 class OnnxModel implements LoadedModel {
   readonly name: string;
   readonly version: string;
   private readonly id: string;
+  /** The training embeddings' mean direction, for centroidCosine. */
+  private readonly centroid: Float32Array | undefined;
   private released = false;
 
   constructor(
@@ -114,12 +138,18 @@ class OnnxModel implements LoadedModel {
     this.name = manifest.model;
     this.version = manifest.version;
     this.id = `${manifest.model}@${manifest.version}`;
+    this.centroid = referenceCentroid(manifest);
   }
 
   predict(texts: readonly string[]): Promise<Prediction[]> {
     if (!this.signature.outputs.includes("probabilities"))
       return Promise.reject(new Error(`${this.id} is an embedding model: it has no labels to predict`));
-    return this.inBatches(texts, (outputs) => toPredictions(outputs, this.manifest.labels, this.id));
+    return this.inBatches(texts, (outputs) => {
+      const predictions = toPredictions(outputs, this.manifest.labels, this.id);
+      const centroid = this.centroid;
+      if (!centroid) return predictions;
+      return predictions.map((p) => (p.embedding ? { ...p, centroidCosine: cosine(p.embedding, centroid) } : p));
+    });
   }
 
   embed(texts: readonly string[]): Promise<Float32Array[]> {
@@ -172,7 +202,9 @@ class OnnxModel implements LoadedModel {
           this.tokenizer,
         )),
     });
-    return (await this.session.run(feeds)) as unknown as BatchOutputs;
+    const outputs = (await this.session.run(feeds)) as unknown as BatchOutputs;
+    // A head's graph does not output the embedding it was fed; its predictions carry it all the same.
+    return embedding && !outputs.embedding ? { ...outputs, embedding } : outputs;
   }
 
   /** A head's input: the rows' embeddings from its embedder (shared with every other head of the same texts). */

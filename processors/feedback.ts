@@ -41,6 +41,9 @@ export function predictionFeedback(
       language: inquiry.language,
       values: {
         ...(prediction.activeFeatures === undefined ? {} : { active_features: prediction.activeFeatures }),
+        ...(prediction.centroidCosine === undefined || Number.isNaN(prediction.centroidCosine)
+          ? {}
+          : { embedding_centroid_cosine: prediction.centroidCosine }),
         ...values,
       },
     },

@@ -6,6 +6,7 @@ import { feedback } from "../sinks/feedback.js";
 import { search } from "../sinks/search.js";
 import { classify } from "./classify.js";
 import { clean } from "./clean.js";
+import { drift } from "./drift.js";
 import { respond } from "./respond/index.js";
 import { route } from "./route/index.js";
 import { sentiment } from "./sentiment.js";
@@ -21,6 +22,7 @@ const IMPLEMENTATIONS: { readonly [Name in TriageProcessorName]: ProcessorFactor
   respond,
   archive,
   feedback,
+  drift,
   search,
 };
 

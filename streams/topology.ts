@@ -224,6 +224,13 @@ export const TRIAGE_PROCESSORS = [
     minCommitIntervalMs: 500,
   },
   {
+    name: "drift",
+    description: "Compares windows of each model version's live predictions with the reference distributions in its manifest; emits drift events, and live and estimated model quality as metrics",
+    inputs: ["predictions.feedback"],
+    outputs: ["models.drift"],
+    metricsPort: 9410,
+  },
+  {
     name: "search",
     description: "Sink: inquiries into Elasticsearch for full-text search",
     inputs: ["inquiries.cleaned", "inquiries.routed"],

@@ -105,6 +105,9 @@ describe("model serving (real onnxruntime, models trained by the training CLI)",
         [...prediction!.ranked.map((s) => s.score)].sort((a, b) => b - a),
       );
       expect(prediction!.embedding).toHaveLength(384);
+      // The drift signal of the embedding: its cosine to the training centroid in the manifest.
+      expect(prediction!.centroidCosine).toBeGreaterThan(-1);
+      expect(prediction!.centroidCosine).toBeLessThanOrEqual(1);
       expect(prediction!.activeFeatures).toBeGreaterThan(0);
       expect(await ensemble.predict([])).toEqual([]);
     } finally {
@@ -201,6 +204,9 @@ describe("model serving (real onnxruntime, models trained by the training CLI)",
       expect(prediction!.model).toBe(`sentiment@${path.basename(versions.head!)}`);
       expect(prediction!.ranked.map((s) => s.label).sort()).toEqual(["negative", "neutral", "positive"]);
       expect(embedding).toHaveLength(384);
+      // A head's prediction carries the embedding it was fed, and that embedding's drift signal.
+      expect(Array.from(prediction!.embedding!)).toEqual(Array.from(embedding!));
+      expect(prediction!.centroidCosine).toBeGreaterThan(-1);
       const loaded = entries.slice(before).filter((e) => e.msg === "model version loaded");
       expect(loaded.map((e) => e.family).sort()).toEqual(["head", "static"]);
       expect(loaded.find((e) => e.family === "head")!.embedder).toBe(`embedder@${embedderDir.version}`);
