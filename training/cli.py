@@ -1,20 +1,28 @@
 """`python -m training <command>`: migrate, train, defaults, export-embedder, evaluate, promote,
-rollback, models."""
+reject, rollback, models. With `--json` (train, promote, reject, rollback) stdout carries one JSON
+object per line and nothing else; logs and progress go to stderr."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
+import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
+import psycopg
+from psycopg.rows import dict_row
 from threadpoolctl import threadpool_limits
 
-from training import config
+from training import config, feedback, limits
 from training.artifacts import ArtifactError, latest_versions
-from training.datasets import Split
+from training.datasets import Split, team
+from training.datasets.base import Source
 from training.defaults import HEAD_MARGIN, Outcome, ensure_defaults
 from training.embedder import DEFAULT_KIND, EMBEDDER_MODEL, KINDS, export_embedder, register_embedder
 from training.evaluation import (
@@ -25,11 +33,39 @@ from training.evaluation import (
 )
 from training.pipeline import FAMILIES, Trainer
 from training.predictor import Predictor
+from training.gate import Decision
 from training.promotion import run_gate
-from training.registry import Registry, RegistryError
+from training.registry import Registry, RegistryError, flat_numbers, trained_numbers
 from training.tasks import TARGETS, TASKS, Target, targets_for
 
 log = logging.getLogger("training")
+MODEL_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+
+
+def _model_name(value: str) -> str:
+    if not MODEL_NAME.match(value):
+        raise argparse.ArgumentTypeError(f"{value!r}: a model name is lower-case letters, digits, '-' and '_'")
+    return value
+
+
+def _json_object(what: str, strings: bool = False) -> Any:
+    def parse(value: str) -> dict[str, Any]:
+        try:
+            parsed = json.loads(value)
+        except json.JSONDecodeError as error:
+            raise argparse.ArgumentTypeError(f"{what} is not JSON: {error}") from error
+        if not isinstance(parsed, dict):
+            raise argparse.ArgumentTypeError(f"{what} must be a JSON object")
+        if strings and not all(isinstance(v, str) for v in parsed.values()):
+            raise argparse.ArgumentTypeError(f"{what}'s values must be strings")
+        return parsed
+
+    return parse
+
+
+def _emit(args: argparse.Namespace, event: dict[str, Any], human: str) -> None:
+    """One result: a JSON line with --json, else the human line."""
+    print(json.dumps(event, ensure_ascii=False, default=str) if getattr(args, "json", False) else human, flush=True)
 
 
 def _registry() -> Registry:
@@ -47,9 +83,9 @@ def _targets(args: argparse.Namespace) -> list[Target]:
 
 
 def _models(args: argparse.Namespace) -> list[str]:
-    """Registry models a command acts on: the trained targets, and the embedder by name."""
-    if getattr(args, "model", None) == EMBEDDER_MODEL:
-        return [EMBEDDER_MODEL]
+    """Registry models a command acts on: --model by name (a team's own model too), else the task's."""
+    if getattr(args, "model", None):
+        return [args.model]
     return [t.model for t in _targets(args)]
 
 
@@ -57,6 +93,79 @@ def cmd_migrate(_: argparse.Namespace) -> int:
     applied = Registry.open().migrate()
     print("applied: " + (", ".join(applied) if applied else "nothing (up to date)"))
     return 0
+
+
+def _team_target(args: argparse.Namespace, registry: Registry | None) -> tuple[Target, Split, dict[str, Any], dict[str, str]]:
+    """The team's file as a target of model --model (task: the known model's, else its name)."""
+    spec = team.DataSpec(str(Path(args.data).resolve()), tuple(args.text_column), args.label_column, args.language_column)
+    log.info("reading %s", spec.path)
+    data = team.read(spec)
+    split = team.split(data, args.seed, args.limit)
+    known = TARGETS.get(args.model)
+    target = Target(
+        args.model,
+        known.task if known else args.model,
+        Source(local=spec.path, local_sha256=data.sha256, url=""),
+        lambda seed, limit: team.split(data, seed, limit),
+    )
+    production = registry.production(args.model) if registry else None
+    if production is not None and set(production.manifest["labels"]) != set(split.labels) and not args.new_taxonomy:
+        old = set(production.manifest["labels"])
+        raise ValueError(
+            f"the labels of {spec.path} differ from production {args.model}@{production.version}'s "
+            f"(new: {sorted(set(split.labels) - old)}, gone: {sorted(old - set(split.labels))}); the gate "
+            "cannot compare the two: pass --new-taxonomy to train a new label set (judged against the majority "
+            "class and the routing rules instead)"
+        )
+    dataset = {"data": data.provenance(), "new_taxonomy": bool(args.new_taxonomy)}
+    lineage = {
+        "data_path": spec.path,
+        "data_sha256": data.sha256,
+        "data_rows": str(data.rows),
+        "data_columns": ",".join([*spec.text_columns, spec.label_column]),
+    }
+    return target, split, dataset, lineage
+
+
+def _training_sets(
+    args: argparse.Namespace, registry: Registry | None
+) -> Iterator[tuple[Target, Split | None, dict[str, Any], dict[str, str]]]:
+    """Per target: the split to train on (None: the target's own), manifest `dataset` extras, lineage."""
+    trigger: dict[str, str] = {"trigger": "manual", **(args.trigger or {})}
+    if args.data:
+        sets = [_team_target(args, registry)]
+    else:
+        sets = [(t, None, {}, {}) for t in _targets(args)]
+    for target, split, dataset, lineage in sets:
+        lineage = {**trigger, **lineage}
+        if args.with_feedback:
+            split = split or target.load(args.seed, args.limit)
+            split, dataset, lineage = _with_feedback(target, split, registry, dataset, lineage)
+        yield target, split, dataset, lineage
+
+
+def _with_feedback(
+    target: Target, split: Split, registry: Registry | None, dataset: dict[str, Any], lineage: dict[str, str]
+) -> tuple[Split, dict[str, Any], dict[str, str]]:
+    if registry is not None:
+        rows = feedback.load(registry.conn, target.model, split)
+    else:
+        url = config.database_url()
+        if not url:
+            raise ValueError("--with-feedback reads the labels from PostgreSQL: DATABASE_URL is not set")
+        with psycopg.connect(url, row_factory=dict_row) as conn:
+            rows = feedback.load(conn, target.model, split)
+    log.info(
+        "%s feedback: %d rows for training, %d held out as the feedback split; skipped: %s",
+        target.model,
+        len(rows.train),
+        len(rows.evaluation),
+        ", ".join(f"{reason} {n}" for reason, n in rows.skipped.items()) or "none",
+    )
+    if not rows.rows:
+        log.warning("%s: no usable feedback rows; training on the base data alone", target.model)
+    trained = replace(split, train=split.train + [r.example() for r in rows.train])
+    return trained, {**dataset, "feedback": rows.manifest()}, {**lineage, **rows.lineage()}
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -70,17 +179,49 @@ def cmd_train(args: argparse.Namespace) -> int:
     if lookup is None and "head" in families and config.database_url():
         lookup = Registry.open()
     trainer = Trainer(config.models_dir(), seed=args.seed, limit=args.limit, registry=lookup)
-    for target in _targets(args):
-        for trained in trainer.train(target, families):
-            print(f"trained {trained.model}@{trained.version} -> {trained.directory}")
+    for target, split, dataset, lineage in _training_sets(args, registry or lookup):
+        for trained in trainer.train(target, families, split, dataset, lineage):
+            relative = str(trained.directory.relative_to(config.models_dir()))
+            _emit(
+                args,
+                {
+                    "event": "trained",
+                    "model": trained.model,
+                    "task": trained.manifest["task"],
+                    "version": trained.version,
+                    "family": trained.family,
+                    "artifact_path": relative,
+                    "metrics": trained_numbers(trained.manifest),
+                    "lineage": trained.manifest["lineage"],
+                },
+                f"trained {trained.model}@{trained.version} -> {trained.directory}",
+            )
             if registry is None:
                 continue
-            registry.register(trained.manifest, str(trained.directory.relative_to(config.models_dir())))
+            registry.register(trained.manifest, relative)
             decision = run_gate(
-                registry, trained.model, trained.version, config.GatePolicy(), config.models_dir()
+                registry, trained.model, trained.version, config.GatePolicy(), config.models_dir(), shadow=args.shadow
             )
-            print(f"  {'PROMOTED' if decision.promote else 'rejected'}: {decision.reason}")
+            _emit_decision(args, trained.model, trained.version, decision)
     return 0
+
+
+HUMAN_ACTIONS = {"promoted": "PROMOTED", "shadow_started": "SHADOW", "rejected": "rejected"}
+
+
+def _emit_decision(args: argparse.Namespace, model: str, version: str, decision: Decision) -> None:
+    _emit(
+        args,
+        {
+            "event": "evaluated",
+            "model": model,
+            "version": version,
+            "decision": decision.action,
+            "reason": decision.reason,
+            "numbers": flat_numbers(decision.numbers),
+        },
+        f"  {HUMAN_ACTIONS[decision.action]}: {decision.reason}",
+    )
 
 
 def cmd_defaults(args: argparse.Namespace) -> int:
@@ -107,20 +248,58 @@ def cmd_export_embedder(args: argparse.Namespace) -> int:
 
 def cmd_promote(args: argparse.Namespace) -> int:
     registry = _registry()
+    if args.after_shadow:
+        before = registry.promote_shadow(args.model, args.version, args.reason, args.numbers or {})
+        _emit(
+            args,
+            {
+                "event": "promoted",
+                "model": args.model,
+                "version": args.version,
+                "production_before": before,
+                "reason": args.reason,
+                "numbers": flat_numbers(args.numbers or {}),
+            },
+            f"{args.model}@{args.version}: PROMOTED from shadow (production before: {before or 'none'}): {args.reason}",
+        )
+        return 0
     if args.version:
         pending = [(args.model, args.version)]
     else:
         pending = [
             (str(v["model"]), str(v["version"]))
-            for t in _targets(args)
-            for v in registry.versions(t.model)
+            for model in _models(args)
+            for v in registry.versions(model)
             if v["stage"] == "candidate"
         ]
     for model, version in pending:
-        decision = run_gate(registry, model, version, config.GatePolicy(), config.models_dir())
-        print(f"{model}@{version}: {'PROMOTED' if decision.promote else 'rejected'}: {decision.reason}")
-    if not pending:
+        decision = run_gate(
+            registry, model, version, config.GatePolicy(), config.models_dir(), shadow=args.shadow
+        )
+        if args.json:
+            _emit_decision(args, model, version, decision)
+        else:
+            print(f"{model}@{version}: {HUMAN_ACTIONS[decision.action]}: {decision.reason}")
+    if not pending and not args.json:
         print("no candidates")
+    return 0
+
+
+def cmd_reject(args: argparse.Namespace) -> int:
+    registry = _registry()
+    stage = registry.reject(args.model, args.version, args.reason, args.numbers or {})
+    _emit(
+        args,
+        {
+            "event": "rejected",
+            "model": args.model,
+            "version": args.version,
+            "stage_before": stage,
+            "reason": args.reason,
+            "numbers": flat_numbers(args.numbers or {}),
+        },
+        f"{args.model}@{args.version}: rejected ({stage} -> archived): {args.reason}",
+    )
     return 0
 
 
@@ -130,7 +309,11 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     for model in _models(args):
         try:
             current, previous = registry.rollback(model)
-            print(f"{model}: {current} -> {previous}")
+            _emit(
+                args,
+                {"event": "rolled_back", "model": model, "from": current, "to": previous},
+                f"{model}: {current} -> {previous}",
+            )
         except RegistryError as error:
             print(f"{model}: {error}", file=sys.stderr)
             failed = True
@@ -269,14 +452,49 @@ def parser() -> argparse.ArgumentParser:
     commands.add_parser("migrate", help="create or upgrade the registry tables").set_defaults(run=cmd_migrate)
 
     train = commands.add_parser("train", help="train, register as candidate, run the promotion gate")
-    what = train.add_mutually_exclusive_group(required=True)
+    what = train.add_mutually_exclusive_group()
     what.add_argument("--task", choices=TASKS)
     what.add_argument("--defaults", action="store_true", help="the same as the `defaults` command")
-    train.add_argument("--model", choices=sorted(TARGETS), help="only this model of the task")
+    train.add_argument(
+        "--model",
+        type=_model_name,
+        help=f"only this model ({', '.join(sorted(TARGETS))}); with --data any name, a new one included",
+    )
     train.add_argument("--family", choices=[*FAMILIES, "all"], default="all")
     train.add_argument("--limit", type=int, help="train on a class-balanced slice of N rows")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--no-register", action="store_true", help="write the version directory only")
+    train.add_argument(
+        "--with-feedback",
+        action="store_true",
+        help="add the human-labelled feedback from PostgreSQL to the training rows (deduplicated, labels "
+        "resolved, never a held-out text; 20%% held out as the gate's feedback split from 30 rows on)",
+    )
+    train.add_argument(
+        "--shadow", action="store_true", help="a candidate that passes the gate becomes the shadow version, not production"
+    )
+    train.add_argument("--data", help="a team's own labelled file, .csv (header row) or .jsonl, instead of the built-in data set")
+    train.add_argument(
+        "--text-column",
+        action="append",
+        default=[],
+        help="--data's text column; repeat for several (joined with a blank line, e.g. subject then body)",
+    )
+    train.add_argument("--label-column", help="--data's label column")
+    train.add_argument("--language-column", help="--data's ISO 639-1 language column (default: every row en)")
+    train.add_argument(
+        "--new-taxonomy",
+        action="store_true",
+        help="--data's labels may differ from production's: judged against the majority class and the routing rules",
+    )
+    train.add_argument(
+        "--trigger",
+        type=_json_object("--trigger", strings=True),
+        help='JSON object of strings recorded in the lineage, e.g. {"trigger":"drift","drift":"..."}',
+    )
+    train.add_argument("--max-seconds", type=float, help="stop with an error after this much wall time")
+    train.add_argument("--max-memory-mb", type=int, help="cap the address space (RLIMIT_AS) at this many MB")
+    train.add_argument("--json", action="store_true", help="JSON lines on stdout (trained, evaluated), logs on stderr")
     train.set_defaults(run=cmd_train)
 
     defaults = commands.add_parser(
@@ -305,19 +523,38 @@ def parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--model", choices=sorted(TARGETS))
     evaluate.set_defaults(run=cmd_evaluate)
 
-    promote = commands.add_parser("promote", help="run the gate for a version, or for all candidates")
+    promote = commands.add_parser(
+        "promote",
+        help="run the gate for a version, or for all candidates; --after-shadow: the shadow version to production",
+    )
     promote.add_argument("--task", choices=TASKS)
-    promote.add_argument("--model", choices=sorted(TARGETS))
+    promote.add_argument("--model", type=_model_name)
     promote.add_argument("--version")
+    promote.add_argument("--shadow", action="store_true", help="a passing candidate becomes the shadow version")
+    promote.add_argument(
+        "--after-shadow", action="store_true", help="promote the shadow --version (the shadow evaluation passed)"
+    )
+    promote.add_argument("--numbers", type=_json_object("--numbers"), help="JSON object: the shadow evaluation's numbers")
+    promote.add_argument("--reason", help="why (required with --after-shadow)")
+    promote.add_argument("--json", action="store_true", help="JSON lines on stdout")
     promote.set_defaults(run=cmd_promote)
+
+    reject = commands.add_parser("reject", help="archive a shadow or candidate version, recording why")
+    reject.add_argument("--model", type=_model_name, required=True)
+    reject.add_argument("--version", required=True)
+    reject.add_argument("--reason", required=True)
+    reject.add_argument("--numbers", type=_json_object("--numbers"), help="JSON object of the numbers behind it")
+    reject.add_argument("--json", action="store_true", help="a JSON line on stdout")
+    reject.set_defaults(run=cmd_reject)
 
     rollback = commands.add_parser("rollback", help="restore the previous production version")
     rollback.add_argument("--task", choices=TASKS)
-    rollback.add_argument("--model", choices=sorted([*TARGETS, EMBEDDER_MODEL]))
+    rollback.add_argument("--model", type=_model_name)
+    rollback.add_argument("--json", action="store_true", help="a JSON line on stdout")
     rollback.set_defaults(run=cmd_rollback)
 
     models = commands.add_parser("models", help="list registered versions, or a model's gate decisions")
-    models.add_argument("--model", choices=sorted([*TARGETS, EMBEDDER_MODEL]))
+    models.add_argument("--model", type=_model_name)
     models.add_argument("--decisions", action="store_true", help="the decision history of --model")
     models.set_defaults(run=cmd_models)
     return root
@@ -339,14 +576,43 @@ def python_log_level(name: str) -> str:
     return _PINO_LEVELS.get(name.lower(), name.upper())
 
 
+def _check(args: argparse.Namespace) -> str | None:
+    """What is wrong with a combination of options, if anything."""
+    if args.command == "promote":
+        if args.version and not args.model:
+            return "--version needs --model"
+        if args.after_shadow and not (args.version and args.reason):
+            return "--after-shadow needs --model, --version and --reason"
+        if (args.numbers or args.reason) and not args.after_shadow:
+            return "--numbers and --reason go with --after-shadow"
+    if args.command != "train":
+        return None
+    if args.defaults:
+        new = (args.with_feedback, args.shadow, args.data, args.trigger, args.new_taxonomy, args.json)
+        if args.model or args.limit or args.no_register or args.family != "all" or any(new):
+            return "--defaults takes no other option than --seed"
+        return None
+    if args.data:
+        if not args.model or args.task:
+            return "--data needs --model NAME (and no --task)"
+        if not args.text_column or not args.label_column:
+            return "--data needs --text-column (one or more) and --label-column"
+    elif args.text_column or args.label_column or args.language_column or args.new_taxonomy:
+        return "--text-column, --label-column, --language-column and --new-taxonomy go with --data"
+    elif not (args.task or args.model):
+        return "train needs --task, --model or --defaults"
+    elif args.model and args.model not in TARGETS:
+        return f"unknown model {args.model!r} ({', '.join(sorted(TARGETS))}); a new one needs --data"
+    if args.with_feedback and args.no_register and not config.database_url():
+        return "--with-feedback reads the labels from PostgreSQL: DATABASE_URL is not set"
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    if args.command == "promote" and args.version and not args.model:
-        parser().error("--version needs --model")
-    if args.command == "train" and args.defaults and (
-        args.model or args.limit or args.no_register or args.family != "all"
-    ):
-        parser().error("--defaults takes no other option than --seed")
+    problem = _check(args)
+    if problem:
+        parser().error(problem)
     if args.command == "rollback" and not (args.task or args.model):
         parser().error("rollback needs --task or --model")
     if args.command == "models" and args.decisions and not args.model:
@@ -358,8 +624,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     try:
         # BLAS thread count changes float summation order; one thread makes training reproducible.
-        with threadpool_limits(limits=1):
+        with (
+            threadpool_limits(limits=1),
+            limits.bounded(getattr(args, "max_seconds", None), getattr(args, "max_memory_mb", None)),
+        ):
             return int(args.run(args))
+    except limits.LimitExceeded as error:
+        return _failed(args, str(error), error.exit_code, error.kind)
     except (
         RegistryError,
         ArtifactError,
@@ -367,6 +638,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         FileNotFoundError,
         ModuleNotFoundError,
         ValueError,
+        psycopg.Error,
     ) as error:
-        log.error("%s", error)
-        return 1
+        return _failed(args, str(error), 1)
+
+
+def _failed(args: argparse.Namespace, message: str, code: int, limit: str | None = None) -> int:
+    """Logs the failure; with --json also a last stdout line `{"event":"failed",...}`."""
+    log.error("%s", message)
+    if getattr(args, "json", False):
+        print(json.dumps({"event": "failed", "error": message, "limit": limit, "exit_code": code}), flush=True)
+    return code

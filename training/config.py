@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -30,15 +31,41 @@ def registry_schema() -> str:
     return os.environ.get("SWITCHBOARD_REGISTRY_SCHEMA", "model_registry")
 
 
+def app_schema() -> str:
+    """The application schema holding the feedback sink's tables and the archived inquiries
+    (storage/postgres.ts APP_SCHEMA); tests point it at a throwaway copy."""
+    return os.environ.get("SWITCHBOARD_APP_SCHEMA", "switchboard")
+
+
+def routing_rules_path() -> Path:
+    """The routing rules `route` reads (config/settings.ts SWITCHBOARD_ROUTING_RULES)."""
+    return Path(os.environ.get("SWITCHBOARD_ROUTING_RULES", REPO_ROOT / "config" / "routing-rules.yaml"))
+
+
+def _env_float(name: str, default: float) -> Any:
+    """A dataclass field read from the environment when the instance is made, not at import."""
+    return field(default_factory=lambda: float(os.environ.get(name, default)))
+
+
 @dataclass(frozen=True)
 class GatePolicy:
     """Promotion thresholds: a candidate must gain at least `min_macro_f1_gain` macro-F1 over
     production on the same held-out set and lose at most `max_recall_drop` recall on any class
-    (a larger drop blocks when significant at `recall_drop_alpha`; 1.0 makes every drop count)."""
+    (a larger drop blocks when significant at `recall_drop_alpha`; 1.0 makes every drop count).
 
-    min_macro_f1_gain: float = float(os.environ.get("SWITCHBOARD_GATE_MIN_GAIN", "0.005"))
-    max_recall_drop: float = float(os.environ.get("SWITCHBOARD_GATE_MAX_RECALL_DROP", "0.05"))
-    recall_drop_alpha: float = float(os.environ.get("SWITCHBOARD_GATE_RECALL_ALPHA", "0.05"))
+    On the `feedback` evaluation split (held-out human labels), a candidate whose accuracy is more
+    than `max_feedback_drop` below production's is refused when that loss is significant at
+    `recall_drop_alpha` as well. A candidate whose labels differ from production's (a new
+    taxonomy), or the first version trained on a team's file, cannot be compared with production:
+    its test accuracy must beat the majority class's by `new_taxonomy_min_gain` and its macro-F1
+    reach `new_taxonomy_min_macro_f1`."""
+
+    min_macro_f1_gain: float = _env_float("SWITCHBOARD_GATE_MIN_GAIN", 0.005)
+    max_recall_drop: float = _env_float("SWITCHBOARD_GATE_MAX_RECALL_DROP", 0.05)
+    recall_drop_alpha: float = _env_float("SWITCHBOARD_GATE_RECALL_ALPHA", 0.05)
+    max_feedback_drop: float = _env_float("SWITCHBOARD_GATE_MAX_FEEDBACK_DROP", 0.02)
+    new_taxonomy_min_gain: float = _env_float("SWITCHBOARD_GATE_NEW_TAXONOMY_MIN_GAIN", 0.10)
+    new_taxonomy_min_macro_f1: float = _env_float("SWITCHBOARD_GATE_NEW_TAXONOMY_MIN_MACRO_F1", 0.5)
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from training.datasets import team
 from training.datasets.base import OOS_LABEL, Split
 from training.metrics import report, report_probabilities
 from training.oos import evaluate as evaluate_oos
@@ -19,9 +20,20 @@ class HeldOutMismatch(Exception):
 
 
 def held_out_split(manifest: dict[str, Any]) -> Split:
-    """Rebuilds the split a version was trained on and proves its test set is the same rows."""
+    """Rebuilds the split a version was trained on (its target's data set, or the team's file
+    it names under `dataset.data`) and proves its test set is the same rows."""
     dataset = manifest["dataset"]
-    split = TARGETS[str(manifest["model"])].load(int(dataset["seed"]), dataset["limit"])
+    recorded = dataset.get("data")
+    if recorded:
+        data = team.read(team.DataSpec.of(recorded))
+        if data.sha256 != recorded["sha256"]:
+            raise HeldOutMismatch(
+                f"{manifest['model']}@{manifest['version']}: the data file {recorded['path']} changed since "
+                f"training (sha256 {data.sha256}, trained on {recorded['sha256']})"
+            )
+        split = team.split(data, int(dataset["seed"]), dataset["limit"])
+    else:
+        split = TARGETS[str(manifest["model"])].load(int(dataset["seed"]), dataset["limit"])
     if split.digest("test") != dataset["digests"]["test"]:
         raise HeldOutMismatch(
             f"{manifest['model']}@{manifest['version']}: the test set changed since training"

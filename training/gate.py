@@ -24,6 +24,89 @@ class Decision:
     promote: bool
     reason: str
     numbers: dict[str, Any]
+    action: str = ""  # what the registry did with it: promoted, shadow_started or rejected
+
+
+def _mcnemar(truth: np.ndarray, candidate: np.ndarray, production: np.ndarray) -> tuple[int, int, float]:
+    """Rows production gets right and the candidate wrong (lost), the reverse (gained), and the
+    exact one-sided p-value that the candidate is worse."""
+    prod_right, cand_right = production == truth, candidate == truth
+    lost, gained = int((prod_right & ~cand_right).sum()), int((cand_right & ~prod_right).sum())
+    p_value = binomtest(lost, lost + gained, 0.5, alternative="greater").pvalue if lost > gained else 1.0
+    return lost, gained, float(p_value)
+
+
+def feedback_check(
+    truth: Sequence[str], candidate: Sequence[str], production: Sequence[str] | None, policy: GatePolicy
+) -> tuple[dict[str, Any], str | None]:
+    """Numbers on the `feedback` evaluation split, and the failure when the candidate is clearly
+    worse there than production (accuracy lower by more than `max_feedback_drop`, significant by
+    an exact one-sided McNemar test at `recall_drop_alpha`)."""
+    y, cand = np.asarray(truth, dtype=object), np.asarray(candidate, dtype=object)
+    numbers: dict[str, Any] = {"n": len(y), "candidate_accuracy": round(float((cand == y).mean()), 6)}
+    if production is None or not len(y):
+        return numbers, None
+    prod = np.asarray(production, dtype=object)
+    lost, gained, p_value = _mcnemar(y, cand, prod)
+    drop = float((prod == y).mean() - (cand == y).mean())
+    numbers.update(
+        production_accuracy=round(float((prod == y).mean()), 6),
+        accuracy_drop=round(drop, 6),
+        lost=lost,
+        gained=gained,
+        p_value=round(p_value, 6),
+        max_feedback_drop=policy.max_feedback_drop,
+    )
+    if drop > policy.max_feedback_drop and p_value < policy.recall_drop_alpha:
+        return numbers, (
+            f"on the {len(y)} held-out feedback rows accuracy drops by {drop:.4f} "
+            f"({lost} lost, {gained} gained, p={p_value:.3f}), more than {policy.max_feedback_drop:.4f}"
+        )
+    return numbers, None
+
+
+def decide_absolute(
+    truth: Sequence[str],
+    candidate: Sequence[str],
+    majority_accuracy: float,
+    policy: GatePolicy,
+    why: str,
+    unmapped: list[str],
+) -> Decision:
+    """A candidate with no comparable production version (`why`): it must beat the majority
+    class by `new_taxonomy_min_gain` accuracy and reach `new_taxonomy_min_macro_f1`, and every
+    label must be routable (`unmapped`: labels the routing rules do not map)."""
+    y, cand = np.asarray(truth, dtype=object), np.asarray(candidate, dtype=object)
+    accuracy, f1 = float((cand == y).mean()), macro_f1(y, cand)
+    numbers: dict[str, Any] = {
+        "n": len(y),
+        "candidate_accuracy": round(accuracy, 6),
+        "candidate_macro_f1": f1,
+        "majority_accuracy": round(majority_accuracy, 6),
+        "unmapped_labels": len(unmapped),
+        "policy": {
+            "new_taxonomy_min_gain": policy.new_taxonomy_min_gain,
+            "new_taxonomy_min_macro_f1": policy.new_taxonomy_min_macro_f1,
+        },
+    }
+    failures = []
+    if accuracy < majority_accuracy + policy.new_taxonomy_min_gain:
+        failures.append(
+            f"accuracy {accuracy:.4f} is not {policy.new_taxonomy_min_gain:.2f} above the majority class's "
+            f"{majority_accuracy:.4f}"
+        )
+    if f1 < policy.new_taxonomy_min_macro_f1:
+        failures.append(f"macro-F1 {f1:.4f} is below the floor {policy.new_taxonomy_min_macro_f1:.4f}")
+    if unmapped:
+        failures.append(f"the routing rules map no department for {', '.join(map(repr, unmapped))}")
+    if failures:
+        return Decision(False, f"{why}: " + "; ".join(failures), numbers)
+    return Decision(
+        True,
+        f"{why}: accuracy {accuracy:.4f} over the majority class's {majority_accuracy:.4f}, macro-F1 {f1:.4f}, "
+        "every label routed",
+        numbers,
+    )
 
 
 def _recall_drop(

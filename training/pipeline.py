@@ -129,8 +129,18 @@ class Trainer:
             self._embedder = PinnedEmbedder.at(resolve_embedder(self.models_root, self.registry))
         return self._embedder
 
-    def train(self, target: Target, families: list[str]) -> list[TrainedVersion]:
-        split = target.load(self.seed, self.limit)
+    def train(
+        self,
+        target: Target,
+        families: list[str],
+        split: Split | None = None,
+        dataset: dict[str, Any] | None = None,
+        lineage: dict[str, str] | None = None,
+    ) -> list[TrainedVersion]:
+        """`split`: train on this one instead of the target's own (base data plus feedback, a
+        team's file); `dataset`: extra manifest `dataset` fields saying where it came from;
+        `lineage`: the manifest's `lineage` (string values), which every decision row repeats."""
+        split = split or target.load(self.seed, self.limit)
         log.info(
             "%s: train %d, validation %d, test %d rows",
             split.name,
@@ -139,7 +149,7 @@ class Trainer:
             len(split.test),
         )
         data = Prepared.of(split)
-        return [self._version(target, data, family) for family in families]
+        return [self._version(target, data, family, dataset or {}, lineage or {}) for family in families]
 
     def _fit(self, data: Prepared, family: str) -> Fitted:
         if family in data.fitted:
@@ -160,20 +170,26 @@ class Trainer:
             started -= linear.seconds + encoder.seconds
         else:
             raise ValueError(f"unknown family {family!r}")
+        log.info("fitting %s on %d rows", family, len(data.split.train))
         model.fit(_texts(data.split.train), data.train_y, _texts(data.val), data.val_y)
         val_logits = model.logits(_texts(data.val))
         temperature = fit_temperature(val_logits, data.val_y)
         data.fitted[family] = Fitted(model, temperature, val_logits, time.perf_counter() - started)
         return data.fitted[family]
 
-    def _version(self, target: Target, data: Prepared, family: str) -> TrainedVersion:
+    def _version(
+        self, target: Target, data: Prepared, family: str, dataset: dict[str, Any], lineage: dict[str, str]
+    ) -> TrainedVersion:
         fitted = self._fit(data, family)
+        log.info("evaluating and exporting %s", family)
         metrics, test_probs = _held_out_metrics(fitted, data)
         operating_point = self._operating_point(fitted, data, test_probs) if target.oos else None
         if operating_point:
             metrics["oos"] = operating_point["test"]
         onnx_bytes = export(fitted.model, fitted.temperature, len(data.labels)).SerializeToString()
         manifest = self._manifest(target, data, fitted, metrics, operating_point, test_probs)
+        manifest["dataset"].update(dataset)
+        manifest["lineage"] = {"base_dataset": data.split.name, **lineage}
         version = f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{family}-{hashlib.sha256(onnx_bytes).hexdigest()[:8]}"
         directory, manifest = write_version(
             self.models_root,

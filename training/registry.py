@@ -25,6 +25,40 @@ class RegistryError(Exception):
     pass
 
 
+def flat_numbers(numbers: dict[str, Any], prefix: str = "") -> dict[str, float]:
+    """A decision's numbers as the lifecycle records carry them (a map of doubles): nested
+    objects and lists become dotted keys (`worst_recall_drop.drop`, `blocking_classes.0.lost`);
+    strings and booleans are left out (the reason says what they said)."""
+    flat: dict[str, float] = {}
+    items = numbers.items() if isinstance(numbers, dict) else enumerate(numbers)
+    for key, value in items:
+        name = f"{prefix}{key}"
+        if isinstance(value, bool) or value is None or isinstance(value, str):
+            continue
+        if isinstance(value, (int, float)):
+            flat[name] = float(value)
+        elif isinstance(value, (dict, list, tuple)):
+            flat.update(flat_numbers(value, f"{name}."))  # type: ignore[arg-type]
+    return flat
+
+
+def trained_numbers(manifest: dict[str, Any]) -> dict[str, float]:
+    """The `trained` decision's numbers: held-out metrics and row counts of the new version."""
+    metrics: dict[str, Any] = manifest.get("metrics") or {}
+    dataset: dict[str, Any] = manifest.get("dataset") or {}
+    numbers: dict[str, Any] = {
+        f"{split}_{name}": metrics.get(split, {}).get(name)
+        for split in ("test", "validation")
+        for name in ("accuracy", "macro_f1", "ece")
+    }
+    numbers.update({f"{part}_rows": n for part, n in (dataset.get("sizes") or {}).items()})
+    feedback = dataset.get("feedback") or {}
+    numbers["feedback_train_rows"] = len(feedback.get("train_ids", []))
+    numbers["feedback_evaluation_rows"] = len(feedback.get("evaluation_ids", []))
+    numbers["training_seconds"] = manifest.get("training_seconds")
+    return flat_numbers({k: v for k, v in numbers.items() if v is not None})
+
+
 @dataclass(frozen=True)
 class VersionRow:
     model: str
@@ -102,8 +136,9 @@ class Registry:
             yield
 
     def register(self, manifest: dict[str, Any], artifact_path: str) -> VersionRow:
-        """Adds a version as candidate with its metrics and lineage. A version built from
-        pre-trained weights alone (no `dataset` in its manifest) has no data lineage."""
+        """Adds a version as candidate with its metrics and lineage, and its `trained` decision.
+        A version built from pre-trained weights alone (no `dataset` in its manifest) has no
+        data lineage."""
         model, version = str(manifest["model"]), str(manifest["version"])
         dataset: dict[str, Any] = manifest.get("dataset") or {}
         digests: dict[str, str] = dataset.get("digests") or {}
@@ -151,6 +186,15 @@ class Registry:
                     (manifest.get("parameters") or {}).get("weights_sha256"),
                 ),
             )
+            self._decision(
+                model,
+                "trained",
+                version,
+                parent.version if parent else None,
+                f"trained {manifest['family']} on {dataset.get('name') or 'pre-trained weights'}",
+                trained_numbers(manifest),
+                manifest.get("lineage") or {},
+            )
         return self.version(model, version)
 
     def find_by_checksum(self, model: str, model_sha256: str) -> VersionRow | None:
@@ -188,25 +232,77 @@ class Registry:
         )
         self.conn.execute("INSERT INTO production_history (model, version) VALUES (%s, %s)", (model, version))
 
-    def record(self, model: str, candidate: str, decision: Decision) -> None:
-        """Applies a gate decision (call inside `locked`): promotes, or archives the candidate."""
+    def shadow(self, model: str) -> VersionRow | None:
+        return self._row("model = %s AND stage = 'shadow'", (model,))
+
+    def _set_stage(self, model: str, version: str, stage: str) -> None:
+        self.conn.execute(
+            "UPDATE versions SET stage = %s, stage_changed_at = now() WHERE model = %s AND version = %s",
+            (stage, model, version),
+        )
+
+    def evaluated(self, model: str, candidate: str, decision: Decision) -> None:
+        """The gate's verdict and numbers, before the stage change it leads to (call inside `locked`)."""
         production = self.production(model)
-        if decision.promote:
+        self._decision(
+            model,
+            "evaluated",
+            candidate,
+            production.version if production else None,
+            decision.reason,
+            decision.numbers,
+        )
+
+    def record(self, model: str, candidate: str, decision: Decision, shadow: bool = False) -> str:
+        """Applies a gate decision (call inside `locked`): promotes the candidate, or with
+        `shadow` makes it the model's shadow version (a previous shadow is archived with a
+        `rejected` decision saying it was superseded), or archives it. Returns the action."""
+        production = self.production(model)
+        before = production.version if production else None
+        if decision.promote and shadow:
+            previous = self.shadow(model)
+            if previous is not None and previous.version != candidate:
+                self._set_stage(model, previous.version, "archived")
+                self._decision(
+                    model, "rejected", previous.version, before, f"superseded by the shadow version {candidate}", {}
+                )
+            self._set_stage(model, candidate, "shadow")
+            action = "shadow_started"
+        elif decision.promote:
             self._set_production(model, candidate, "promotion")
+            action = "promoted"
         else:
             self.conn.execute(
                 "UPDATE versions SET stage = 'archived', stage_changed_at = now() "
                 "WHERE model = %s AND version = %s AND stage = 'candidate'",
                 (model, candidate),
             )
-        self._decision(
-            model,
-            "promoted" if decision.promote else "rejected",
-            candidate,
-            production.version if production else None,
-            decision.reason,
-            decision.numbers,
-        )
+            action = "rejected"
+        self._decision(model, action, candidate, before, decision.reason, decision.numbers)
+        return action
+
+    def promote_shadow(self, model: str, version: str, reason: str, numbers: dict[str, Any]) -> str | None:
+        """Shadow -> production after the shadow evaluation; returns the production version before."""
+        with self.locked(model):
+            row = self.version(model, version)
+            if row.stage != "shadow":
+                raise RegistryError(f"{model}@{version} is {row.stage}, not shadow: only a shadow version is promoted after shadow")
+            production = self.production(model)
+            self._set_production(model, version, "promotion")
+            before = production.version if production else None
+            self._decision(model, "promoted", version, before, reason, numbers)
+        return before
+
+    def reject(self, model: str, version: str, reason: str, numbers: dict[str, Any]) -> str:
+        """Shadow or candidate -> archived; returns the stage the version had."""
+        with self.locked(model):
+            row = self.version(model, version)
+            if row.stage not in ("shadow", "candidate"):
+                raise RegistryError(f"{model}@{version} is {row.stage}: only a shadow or candidate version is rejected")
+            self._set_stage(model, version, "archived")
+            production = self.production(model)
+            self._decision(model, "rejected", version, production.version if production else None, reason, numbers)
+        return row.stage
 
     def _decision(
         self,
@@ -216,11 +312,17 @@ class Registry:
         production: str | None,
         reason: str,
         numbers: dict[str, Any],
+        lineage: dict[str, str] | None = None,
     ) -> None:
+        """One outbox row. numbers are stored flat (numbers only, as models.lifecycle carries
+        them); lineage defaults to the candidate version's own (its manifest's)."""
+        if lineage is None:
+            row = self._row("model = %s AND version = %s", (model, candidate)) if candidate else None
+            lineage = (row.manifest.get("lineage") if row else None) or {}
         self.conn.execute(
-            """INSERT INTO decisions (model, action, candidate_version, production_version, reason, numbers)
-                VALUES (%s, %s, %s, %s, %s, %s)""",
-            (model, action, candidate, production, reason, Jsonb(numbers)),
+            """INSERT INTO decisions (model, action, candidate_version, production_version, reason, numbers, lineage)
+                VALUES (%s, %s, %s, %s, %s, %s, %s)""",
+            (model, action, candidate, production, reason, Jsonb(flat_numbers(numbers)), Jsonb(lineage)),
         )
 
     def rollback(self, model: str) -> tuple[str, str]:
