@@ -10,7 +10,8 @@ import { libpqDatabaseUrl } from "../config/security.js";
 const TRAINING_COMMANDS: Readonly<Record<string, string>> = {
   train: "train models, register them as candidates and run the promotion gate (`--defaults`: whatever the pipeline lacks)",
   evaluate: "held-out metrics of the newest model versions, through onnxruntime",
-  promote: "run the promotion gate for a version, or for every candidate",
+  promote: "run the promotion gate for a version, or for every candidate; `--after-shadow`: put the shadow version in production",
+  reject: "archive a shadow or candidate version, recording why",
   rollback: "restore the previous production version of a model",
   models: "list registered model versions, or a model's gate decisions",
 };
@@ -44,7 +45,7 @@ function runTraining(python: string, command: string, args: readonly string[], e
 }
 
 /**
- * `switchboard train|evaluate|promote|rollback|models ...`: thin wrappers around the Python
+ * `switchboard train|evaluate|promote|reject|rollback|models ...`: thin wrappers around the Python
  * training package. Every argument, `--help` included, goes to Python unchanged; the registry
  * URL and the models directory come from Switchboard's configuration, and the exit code passes
  * through. Python is the repository's `.venv`, made or brought up to date first (progress on
