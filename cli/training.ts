@@ -5,6 +5,7 @@ import { resolveEndpoints } from "../stack/index.js";
 import type { CliContext } from "./context.js";
 import { ensurePythonEnv, pythonEnvOptions } from "./python-env.js";
 import { libpqDatabaseUrl } from "../config/security.js";
+import { liveModels } from "./live-quality.js";
 
 /** The training package's commands, each run as `python3 -m training <command> <arguments>`. */
 const TRAINING_COMMANDS: Readonly<Record<string, string>> = {
@@ -13,7 +14,7 @@ const TRAINING_COMMANDS: Readonly<Record<string, string>> = {
   promote: "run the promotion gate for a version, or for every candidate; `--after-shadow`: put the shadow version in production",
   reject: "archive a shadow or candidate version, recording why",
   rollback: "restore the previous production version of a model",
-  models: "list registered model versions, or a model's gate decisions",
+  models: "list registered model versions, or a model's gate decisions (`--live`: live quality of the served versions, `switchboard models --live --help`)",
 };
 
 /** Exit code of a shell for a command that cannot be found. */
@@ -49,7 +50,8 @@ function runTraining(python: string, command: string, args: readonly string[], e
  * training package. Every argument, `--help` included, goes to Python unchanged; the registry
  * URL and the models directory come from Switchboard's configuration, and the exit code passes
  * through. Python is the repository's `.venv`, made or brought up to date first (progress on
- * stderr, so that a command's own output stays as it is).
+ * stderr, so that a command's own output stays as it is). `models --live` is the exception: live
+ * quality is read from the feedback store by Node (cli/live-quality.ts), without Python.
  */
 export function trainingCommands(program: Command, { config, log }: CliContext): void {
   for (const [name, description] of Object.entries(TRAINING_COMMANDS)) {
@@ -60,6 +62,7 @@ export function trainingCommands(program: Command, { config, log }: CliContext):
       .helpOption(false)
       .allowUnknownOption()
       .action(async (args: string[]) => {
+        if (name === "models" && args.includes("--live")) return liveModels(args, config);
         const env = {
           ...process.env,
           DATABASE_URL: libpqDatabaseUrl(resolveEndpoints(config).databaseUrl, config.postgresCaFile),

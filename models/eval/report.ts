@@ -24,7 +24,8 @@ function failed(e: Evaluated): e is VersionFailure {
 const fixed = (value: number | undefined, digits = 4): string =>
   value === undefined || Number.isNaN(value) ? "-" : value.toFixed(digits);
 
-function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
+/** Columns padded to their widest cell, a rule under the header (also `switchboard models --live`). */
+export function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
   const widths = header.map((h, column) => Math.max(h.length, ...rows.map((row) => (row[column] ?? "").length)));
   const line = (cells: readonly string[]): string =>
     cells
