@@ -95,9 +95,13 @@ def cmd_migrate(_: argparse.Namespace) -> int:
     return 0
 
 
-def _team_target(args: argparse.Namespace, registry: Registry | None) -> tuple[Target, Split, dict[str, Any], dict[str, str]]:
+def _team_target(
+    args: argparse.Namespace, registry: Registry | None
+) -> tuple[Target, Split, dict[str, Any], dict[str, str]]:
     """The team's file as a target of model --model (task: the known model's, else its name)."""
-    spec = team.DataSpec(str(Path(args.data).resolve()), tuple(args.text_column), args.label_column, args.language_column)
+    spec = team.DataSpec(
+        str(Path(args.data).resolve()), tuple(args.text_column), args.label_column, args.language_column
+    )
     log.info("reading %s", spec.path)
     data = team.read(spec)
     split = team.split(data, args.seed, args.limit)
@@ -260,7 +264,8 @@ def cmd_promote(args: argparse.Namespace) -> int:
                 "reason": args.reason,
                 "numbers": flat_numbers(args.numbers or {}),
             },
-            f"{args.model}@{args.version}: PROMOTED from shadow (production before: {before or 'none'}): {args.reason}",
+            f"{args.model}@{args.version}: PROMOTED from shadow (production before: {before or 'none'}): "
+            + args.reason,
         )
         return 0
     if args.version:
@@ -471,9 +476,13 @@ def parser() -> argparse.ArgumentParser:
         "resolved, never a held-out text; 20%% held out as the gate's feedback split from 30 rows on)",
     )
     train.add_argument(
-        "--shadow", action="store_true", help="a candidate that passes the gate becomes the shadow version, not production"
+        "--shadow",
+        action="store_true",
+        help="a candidate that passes the gate becomes the shadow version, not production",
     )
-    train.add_argument("--data", help="a team's own labelled file, .csv (header row) or .jsonl, instead of the built-in data set")
+    train.add_argument(
+        "--data", help="a team's own labelled file, .csv (header row) or .jsonl, instead of the built-in data set"
+    )
     train.add_argument(
         "--text-column",
         action="append",
@@ -534,7 +543,9 @@ def parser() -> argparse.ArgumentParser:
     promote.add_argument(
         "--after-shadow", action="store_true", help="promote the shadow --version (the shadow evaluation passed)"
     )
-    promote.add_argument("--numbers", type=_json_object("--numbers"), help="JSON object: the shadow evaluation's numbers")
+    promote.add_argument(
+        "--numbers", type=_json_object("--numbers"), help="JSON object: the shadow evaluation's numbers"
+    )
     promote.add_argument("--reason", help="why (required with --after-shadow)")
     promote.add_argument("--json", action="store_true", help="JSON lines on stdout")
     promote.set_defaults(run=cmd_promote)

@@ -74,7 +74,8 @@ def bounded(max_seconds: float | None, max_memory_mb: int | None) -> Iterator[No
             raise time_exceeded(max_seconds)
 
         def stuck() -> None:
-            print(f"{time_exceeded(max_seconds)} (stopped {GRACE_SECONDS:g} s later inside a native call)", file=sys.stderr)
+            message = f"{time_exceeded(max_seconds)} (stopped {GRACE_SECONDS:g} s later inside a native call)"
+            print(message, file=sys.stderr, flush=True)
             os._exit(TIME_EXIT)
 
         previous_handler = signal.signal(signal.SIGALRM, alarm)

@@ -86,7 +86,9 @@ def run_gate(
         if candidate.stage == "production":
             raise RegistryError(f"{model}@{version} is already in production")
         if candidate.stage == "shadow":
-            raise RegistryError(f"{model}@{version} is the shadow version: promote it with --after-shadow or reject it")
+            raise RegistryError(
+                f"{model}@{version} is the shadow version: promote it with --after-shadow or reject it"
+            )
         dataset = candidate.manifest["dataset"]
         split = held_out_split(candidate.manifest)
         truth, candidate_pred = predict_held_out(Predictor(candidate.directory(models_root)), split)

@@ -286,7 +286,9 @@ class Registry:
         with self.locked(model):
             row = self.version(model, version)
             if row.stage != "shadow":
-                raise RegistryError(f"{model}@{version} is {row.stage}, not shadow: only a shadow version is promoted after shadow")
+                raise RegistryError(
+                    f"{model}@{version} is {row.stage}, not shadow: only a shadow version is promoted after shadow"
+                )
             production = self.production(model)
             self._set_production(model, version, "promotion")
             before = production.version if production else None
@@ -298,7 +300,9 @@ class Registry:
         with self.locked(model):
             row = self.version(model, version)
             if row.stage not in ("shadow", "candidate"):
-                raise RegistryError(f"{model}@{version} is {row.stage}: only a shadow or candidate version is rejected")
+                raise RegistryError(
+                    f"{model}@{version} is {row.stage}: only a shadow or candidate version is rejected"
+                )
             self._set_stage(model, version, "archived")
             production = self.production(model)
             self._decision(model, "rejected", version, production.version if production else None, reason, numbers)

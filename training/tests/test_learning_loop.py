@@ -418,3 +418,23 @@ def test_time_and_memory_limits_stop_a_run_with_a_clear_error(
     code, lines = run(capsys, *argv, "--max-memory-mb", "16")
     assert code == 125 and lines[0]["limit"] == "memory"
     assert "--max-memory-mb 16 is below what the process maps already" in caplog.text
+
+
+def test_feedback_joins_a_team_file_too(
+    registry: Registry, app: str, models_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "tickets.csv"
+    write_team_csv(data, TEAM_LABELS)
+    kept = add_label(registry, app, "team-topic", "my refund for the invoice never came", "billing", subject="refund")
+    add_label(registry, app, "team-topic", "where is the parcel", "ORDER")  # not one of the file's labels
+    code, (trained, evaluated) = run(
+        capsys,
+        *("train", "--model", "team-topic", "--family", "linear", "--data", str(data), "--with-feedback"),
+        *("--text-column", "subject", "--text-column", "body", "--label-column", "team_label", "--json"),
+    )
+    assert code == 0 and evaluated["decision"] == "promoted"
+    recorded = registry.version("team-topic", trained["version"]).manifest["dataset"]["feedback"]
+    assert recorded["train_ids"] == [kept] and recorded["evaluation_ids"] == []
+    assert recorded["skipped"] == {"invalid_label": 1}
+    assert trained["lineage"]["feedback_rows"] == "1" and trained["lineage"]["data_rows"] == "90"
+    assert trained["metrics"]["train_rows"] == 73
