@@ -265,8 +265,8 @@ export const SETTINGS = {
   modelPollMs: {
     env: "SWITCHBOARD_MODEL_POLL_MS",
     schema: positiveInt,
-    default: 10_000,
-    doc: "How often a model-running processor asks the registry for a new production version to hot-swap in.",
+    default: 60_000,
+    doc: "How often a model-running processor asks the registry for its production and shadow versions without being told: the fallback, since a `models.lifecycle` record (promoted, rolled back, shadow started, rejected) makes it ask at once.",
   },
   driftWindowRows: {
     env: "SWITCHBOARD_DRIFT_WINDOW_ROWS",

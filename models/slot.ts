@@ -11,10 +11,18 @@ import { loadModelVersion, MAX_BATCH, type LoadedModel, type LoadOptions } from 
 export interface ModelSlot {
   readonly current: LoadedModel;
   predict(texts: readonly string[]): Promise<Prediction[]>;
+  /** As predict, each prediction with the version that made it (a swap may come between the call and its answer). */
+  answer(texts: readonly string[]): Promise<Answer[]>;
   embed(texts: readonly string[]): Promise<Float32Array[]>;
   swap(dir: string): Promise<void>;
   /** Stops serving: waits for a swap under way and for in-flight calls, then releases the model. */
   close(): Promise<void>;
+}
+
+/** One prediction and the version that made it. */
+export interface Answer {
+  readonly prediction: Prediction;
+  readonly version: LoadedModel;
 }
 
 /** A version and the calls it is answering; `drained` is set while it waits to be released. */
@@ -29,7 +37,10 @@ class SwappableSlot implements ModelSlot {
   /** Swaps run one after another; this is the tail of that queue. */
   private swaps: Promise<void> = Promise.resolve();
   private closed = false;
-  private readonly predictBatch: BatchCall<string, Prediction> = coalescing((texts) => this.onCurrent((model) => model.predict(texts)), MAX_BATCH);
+  private readonly answerBatch: BatchCall<string, Answer> = coalescing(
+    (texts) => this.onCurrent(async (version) => (await version.predict(texts)).map((prediction) => ({ prediction, version }))),
+    MAX_BATCH,
+  );
   private readonly embedBatch: BatchCall<string, Float32Array> = coalescing((texts) => this.onCurrent((model) => model.embed(texts)), MAX_BATCH);
 
   constructor(
@@ -44,8 +55,12 @@ class SwappableSlot implements ModelSlot {
     return this.lease.model;
   }
 
-  predict(texts: readonly string[]): Promise<Prediction[]> {
-    return this.predictBatch(texts);
+  async predict(texts: readonly string[]): Promise<Prediction[]> {
+    return (await this.answerBatch(texts)).map((answer) => answer.prediction);
+  }
+
+  answer(texts: readonly string[]): Promise<Answer[]> {
+    return this.answerBatch(texts);
   }
 
   embed(texts: readonly string[]): Promise<Float32Array[]> {

@@ -1,12 +1,13 @@
 import { SentimentValues, type InquirySentiment, type Sentiment } from "../schemas/types.generated.js";
 import type { ProcessorDeclaration } from "../streams/topology.js";
-import { labelScores, modelInput, predictionFeedback } from "./feedback.js";
+import { labelScores, modelInput } from "./feedback.js";
+import { servedFeedback } from "./served-feedback.js";
 import { outputOf, reading } from "../streams/ports.js";
 import type { ProcessorDependencies, ProcessorImplementation } from "../streams/processor.js";
 
 const SENTIMENTS: readonly string[] = SentimentValues;
 
-/** Sentiment of each cleaned inquiry from the production `sentiment` model. */
+/** Sentiment of each cleaned inquiry from the production `sentiment` model (a shadow version's to predictions.feedback only). */
 export async function sentiment(
   declaration: ProcessorDeclaration,
   deps: ProcessorDependencies,
@@ -18,7 +19,8 @@ export async function sentiment(
   return {
     process: reading(deps.topology, declaration, "inquiries.cleaned", async ({ value: inquiry }) => {
       const input = modelInput(inquiry);
-      const prediction = await model.predict(input);
+      const answer = await model.predict(input);
+      const { prediction } = answer.production;
       if (!SENTIMENTS.includes(prediction.label)) {
         throw new Error(`${prediction.model} predicts "${prediction.label}", not one of ${SENTIMENTS.join(", ")}`);
       }
@@ -30,7 +32,7 @@ export async function sentiment(
         model: prediction.model,
         scored_at: Date.now(),
       };
-      return [sentimentOut(scored), feedbackOut(predictionFeedback(inquiry, "sentiment", prediction, input))];
+      return [sentimentOut(scored), ...servedFeedback(inquiry, "sentiment", answer, input).map((record) => feedbackOut(record))];
     }),
   };
 }

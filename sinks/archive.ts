@@ -1,7 +1,7 @@
 import type { ProcessorDependencies } from "../streams/processor.js";
-import type { TopicValues } from "../schemas/types.generated.js";
+import type { PredictionFeedback, TopicValues } from "../schemas/types.generated.js";
 import { InvalidInputError } from "../streams/errors.js";
-import type { ProcessorImplementation } from "../streams/processor.js";
+import type { InputRecord, ProcessorImplementation } from "../streams/processor.js";
 import { sinkProcessor } from "../streams/sink.js";
 import { findTopic, type ProcessorDeclaration } from "../streams/topology.js";
 import {
@@ -38,7 +38,7 @@ const isArchivedTopic = (topic: string): topic is ArchivedTopic => Object.hasOwn
  * routing decisions and responses. Each record becomes a checked row of its table; the rows of
  * a batch collapse to one per key, the newer record winning (archive-batch.ts), and are written
  * in one PostgreSQL transaction, one idempotent multi-row upsert per table (archive-store.ts). A
- * redelivered batch writes nothing twice.
+ * redelivered batch writes nothing twice. Shadow predictions are left to the feedback sink.
  */
 export async function archive(
   declaration: ProcessorDeclaration,
@@ -53,7 +53,7 @@ export async function archive(
   const db = await deps.resources.postgres();
   const guard = redactionGuard(deps.log);
 
-  return sinkProcessor<ArchiveItem>(
+  const implementation = sinkProcessor<ArchiveItem>(
     declaration.name,
     {
       add(input) {
@@ -77,4 +77,8 @@ export async function archive(
     },
     { log: deps.log },
   );
+  // A shadow version's predictions were never routed: the archive, what happened to each inquiry, keeps production's.
+  const isShadow = (input: InputRecord) =>
+    contractOf.get(input.topic) === "predictions.feedback" && (input.value as PredictionFeedback).stage === "shadow";
+  return { ...implementation, process: (input, context) => (isShadow(input) ? [] : implementation.process(input, context)) };
 }

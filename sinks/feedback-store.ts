@@ -1,17 +1,20 @@
 import type pg from "pg";
-import type { LabelSource } from "../schemas/types.generated.js";
+import type { LabelSource, PredictionStage } from "../schemas/types.generated.js";
 import { APP_SCHEMA } from "../storage/postgres.js";
 import { PREDICTION_COLUMNS, archiveTable, inTransaction, upsert, type PredictionFields } from "./archive-store.js";
 
 /**
- * The feedback sink's tables (storage/migrations/005_feedback.sql) and the batch write: one
+ * The feedback sink's tables (storage/migrations/005_feedback.sql, 006_feedback_stage.sql) and the batch write: one
  * PostgreSQL transaction, one multi-row statement per table. Labels are only ever inserted (a
  * replayed label is the same row, by its digest, and is skipped); a prediction is replaced only
  * by a strictly newer one. The conflict rule between labels is the `resolved_labels` view.
  */
 
-/** One row per prediction: the archive's fields without its newest-label columns. */
-export type FeedbackPredictionRow = PredictionFields;
+/** One row per prediction: the archive's fields without its newest-label columns, and its stage. */
+export interface FeedbackPredictionRow extends PredictionFields {
+  /** production: the version that answered; shadow: a version scoring the same input beside it, never routed. */
+  readonly stage: PredictionStage;
+}
 
 export interface LabelRow {
   readonly label_id: string;
@@ -28,13 +31,14 @@ export interface LabelRow {
 const newerPrediction =
   "excluded.predicted_at IS NOT NULL AND (stored.predicted_at IS NULL OR excluded.predicted_at > stored.predicted_at)";
 
+const FEEDBACK_PREDICTION_COLUMNS = { ...PREDICTION_COLUMNS, stage: "text" } as const;
 
 export const FEEDBACK_PREDICTIONS = archiveTable<FeedbackPredictionRow>({
   name: "feedback_predictions",
   key: "prediction_id",
-  columns: PREDICTION_COLUMNS,
+  columns: FEEDBACK_PREDICTION_COLUMNS,
   indexed: ["prediction_id", "inquiry_id", "task", "model"],
-  onConflict: `DO UPDATE SET ${Object.keys(PREDICTION_COLUMNS)
+  onConflict: `DO UPDATE SET ${Object.keys(FEEDBACK_PREDICTION_COLUMNS)
     .filter((column) => column !== "prediction_id")
     .map((column) => `${column} = excluded.${column}`)
     .join(", ")} WHERE ${newerPrediction}`,

@@ -53,7 +53,7 @@ export function feedbackItem(record: PredictionFeedback): FeedbackItem {
     throw new InvalidInputError(`a label record (source ${record.label_source}) without a label`);
   }
   const at = storedTime(record.occurred_at, "occurred_at");
-  const prediction: FeedbackPredictionRow = predictionFields(record, isPrediction ? at : null);
+  const prediction: FeedbackPredictionRow = { ...predictionFields(record, isPrediction ? at : null), stage: record.stage };
   checkRow(FEEDBACK_PREDICTIONS, prediction);
   if (record.label_source !== "model" && record.label !== null) {
     const label: LabelRow = {

@@ -66,6 +66,8 @@ export async function hostTask(
     },
   );
   const own = task.members.flatMap((m) => (m.implementation.metrics ? [m.implementation.metrics] : []));
+  // The served models' metrics are the process's (a chain's members share its models).
+  if (resources) own.push(resources.metrics);
   const served = own.length > 0 ? Registry.merge([metricsRegistry, ...own]) : metricsRegistry;
   // A series that names its processor (a chain member's) keeps it; the rest are the task's.
   served.setDefaultLabels({ processor: name });

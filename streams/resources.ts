@@ -1,20 +1,20 @@
 import { Client as Elasticsearch } from "@elastic/elasticsearch";
+import { SchemaRegistry } from "@kafkajs/confluent-schema-registry";
 import { Redis } from "ioredis";
 import type pg from "pg";
 import type { Logger } from "pino";
-import { elasticsearchOptions, redisOptions } from "../config/security.js";
+import { Registry } from "prom-client";
+import { elasticsearchOptions, redisOptions, schemaRegistryOptions } from "../config/security.js";
 import type { Config } from "../config/settings.js";
-import { followProduction, openModelSlot, productionVersionDir, type LoadedModel, type ModelSlot, type Prediction } from "../models/index.js";
+import { createServingMetrics, openServedModel, type ServedModel } from "../models/index.js";
 import type { Endpoints } from "../stack/index.js";
 import { createPool, migrate } from "../storage/postgres.js";
 import { errorMessage } from "./errors.js";
+import { createKafka } from "./kafka.js";
+import { followLifecycle, type LifecycleFollower } from "./model-lifecycle.js";
+import { findTopic, TRIAGE, type TopicDeclaration } from "./topology.js";
 
-/** A registry model as processors serve it: the production version, hot-swapped when production changes. */
-export interface ServedModel {
-  readonly current: LoadedModel;
-  readonly slot: ModelSlot;
-  predict(text: string): Promise<Prediction>;
-}
+export type { ServedAnswer, ServedModel, ServedPrediction } from "../models/index.js";
 
 /**
  * What a processor uses beyond Kafka, made by the host once per process and shared by every
@@ -30,14 +30,25 @@ export interface Resources {
    */
   redis(): Promise<Redis>;
   elasticsearch(): Elasticsearch;
-  /** The production version of a registry model, following production as it changes. */
+  /**
+   * A registry model's production version, and its shadow version beside it when there is one,
+   * both following the registry: woken by models.lifecycle (one consumer per process), polled
+   * every SWITCHBOARD_MODEL_POLL_MS as the fallback.
+   */
   productionModel(name: string): Promise<ServedModel>;
   /**
    * Runs `task` every `intervalMs` (runs never overlap) until the host stops; a failed run is
    * logged and the next one comes at the next interval.
    */
   schedule(name: string, intervalMs: number, task: () => Promise<void>): ScheduledTask;
+  /** The served models' metrics (swaps, refusals, shadow predictions), which the host serves. */
+  readonly metrics: Registry;
   close(): Promise<void>;
+}
+
+export interface ResourceOptions {
+  /** The topic lifecycle records are read from (default: the triage topology's models.lifecycle). */
+  readonly lifecycleTopic?: TopicDeclaration;
 }
 
 export interface ScheduledTask {
@@ -47,13 +58,38 @@ export interface ScheduledTask {
   stop(): Promise<void>;
 }
 
-export function createResources(config: Config, endpoints: Endpoints, log: Logger, applicationName: string): Resources {
+export function createResources(
+  config: Config,
+  endpoints: Endpoints,
+  log: Logger,
+  applicationName: string,
+  options: ResourceOptions = {},
+): Resources {
   let pool: Promise<pg.Pool> | undefined;
+  let lifecycle: Promise<LifecycleFollower> | undefined;
+  const metrics = new Registry();
+  const servingMetrics = createServingMetrics(metrics);
   let redis: Promise<Redis> | undefined;
   let elasticsearch: Elasticsearch | undefined;
   const models = new Map<string, Promise<ServedModel>>();
   const releases: (() => Promise<void>)[] = [];
   const timers: { stop(): Promise<void> }[] = [];
+
+  /** The process's one lifecycle consumer, started with its first served model. */
+  const following = (): Promise<LifecycleFollower> => {
+    lifecycle ??= (async () => {
+      const follower = await followLifecycle({
+        kafka: createKafka(endpoints, `${applicationName}-lifecycle`, log),
+        registry: new SchemaRegistry(schemaRegistryOptions(endpoints, applicationName)),
+        topic: options.lifecycleTopic ?? findTopic(TRIAGE, "models.lifecycle"),
+        clientName: applicationName,
+        log,
+      });
+      releases.push(() => follower.stop());
+      return follower;
+    })();
+    return lifecycle;
+  };
 
   const resources: Resources = {
     postgres() {
@@ -97,24 +133,17 @@ export function createResources(config: Config, endpoints: Endpoints, log: Logge
       if (!served) {
         served = (async () => {
           const db = await resources.postgres();
-          const slot = await openModelSlot(await productionVersionDir(db, name, config.modelsDir), log);
-          const stopFollowing = followProduction(slot, db, name, config.modelsDir, config.modelPollMs, log);
-          releases.push(async () => {
-            stopFollowing();
-            await slot.close();
+          const model = await openServedModel(db, name, {
+            modelsDir: config.modelsDir,
+            pollMs: config.modelPollMs,
+            schema: config.registrySchema,
+            metrics: servingMetrics,
+            log,
           });
-          log.info({ model: slot.current.name, version: slot.current.version }, "serving production model");
-          return {
-            slot,
-            get current() {
-              return slot.current;
-            },
-            predict: async (text: string) => {
-              const [prediction] = await slot.predict([text]);
-              if (!prediction) throw new Error(`${name}: the model returned no prediction`);
-              return prediction;
-            },
-          };
+          releases.push(() => model.close());
+          (await following()).follow(model);
+          log.info({ model: name, version: model.current.version, shadow: model.shadow?.version ?? null }, "serving production model");
+          return model;
         })();
         models.set(name, served);
       }
@@ -150,6 +179,8 @@ export function createResources(config: Config, endpoints: Endpoints, log: Logge
       timers.push(scheduled);
       return scheduled;
     },
+
+    metrics,
 
     async close() {
       for (const timer of timers.splice(0)) await timer.stop();

@@ -36,9 +36,9 @@ export interface VersionFailure {
   readonly error: string;
 }
 
-/** Per model and family, the version to show: production if of that family, else the newest candidate, else the newest archived. */
+/** Per model and family, the version to show: production if of that family, else the shadow, else the newest candidate, else the newest archived. */
 export function versionsToEvaluate(registered: readonly RegisteredVersion[]): RegisteredVersion[] {
-  const preference = { production: 2, candidate: 1, archived: 0 } as const;
+  const preference = { production: 3, shadow: 2, candidate: 1, archived: 0 } as const;
   const chosen = new Map<string, RegisteredVersion>();
   for (const version of registered) {
     const key = `${version.model}\u0000${version.family}`;

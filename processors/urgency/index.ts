@@ -1,7 +1,8 @@
 import type { InquiryCleaned, InquiryUrgency } from "../../schemas/types.generated.js";
 import { errorMessage } from "../../streams/errors.js";
 import type { ProcessorDeclaration } from "../../streams/topology.js";
-import { modelInput, predictionFeedback } from "../feedback.js";
+import { modelInput } from "../feedback.js";
+import { servedFeedback } from "../served-feedback.js";
 import { outputOf, reading } from "../../streams/ports.js";
 import type { ProcessorDependencies, ProcessorImplementation } from "../../streams/processor.js";
 import { combineUrgency } from "./level.js";
@@ -11,7 +12,8 @@ import { textSignals, type UrgencySignal } from "./signals.js";
 /**
  * Urgency of each cleaned inquiry: the production `urgency` model's level, raised by explicit
  * signals (outage, ASAP, a near deadline, the same customer writing again within the window).
- * The record says which signals fired; the feedback record keeps the model's own prediction.
+ * The record says which signals fired; the feedback record keeps the model's own prediction (and a
+ * shadow version's, with the same signals, in a record of its own).
  */
 export async function urgency(
   declaration: ProcessorDeclaration,
@@ -39,7 +41,8 @@ export async function urgency(
   return {
     process: reading(deps.topology, declaration, "inquiries.cleaned", async ({ value: inquiry }) => {
       const input = modelInput(inquiry);
-      const prediction = await model.predict(input);
+      const answer = await model.predict(input);
+      const { prediction } = answer.production;
       const signals: UrgencySignal[] = textSignals(input, inquiry.entities, inquiry.envelope.received_at);
       if (await repeatContact(inquiry)) signals.push("repeat_contact");
       const scored: InquiryUrgency = {
@@ -51,7 +54,10 @@ export async function urgency(
         scored_at: Date.now(),
       };
       const signalValues = Object.fromEntries(signals.map((s) => [`signal_${s}`, 1]));
-      return [urgencyOut(scored), feedbackOut(predictionFeedback(inquiry, "urgency", prediction, input, signalValues))];
+      return [
+        urgencyOut(scored),
+        ...servedFeedback(inquiry, "urgency", answer, input, signalValues).map((record) => feedbackOut(record)),
+      ];
     }),
   };
 }

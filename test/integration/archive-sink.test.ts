@@ -303,6 +303,14 @@ describe("archive sink (PostgreSQL)", () => {
     expect(await versions()).toEqual(before);
   });
 
+  it("archives production's predictions only: a shadow version's was never routed", async () => {
+    const id = newInquiryId();
+    const shadow = prediction(id, "intent", { prediction_id: `${id}:intent@shadow`, model: "intent-baseline@4", predicted_label: "cancel_order", stage: "shadow" });
+    await deliver([delivery("predictions.feedback", shadow), delivery("predictions.feedback", prediction(id, "intent"))]);
+    await deliver([delivery("predictions.feedback", shadow)]);
+    expect((await row("predictions", "inquiry_id", id)).map((r) => [r.prediction_id, r.model])).toEqual([[`${id}:intent`, "intent-baseline@3"]]);
+  });
+
   it("keeps the newest state when an older record is replayed after a newer one, in one batch or across two", async () => {
     const versions = (id: string) => ({
       older: [

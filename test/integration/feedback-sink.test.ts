@@ -246,6 +246,34 @@ describe("feedback sink (PostgreSQL)", () => {
     expect(await resolved(id)).toMatchObject({ label: "cancel_order", judged_model: "intent-linear@3", judged_label: "track_order" });
   });
 
+  it("stores each prediction's stage: a shadow version's prediction is a row of its own beside production's, which its labels join", async () => {
+    const id = newInquiryId();
+    const shadow = prediction(id, {
+      prediction_id: `${id}:intent@shadow`,
+      model: "intent-linear@4",
+      predicted_label: "cancel_order",
+      features: { length: 92, language: "en", values: { latency_ms: 3.5 } },
+      stage: "shadow",
+    });
+    await deliver([prediction(id), shadow, label(id, "agent", "cancel_order", T0 + MINUTE)]);
+    const rows = (
+      await db.query(`SELECT prediction_id, model, stage, features FROM ${APP_SCHEMA}.feedback_predictions WHERE inquiry_id = $1 ORDER BY stage`, [id])
+    ).rows;
+    expect(rows).toEqual([
+      expect.objectContaining({ prediction_id: `${id}:intent`, model: "intent-linear@3", stage: "production" }),
+      expect.objectContaining({ prediction_id: `${id}:intent@shadow`, model: "intent-linear@4", stage: "shadow", features: shadow.features }),
+    ]);
+    // The label judged production's prediction; the shadow is compared with it through the inquiry.
+    expect(await resolved(id)).toMatchObject({ label: "cancel_order", judged_model: "intent-linear@3" });
+    const { rows: compared } = await db.query(
+      `SELECT s.model, s.predicted_label = l.label AS correct FROM ${APP_SCHEMA}.feedback_predictions s
+         JOIN ${APP_SCHEMA}.labelled_predictions l ON l.inquiry_id = s.inquiry_id AND l.task = s.task
+        WHERE s.inquiry_id = $1 AND s.task = 'intent' AND s.stage = 'shadow'`,
+      [id],
+    );
+    expect(compared).toEqual([{ model: "intent-linear@4", correct: true }]);
+  });
+
   it("refuses, for the DLQ, a record the tables cannot hold or that contradicts itself, naming the prediction and the reason", async () => {
     const id = newInquiryId();
     const refused: Array<[PredictionFeedback, RegExp]> = [

@@ -16,12 +16,16 @@ export function tempModelsDir(prefix: string): string {
 
 export interface TrainOptions {
   readonly task: string;
+  /** Only this model of the task (its models by default). */
+  readonly model?: string;
   /** `head` (and `all`) needs an embedder version under modelsDir/embedder (withEmbedder). */
   readonly family: "linear" | "encoder" | "ensemble" | "head" | "all";
   readonly limit: number;
   readonly seed?: number;
   /** Register (and run the gate) in the registry named by env DATABASE_URL / SWITCHBOARD_REGISTRY_SCHEMA. */
   readonly register?: boolean;
+  /** A registered candidate that passes the gate becomes the shadow version, not production. */
+  readonly shadow?: boolean;
   readonly env?: NodeJS.ProcessEnv;
 }
 
@@ -41,6 +45,8 @@ export async function train(modelsDir: string, options: TrainOptions): Promise<R
     String(options.seed ?? 0),
   ];
   if (!options.register) args.push("--no-register");
+  if (options.shadow) args.push("--shadow");
+  if (options.model) args.push("--model", options.model);
   const { stdout } = await python(args, { ...options.env, SWITCHBOARD_MODELS_DIR: modelsDir });
   const trained: Record<string, string> = {};
   for (const match of stdout.matchAll(/^trained \S+@\S+-(linear|encoder|ensemble|head)-[0-9a-f]{8} -> (.+)$/gm))

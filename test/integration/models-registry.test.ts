@@ -3,9 +3,10 @@ import { copyFileSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { promisify } from "node:util";
 import pg from "pg";
+import { Registry } from "prom-client";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { REPO_ROOT } from "../../config/settings.js";
-import { followProduction, openModelSlot, productionVersionDir, type ModelSlot } from "../../models/index.js";
+import { createServingMetrics, openServedModel, productionVersionDir } from "../../models/index.js";
 import { createPool } from "../../storage/postgres.js";
 import { capturedLog, eventually, python, readManifest, tempModelsDir, train } from "./models-fixture.js";
 
@@ -16,8 +17,9 @@ const refused = (entry: Record<string, unknown>): boolean =>
 
 /**
  * The registry as training writes it (`python -m training train|rollback` against a schema of
- * this run's own), read by the Node side: production lookup, hot swap on promotion and rollback,
- * a refused production version, and `npm run eval` agreeing with training's own held-out metrics.
+ * this run's own), read by the Node side: production lookup, hot swap on rollback, a refused
+ * production version, and `npm run eval` agreeing with training's own held-out metrics
+ * (swaps on lifecycle records and shadow versions: model-lifecycle.test.ts).
  */
 describe("model registry (real PostgreSQL, versions registered by the training CLI)", () => {
   const schema = `models_test_${process.pid}_${Date.now().toString(36)}`;
@@ -77,43 +79,34 @@ describe("model registry (real PostgreSQL, versions registered by the training C
     expect(await productionVersionDir(pool, "sentiment", modelsDir, schema)).toBe(second);
   });
 
-  it("follows production: swaps on rollback, refuses a broken production version while the current one serves, takes it once fixed", async () => {
-    const slot: ModelSlot = await openModelSlot(await productionVersionDir(pool, "sentiment", modelsDir, schema), log);
-    expect(slot.current.directory).toBe(second);
-    const stop = followProduction(slot, pool, "sentiment", modelsDir, 100, log, schema);
+  it("follows production: refuses a broken production version while the current one serves, takes it once fixed", async () => {
+    const metrics = createServingMetrics(new Registry());
+    const served = await openServedModel(pool, "sentiment", { modelsDir, pollMs: 100, metrics, log, schema });
     try {
-      await python(["-m", "training", "rollback", "--model", "sentiment"], env);
-      await eventually(() => slot.current.directory === first, "the slot to follow the rollback");
-
-      // The next production version's model.onnx is damaged on disk before the follower sees it.
-      stop();
-      const third = (
-        await train(modelsDir, { task: "sentiment", family: "linear", limit: 600, seed: 2, register: true, env })
-      ).linear!;
-      const model = path.join(third, "model.onnx");
+      expect(served.current.directory).toBe(second);
+      expect(served.shadow).toBeUndefined();
+      // The version a rollback restores is damaged on disk before the registry points at it.
+      const model = path.join(first, "model.onnx");
       copyFileSync(model, `${model}.intact`);
       writeFileSync(model, readFileSync(model).subarray(0, 1000));
-      const restart = followProduction(slot, pool, "sentiment", modelsDir, 100, log, schema);
-      try {
-        await eventually(
-          () => entries.some((e) => refused(e) && e.directory === third),
-          "the broken version to be refused",
-        );
-        expect(slot.current.directory).toBe(first);
-        const [answer] = await slot.predict(["the crew was lovely"]);
-        expect(answer!.model).toBe(`sentiment@${path.basename(first)}`);
+      await python(["-m", "training", "rollback", "--model", "sentiment"], env);
+      await eventually(() => entries.some((e) => refused(e) && e.directory === first), "the broken version to be refused");
+      expect(served.current.directory).toBe(second);
+      const { production } = await served.predict("the crew was lovely");
+      expect(production.prediction.model).toBe(`sentiment@${path.basename(second)}`);
+      expect(production.version.directory).toBe(second);
 
-        copyFileSync(`${model}.intact`, model);
-        await eventually(() => slot.current.directory === third, "the repaired version to be swapped in");
-      } finally {
-        restart();
-      }
+      copyFileSync(`${model}.intact`, model);
+      await eventually(() => served.current.directory === first, "the repaired version to be swapped in");
       const refusal = entries.find(refused)!;
       expect((refusal.err as { message: string }).message).toMatch(/model\.onnx has sha256 .* \(corrupt or replaced\)/);
-      expect(refusal.serving).toBe(path.basename(first));
+      expect(refusal.serving).toBe(path.basename(second));
+      expect(await metrics.refusals.get()).toMatchObject({ values: [expect.objectContaining({ labels: { model: "sentiment", stage: "production" } })] });
+      expect(await metrics.swaps.get()).toMatchObject({
+        values: [{ labels: { model: "sentiment", stage: "production", trigger: "poll" }, value: 1 }],
+      });
     } finally {
-      stop();
-      await slot.close();
+      await served.close();
     }
   });
 
