@@ -44,7 +44,8 @@ export async function liveVersions(pool: pg.Pool, name?: string, schema = REGIST
       [EMBEDDER_MODEL, name ?? null],
     ));
   } catch (error) {
-    throw new Error(`cannot read the served model versions from the registry (schema ${schema}): ${(error as Error).message}`, { cause: error });
+    const missing = (error as { code?: string }).code === "42P01" ? " (run `python -m training migrate`)" : "";
+    throw new Error(`cannot read the served model versions from the registry (schema ${schema}): ${(error as Error).message}${missing}`, { cause: error });
   }
   return rows.map((r) => ({ name: r.model, version: r.version, stage: r.stage, model: `${r.model}@${r.version}` }));
 }
