@@ -6,6 +6,7 @@ import { dlqCommands } from "./dlq.js";
 import { importMailCommand } from "./import-mail.js";
 import { knowledgeBaseCommands } from "./kb.js";
 import { pythonEnvCommand } from "./python-env.js";
+import { retrainCommand } from "./retrain.js";
 import { runCommands } from "./run.js";
 import { schemaCommands } from "./schemas.js";
 import { stackCommands } from "./stack.js";
@@ -29,7 +30,7 @@ async function main(): Promise<void> {
     throw error;
   }
   const program = new Command("switchboard").description("Real-time customer-inquiry triage on Kafka").showHelpAfterError();
-  for (const register of [stackCommands, topicCommands, schemaCommands, runCommands, dlqCommands, upCommand, trainingCommands, pythonEnvCommand, knowledgeBaseCommands, apiKeyCommands, webhookCommands, importMailCommand]) {
+  for (const register of [stackCommands, topicCommands, schemaCommands, runCommands, dlqCommands, upCommand, trainingCommands, retrainCommand, pythonEnvCommand, knowledgeBaseCommands, apiKeyCommands, webhookCommands, importMailCommand]) {
     register(program, context);
   }
   await program.parseAsync(process.argv);

@@ -8,6 +8,7 @@ import { classify } from "./classify.js";
 import { clean } from "./clean.js";
 import { drift } from "./drift.js";
 import { respond } from "./respond/index.js";
+import { retrain } from "./retrain.js";
 import { route } from "./route/index.js";
 import { sentiment } from "./sentiment.js";
 import { urgency } from "./urgency/index.js";
@@ -23,6 +24,7 @@ const IMPLEMENTATIONS: { readonly [Name in TriageProcessorName]: ProcessorFactor
   archive,
   feedback,
   drift,
+  retrain,
   search,
 };
 

@@ -231,6 +231,13 @@ export const TRIAGE_PROCESSORS = [
     metricsPort: 9410,
   },
   {
+    name: "retrain",
+    description: "Retraining: records requests (critical drift of a production version, enough new labels, `switchboard retrain`) and runs them one per model (train with the feedback, gate, shadow evaluation, promote or reject); relays every registry decision to models.lifecycle",
+    inputs: ["models.drift", "models.retrain"],
+    outputs: ["models.lifecycle"],
+    metricsPort: 9412,
+  },
+  {
     name: "search",
     description: "Sink: inquiries into Elasticsearch for full-text search",
     inputs: ["inquiries.cleaned", "inquiries.routed"],

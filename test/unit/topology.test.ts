@@ -22,7 +22,7 @@ describe("topology", () => {
 
   it("the triage chain runs the reply path; the sinks run on their own", () => {
     expect(chainMembers(TRIAGE, TRIAGE.chains[0]!).map((m) => m.name)).toEqual(["clean", "classify", "sentiment", "urgency", "route", "respond"]);
-    expect(deployedTasks(TRIAGE).processors.map((p) => p.name)).toEqual(["archive", "feedback", "drift", "search"]);
+    expect(deployedTasks(TRIAGE).processors.map((p) => p.name)).toEqual(["archive", "feedback", "drift", "retrain", "search"]);
   });
 
   it("a chain out of order, with a member twice or consuming what it writes is refused", () => {
@@ -46,7 +46,7 @@ describe("topology", () => {
   });
 
   it("unknown processors are a clear error", () => {
-    expect(() => findProcessor("nope")).toThrow(/unknown processor "nope"; known processors: clean, classify, sentiment, urgency, route, respond, archive, feedback, drift, search/);
+    expect(() => findProcessor("nope")).toThrow(/unknown processor "nope"; known processors: clean, classify, sentiment, urgency, route, respond, archive, feedback, drift, retrain, search/);
   });
 
   it("Prometheus scrapes every chain and every processor in none at its declared port", () => {

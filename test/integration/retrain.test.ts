@@ -1,0 +1,294 @@
+import { randomUUID } from "node:crypto";
+import { rmSync } from "node:fs";
+import { SchemaRegistry } from "@kafkajs/confluent-schema-registry";
+import type { Kafka } from "kafkajs";
+import pg from "pg";
+import { Registry } from "prom-client";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { schemaRegistryOptions } from "../../config/security.js";
+import { loadConfig, type Config } from "../../config/settings.js";
+import { predictionId } from "../../processors/feedback.js";
+import { retrain } from "../../processors/retrain.js";
+import { registerSchema, targetFor } from "../../schemas/registry.js";
+import type { ModelDrift, ModelLifecycle, RetrainRequest } from "../../schemas/types.generated.js";
+import type { Endpoints } from "../../stack/index.js";
+import { APP_SCHEMA, createPool } from "../../storage/postgres.js";
+import { createTopicCodec, type TopicCodec } from "../../streams/codec.js";
+import { createKafka } from "../../streams/kafka.js";
+import { createRuntimeMetrics } from "../../streams/metrics.js";
+import type { ProcessorImplementation } from "../../streams/processor.js";
+import { createResources, type Resources } from "../../streams/resources.js";
+import { startProcessor, type RunningProcessor } from "../../streams/runtime.js";
+import { createTopics } from "../../streams/topics.js";
+import type { Topology } from "../../streams/topology.js";
+import { quietLog, readCommitted } from "../support/topics.js";
+import { python, tempModelsDir } from "./models-fixture.js";
+
+/**
+ * The retrain processor on the real stack: its own topics and registry schema, the real training
+ * CLI (sentiment, linear, 600 rows), shadow predictions written as the feedback sink stores them.
+ * A request trains, shadows and promotes; a worse shadow is rejected; drift asks for a job (one
+ * for two records) whose shadow never collects enough and is rejected for it; a CLI rollback is
+ * relayed; a job left running by a dead process fails as interrupted.
+ */
+describe("retrain processor (Kafka, PostgreSQL, the training CLI)", () => {
+  const id = `retrain-${randomUUID().slice(0, 8)}`;
+  const schema = `retrain_test_${id.slice(8)}`;
+  const topic = (schemaName: string) => `test.${id}.${schemaName}`;
+  const drift = topic("models.drift");
+  const requests = topic("models.retrain");
+  const lifecycle = topic("models.lifecycle");
+  const declare = (name: string, valueSchema: string) => ({ name, description: valueSchema, partitions: 1, retentionMs: 86_400_000, compacted: false, valueSchema });
+  const topology: Topology = {
+    name: `test-${id}`,
+    topics: [declare(drift, "models.drift"), declare(requests, "models.retrain"), declare(lifecycle, "models.lifecycle")],
+    processors: [{ name: `test-${id}`, description: "retrain under test", inputs: [drift, requests], outputs: [lifecycle], metricsPort: 0 }],
+    chains: [],
+    connectors: [],
+  };
+  const SHADOW_TIMEOUT_MS = 25_000;
+  let endpoints: Endpoints;
+  let db: pg.Pool;
+  let kafka: Kafka;
+  let codec: TopicCodec;
+  let resources: Resources;
+  let implementation: ProcessorImplementation;
+  let running: RunningProcessor;
+  let modelsDir: string;
+  let env: NodeJS.ProcessEnv;
+  let first: string;
+  const gateEnv = { SWITCHBOARD_GATE_MIN_GAIN: process.env.SWITCHBOARD_GATE_MIN_GAIN, SWITCHBOARD_GATE_MAX_RECALL_DROP: process.env.SWITCHBOARD_GATE_MAX_RECALL_DROP };
+
+  const production = async () =>
+    (await db.query<{ version: string }>(`SELECT version FROM ${pg.escapeIdentifier(schema)}.versions WHERE model = 'sentiment' AND stage = 'production'`)).rows[0]?.version;
+  const stageOf = async (version: string) =>
+    (await db.query<{ stage: string }>(`SELECT stage FROM ${pg.escapeIdentifier(schema)}.versions WHERE model = 'sentiment' AND version = $1`, [version])).rows[0]?.stage;
+  const latestJob = async () =>
+    (
+      await db.query<{ id: string; state: string; outcome: string | null; version: string | null; reason: string | null; trig: string; numbers: Record<string, number> }>(
+        `SELECT * FROM ${APP_SCHEMA}.retrain_jobs WHERE registry = $1 AND model = 'sentiment' ORDER BY id DESC LIMIT 1`,
+        [schema],
+      )
+    ).rows[0];
+  const untilJob = async (done: (job: NonNullable<Awaited<ReturnType<typeof latestJob>>>) => boolean, what: string, timeout = 90_000) => {
+    let job: Awaited<ReturnType<typeof latestJob>>;
+    const reached = async () => {
+      job = await latestJob();
+      return job ? done(job) : false;
+    };
+    await expect.poll(reached, { timeout, interval: 200, message: what }).toBe(true);
+    return job!;
+  };
+
+  const produce = async (topicName: string, key: string, value: RetrainRequest | ModelDrift) => {
+    const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+    await producer.connect();
+    await producer.send({ topic: topicName, acks: -1, messages: [{ key, value: codec.encode(topicName, value) }] });
+    await producer.disconnect();
+  };
+  const requestRetrain = (reason: string) => produce(requests, "sentiment", { model: "sentiment", reason, requested_by: "retrain-test", requested_at: Date.now() });
+
+  /** Lifecycle records of one version, in topic order. */
+  const lifecycleOf = async (version: string, expected: number): Promise<ModelLifecycle[]> => {
+    const all = await readCommitted(kafka, lifecycle, expected, { timeoutMs: 30_000, settleMs: 1_000 });
+    const records = await Promise.all(all.map(async (r) => (await codec.decode(lifecycle, r.value)) as ModelLifecycle));
+    return records.filter((r) => r.model === `sentiment@${version}`);
+  };
+
+  /**
+   * `pairs` inquiries scored by production and by the shadow, as the feedback sink stores them;
+   * the first `labelled` carry an agent label, which production predicted right for the first
+   * `productionRight` and the shadow for the first `shadowRight`.
+   */
+  const scoreShadow = async (shadowVersion: string, o: { pairs: number; labelled: number; productionRight: number; shadowRight: number; shadowConfidence: number; shadowLatencyMs: number }) => {
+    const productionModel = `sentiment@${(await production())!}`;
+    for (let i = 0; i < o.pairs; i++) {
+      const inquiryId = `${id}-${shadowVersion}-${i}`;
+      const truth = "negative";
+      const row = (predictionIdOf: string, model: string, stage: string, label: string, confidence: number, latency: number) =>
+        db.query(
+          `INSERT INTO ${APP_SCHEMA}.feedback_predictions (prediction_id, inquiry_id, task, model, predicted_label, confidence, input_digest, features, predicted_at, stage)
+           VALUES ($1, $2, 'sentiment', $3, $4, $5, 'digest', $6, now(), $7)`,
+          [predictionIdOf, inquiryId, model, label, confidence, { length: 40, language: "en", values: { latency_ms: latency } }, stage],
+        );
+      await row(predictionId(inquiryId, "sentiment"), productionModel, "production", i < o.productionRight ? truth : "positive", 0.8, 5);
+      await row(predictionId(inquiryId, "sentiment@shadow"), `sentiment@${shadowVersion}`, "shadow", i < o.shadowRight ? truth : "positive", o.shadowConfidence, o.shadowLatencyMs);
+      if (i < o.labelled) {
+        await db.query(
+          `INSERT INTO ${APP_SCHEMA}.labels (label_id, prediction_id, inquiry_id, task, label, label_source, labeled_at, judged_model, judged_label)
+           VALUES ($1, $2, $3, 'sentiment', $4, 'agent', now(), $5, $6)`,
+          [`${inquiryId}-label`, predictionId(inquiryId, "sentiment"), inquiryId, truth, productionModel, i < o.productionRight ? truth : "positive"],
+        );
+      }
+    }
+  };
+
+  beforeAll(async () => {
+    endpoints = inject("endpoints");
+    db = createPool(endpoints, "retrain-test");
+    kafka = createKafka(endpoints, id, quietLog);
+    await createTopics(kafka, topology, quietLog);
+    for (const t of topology.topics) await registerSchema(endpoints, targetFor(t.name, t.valueSchema));
+    codec = await createTopicCodec(new SchemaRegistry(schemaRegistryOptions(endpoints)), topology.topics);
+    modelsDir = tempModelsDir("retrain");
+    env = { DATABASE_URL: endpoints.databaseUrl, SWITCHBOARD_REGISTRY_SCHEMA: schema, SWITCHBOARD_MODELS_DIR: modelsDir };
+    // Every candidate passes the gate (the same 600 rows retrained barely differ), so the shadow evaluation decides.
+    process.env.SWITCHBOARD_GATE_MIN_GAIN = "-1";
+    process.env.SWITCHBOARD_GATE_MAX_RECALL_DROP = "1";
+    await python(["-m", "training", "migrate"], env);
+    await python(["-m", "training", "train", "--model", "sentiment", "--family", "linear", "--limit", "600", "--seed", "1", "--json"], env);
+    first = (await production())!;
+
+    const config: Config = {
+      ...loadConfig(),
+      registrySchema: schema,
+      modelsDir,
+      logLevel: "warn",
+      retrainPollMs: 300,
+      lifecycleRelayPollMs: 300,
+      retrainCooldownMs: 0,
+      retrainNewLabels: 0,
+      retrainLimit: 600,
+      retrainStaleAfterMs: 3_000,
+      retrainMaxSeconds: 300,
+      retrainShadowInquiries: 20,
+      retrainShadowMinLabelled: 10,
+      retrainShadowTimeoutMs: SHADOW_TIMEOUT_MS,
+    };
+    resources = createResources(config, endpoints, quietLog, "retrain-test");
+    const processor = topology.processors[0]!;
+    implementation = await retrain(processor, { topology, config, endpoints, log: quietLog, resources });
+    running = await startProcessor(
+      topology,
+      processor,
+      implementation,
+      { kafka, registry: new SchemaRegistry(schemaRegistryOptions(endpoints)), metrics: createRuntimeMetrics(new Registry()), log: quietLog },
+      { maxAttempts: 3, retryBackoffMs: 50, maxRecordBytes: 1_048_576, instanceId: "test", sessionTimeoutMs: 6_000, commitIntervalMs: 200, fromBeginning: true },
+    );
+  });
+
+  afterAll(async () => {
+    await running?.stop();
+    await resources?.close();
+    for (const [key, value] of Object.entries(gateEnv)) {
+      if (value === undefined) delete process.env[key];
+      else process.env[key] = value;
+    }
+    if (db) {
+      await db.query(`DELETE FROM ${APP_SCHEMA}.labels WHERE inquiry_id LIKE $1`, [`${id}-%`]);
+      await db.query(`DELETE FROM ${APP_SCHEMA}.feedback_predictions WHERE inquiry_id LIKE $1`, [`${id}-%`]);
+      await db.query(`DELETE FROM ${APP_SCHEMA}.retrain_requests WHERE job_id IN (SELECT id FROM ${APP_SCHEMA}.retrain_jobs WHERE registry = $1)`, [schema]);
+      await db.query(`DELETE FROM ${APP_SCHEMA}.retrain_jobs WHERE registry = $1`, [schema]);
+      await db.query(`DELETE FROM ${APP_SCHEMA}.lifecycle_relay WHERE registry = $1`, [schema]);
+      await db.query(`DROP SCHEMA IF EXISTS ${pg.escapeIdentifier(schema)} CASCADE`);
+      await db.end();
+    }
+    if (modelsDir) rmSync(modelsDir, { recursive: true, force: true });
+  });
+
+  let second: string;
+
+  it("a request trains on the feedback, shadows the candidate and promotes it once it beats production; every step on models.lifecycle in order", async () => {
+    await requestRetrain("retrain test: end to end");
+    const shadowing = await untilJob((job) => job.state === "shadow" || job.state === "failed", "the job to reach its shadow evaluation");
+    expect(shadowing.reason ?? "").not.toMatch(/failed/);
+    expect(shadowing.state).toBe("shadow");
+    second = shadowing.version!;
+    expect(await stageOf(second)).toBe("shadow");
+    expect(await production()).toBe(first);
+
+    await scoreShadow(second, { pairs: 20, labelled: 12, productionRight: 6, shadowRight: 10, shadowConfidence: 0.82, shadowLatencyMs: 6 });
+    const ended = await untilJob((job) => job.state === "done" || job.state === "failed", "the shadow evaluation to end the job");
+    expect(ended.outcome).toBe("promoted");
+    expect(ended.reason).toMatch(/accuracy 0\.833 vs production 0\.500 on 12 labelled/);
+    expect(ended.numbers).toMatchObject({ shadow_scored: 20, shadow_labelled: 12, shadow_latency_p95_ms: 6, production_latency_p95_ms: 5 });
+    expect(await production()).toBe(second);
+
+    // The first version's three (trained by hand), then the retrained one's four.
+    await expect.poll(async () => (await lifecycleOf(second, 7)).map((r) => r.event), { timeout: 30_000 }).toEqual(["trained", "evaluated", "shadow_started", "promoted"]);
+    const records = await lifecycleOf(second, 7);
+    expect(records.map((r) => r.stage)).toEqual(["candidate", "candidate", "shadow", "production"]);
+    for (const record of records) {
+      expect(record.task).toBe("sentiment");
+      expect(record.artifact_uri).toBe(`sentiment/${second}`);
+      expect(record.lineage).toMatchObject({ trigger: "command", job: ended.id, reason: "retrain test: end to end" });
+    }
+    expect(records[3]!.metrics).toMatchObject({ shadow_accuracy: 10 / 12, production_accuracy: 0.5, shadow_scored: 20 });
+    expect(records[3]!.reason).toBe(ended.reason!.replace(/^shadow: /, ""));
+    expect((await lifecycleOf(first, 7)).map((r) => r.event)).toEqual(["trained", "evaluated", "promoted"]);
+    expect(await implementation.metrics!.getSingleMetricAsString("switchboard_retrain_jobs_total")).toContain('switchboard_retrain_jobs_total{model="sentiment",outcome="promoted"} 1');
+  });
+
+  it("a worse shadow is rejected and production keeps serving", async () => {
+    await requestRetrain("retrain test: a worse one");
+    const shadowing = await untilJob((job) => job.version !== second && (job.state === "shadow" || job.state === "failed"), "the second job's shadow");
+    expect(shadowing.state).toBe("shadow");
+    const third = shadowing.version!;
+    await scoreShadow(third, { pairs: 20, labelled: 12, productionRight: 10, shadowRight: 4, shadowConfidence: 0.8, shadowLatencyMs: 5 });
+    const ended = await untilJob((job) => job.id === shadowing.id && (job.state === "done" || job.state === "failed"), "the second job to end");
+    expect(ended.outcome).toBe("rejected");
+    expect(ended.reason).toMatch(/accuracy 0\.333 vs production 0\.833 on 12 labelled/);
+    expect(await production()).toBe(second);
+    expect(await stageOf(third)).toBe("archived");
+    await expect.poll(async () => (await lifecycleOf(third, 11)).map((r) => `${r.event}:${r.stage}`), { timeout: 30_000 }).toEqual([
+      "trained:candidate",
+      "evaluated:candidate",
+      "shadow_started:shadow",
+      "rejected:archived",
+    ]);
+  });
+
+  it("critical drift of the production version asks for one job (two records join it); drift below the severity or of another version does not; a shadow that collects too little is rejected", async () => {
+    const record = (model: string, severity: ModelDrift["severity"]): ModelDrift => ({
+      task: "sentiment",
+      model,
+      feature: "language",
+      window_start: Date.now() - 60_000,
+      window_end: Date.now(),
+      sample_size: 500,
+      statistic: "chi_square",
+      value: 42,
+      threshold: 7.8,
+      severity,
+      detected_at: Date.now(),
+    });
+    const before = (await latestJob())!.id;
+    await produce(drift, "sentiment", record(`sentiment@${second}`, "warning"));
+    await produce(drift, "sentiment", record(`sentiment@${first}`, "critical"));
+    await produce(drift, "sentiment", record(`sentiment@${second}`, "critical"));
+    await produce(drift, "sentiment", record(`sentiment@${second}`, "critical"));
+    const shadowing = await untilJob((job) => job.id !== before && (job.state === "shadow" || job.state === "failed"), "the drift job's shadow");
+    expect(shadowing.trig).toBe("drift");
+    expect(shadowing.state).toBe("shadow");
+    const { rows } = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${APP_SCHEMA}.retrain_requests WHERE job_id = $1`, [shadowing.id]);
+    expect(rows[0]!.n).toBe(2);
+    const metrics = await implementation.metrics!.getSingleMetricAsString("switchboard_retrain_requests_total");
+    expect(metrics).toContain('switchboard_retrain_requests_total{model="sentiment",trigger="drift",result="ignored"} 2');
+    expect(metrics).toContain('switchboard_retrain_requests_total{model="sentiment",trigger="drift",result="joined"} 1');
+
+    const ended = await untilJob((job) => job.id === shadowing.id && (job.state === "done" || job.state === "failed"), "the unscored shadow to time out", SHADOW_TIMEOUT_MS + 30_000);
+    expect(ended.outcome).toBe("rejected");
+    expect(ended.reason).toMatch(/timed out .* with 0 of 20 inquiries scored beside production, 0 of 10 labelled/);
+    expect(await production()).toBe(second);
+    const records = await lifecycleOf(shadowing.version!, 15);
+    expect(records.at(-1)?.event).toBe("rejected");
+    expect(JSON.parse(records[0]!.lineage.drift!)).toMatchObject({ model: `sentiment@${second}`, severity: "critical" });
+  });
+
+  it("relays a rollback made with the CLI", async () => {
+    await python(["-m", "training", "rollback", "--model", "sentiment", "--json"], env);
+    await expect.poll(async () => (await lifecycleOf(first, 16)).map((r) => r.event), { timeout: 30_000 }).toEqual(["trained", "evaluated", "promoted", "rolled_back"]);
+    const rolledBack = (await lifecycleOf(first, 16)).at(-1)!;
+    expect(rolledBack).toMatchObject({ stage: "production", artifact_uri: `sentiment/${first}`, reason: `rollback from ${second} to ${first}` });
+  });
+
+  it("fails a job whose process died while training, saying so", async () => {
+    const { rows } = await db.query<{ id: string }>(
+      `INSERT INTO ${APP_SCHEMA}.retrain_jobs (registry, model, state, trig, owner, heartbeat_at, started_at)
+       VALUES ($1, 'sentiment', 'training', 'command', 'gone/1/dead', now() - interval '1 hour', now() - interval '1 hour') RETURNING id`,
+      [schema],
+    );
+    const ended = await untilJob((job) => job.id === rows[0]!.id && job.state === "failed", "the dead job to be failed", 20_000);
+    expect(ended.reason).toMatch(/interrupted: the process running its training \(gone\/1\/dead\) stopped before the gate decided/);
+  });
+});
