@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { rmSync } from "node:fs";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { SchemaRegistry } from "@kafkajs/confluent-schema-registry";
 import type { Kafka, Producer } from "kafkajs";
@@ -327,6 +327,29 @@ describe("lifecycle-driven hot swap and shadow serving (real Kafka, PostgreSQL, 
     const signals = (r: PredictionFeedback) => Object.keys(r.features.values).filter((k) => k.startsWith("signal_"));
     expect(signals(beside)).toEqual(signals(main));
     for (const record of [...records, main, beside]) expect(record.features.values.latency_ms).toBeGreaterThan(0);
+  });
+
+  it("a shadow version that does not load is refused and counted; production serves alone", async () => {
+    const broken = (await train(modelsDir, { task: "sentiment", family: "linear", limit: 600, seed: 3, register: true, shadow: true, env })).linear!;
+    const model = path.join(broken, "model.onnx");
+    writeFileSync(model, readFileSync(model).subarray(0, 1000));
+    await announce("shadow_started", versionOf(broken), "shadow");
+    await eventually(
+      () => entries.some((e) => e.msg === "shadow model version refused; production serves alone" && e.directory === broken),
+      "the broken shadow to be refused",
+      SWAP_BOUND_MS,
+    );
+    expect(served.shadow).toBeUndefined();
+    expect(await resources.metrics.getSingleMetricAsString("switchboard_model_refusals_total")).toContain(
+      'switchboard_model_refusals_total{model="sentiment",stage="shadow"} 1',
+    );
+
+    const prefix = `${id}-refused-`;
+    const inquiries = Array.from({ length: 5 }, (_, i) => cleaned(`${prefix}${i}`, i));
+    await produce(inquiries);
+    const { scored, feedback } = await outputs(prefix);
+    expect(scored).toHaveLength(inquiries.length);
+    expect(feedback.map((f) => [f.stage, f.model])).toEqual(inquiries.map(() => ["production", `sentiment@${versionOf(served.current.directory)}`]));
   });
 
   it("answers each inquiry in flight during a swap once, by one version, and its records say which", async () => {
