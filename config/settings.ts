@@ -455,7 +455,7 @@ export const SETTINGS = {
     env: "SWITCHBOARD_REGISTRY_SCHEMA",
     schema: z.string().regex(/^[a-z_][a-z0-9_]*$/, "lower-case PostgreSQL schema name"),
     default: "model_registry",
-    doc: "PostgreSQL schema of the model registry that `retrain` and its lifecycle relay act on, passed on to the training package it runs (which reads the same variable).",
+    doc: "PostgreSQL schema of the model registry that model-running processors serve their production and shadow versions from and `retrain` and its lifecycle relay act on, passed on to the training package it runs (which reads the same variable).",
   },
   retrainDriftSeverity: {
     env: "SWITCHBOARD_RETRAIN_DRIFT_SEVERITY",
