@@ -31,7 +31,10 @@ export interface JobRunner {
   request(request: Request): Promise<void>;
   /** One round: takes over abandoned jobs, adopts unwatched shadows, starts a queued job, judges shadows, marks its jobs alive. */
   tick(): Promise<void>;
-  /** Counts each production model's new labels and asks for a retraining where there are enough. */
+  /**
+   * Counts the resolved labels of each production version's predictions given since the later of
+   * its creation and the model's last job, and asks for a retraining where there are enough.
+   */
   checkLabels(): Promise<void>;
   /** Resolves once the training under way (if any) has ended. */
   idle(): Promise<void>;
@@ -235,8 +238,8 @@ export function createJobRunner(options: RunnerOptions): JobRunner {
       const last = await store.lastRequestedAt(production.model);
       const since = last && last > production.created_at ? last : production.created_at;
       const { rows } = await options.pool.query<{ labels: number }>(
-        `SELECT count(*)::int AS labels FROM ${APP_SCHEMA}.resolved_labels WHERE judged_model LIKE $1 AND labeled_at > $2`,
-        [`${production.model.replace(/[\\%_]/g, "\\$&")}@%`, since],
+        `SELECT count(*)::int AS labels FROM ${APP_SCHEMA}.resolved_labels WHERE judged_model = $1 AND labeled_at > $2`,
+        [`${production.model}@${production.version}`, since],
       );
       const labels = rows[0]!.labels;
       if (labels < options.newLabels) continue;

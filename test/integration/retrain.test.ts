@@ -9,6 +9,11 @@ import { schemaRegistryOptions } from "../../config/security.js";
 import { loadConfig, type Config } from "../../config/settings.js";
 import { predictionId } from "../../processors/feedback.js";
 import { retrain } from "../../processors/retrain.js";
+import { JobStore } from "../../retrain/jobs.js";
+import { createRetrainMetrics } from "../../retrain/metrics.js";
+import { RegistryReader } from "../../retrain/registry.js";
+import { createJobRunner } from "../../retrain/runner.js";
+import { trainingCli } from "../../retrain/training-cli.js";
 import { registerSchema, targetFor } from "../../schemas/registry.js";
 import type { ModelDrift, ModelLifecycle, RetrainRequest } from "../../schemas/types.generated.js";
 import type { Endpoints } from "../../stack/index.js";
@@ -29,7 +34,8 @@ import { python, tempModelsDir } from "./models-fixture.js";
  * CLI (sentiment, linear, 600 rows), shadow predictions written as the feedback sink stores them.
  * A request trains, shadows and promotes; a worse shadow is rejected; drift asks for a job (one
  * for two records) whose shadow never collects enough and is rejected for it; a CLI rollback is
- * relayed; a job left running by a dead process fails as interrupted.
+ * relayed; a shadow started by hand is watched and judged; a job left running by a dead process
+ * fails as interrupted; enough new labels ask for a retraining.
  */
 describe("retrain processor (Kafka, PostgreSQL, the training CLI)", () => {
   const id = `retrain-${randomUUID().slice(0, 8)}`;
@@ -282,6 +288,20 @@ describe("retrain processor (Kafka, PostgreSQL, the training CLI)", () => {
     expect(rolledBack).toMatchObject({ stage: "production", artifact_uri: `sentiment/${first}`, reason: `rollback from ${second} to ${first}` });
   });
 
+  it("watches and judges a shadow version started by hand", async () => {
+    const before = (await latestJob())!.id;
+    const { stdout } = await python(["-m", "training", "train", "--model", "sentiment", "--family", "linear", "--limit", "600", "--seed", "3", "--shadow", "--json"], env);
+    const shadow = String((JSON.parse(stdout.trim().split("\n").at(-1)!) as { version: string }).version);
+    expect(await stageOf(shadow)).toBe("shadow");
+    const adopted = await untilJob((job) => job.id !== before && job.state === "shadow", "the hand-made shadow to be adopted", 20_000);
+    expect(adopted).toMatchObject({ trig: "shadow", version: shadow });
+    await scoreShadow(shadow, { pairs: 20, labelled: 12, productionRight: 9, shadowRight: 9, shadowConfidence: 0.6, shadowLatencyMs: 5 });
+    const ended = await untilJob((job) => job.id === adopted.id && job.state !== "shadow", "the adopted shadow to be judged", 20_000);
+    expect(ended.outcome).toBe("rejected");
+    expect(ended.reason).toMatch(/mean confidence 0\.600 vs 0\.800 \(drop 0\.200, bound 0\.05\)/);
+    expect(await production()).toBe(first);
+  });
+
   it("fails a job whose process died while training, saying so", async () => {
     const { rows } = await db.query<{ id: string }>(
       `INSERT INTO ${APP_SCHEMA}.retrain_jobs (registry, model, state, trig, owner, heartbeat_at, started_at)
@@ -290,5 +310,42 @@ describe("retrain processor (Kafka, PostgreSQL, the training CLI)", () => {
     );
     const ended = await untilJob((job) => job.id === rows[0]!.id && job.state === "failed", "the dead job to be failed", 20_000);
     expect(ended.reason).toMatch(/interrupted: the process running its training \(gone\/1\/dead\) stopped before the gate decided/);
+  });
+
+  it("enough new labels of the production version's predictions ask for a retraining; fewer do not", async () => {
+    const runner = createJobRunner({
+      pool: db,
+      store: new JobStore(db, schema),
+      registry: new RegistryReader(db, schema),
+      cli: trainingCli(async () => "python3", env, quietLog),
+      metrics: createRetrainMetrics(),
+      log: quietLog,
+      owner: "labels-test",
+      staleAfterMs: 60_000,
+      // The queued job waits an hour after the last one: the processor under test leaves it alone.
+      cooldownMs: 3_600_000,
+      maxSeconds: 60,
+      maxMemoryMb: 1_024,
+      limit: 600,
+      newLabels: 5,
+      shadow: { inquiries: 20, minLabelled: 10, maxConfidenceDrop: 0.05, maxLatencyRatio: 1.5, timeoutMs: 60_000 },
+    });
+    const label = (i: number) =>
+      db.query(
+        `INSERT INTO ${APP_SCHEMA}.labels (label_id, prediction_id, inquiry_id, task, label, label_source, labeled_at, judged_model, judged_label)
+         VALUES ($1, $1, $1, 'sentiment', 'negative', 'agent', now(), $2, 'positive')`,
+        [`${id}-labels-${i}`, `sentiment@${first}`],
+      );
+    const before = (await latestJob())!.id;
+    for (let i = 0; i < 4; i++) await label(i);
+    await runner.checkLabels();
+    expect((await latestJob())!.id).toBe(before);
+    await label(4);
+    await runner.checkLabels();
+    await runner.checkLabels();
+    const job = (await latestJob())!;
+    expect(job).toMatchObject({ trig: "labels", state: "queued", lineage: { trigger: "labels", labels: "5" } });
+    const { rows } = await db.query<{ jobs: number }>(`SELECT count(*)::int AS jobs FROM ${APP_SCHEMA}.retrain_jobs WHERE registry = $1 AND id > $2`, [schema, before]);
+    expect(rows[0]!.jobs).toBe(1);
   });
 });
