@@ -187,11 +187,14 @@ class RegistryServedModel implements ServedModel {
   }
 
   refresh(trigger: RefreshTrigger): Promise<void> {
-    const run = this.refreshes.then(async () => {
-      if (this.closed) return;
-      await this.followProduction(trigger);
-      await this.followShadow(trigger);
-    });
+    const run = this.refreshes
+      .then(async () => {
+        if (this.closed) return;
+        await this.followProduction(trigger);
+        await this.followShadow(trigger);
+      })
+      // Releasing a retired version can fail; the next refresh must still run.
+      .catch((error: unknown) => this.options.log.error({ model: this.name, trigger, err: error }, "model refresh failed; the next one tries again"));
     this.refreshes = run;
     return run;
   }
