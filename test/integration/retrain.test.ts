@@ -60,6 +60,7 @@ describe("retrain processor (Kafka, PostgreSQL, the training CLI)", () => {
   let resources: Resources;
   let implementation: ProcessorImplementation;
   let running: RunningProcessor;
+  let start: () => Promise<void>;
   let modelsDir: string;
   let env: NodeJS.ProcessEnv;
   let first: string;
@@ -162,15 +163,18 @@ describe("retrain processor (Kafka, PostgreSQL, the training CLI)", () => {
       retrainShadowTimeoutMs: SHADOW_TIMEOUT_MS,
     };
     resources = createResources(config, endpoints, quietLog, "retrain-test");
-    const processor = topology.processors[0]!;
-    implementation = await retrain(processor, { topology, config, endpoints, log: quietLog, resources });
-    running = await startProcessor(
-      topology,
-      processor,
-      implementation,
-      { kafka, registry: new SchemaRegistry(schemaRegistryOptions(endpoints)), metrics: createRuntimeMetrics(new Registry()), log: quietLog },
-      { maxAttempts: 3, retryBackoffMs: 50, maxRecordBytes: 1_048_576, instanceId: "test", sessionTimeoutMs: 6_000, commitIntervalMs: 200, fromBeginning: true },
-    );
+    start = async () => {
+      const processor = topology.processors[0]!;
+      implementation = await retrain(processor, { topology, config, endpoints, log: quietLog, resources });
+      running = await startProcessor(
+        topology,
+        processor,
+        implementation,
+        { kafka, registry: new SchemaRegistry(schemaRegistryOptions(endpoints)), metrics: createRuntimeMetrics(new Registry()), log: quietLog },
+        { maxAttempts: 3, retryBackoffMs: 50, maxRecordBytes: 1_048_576, instanceId: "test", sessionTimeoutMs: 6_000, commitIntervalMs: 200, fromBeginning: true },
+      );
+    };
+    await start();
   });
 
   afterAll(async () => {
@@ -310,6 +314,21 @@ describe("retrain processor (Kafka, PostgreSQL, the training CLI)", () => {
     );
     const ended = await untilJob((job) => job.id === rows[0]!.id && job.state === "failed", "the dead job to be failed", 20_000);
     expect(ended.reason).toMatch(/interrupted: the process running its training \(gone\/1\/dead\) stopped before the gate decided/);
+  });
+
+  it("a shadow evaluation goes on after the processor restarts", async () => {
+    await requestRetrain("retrain test: across a restart");
+    const shadowing = await untilJob((job) => job.state === "shadow", "the job's shadow");
+    const owner = (await db.query<{ owner: string }>(`SELECT owner FROM ${APP_SCHEMA}.retrain_jobs WHERE id = $1`, [shadowing.id])).rows[0]!.owner;
+    await running.stop();
+    await start();
+    await scoreShadow(shadowing.version!, { pairs: 20, labelled: 12, productionRight: 8, shadowRight: 9, shadowConfidence: 0.8, shadowLatencyMs: 5 });
+    const ended = await untilJob((job) => job.id === shadowing.id && job.state !== "shadow", "the restarted processor to judge the shadow", 30_000);
+    expect(ended.outcome).toBe("promoted");
+    const after = (await db.query<{ owner: string }>(`SELECT owner FROM ${APP_SCHEMA}.retrain_jobs WHERE id = $1`, [shadowing.id])).rows[0]!.owner;
+    expect(after).not.toBe(owner);
+    expect(await production()).toBe(shadowing.version);
+    first = shadowing.version!;
   });
 
   it("enough new labels of the production version's predictions ask for a retraining; fewer do not", async () => {
