@@ -298,6 +298,30 @@ export const SETTINGS = {
     default: 3_600_000,
     doc: "`drift`: least time between two raises of one statistic of one model version, so a shift that comes and goes does not storm.",
   },
+  driftTextIntervalMs: {
+    env: "SWITCHBOARD_DRIFT_TEXT_INTERVAL_MS",
+    schema: z.coerce.number().int().min(0),
+    default: 3_600_000,
+    doc: "`drift`: how often each watched model version's recent inputs are tested for text drift by a domain classifier against its training texts (ROC AUC over 0.55 or the chance bound). 0: never.",
+  },
+  driftTextRows: {
+    env: "SWITCHBOARD_DRIFT_TEXT_ROWS",
+    schema: z.coerce.number().int().min(20),
+    default: 500,
+    doc: "`drift`: texts a side in the text-drift test (training texts, latest live inputs); fewer live inputs than half this and the test waits.",
+  },
+  qualityRefreshMs: {
+    env: "SWITCHBOARD_QUALITY_REFRESH_MS",
+    schema: z.coerce.number().int().min(0),
+    default: 60_000,
+    doc: "`drift`: how often live model quality (measured on labels, estimated without them, and the check of the estimate) is computed from PostgreSQL into its metrics (quality/README.md). 0: never.",
+  },
+  qualityWindows: {
+    env: "SWITCHBOARD_QUALITY_WINDOWS",
+    schema: z.string().regex(/^\s*(\d+[mhd]?)(\s*,\s*\d+[mhd]?)*\s*$/, "expected windows such as 1h,1d,1000 (minutes m, hours h, days d, or a count of predictions)"),
+    default: "1h,1d,1000",
+    doc: "`drift`: the windows live model quality is reported over: a time back from now (`15m`, `1h`, `7d`) or the last N predictions of each version (`1000`).",
+  },
   inferenceThreads: {
     env: "SWITCHBOARD_INFERENCE_THREADS",
     schema: z.coerce.number().int().min(0).max(64),

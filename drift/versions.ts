@@ -11,7 +11,13 @@ import { featureReferences, type FeatureReference } from "./reference.js";
  */
 
 export type VersionWatch =
-  | { readonly watched: true; readonly references: readonly FeatureReference[]; readonly skipped: readonly string[] }
+  | {
+      readonly watched: true;
+      /** The version directory (model.onnx, manifest.json). */
+      readonly directory: string;
+      readonly references: readonly FeatureReference[];
+      readonly skipped: readonly string[];
+    }
   | { readonly watched: false; readonly reason: string };
 
 /** A version not found is asked for again after this long: it may be registered meanwhile. */
@@ -75,6 +81,6 @@ export class WatchedVersions {
     const parsed = featureReferences(reference);
     const references = parsed.features.filter(carriedByRecords);
     if (references.length === 0) return { watched: false, reason: `the manifest of ${model} has no reference distributions` };
-    return { watched: true, references, skipped: parsed.skipped };
+    return { watched: true, directory, references, skipped: parsed.skipped };
   }
 }

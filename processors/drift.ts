@@ -1,12 +1,19 @@
 import { Counter, Gauge, Registry } from "prom-client";
 import type { Logger } from "pino";
-import { DEFAULT_MIN_ROWS, DriftMonitor, type WindowReport } from "../drift/monitor.js";
+import { venvPython } from "../cli/python-env.js";
+import { INITIAL_ALARM, parseAlarmState, stepAlarm, type AlarmPolicy, type AlarmState } from "../drift/alarm.js";
+import { DEFAULT_MIN_ROWS, DriftMonitor, type DriftEvent, type WindowReport } from "../drift/monitor.js";
 import { driftRecord } from "../drift/record.js";
 import { DriftStore, partitionKey, type RecordPosition, type SavedMonitor } from "../drift/store.js";
 import { WatchedVersions } from "../drift/versions.js";
+import type { StatisticResult } from "../drift/statistics.js";
+import { domainClassifierTest } from "../drift/text-drift.js";
+import { liveTexts, referenceTexts } from "../drift/text-samples.js";
 import type { Observation, WindowSpec } from "../drift/window.js";
 import type { ModelDrift, PredictionFeedback } from "../schemas/types.generated.js";
 import type { Config } from "../config/settings.js";
+import { createQualityMetrics, refreshQuality } from "../quality/metrics.js";
+import { parseWindow } from "../quality/window.js";
 import { outputOf, reading } from "../streams/ports.js";
 import type { ProcessorDependencies, ProcessorImplementation } from "../streams/processor.js";
 import type { ProcessorDeclaration } from "../streams/topology.js";
@@ -20,12 +27,38 @@ import type { ProcessorDeclaration } from "../streams/topology.js";
  * keyed by task. Labels are not counted. Windows by time close on event time (the first record
  * of any model past their end), so a replay closes the same windows.
  *
+ * Live model quality (quality/): on a timer, from the feedback sink's tables, as metrics.
+ *
+ * Text drift (feature `text`): on a timer, a domain classifier tries to tell each watched
+ * version's latest live inputs from its training texts (drift/text-drift.ts). Its result waits
+ * for the next input record and is judged and produced in that record's transaction, like every
+ * other drift record; one window over the threshold raises it.
+ *
  * State (windows and alarms) is saved in PostgreSQL with the offsets it counts, once per
  * transaction (drift/store.ts), so a restart resumes it. The monitors span every partition:
  * run one drift process per deployment.
  */
 
-type Watch = { readonly monitor: DriftMonitor; readonly task: string };
+type Watch = { readonly monitor: DriftMonitor; readonly task: string; readonly directory: string };
+
+/** drift_monitors key of a version's text-drift alarm, beside its monitor's. */
+const TEXT_KEY_SUFFIX = "#text";
+const TEXT_FEATURE = "text";
+
+interface TextAlarm {
+  readonly task: string;
+  readonly state: AlarmState;
+  /** Text windows tested so far. */
+  readonly index: number;
+}
+
+interface TextResult {
+  readonly model: string;
+  readonly task: string;
+  readonly result: StatisticResult;
+  readonly from: number;
+  readonly to: number;
+}
 
 export function monitorWindow(config: Pick<Config, "driftWindowRows" | "driftWindowMs">): WindowSpec {
   return config.driftWindowMs > 0 ? { kind: "time", durationMs: config.driftWindowMs } : { kind: "count", size: config.driftWindowRows };
@@ -74,6 +107,12 @@ function driftMetrics(registry: Registry) {
       labelNames: ["model", "feature"],
       registers: [registry],
     }),
+    textTests: new Counter({
+      name: "switchboard_drift_text_tests_total",
+      help: "Text-drift tests run (domain classifier, training texts against the latest live inputs), by model version",
+      labelNames: ["model"],
+      registers: [registry],
+    }),
     events: new Counter({
       name: "switchboard_drift_events_total",
       help: "models.drift records produced, by model version, feature and severity (info: cleared)",
@@ -93,6 +132,8 @@ export async function drift(declaration: ProcessorDeclaration, deps: ProcessorDe
   const metrics = driftMetrics(registry);
   const window = monitorWindow(deps.config);
   const policy = { raiseAfter: deps.config.driftRaiseAfter, clearAfter: deps.config.driftClearAfter, cooldownMs: deps.config.driftCooldownMs };
+  // A domain classifier's AUC is judged on hundreds of texts at once, an hour apart: one window over is the evidence.
+  const textPolicy: AlarmPolicy = { raiseAfter: 1, clearAfter: 2, cooldownMs: deps.config.driftCooldownMs };
 
   /** The offsets the saved state has counted (as of the last save or load). */
   let saved = new Map<string, bigint>();
@@ -104,13 +145,29 @@ export async function drift(declaration: ProcessorDeclaration, deps: ProcessorDe
   const counted = new Map<string, RecordPosition>();
   const outbox: { position: RecordPosition; records: ModelDrift[] }[] = [];
   let reloadNeeded = true;
+  const textAlarms = new Map<string, TextAlarm>();
+  const changedText = new Set<string>();
+  /** Text-drift results computed by the timer, waiting for the next record's transaction. */
+  const textResults: TextResult[] = [];
+  /** Embedded training texts per model version and embedder version. */
+  const referenceEmbeddings = new Map<string, Promise<Float32Array[]>>();
 
   const reload = async () => {
     const state = await store.load();
     saved = new Map(state.offsets);
-    stored = new Map(state.monitors.map((m) => [m.model, m.state]));
+    stored = new Map(state.monitors.filter((m) => !m.model.endsWith(TEXT_KEY_SUFFIX)).map((m) => [m.model, m.state]));
+    textAlarms.clear();
+    for (const m of state.monitors.filter((s) => s.model.endsWith(TEXT_KEY_SUFFIX))) {
+      try {
+        const saved = m.state as { alarm: unknown; index: number };
+        textAlarms.set(m.model.slice(0, -TEXT_KEY_SUFFIX.length), { task: m.task, state: parseAlarmState(saved.alarm), index: saved.index });
+      } catch (error) {
+        log.warn({ model: m.model, error: (error as Error).message }, "saved text-drift alarm is invalid; starting it afresh");
+      }
+    }
     watches.clear();
     changed.clear();
+    changedText.clear();
     counted.clear();
     outbox.length = 0;
     reloadNeeded = false;
@@ -135,7 +192,7 @@ export async function drift(declaration: ProcessorDeclaration, deps: ProcessorDe
       monitor = new DriftMonitor(options);
     }
     stored.delete(model);
-    const created = { monitor, task };
+    const created = { monitor, task, directory: watch.directory };
     watches.set(model, created);
     return created;
   };
@@ -159,6 +216,51 @@ export async function drift(declaration: ProcessorDeclaration, deps: ProcessorDe
     });
   };
 
+  /** Judges the text-drift results waiting, as of this record's transaction. */
+  const judgeText = (detectedAt: number): ModelDrift[] =>
+    textResults.splice(0).flatMap(({ model, task, result, from, to }) => {
+      const alarm = textAlarms.get(model) ?? { task, state: INITIAL_ALARM, index: 0 };
+      const { state, transition } = stepAlarm(alarm.state, result, to, textPolicy);
+      textAlarms.set(model, { task, state, index: alarm.index + 1 });
+      changedText.add(model);
+      if (!transition) return [];
+      const event: DriftEvent = { transition, feature: TEXT_FEATURE, result, window: { index: alarm.index, start: from, end: to, count: result.sampleSize, features: {} } };
+      return report(model, task, { window: event.window, outcomes: { [TEXT_FEATURE]: result }, events: [event] }, detectedAt);
+    });
+
+  const python = venvPython();
+  const testTexts = async () => {
+    const embedder = await deps.resources.productionModel("embedder");
+    const rows = deps.config.driftTextRows;
+    for (const [model, watch] of [...watches]) {
+      const live = await liveTexts(pool, model, rows);
+      if (live.texts.length < rows / 2) {
+        log.debug({ model, texts: live.texts.length }, "too few live texts for the text-drift test yet");
+        continue;
+      }
+      const key = `${model} ${embedder.current.version}`;
+      let reference = referenceEmbeddings.get(key);
+      if (!reference) {
+        reference = referenceTexts(python, watch.directory, rows).then((texts) => embedder.slot.embed(texts));
+        referenceEmbeddings.set(key, reference);
+        reference.catch(() => referenceEmbeddings.delete(key));
+      }
+      const current = await embedder.slot.embed(live.texts);
+      const result = await domainClassifierTest(await reference, current, { pause: () => new Promise((resolve) => setImmediate(resolve)) });
+      log.info({ model, auc: result.value, threshold: result.threshold, texts: current.length }, "text drift tested");
+      metrics.value.set({ model, feature: TEXT_FEATURE, statistic: result.statistic }, result.value);
+      metrics.threshold.set({ model, feature: TEXT_FEATURE, statistic: result.statistic }, result.threshold);
+      metrics.textTests.inc({ model });
+      textResults.push({ model, task: watch.task, result, from: live.from, to: live.to });
+    }
+  };
+  if (deps.config.driftTextIntervalMs > 0) deps.resources.schedule("text drift", deps.config.driftTextIntervalMs, testTexts);
+
+  const quality = createQualityMetrics(registry);
+  const qualityWindows = deps.config.qualityWindows.split(",").map((w) => parseWindow(w.trim()));
+  if (deps.config.qualityRefreshMs > 0)
+    deps.resources.schedule("live quality", deps.config.qualityRefreshMs, async () => void (await refreshQuality(pool, quality, { windows: qualityWindows })));
+
   return {
     metrics: registry,
     process: reading(deps.topology, declaration, "predictions.feedback", async (input) => {
@@ -173,13 +275,14 @@ export async function drift(declaration: ProcessorDeclaration, deps: ProcessorDe
       // Looked up before anything changes, so that a failed lookup leaves the record to be retried whole.
       const watch = record.label_source === "model" ? await watchOf(record.model, record.task) : null;
       counted.set(key, position);
+      const detectedAt = Date.now();
+      const records: ModelDrift[] = judgeText(detectedAt);
       if (record.label_source !== "model") {
         metrics.records.inc({ outcome: "label" });
-        return [];
+        if (records.length > 0) outbox.push({ position, records });
+        return records.map((r) => driftOut(r, { key: r.task }));
       }
       const at = record.occurred_at;
-      const detectedAt = Date.now();
-      const records: ModelDrift[] = [];
       if (window.kind === "time") {
         for (const [model, other] of watches) {
           const closed = other.monitor.advance(at);
@@ -207,6 +310,10 @@ export async function drift(declaration: ProcessorDeclaration, deps: ProcessorDe
         const watch = watches.get(model);
         return watch ? [{ model, task: watch.task, state: watch.monitor.toJSON() }] : [];
       });
+      for (const model of changedText) {
+        const alarm = textAlarms.get(model)!;
+        monitors.push({ model: model + TEXT_KEY_SUFFIX, task: alarm.task, state: { alarm: alarm.state, index: alarm.index } });
+      }
       try {
         await store.save({ monitors, offsets: counted, outbox });
       } catch (error) {
@@ -216,6 +323,7 @@ export async function drift(declaration: ProcessorDeclaration, deps: ProcessorDe
       }
       for (const [key, position] of counted) saved.set(key, position.offset);
       changed.clear();
+      changedText.clear();
       counted.clear();
       outbox.length = 0;
     },

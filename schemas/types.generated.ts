@@ -159,10 +159,10 @@ export interface InquiryUrgency {
   readonly scored_at: number;
 }
 
-export type DriftStatistic = "psi" | "chi_square" | "ks" | "accuracy_drop" | "jensen_shannon" | "wasserstein" | "mean_shift" | "embedding_mean_shift";
+export type DriftStatistic = "psi" | "chi_square" | "ks" | "accuracy_drop" | "jensen_shannon" | "wasserstein" | "mean_shift" | "embedding_mean_shift" | "domain_classifier_auc";
 
 /** Every DriftStatistic, in the schema's order. */
-export const DriftStatisticValues = ["psi", "chi_square", "ks", "accuracy_drop", "jensen_shannon", "wasserstein", "mean_shift", "embedding_mean_shift"] as const satisfies readonly DriftStatistic[];
+export const DriftStatisticValues = ["psi", "chi_square", "ks", "accuracy_drop", "jensen_shannon", "wasserstein", "mean_shift", "embedding_mean_shift", "domain_classifier_auc"] as const satisfies readonly DriftStatistic[];
 
 export type DriftSeverity = "info" | "warning" | "critical";
 

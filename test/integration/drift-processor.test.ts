@@ -1,7 +1,10 @@
+import { execFileSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
+import path from "node:path";
+import { venvPython } from "../../cli/python-env.js";
 import type pg from "pg";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { loadConfig, type Config } from "../../config/settings.js";
+import { loadConfig, REPO_ROOT, type Config } from "../../config/settings.js";
 import { drift } from "../../processors/drift.js";
 import type { ModelDrift, PredictionFeedback } from "../../schemas/types.generated.js";
 import type { InputRecord, ProcessorImplementation } from "../../streams/processor.js";
@@ -139,6 +142,75 @@ describe("drift processor", () => {
     const state = (await db.query(`SELECT state FROM ${APP_SCHEMA}.drift_monitors WHERE model = $1`, [`intent@${intent.version}`])).rows[0];
     expect(state.state.window.index).toBe(5);
   }, 60_000);
+
+  /** Training texts of a version, drawn with another seed than the test's reference sample. */
+  const trainingTexts = (version: ProductionVersion, rows: number, seed: number): string[] =>
+    JSON.parse(
+      execFileSync(venvPython(), ["-m", "training.reference_texts", path.join(version.directory, "manifest.json"), "--rows", String(rows), "--seed", String(seed)], {
+        cwd: REPO_ROOT,
+        encoding: "utf8",
+        maxBuffer: 64 << 20,
+      }),
+    ) as string[];
+
+  /**
+   * Archives `texts` as inquiries `model` answered `daysAhead` days from now, as the archive and
+   * feedback sinks would, in one statement: they are the latest the model answered, whatever
+   * other tests left, and a timer run sees all of them or none.
+   */
+  const answered = async (model: string, texts: readonly string[], tag: string, daysAhead: number) => {
+    const ids = texts.map((_, i) => `drift-test-${run}-${tag}-${i}`);
+    await db.query(
+      `WITH rows AS (SELECT * FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS r(id, text, n)),
+            archived AS (
+              INSERT INTO ${APP_SCHEMA}.inquiries (inquiry_id, channel, source_id, text, language, language_confidence, redaction_count, received_at, cleaned_at)
+              SELECT id, 'api', id, text, 'en', 1, 0, now(), now() FROM rows)
+       INSERT INTO ${APP_SCHEMA}.feedback_predictions (prediction_id, inquiry_id, task, model, predicted_label, confidence, input_digest, features, predicted_at)
+       SELECT id, id, 'intent', $3, 'x', 0.9, '0', '{}', now() + make_interval(days => $4) + make_interval(secs => n / 1000.0) FROM rows`,
+      [ids, texts, model, daysAhead],
+    );
+  };
+
+  it("tests text drift with a domain classifier on a timer and produces its event in the next record's transaction", async () => {
+    await forget(intent);
+    const model = `intent@${intent.version}`;
+    await db.query(`DELETE FROM ${APP_SCHEMA}.drift_monitors WHERE model = $1`, [`${model}#text`]);
+    const textConfig: Config = { ...config, driftTextIntervalMs: 300, driftTextRows: 200 };
+    const timerResources = createResources(textConfig, inject("endpoints"), quietLog, "drift-text-test");
+    try {
+      const processor = await drift(declaration, { topology: TRIAGE, config: textConfig, endpoints: inject("endpoints"), log: quietLog, resources: timerResources });
+      const name = topic();
+      const stream = referenceStream(intent, { task: "intent", seed: 51 });
+      let offset = 0;
+      const textValue = async () => (await processor.metrics!.getSingleMetric("switchboard_drift_statistic")!.get()).values.find((v) => v.labels["feature"] === "text")?.value;
+      const testsRun = async () => (await processor.metrics!.getSingleMetric("switchboard_drift_text_tests_total")!.get()).values.reduce((s, v) => s + v.value, 0);
+      /** After a timer run that started once the rows were in (the second run from now), the next record's outputs. */
+      const nextTest = async () => {
+        const before = await testsRun();
+        for (let waited = 0; waited < 60_000 && (await testsRun()) < before + 2; waited += 50) await new Promise((r) => setTimeout(r, 50));
+        const events = await feed(processor, name, take(stream, 1), offset++);
+        return { auc: (await textValue())!, events: events.map((e) => e.record).filter((r) => r.feature === "text") };
+      };
+      await answered(model, trainingTexts(intent, 200, 5), "same", 1);
+      await feed(processor, name, take(stream, 1), offset++); // the version is watched from its first record
+      const stable = await nextTest();
+      expect(stable.events).toEqual([]);
+      expect(stable.auc).toBeLessThan(0.6);
+      // Long help-desk emails where the model was trained on one-line chat requests.
+      const urgency = await productionVersion(db, "urgency", config.modelsDir);
+      await answered(model, trainingTexts(urgency, 200, 6), "other", 2);
+      const shifted = await nextTest();
+      expect(shifted.auc).toBeGreaterThan(0.9);
+      expect(shifted.auc).toBeGreaterThan(shifted.events[0]!.threshold);
+      expect(shifted.events).toHaveLength(1);
+      expect(shifted.events[0]).toMatchObject({ feature: "text", statistic: "domain_classifier_auc", severity: "critical", sample_size: 200 });
+    } finally {
+      await timerResources.close();
+      await db.query(`DELETE FROM ${APP_SCHEMA}.feedback_predictions WHERE inquiry_id LIKE $1`, [`drift-test-${run}-%`]);
+      await db.query(`DELETE FROM ${APP_SCHEMA}.inquiries WHERE inquiry_id LIKE $1`, [`drift-test-${run}-%`]);
+      await db.query(`DELETE FROM ${APP_SCHEMA}.drift_monitors WHERE model = $1`, [`${model}#text`]);
+    }
+  }, 180_000);
 
   it("does not count labels, and leaves versions the registry does not know unwatched", async () => {
     const processor = await start();
