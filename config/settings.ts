@@ -491,7 +491,7 @@ export const SETTINGS = {
     env: "SWITCHBOARD_RETRAIN_NEW_LABELS",
     schema: z.coerce.number().int().min(0),
     default: 500,
-    doc: "`retrain`: resolved human labels of a model's predictions, given since its production version was created (and since its last retraining job), that ask for a retraining. 0: labels never do.",
+    doc: "`retrain`: resolved human labels of the production version's predictions, given since it was created and since the model's last retraining job, that ask for a retraining. 0: labels never do.",
   },
   retrainLabelCheckMs: {
     env: "SWITCHBOARD_RETRAIN_LABEL_CHECK_MS",
