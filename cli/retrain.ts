@@ -30,7 +30,7 @@ export function retrainCommand(program: Command, { config, log }: CliContext): v
       const pool = createPool(endpoints, "switchboard-retrain");
       try {
         if (!(await new RegistryReader(pool, config.registrySchema).known(model))) {
-          throw new ReportedError(`the registry (${config.registrySchema}) has no model ${model}: train it first (switchboard train --task ...)`);
+          throw new ReportedError(`the registry (${config.registrySchema}) has no model ${model}: train it first (switchboard train --model ${model})`);
         }
       } finally {
         await pool.end();

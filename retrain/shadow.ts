@@ -89,6 +89,9 @@ export function shadowNumbers(figures: ShadowFigures): Record<string, number> {
 
 const fixed = (value: number, digits = 3) => value.toFixed(digits);
 
+/** A figure exactly at its bound passes, whatever the last bit of the subtraction or division that made it. */
+const EPSILON = 1e-9;
+
 /**
  * Promote only when the shadow is at least as accurate as production on the labelled inquiries
  * both scored, its mean confidence is at most `maxConfidenceDrop` below production's and its
@@ -116,13 +119,13 @@ export function judgeShadow(figures: ShadowFigures, bounds: ShadowBounds, elapse
   else {
     const drop = productionMeanConfidence - shadowMeanConfidence;
     const text = `mean confidence ${fixed(shadowMeanConfidence)} vs ${fixed(productionMeanConfidence)} (drop ${fixed(drop)}, bound ${bounds.maxConfidenceDrop})`;
-    (drop <= bounds.maxConfidenceDrop ? passes : failures).push(text);
+    (drop <= bounds.maxConfidenceDrop + EPSILON ? passes : failures).push(text);
   }
   if (shadowLatencyP95Ms === null || productionLatencyP95Ms === null) failures.push("latency not measured (no latency_ms in the predictions' features)");
   else {
     const ratio = productionLatencyP95Ms > 0 ? shadowLatencyP95Ms / productionLatencyP95Ms : shadowLatencyP95Ms > 0 ? Infinity : 1;
     const text = `latency p95 ${fixed(shadowLatencyP95Ms, 1)} vs ${fixed(productionLatencyP95Ms, 1)} ms (ratio ${fixed(ratio, 2)}, bound ${bounds.maxLatencyRatio})`;
-    (ratio <= bounds.maxLatencyRatio ? passes : failures).push(text);
+    (ratio <= bounds.maxLatencyRatio + EPSILON ? passes : failures).push(text);
   }
   const scored = `over ${figures.scored} inquiries scored beside production`;
   return failures.length > 0

@@ -367,4 +367,32 @@ describe("retrain processor (Kafka, PostgreSQL, the training CLI)", () => {
     const { rows } = await db.query<{ jobs: number }>(`SELECT count(*)::int AS jobs FROM ${APP_SCHEMA}.retrain_jobs WHERE registry = $1 AND id > $2`, [schema, before]);
     expect(rows[0]!.jobs).toBe(1);
   });
+
+  it("a training past its time limit fails its job with the limit's message", async () => {
+    // This runner alone: the processor under test would take the job too.
+    await running.stop();
+    const runner = createJobRunner({
+      pool: db,
+      store: new JobStore(db, schema),
+      registry: new RegistryReader(db, schema),
+      cli: trainingCli(async () => "python3", env, quietLog),
+      metrics: createRetrainMetrics(),
+      log: quietLog,
+      owner: "limit-test",
+      staleAfterMs: 60_000,
+      cooldownMs: 0,
+      maxSeconds: 0.01,
+      maxMemoryMb: 3_072,
+      limit: 600,
+      newLabels: 0,
+      shadow: { inquiries: 20, minLabelled: 10, maxConfidenceDrop: 0.05, maxLatencyRatio: 1.5, timeoutMs: 60_000 },
+    });
+    // Joins the labels job still waiting out its cooldown, and lets it start now.
+    await runner.request({ id: `${id}-limit`, model: "sentiment", trigger: "command", reason: "time limit", requestedBy: "retrain-test", requestedAt: Date.now(), lineage: { trigger: "command" } });
+    await runner.tick();
+    await runner.idle();
+    const job = (await latestJob())!;
+    expect(job).toMatchObject({ trig: "labels", state: "failed", outcome: "failed" });
+    expect(job.reason).toMatch(/^training failed \(exit code 124: time limit exceeded: the run took longer than --max-seconds 0\.01/);
+  });
 });
