@@ -58,12 +58,20 @@ class GatePolicy:
     `recall_drop_alpha` as well. A candidate whose labels differ from production's (a new
     taxonomy), or the first version trained on a team's file, cannot be compared with production:
     its test accuracy must beat the majority class's by `new_taxonomy_min_gain` and its macro-F1
-    reach `new_taxonomy_min_macro_f1`."""
+    reach `new_taxonomy_min_macro_f1`.
+
+    A retraining on human labels is for the traffic the labels come from, which the base held-out
+    set may not have: a candidate that misses the margin there passes it on the feedback split
+    instead when its macro-F1 on the base held-out set is at most `max_base_loss_for_live_gain`
+    below production's and its accuracy on the held-out feedback rows is at least
+    `min_macro_f1_gain` higher, significantly (McNemar at `recall_drop_alpha`). The per-class
+    recall rule still holds on the base set."""
 
     min_macro_f1_gain: float = _env_float("SWITCHBOARD_GATE_MIN_GAIN", 0.005)
     max_recall_drop: float = _env_float("SWITCHBOARD_GATE_MAX_RECALL_DROP", 0.05)
     recall_drop_alpha: float = _env_float("SWITCHBOARD_GATE_RECALL_ALPHA", 0.05)
     max_feedback_drop: float = _env_float("SWITCHBOARD_GATE_MAX_FEEDBACK_DROP", 0.02)
+    max_base_loss_for_live_gain: float = _env_float("SWITCHBOARD_GATE_MAX_BASE_LOSS_FOR_LIVE_GAIN", 0.005)
     new_taxonomy_min_gain: float = _env_float("SWITCHBOARD_GATE_NEW_TAXONOMY_MIN_GAIN", 0.10)
     new_taxonomy_min_macro_f1: float = _env_float("SWITCHBOARD_GATE_NEW_TAXONOMY_MIN_MACRO_F1", 0.5)
 

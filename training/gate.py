@@ -57,12 +57,37 @@ def feedback_check(
         p_value=round(p_value, 6),
         max_feedback_drop=policy.max_feedback_drop,
     )
+    gain_p = binomtest(gained, lost + gained, 0.5, alternative="greater").pvalue if gained > lost else 1.0
+    numbers["gain_p_value"] = round(float(gain_p), 6)
     if drop > policy.max_feedback_drop and p_value < policy.recall_drop_alpha:
         return numbers, (
             f"on the {len(y)} held-out feedback rows accuracy drops by {drop:.4f} "
             f"({lost} lost, {gained} gained, p={p_value:.3f}), more than {policy.max_feedback_drop:.4f}"
         )
     return numbers, None
+
+
+def live_gain(decision: Decision, feedback: dict[str, Any], policy: GatePolicy) -> Decision:
+    """The margin passed on the feedback split instead (GatePolicy): `decision` failed on the
+    base held-out set by its margin alone, within `max_base_loss_for_live_gain`, and the held-out
+    feedback rows show a significant accuracy gain of at least the margin."""
+    numbers = decision.numbers
+    gain = numbers.get("macro_f1_gain")
+    margin_only = not numbers.get("blocking_classes") and gain is not None and gain < policy.min_macro_f1_gain
+    if decision.promote or not margin_only or "production_accuracy" not in feedback:
+        return decision
+    live = -float(feedback["accuracy_drop"])
+    if gain < -policy.max_base_loss_for_live_gain or live < policy.min_macro_f1_gain:
+        return decision
+    if feedback["gain_p_value"] >= policy.recall_drop_alpha:
+        return decision
+    return Decision(
+        True,
+        f"macro-F1 {gain:+.4f} on the base held-out set (within {policy.max_base_loss_for_live_gain:.4f}), and "
+        f"accuracy {live:+.4f} on the {feedback['n']} held-out feedback rows ({feedback['gained']} gained, "
+        f"{feedback['lost']} lost, p={feedback['gain_p_value']:.3f}) with no significant class recall loss",
+        {**numbers, "live_gain": 1},
+    )
 
 
 def decide_absolute(

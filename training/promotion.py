@@ -14,7 +14,7 @@ from training import config, feedback
 from training.artifacts import EMBEDDING_TASK
 from training.config import GatePolicy
 from training.evaluation import held_out_split, majority_baseline, predict_held_out
-from training.gate import Decision, decide, decide_absolute, feedback_check
+from training.gate import Decision, decide, decide_absolute, feedback_check, live_gain
 from training.predictor import Predictor
 from training.registry import Registry, RegistryError, VersionRow
 
@@ -122,6 +122,7 @@ def run_gate(
             numbers, failure = _feedback_numbers(registry, candidate, production, models_root, policy)
             if numbers:
                 decision.numbers["feedback"] = numbers
+                decision = live_gain(decision, numbers, policy)
             if failure:
                 reason = failure if decision.promote else f"{decision.reason}; {failure}"
                 decision = Decision(False, reason, decision.numbers)

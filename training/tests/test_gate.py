@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from training.config import GatePolicy
-from training.gate import decide
+from training.gate import decide, feedback_check, live_gain
 
 POLICY = GatePolicy(min_macro_f1_gain=0.01, max_recall_drop=0.05, recall_drop_alpha=0.05)
 
@@ -60,3 +60,28 @@ def test_every_drop_counts_when_alpha_is_one() -> None:
     truth, candidate, production = rows(a=(200, 100, 200), b=(10, 10, 7))
     strict = GatePolicy(min_macro_f1_gain=0.01, max_recall_drop=0.05, recall_drop_alpha=1.0)
     assert not decide(truth, candidate, production, strict).promote
+
+
+def test_a_retraining_that_gains_on_the_live_traffic_passes_the_margin_there() -> None:
+    # Saturated on the base held-out set (no gain possible), far better on the held-out feedback rows.
+    truth, candidate, production = rows(a=(100, 99, 99), b=(100, 99, 99))
+    base = decide(truth, candidate, production, POLICY)
+    assert not base.promote and "below the required" in base.reason
+    live_truth, live_candidate, live_production = rows(a=(60, 30, 50))
+    feedback, failure = feedback_check(live_truth, live_candidate, live_production, POLICY)
+    assert failure is None
+    decision = live_gain(base, feedback, POLICY)
+    assert decision.promote, decision.reason
+    assert "on the 60 held-out feedback rows" in decision.reason and decision.numbers["live_gain"] == 1
+
+
+def test_the_live_gain_does_not_excuse_a_base_loss_a_recall_loss_or_noise() -> None:
+    live_truth, live_candidate, live_production = rows(a=(60, 30, 50))
+    feedback, _ = feedback_check(live_truth, live_candidate, live_production, POLICY)
+    worse = decide(*rows(a=(100, 99, 95), b=(100, 99, 95)), POLICY)
+    assert not live_gain(worse, feedback, POLICY).promote
+    recall = decide(*rows(a=(300, 100, 300), b=(100, 100, 70)), POLICY)
+    assert recall.numbers["blocking_classes"] and not live_gain(recall, feedback, POLICY).promote
+    saturated = decide(*rows(a=(100, 99, 99)), POLICY)
+    noise, _ = feedback_check(*rows(a=(60, 30, 33)), POLICY)
+    assert not live_gain(saturated, noise, POLICY).promote
