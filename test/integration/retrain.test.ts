@@ -5,6 +5,7 @@ import type { Kafka } from "kafkajs";
 import pg from "pg";
 import { Registry } from "prom-client";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { requestRetraining } from "../../cli/retrain.js";
 import { schemaRegistryOptions } from "../../config/security.js";
 import { loadConfig, type Config } from "../../config/settings.js";
 import { predictionId } from "../../processors/feedback.js";
@@ -15,7 +16,7 @@ import { RegistryReader } from "../../retrain/registry.js";
 import { createJobRunner } from "../../retrain/runner.js";
 import { trainingCli } from "../../retrain/training-cli.js";
 import { registerSchema, targetFor } from "../../schemas/registry.js";
-import type { ModelDrift, ModelLifecycle, RetrainRequest } from "../../schemas/types.generated.js";
+import type { ModelDrift, ModelLifecycle } from "../../schemas/types.generated.js";
 import type { Endpoints } from "../../stack/index.js";
 import { APP_SCHEMA, createPool } from "../../storage/postgres.js";
 import { createTopicCodec, type TopicCodec } from "../../streams/codec.js";
@@ -87,13 +88,14 @@ describe("retrain processor (Kafka, PostgreSQL, the training CLI)", () => {
     return job!;
   };
 
-  const produce = async (topicName: string, key: string, value: RetrainRequest | ModelDrift) => {
+  const produce = async (topicName: string, key: string, value: ModelDrift) => {
     const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
     await producer.connect();
     await producer.send({ topic: topicName, acks: -1, messages: [{ key, value: codec.encode(topicName, value) }] });
     await producer.disconnect();
   };
-  const requestRetrain = (reason: string) => produce(requests, "sentiment", { model: "sentiment", reason, requested_by: "retrain-test", requested_at: Date.now() });
+  /** As `switchboard retrain --model sentiment --reason ...` does, to this test's topic. */
+  const requestRetrain = (reason: string) => requestRetraining(endpoints, schema, quietLog, { model: "sentiment", reason, requestedBy: "retrain-test" }, topology.topics[1]!);
 
   /** Lifecycle records of one version, in topic order. */
   const lifecycleOf = async (version: string, expected: number): Promise<ModelLifecycle[]> => {
@@ -199,6 +201,9 @@ describe("retrain processor (Kafka, PostgreSQL, the training CLI)", () => {
   let second: string;
 
   it("a request trains on the feedback, shadows the candidate and promotes it once it beats production; every step on models.lifecycle in order", async () => {
+    await expect(requestRetraining(endpoints, schema, quietLog, { model: "nope", reason: "x", requestedBy: "retrain-test" }, topology.topics[1]!)).rejects.toThrow(
+      `the registry (${schema}) has no model nope: train it first (switchboard train --model nope)`,
+    );
     await requestRetrain("retrain test: end to end");
     const shadowing = await untilJob((job) => job.state === "shadow" || job.state === "failed", "the job to reach its shadow evaluation");
     expect(shadowing.reason ?? "").not.toMatch(/failed/);
