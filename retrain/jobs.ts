@@ -172,11 +172,6 @@ export class JobStore {
     return rows[0]!;
   }
 
-  async get(id: string): Promise<Job | undefined> {
-    const { rows } = await this.pool.query<Job>(`SELECT * FROM ${JOBS} WHERE id = $1`, [id]);
-    return rows[0];
-  }
-
   /** The model's open job, if any. */
   async open(model: string): Promise<Job | undefined> {
     const { rows } = await this.pool.query<Job>(`SELECT * FROM ${JOBS} WHERE registry = $1 AND model = $2 AND state IN ${OPEN}`, [this.registry, model]);
@@ -186,15 +181,6 @@ export class JobStore {
   /** When the model's last job was requested: labels given before it were counted by that job's trigger already. */
   async lastRequestedAt(model: string): Promise<Date | undefined> {
     const { rows } = await this.pool.query<{ at: Date | null }>(`SELECT max(requested_at) AS at FROM ${JOBS} WHERE registry = $1 AND model = $2`, [
-      this.registry,
-      model,
-    ]);
-    return rows[0]?.at ?? undefined;
-  }
-
-  /** When the model's last job ended, for the cooldown. */
-  async lastFinishedAt(model: string): Promise<Date | undefined> {
-    const { rows } = await this.pool.query<{ at: Date | null }>(`SELECT max(finished_at) AS at FROM ${JOBS} WHERE registry = $1 AND model = $2`, [
       this.registry,
       model,
     ]);

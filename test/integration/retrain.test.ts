@@ -132,6 +132,23 @@ describe("retrain processor (Kafka, PostgreSQL, the training CLI)", () => {
     }
   };
 
+  /** A job runner of this registry outside the processor, as another instance would be. */
+  const standaloneRunner = (owner: string, o: { cooldownMs: number; maxSeconds: number; newLabels: number }) =>
+    createJobRunner({
+      pool: db,
+      store: new JobStore(db, schema),
+      registry: new RegistryReader(db, schema),
+      cli: trainingCli(async () => "python3", env, quietLog),
+      metrics: createRetrainMetrics(),
+      log: quietLog,
+      owner,
+      staleAfterMs: 60_000,
+      maxMemoryMb: 3_072,
+      limit: 600,
+      shadow: { inquiries: 20, minLabelled: 10, maxConfidenceDrop: 0.05, maxLatencyRatio: 1.5, timeoutMs: 60_000 },
+      ...o,
+    });
+
   beforeAll(async () => {
     endpoints = inject("endpoints");
     db = createPool(endpoints, "retrain-test");
@@ -337,23 +354,8 @@ describe("retrain processor (Kafka, PostgreSQL, the training CLI)", () => {
   });
 
   it("enough new labels of the production version's predictions ask for a retraining; fewer do not", async () => {
-    const runner = createJobRunner({
-      pool: db,
-      store: new JobStore(db, schema),
-      registry: new RegistryReader(db, schema),
-      cli: trainingCli(async () => "python3", env, quietLog),
-      metrics: createRetrainMetrics(),
-      log: quietLog,
-      owner: "labels-test",
-      staleAfterMs: 60_000,
-      // The queued job waits an hour after the last one: the processor under test leaves it alone.
-      cooldownMs: 3_600_000,
-      maxSeconds: 60,
-      maxMemoryMb: 1_024,
-      limit: 600,
-      newLabels: 5,
-      shadow: { inquiries: 20, minLabelled: 10, maxConfidenceDrop: 0.05, maxLatencyRatio: 1.5, timeoutMs: 60_000 },
-    });
+    // The queued job waits an hour after the last one: the processor under test leaves it alone.
+    const runner = standaloneRunner("labels-test", { cooldownMs: 3_600_000, maxSeconds: 60, newLabels: 5 });
     const label = (i: number) =>
       db.query(
         `INSERT INTO ${APP_SCHEMA}.labels (label_id, prediction_id, inquiry_id, task, label, label_source, labeled_at, judged_model, judged_label)
@@ -376,22 +378,7 @@ describe("retrain processor (Kafka, PostgreSQL, the training CLI)", () => {
   it("a training past its time limit fails its job with the limit's message", async () => {
     // This runner alone: the processor under test would take the job too.
     await running.stop();
-    const runner = createJobRunner({
-      pool: db,
-      store: new JobStore(db, schema),
-      registry: new RegistryReader(db, schema),
-      cli: trainingCli(async () => "python3", env, quietLog),
-      metrics: createRetrainMetrics(),
-      log: quietLog,
-      owner: "limit-test",
-      staleAfterMs: 60_000,
-      cooldownMs: 0,
-      maxSeconds: 0.01,
-      maxMemoryMb: 3_072,
-      limit: 600,
-      newLabels: 0,
-      shadow: { inquiries: 20, minLabelled: 10, maxConfidenceDrop: 0.05, maxLatencyRatio: 1.5, timeoutMs: 60_000 },
-    });
+    const runner = standaloneRunner("limit-test", { cooldownMs: 0, maxSeconds: 0.01, newLabels: 0 });
     // Joins the labels job still waiting out its cooldown, and lets it start now.
     await runner.request({ id: `${id}-limit`, model: "sentiment", trigger: "command", reason: "time limit", requestedBy: "retrain-test", requestedAt: Date.now(), lineage: { trigger: "command" } });
     await runner.tick();
@@ -399,5 +386,14 @@ describe("retrain processor (Kafka, PostgreSQL, the training CLI)", () => {
     const job = (await latestJob())!;
     expect(job).toMatchObject({ trig: "labels", state: "failed", outcome: "failed" });
     expect(job.reason).toMatch(/^training failed \(exit code 124: time limit exceeded: the run took longer than --max-seconds 0\.01/);
+  });
+
+  it("a training stopped by a shutdown goes back to the queue", async () => {
+    const runner = standaloneRunner("stop-test", { cooldownMs: 0, maxSeconds: 300, newLabels: 0 });
+    await runner.request({ id: `${id}-stop`, model: "sentiment", trigger: "command", reason: "stopped", requestedBy: "retrain-test", requestedAt: Date.now(), lineage: { trigger: "command" } });
+    await runner.tick();
+    expect((await latestJob())!.state).toBe("training");
+    await runner.stop();
+    expect(await latestJob()).toMatchObject({ state: "queued", owner: null, reason: null });
   });
 });
