@@ -127,7 +127,7 @@ export async function drift(declaration: ProcessorDeclaration, deps: ProcessorDe
   const driftOut = outputOf(deps.topology, declaration, "models.drift");
   const pool = await deps.resources.postgres();
   const store = new DriftStore(pool);
-  const versions = new WatchedVersions(pool, deps.config.modelsDir);
+  const versions = new WatchedVersions(pool, deps.config.modelsDir, deps.config.registrySchema);
   const registry = new Registry();
   const metrics = driftMetrics(registry);
   const window = monitorWindow(deps.config);
@@ -259,7 +259,7 @@ export async function drift(declaration: ProcessorDeclaration, deps: ProcessorDe
   const quality = createQualityMetrics(registry);
   const qualityWindows = deps.config.qualityWindows.split(",").map((w) => parseWindow(w.trim()));
   if (deps.config.qualityRefreshMs > 0)
-    deps.resources.schedule("live quality", deps.config.qualityRefreshMs, async () => void (await refreshQuality(pool, quality, { windows: qualityWindows })));
+    deps.resources.schedule("live quality", deps.config.qualityRefreshMs, async () => void (await refreshQuality(pool, quality, { windows: qualityWindows, registrySchema: deps.config.registrySchema })));
 
   return {
     metrics: registry,

@@ -20,11 +20,11 @@ const CLASSES_TTL_MS = 10_000;
  * category) and the routing rules' departments. Sentiment and urgency are the contracts' enums,
  * which the request schema checks. The last good answer is kept while a source cannot be read.
  */
-function knownClasses(pool: pg.Pool, modelsDir: string, rulesFile: string) {
+function knownClasses(pool: pg.Pool, modelsDir: string, registrySchema: string, rulesFile: string) {
   const cached = new Map<LabelTask, { classes: ReadonlySet<string>; until: number }>();
   const read = async (task: LabelTask): Promise<ReadonlySet<string>> => {
     if (task === "department") return new Set((await loadRulesFile(rulesFile)).departments.keys());
-    const directory = await productionVersionDir(pool, task, modelsDir);
+    const directory = await productionVersionDir(pool, task, modelsDir, registrySchema);
     return new Set(parseManifest(await readFile(path.join(directory, "manifest.json"), "utf8")).labels);
   };
   return async (task: LabelTask): Promise<ReadonlySet<string> | undefined> => {
@@ -46,7 +46,7 @@ function knownClasses(pool: pg.Pool, modelsDir: string, rulesFile: string) {
 
 export function labelRoutes(app: FastifyInstance, deps: ConnectorDependencies, pool: pg.Pool): void {
   const { intake, metrics, declaration, config } = deps;
-  const classesOf = knownClasses(pool, config.modelsDir, config.routingRules);
+  const classesOf = knownClasses(pool, config.modelsDir, config.registrySchema, config.routingRules);
 
   app.post(
     "/v1/inquiries/:id/labels",

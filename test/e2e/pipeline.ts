@@ -84,6 +84,11 @@ export async function startPipeline(
     LOG_LEVEL: "info",
     SWITCHBOARD_SESSION_TIMEOUT_MS: "6000",
     SWITCHBOARD_MODEL_POLL_MS: "2000",
+    // The learning loop stays out of the triage tests (its own test turns it on): drift keeps
+    // its windows but never raises, labels never ask for a retraining, no hourly text test.
+    SWITCHBOARD_DRIFT_RAISE_AFTER: "1000000",
+    SWITCHBOARD_DRIFT_TEXT_INTERVAL_MS: "0",
+    SWITCHBOARD_RETRAIN_NEW_LABELS: "0",
     ...extraEnv,
   };
   const kafka = createKafka(endpoints, `e2e-${randomUUID().slice(0, 8)}`, quietLog);

@@ -4,6 +4,9 @@ import pg from "pg";
 import { parseManifest } from "../../models/manifest.js";
 import { REGISTRY_SCHEMA } from "../../models/registry.js";
 import type { PredictionFeedback } from "../../schemas/types.generated.js";
+import { random as seeded } from "./drift-stream.js";
+
+export { seeded };
 
 /**
  * Prediction records drawn from a model version's own reference distributions (its manifest),
@@ -30,18 +33,6 @@ export async function productionVersion(pool: pg.Pool, model: string, modelsDir:
   const manifest = parseManifest(readFileSync(path.join(directory, "manifest.json"), "utf8"));
   if (!manifest.reference) throw new Error(`${model}@${row.version} has no reference distributions`);
   return { model, version: row.version, directory, reference: manifest.reference };
-}
-
-/** Mulberry32: small, seeded, good enough for sampling. */
-export function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function pick(random: () => number, weights: readonly [string, number][]): string {
