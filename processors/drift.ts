@@ -15,6 +15,7 @@ import type { Config } from "../config/settings.js";
 import { createQualityMetrics, refreshQuality } from "../quality/metrics.js";
 import { parseWindow } from "../quality/window.js";
 import { outputOf, reading } from "../streams/ports.js";
+import { UNDETERMINED_LANGUAGE } from "../text/language.js";
 import type { ProcessorDependencies, ProcessorImplementation } from "../streams/processor.js";
 import type { ProcessorDeclaration } from "../streams/topology.js";
 
@@ -64,12 +65,17 @@ export function monitorWindow(config: Pick<Config, "driftWindowRows" | "driftWin
   return config.driftWindowMs > 0 ? { kind: "time", durationMs: config.driftWindowMs } : { kind: "count", size: config.driftWindowRows };
 }
 
-/** What a prediction record says about each watched feature. */
+/**
+ * What a prediction record says about each watched feature. An undetermined language ("und":
+ * the detector abstains, on 2 % of Bitext's one-line English requests) is no language: counted,
+ * it would be a category the reference (the data set's declared languages) never has, and every
+ * window of a stable stream would drift.
+ */
 export function observationOf(record: PredictionFeedback): Observation {
   return {
     ...record.features.values,
     label: record.predicted_label,
-    language: record.features.language,
+    language: record.features.language === UNDETERMINED_LANGUAGE ? undefined : record.features.language,
     confidence: record.confidence,
     length: record.features.length,
   };
