@@ -13,6 +13,7 @@ import { stackCommands } from "./stack.js";
 import { topicCommands } from "./topics.js";
 import { trainingCommands } from "./training.js";
 import { upCommand } from "./up.js";
+import { watchCommand } from "./watch.js";
 import { webhookCommands } from "./webhook.js";
 import { ReportedError, type CliContext } from "./context.js";
 
@@ -30,7 +31,7 @@ async function main(): Promise<void> {
     throw error;
   }
   const program = new Command("switchboard").description("Real-time customer-inquiry triage on Kafka").showHelpAfterError();
-  for (const register of [stackCommands, topicCommands, schemaCommands, runCommands, dlqCommands, upCommand, trainingCommands, retrainCommand, pythonEnvCommand, knowledgeBaseCommands, apiKeyCommands, webhookCommands, importMailCommand]) {
+  for (const register of [stackCommands, topicCommands, schemaCommands, runCommands, dlqCommands, upCommand, trainingCommands, retrainCommand, watchCommand, pythonEnvCommand, knowledgeBaseCommands, apiKeyCommands, webhookCommands, importMailCommand]) {
     register(program, context);
   }
   await program.parseAsync(process.argv);
