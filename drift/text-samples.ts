@@ -39,13 +39,14 @@ export interface LiveTexts {
  * The latest `rows` inputs `model` (name@version) answered, as the model saw them (subject and
  * text, processors/feedback.ts modelInput), from the feedback sink's predictions and the archive.
  */
-export async function liveTexts(pool: pg.Pool, model: string, rows: number): Promise<LiveTexts> {
+export async function liveTexts(pool: pg.Pool, task: string, model: string, rows: number): Promise<LiveTexts> {
+  // By task, model and time: the order of the feedback_predictions_model index, so the latest rows are read, not every row.
   const { rows: found } = await pool.query<{ subject: string | null; text: string; predicted_at: Date }>(
     `SELECT i.subject, i.text, p.predicted_at
        FROM switchboard.feedback_predictions p JOIN switchboard.inquiries i USING (inquiry_id)
-      WHERE p.model = $1 AND p.predicted_at IS NOT NULL
-      ORDER BY p.predicted_at DESC LIMIT $2`,
-    [model, rows],
+      WHERE p.task = $1 AND p.model = $2 AND p.predicted_at IS NOT NULL
+      ORDER BY p.predicted_at DESC LIMIT $3`,
+    [task, model, rows],
   );
   const times = found.map((r) => r.predicted_at.getTime());
   return {

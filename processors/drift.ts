@@ -239,7 +239,7 @@ export async function drift(declaration: ProcessorDeclaration, deps: ProcessorDe
     const embedder = await deps.resources.productionModel("embedder");
     const rows = deps.config.driftTextRows;
     for (const [model, watch] of [...watches]) {
-      const live = await liveTexts(pool, model, rows);
+      const live = await liveTexts(pool, watch.task, model, rows);
       if (live.texts.length < rows / 2) {
         log.debug({ model, texts: live.texts.length }, "too few live texts for the text-drift test yet");
         continue;

@@ -63,7 +63,7 @@ describe("the triage chain, end to end", () => {
     expect(tally("flow", inquiries)).toEqual(clean);
     const routed = observed.of("inquiries.routed").filter((r) => r.key.includes("-flow-"));
     expect(routed.filter((r) => (r.value as InquiryRouted).missing_parts.length > 0)).toEqual([]);
-    expect([...pipeline.pids().keys()].sort()).toEqual(["archive", "feedback", "search", "triage"]);
+    expect([...pipeline.pids().keys()].sort()).toEqual(["archive", "drift", "feedback", "retrain", "search", "triage"]);
   });
 
   it("SIGKILLed twice mid-stream and restarted, the chain loses and duplicates nothing on any of its topics", async () => {

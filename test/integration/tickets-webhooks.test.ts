@@ -484,6 +484,7 @@ describe("ticket updates become labels", () => {
       label: "billing",
       label_source: "agent",
       occurred_at: Date.parse("2025-05-12T10:14:55.402Z"),
+      stage: "production",
     });
     expect(await send(app, "zendesk", change, { at: Date.now() + 1_000 })).toMatchObject({ status: 200, body: { status: "duplicate", inquiry_id: inquiryId } });
 
