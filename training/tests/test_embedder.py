@@ -71,7 +71,8 @@ def test_registered_in_production_without_gate_once(
 ) -> None:
     row = register_embedder(registry, exported, root)
     assert (row.version, row.stage) == (exported.version, "production")
-    (decision,) = registry.decisions(EMBEDDER_MODEL)
+    trained, decision = registry.decisions(EMBEDDER_MODEL)
+    assert trained["action"] == "trained"
     assert decision["action"] == "promoted" and decision["reason"].startswith("no gate")
     lineage = registry.conn.execute("SELECT * FROM lineage WHERE model = %s", (EMBEDDER_MODEL,)).fetchone()
     assert lineage is not None and lineage["dataset"] is None
