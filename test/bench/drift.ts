@@ -2,8 +2,9 @@
  * `npm run bench:drift`: the learning loop's figures (issue 11), against the stack's PostgreSQL
  * and the registry's production versions (`switchboard prepare` first):
  * - detection delay: records of one model version after a shift begins until its drift event,
- *   for three shifts (an intent mix of two labels, Spanish-only traffic, inputs five times
- *   longer), several seeds each, through the real drift processor;
+ *   for four shifts (an intent mix of two labels, a fifth of the traffic moved to two labels,
+ *   Spanish-only traffic, inputs five times longer), several seeds each, through the real drift
+ *   processor;
  * - false alarms per 100,000 stable records drawn from each production version's own reference;
  * - text drift: the domain classifier's ROC AUC on training texts against other training texts,
  *   help-desk emails and the version's live inputs, with its threshold and time;
@@ -26,6 +27,7 @@ import { promisify } from "node:util";
 import { venvPython } from "../../cli/python-env.js";
 import { loadConfig, REPO_ROOT, type Config } from "../../config/settings.js";
 import { domainClassifierTest } from "../../drift/text-drift.js";
+import { liveTexts } from "../../drift/text-samples.js";
 import { heldOutRows } from "../../models/eval/held-out.js";
 import { loadModelVersion } from "../../models/version.js";
 import { drift } from "../../processors/drift.js";
@@ -44,8 +46,8 @@ const RUN = randomUUID().slice(0, 8);
 const SEEDS = Number(process.env.BENCH_SEEDS ?? 5);
 const STABLE_RECORDS = Number(process.env.BENCH_STABLE_RECORDS ?? 250_000);
 const MODELS = ["intent", "category", "sentiment", "urgency"] as const;
-const SHIFTS: readonly Shift[] = ["label_mix", "language", "length"];
-const SHIFT_FEATURE: Record<Shift, string> = { label_mix: "label", language: "language", length: "length" };
+const SHIFTS: readonly Shift[] = ["label_mix", "label_mix_fifth", "language", "length"];
+const SHIFT_FEATURE: Record<Shift, string> = { label_mix: "label", label_mix_fifth: "label", language: "language", length: "length" };
 const ESTIMATE_WINDOW = 500;
 /** Windows drawn (with replacement) from each version's held-out rows. */
 const ESTIMATE_WINDOWS = 20;
@@ -110,14 +112,8 @@ async function textDrift(pool: Awaited<ReturnType<typeof resources.postgres>>, i
   const embedder = await resources.productionModel("embedder");
   const rows = config.driftTextRows;
   const reference = await embedder.slot.embed(sampleTexts(intent, rows, 0));
-  const live = (
-    await pool.query<{ subject: string | null; text: string }>(
-      `SELECT i.subject, i.text FROM ${APP_SCHEMA}.feedback_predictions p JOIN ${APP_SCHEMA}.inquiries i USING (inquiry_id)
-        WHERE p.model = $1 AND p.stage = 'production' ORDER BY p.predicted_at DESC NULLS LAST LIMIT $2`,
-      [`intent@${intent.version}`, rows],
-    )
-  ).rows.map((r) => (r.subject?.trim() ? `${r.subject}\n\n${r.text}` : r.text));
-  const cases: [string, string[]][] = [
+  const live = (await liveTexts(pool, "intent", `intent@${intent.version}`, rows)).texts;
+  const cases: [string, readonly string[]][] = [
     ["other training texts (stable)", sampleTexts(intent, rows, 1)],
     ["help-desk emails (tickets)", sampleTexts(urgency, rows, 2)],
   ];

@@ -61,6 +61,8 @@ function normal(random: () => number, mean: number, std: number): number {
 export type Shift =
   /** Predictions of two labels only, instead of the reference's mix. */
   | "label_mix"
+  /** A fifth of the predictions moved to two labels, the rest as the reference. */
+  | "label_mix_fifth"
   /** Spanish-only traffic. */
   | "language"
   /** Inputs five times longer (quoted email threads). */
@@ -99,7 +101,7 @@ export function* referenceStream(version: ProductionVersion, options: StreamOpti
       model: `${version.model}@${version.version}`,
       input_digest: "0".repeat(64),
       features: { length, language: pick(random, languages), values },
-      predicted_label: pick(random, shifted),
+      predicted_label: options.shift === "label_mix_fifth" && random() < 0.2 ? pick(random, labels.slice(0, 2)) : pick(random, shifted),
       confidence: Math.min(1, fromHistogram(random, ref.confidence_histogram)),
       label: null,
       label_source: "model",
