@@ -84,6 +84,22 @@ export interface InquiryReceived {
   readonly content_type: ContentType;
 }
 
+/** A reply a person sent the customer from the agent console: the drafted reply as it was, or edited. The chat gateway delivers it on the customer's session; the archive keeps it. */
+export interface AgentReply {
+  /** Unique per reply: an inquiry may get several, and a redelivered record is recognised by it. */
+  readonly reply_id: string;
+  /** The inquiry answered; also the record key. */
+  readonly inquiry_id: string;
+  /** The inquiry's envelope, unchanged: channel and reply_to say where the reply goes. */
+  readonly envelope: InquiryEnvelope;
+  readonly text: string;
+  /** Who sent it: the name of the agent's API key. */
+  readonly agent: string;
+  /** false when the drafted reply was sent as it was. */
+  readonly edited: boolean;
+  readonly sent_at: number;
+}
+
 export type ResponseStrategy = "template" | "retrieval" | "llm" | "human";
 
 /** Every ResponseStrategy, in the schema's order. */
@@ -272,6 +288,7 @@ export interface TopicValues {
   readonly "inquiries.classified": InquiryClassified;
   readonly "inquiries.cleaned": InquiryCleaned;
   readonly "inquiries.received": InquiryReceived;
+  readonly "inquiries.replies": AgentReply;
   readonly "inquiries.responses": InquiryResponse;
   readonly "inquiries.routed": InquiryRouted;
   readonly "inquiries.sentiment": InquirySentiment;
@@ -289,6 +306,7 @@ export const SchemaTopics = {
   InquiriesClassified: "inquiries.classified",
   InquiriesCleaned: "inquiries.cleaned",
   InquiriesReceived: "inquiries.received",
+  InquiriesReplies: "inquiries.replies",
   InquiriesResponses: "inquiries.responses",
   InquiriesRouted: "inquiries.routed",
   InquiriesSentiment: "inquiries.sentiment",

@@ -51,6 +51,11 @@ export interface ConnectorDeclaration {
   readonly name: string;
   readonly description: string;
   readonly outputs: readonly string[];
+  /**
+   * Topics the connector reads back (the chat gateway: the replies it delivers on the customer's
+   * socket), in a consumer group named after it, at least once.
+   */
+  readonly inputs?: readonly string[];
   /** Port of the connector's HTTP server: its own endpoints (if any) beside /healthz and /metrics; Prometheus scrapes it. */
   readonly port: number;
 }
@@ -113,6 +118,7 @@ export const TRIAGE_TOPICS: readonly TopicDeclaration[] = [
   inquiryTopic("inquiries.urgency", "Urgency predictions with the signals that fired"),
   inquiryTopic("inquiries.routed", "Routing decisions: department, queue, priority, escalation, review"),
   inquiryTopic("inquiries.responses", "Drafted replies or hand-offs"),
+  inquiryTopic("inquiries.replies", "Replies agents sent from the console, drafted or edited"),
   {
     ...inquiryTopic("predictions.feedback", "One record per prediction, and the labels that join it"),
     retentionMs: 90 * DAY_MS,
@@ -255,8 +261,9 @@ export type TriageProcessorName = (typeof TRIAGE_PROCESSORS)[number]["name"];
 export const TRIAGE_CONNECTORS = [
   {
     name: "api",
-    description: "REST API: inquiries in, their status and search out, human labels; ticket webhooks (Zendesk, Freshdesk, generic)",
-    outputs: ["inquiries.received", "predictions.feedback"],
+    description:
+      "REST API: inquiries in, their status and search out, human labels, agents' replies; ticket webhooks (Zendesk, Freshdesk, generic); the agent console and model pages",
+    outputs: ["inquiries.received", "predictions.feedback", "inquiries.replies"],
     port: 8080,
   },
   {
@@ -264,6 +271,13 @@ export const TRIAGE_CONNECTORS = [
     description: "Email over IMAP (IDLE): one inquiry per message, flagged once Kafka has it",
     outputs: ["inquiries.received"],
     port: 9411,
+  },
+  {
+    name: "chat",
+    description: "Chat gateway over WebSocket: customer messages in, drafted and agents' replies out on the customer's socket, resumable across instances; the customer chat page",
+    outputs: ["inquiries.received"],
+    inputs: ["inquiries.responses", "inquiries.replies"],
+    port: 8090,
   },
 ] as const satisfies readonly ConnectorDeclaration[];
 
