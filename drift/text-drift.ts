@@ -1,3 +1,4 @@
+import { seededRandom, shuffled } from "./seeded.js";
 import type { StatisticResult } from "./statistics.js";
 
 /**
@@ -30,25 +31,6 @@ export interface DomainClassifierOptions {
   readonly seed?: number;
   /** Called between fits, so a caller on the event loop can yield. */
   readonly pause?: () => Promise<void>;
-}
-
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function shuffled<T>(items: readonly T[], random: () => number): T[] {
-  const out = [...items];
-  for (let i = out.length - 1; i > 0; i--) {
-    const j = Math.floor(random() * (i + 1));
-    [out[i], out[j]] = [out[j]!, out[i]!];
-  }
-  return out;
 }
 
 /** ROC AUC of scores for the positive class (Mann–Whitney U, ties counted half). */
@@ -134,7 +116,7 @@ export async function domainClassifierTest(
   options: DomainClassifierOptions = {},
 ): Promise<StatisticResult> {
   if (reference.length < FOLDS || current.length < FOLDS) throw new Error(`the domain classifier needs at least ${FOLDS} texts a side`);
-  const random = seeded(options.seed ?? 0);
+  const random = seededRandom(options.seed ?? 0);
   const rows = [...reference, ...current];
   const labels = [...reference.map(() => 0), ...current.map(() => 1)];
   const auc = await crossValidatedAuc(rows, labels, random, options.pause);

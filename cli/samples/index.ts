@@ -3,6 +3,7 @@ import { randomUUID } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { REPO_ROOT } from "../../config/settings.js";
+import { seededRandom, shuffled } from "../../drift/seeded.js";
 import type { Channel, ContentType, Customer, InquiryReceived } from "../../schemas/types.generated.js";
 
 // ---------------------------------------------------------------------------------------------
@@ -151,7 +152,7 @@ export function datasetInquiries(dataset: DemoDataset, count: number, seed = 0):
   const rows = allRows.get(file) ?? DATASETS[dataset].read(file);
   allRows.set(file, rows);
   if (rows.length === 0) throw new Error(`dataset ${dataset}: ${file} has no rows`);
-  const order = seededShuffle(rows.length, seed);
+  const order = shuffled(rows.map((_, i) => i), seededRandom(seed));
   return Array.from({ length: count }, (_, i) => {
     const index = order[i % order.length]!;
     return datasetInquiry(dataset, rows[index]!, DATASETS[dataset].channel(i), `${dataset}-${index}`);
@@ -174,7 +175,7 @@ export function datasetInquiriesWithLabels(dataset: DemoDataset, count: number, 
   if (count > rows.length) {
     throw new Error(`dataset ${dataset}: ${count} held-out rows asked for, the test splits (seed ${splitSeed}) hold ${rows.length}`);
   }
-  const order = seededShuffle(rows.length, seed);
+  const order = shuffled(rows.map((_, i) => i), seededRandom(seed));
   return order.slice(0, count).map((index, i) => {
     const row = rows[index]!;
     return { inquiry: datasetInquiry(dataset, row, DATASETS[dataset].channel(i), `${dataset}-test-${index}`), labels: row.labels };
@@ -283,24 +284,6 @@ function pythonExecutable(): string {
 
 // ---------------------------------------------------------------------------------------------
 // Plumbing.
-
-/** Indices 0..n-1 in an order fixed by `seed` (Fisher–Yates driven by mulberry32). */
-function seededShuffle(n: number, seed: number): number[] {
-  let state = seed >>> 0;
-  const random = () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  const order = Array.from({ length: n }, (_, i) => i);
-  for (let i = n - 1; i > 0; i--) {
-    const j = Math.floor(random() * (i + 1));
-    [order[i], order[j]] = [order[j]!, order[i]!];
-  }
-  return order;
-}
 
 /** One CSV field (quoted: may hold commas, doubled quotes and newlines) and what ends it. */
 const CSV_FIELD = /(?:"([^"]*(?:""[^"]*)*)"|([^,"\r\n]*))(,|\r\n|\n|\r|$)/y;

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { archive } from "../../sinks/archive.js";
 import { countArchived } from "../../sinks/archive-store.js";
 import { loadConfig } from "../../config/settings.js";
+import { seededRandom, shuffled } from "../../drift/seeded.js";
 import type {
   InquiryCleaned,
   InquiryResponse,
@@ -144,22 +145,6 @@ const label = (
   at: number,
 ): PredictionFeedback => prediction(inquiryId, task, { label: value, label_source: source, occurred_at: at });
 
-/** A deterministic shuffle, so a failing order can be reproduced from its seed. */
-function shuffled<T>(items: readonly T[], seed: number): T[] {
-  let state = seed;
-  const random = () => {
-    state = (state + 0x6d2b79f5) | 0;
-    let t = Math.imul(state ^ (state >>> 15), 1 | state);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  const result = [...items];
-  for (let i = result.length - 1; i > 0; i--) {
-    const j = Math.floor(random() * (i + 1));
-    [result[i], result[j]] = [result[j]!, result[i]!];
-  }
-  return result;
-}
 
 describe("archive sink (PostgreSQL)", () => {
   let db: pg.Pool;
@@ -208,7 +193,7 @@ describe("archive sink (PostgreSQL)", () => {
         ...TASKS.map((task) => delivery("predictions.feedback", prediction(id, task))),
         delivery("predictions.feedback", label(id, "intent", "agent", "cancel_order", T0 + 5_000)),
       ]);
-      await deliver(shuffled([...records, ...records], seed), batchSize);
+      await deliver(shuffled([...records, ...records], seededRandom(seed)), batchSize);
 
       expect(await countArchived(db, ids)).toEqual({ inquiries: 3, predictions: 9, routingDecisions: 3, responses: 3 });
       const id = ids[0]!;
@@ -448,7 +433,7 @@ describe("archive sink (PostgreSQL)", () => {
           prediction(id, "intent", { model: "intent-baseline@4", occurred_at: T0 + 99_000 }),
           prediction(id, "intent", { model: "intent-baseline@5", occurred_at: T0 + 99_000 }),
         ],
-        seed,
+        seededRandom(seed),
       );
       await deliver(records.map((record) => delivery("predictions.feedback", record)));
 

@@ -17,7 +17,7 @@ import type { ProcessorImplementation } from "../../streams/processor.js";
 import { createResources, type Resources } from "../../streams/resources.js";
 import { TRIAGE, findProcessor } from "../../streams/topology.js";
 import { APP_SCHEMA, createPool } from "../../storage/postgres.js";
-import { random } from "../support/drift-stream.js";
+import { seededRandom as random } from "../../drift/seeded.js";
 import { quietLog, serviceEnv } from "../support/topics.js";
 import { python } from "./models-fixture.js";
 

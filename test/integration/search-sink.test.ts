@@ -5,6 +5,7 @@ import pino from "pino";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { search } from "../../sinks/search.js";
 import { loadConfig, type Config } from "../../config/settings.js";
+import { seededRandom, shuffled } from "../../drift/seeded.js";
 import type { InquiryCleaned, InquiryRouted, TopicValues } from "../../schemas/types.generated.js";
 import type { Endpoints } from "../../stack/index.js";
 import { InvalidInputError, TransientError } from "../../streams/errors.js";
@@ -126,22 +127,6 @@ function routed(inquiryId: string, n: number): InquiryRouted {
   };
 }
 
-/** A deterministic shuffle, so a failing order can be reproduced from its seed. */
-function shuffled<T>(items: readonly T[], seed: number): T[] {
-  let state = seed;
-  const random = () => {
-    state = (state + 0x6d2b79f5) | 0;
-    let t = Math.imul(state ^ (state >>> 15), 1 | state);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  const result = [...items];
-  for (let i = result.length - 1; i > 0; i--) {
-    const j = Math.floor(random() * (i + 1));
-    [result[i], result[j]] = [result[j]!, result[i]!];
-  }
-  return result;
-}
 
 describe("search sink (Elasticsearch)", () => {
   const index = `switchboard-inquiries-test-${run}`;
@@ -207,7 +192,7 @@ describe("search sink (Elasticsearch)", () => {
         delivery("inquiries.cleaned", cleaned(id, n)),
         delivery("inquiries.routed", routed(id, n)),
       ]);
-      await deliver(shuffled([...records, ...records], seed), batchSize);
+      await deliver(shuffled([...records, ...records], seededRandom(seed)), batchSize);
 
       const docs = await docsOf(ids);
       expect(docs.map((d) => d._id).sort()).toEqual([...ids].sort());

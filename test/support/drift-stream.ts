@@ -1,18 +1,6 @@
 import type { FeatureReference } from "../../drift/reference.js";
 import type { Observation } from "../../drift/window.js";
 
-/** Seeded uniform [0, 1) (mulberry32): the simulated streams are the same on every run. */
-export function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 function pick(rand: () => number, weights: readonly number[]): number {
   const total = weights.reduce((a, b) => a + b, 0);
   let u = rand() * total;

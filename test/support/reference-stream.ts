@@ -4,7 +4,7 @@ import pg from "pg";
 import { parseManifest } from "../../models/manifest.js";
 import { REGISTRY_SCHEMA } from "../../models/registry.js";
 import type { PredictionFeedback } from "../../schemas/types.generated.js";
-import { random as seeded } from "./drift-stream.js";
+import { seededRandom as seeded } from "../../drift/seeded.js";
 
 export { seeded };
 

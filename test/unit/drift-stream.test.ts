@@ -3,7 +3,8 @@ import { DEFAULT_ALARM_POLICY } from "../../drift/alarm.js";
 import { DriftMonitor, testFeature, type DriftEvent, type MonitorOptions } from "../../drift/monitor.js";
 import { featureReferences } from "../../drift/reference.js";
 import type { Observation } from "../../drift/window.js";
-import { drawFromReference, intentReference, random } from "../support/drift-stream.js";
+import { seededRandom as random } from "../../drift/seeded.js";
+import { drawFromReference, intentReference } from "../support/drift-stream.js";
 
 const { features: references } = featureReferences(intentReference());
 const WINDOW = 500;
