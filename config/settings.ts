@@ -407,6 +407,12 @@ export const SETTINGS = {
     default: "true",
     doc: "`true`: the chat gateway issues a session to any visitor of its chat page (`POST /chat/sessions`, rate-limited per address); `false`: only sessions the API issues to an integration (`POST /v1/chat/sessions`) are accepted.",
   },
+  chatGuestSessionLimit: {
+    env: "SWITCHBOARD_CHAT_GUEST_SESSION_LIMIT",
+    schema: positiveInt,
+    default: 30,
+    doc: "Guest sessions one client address may open per chat rate window (`POST /chat/sessions`, counted in Redis across instances); more are refused with 429.",
+  },
   chatSessionTtlSeconds: {
     env: "SWITCHBOARD_CHAT_SESSION_TTL_SECONDS",
     schema: positiveInt,

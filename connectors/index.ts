@@ -8,6 +8,7 @@ import type { ConnectorFactory } from "./connector.js";
 const IMPLEMENTATIONS: { readonly [Name in TriageConnectorName]: () => Promise<ConnectorFactory> } = {
   api: async () => (await import("./api/index.js")).api,
   email: async () => (await import("./email/index.js")).email,
+  chat: async () => (await import("./chat/index.js")).chat,
 };
 
 export async function connectorFactory(name: string): Promise<ConnectorFactory> {
