@@ -1,7 +1,7 @@
 import { SchemaRegistry } from "@kafkajs/confluent-schema-registry";
 import type { Kafka, Message, Producer } from "kafkajs";
 import type { Logger } from "pino";
-import type { InquiryReceived, PredictionFeedback } from "../schemas/types.generated.js";
+import type { AgentReply, InquiryReceived, PredictionFeedback } from "../schemas/types.generated.js";
 import type { Endpoints } from "../stack/index.js";
 import { createTopicCodec, type TopicCodec } from "../streams/codec.js";
 import { errorMessage } from "../streams/errors.js";
@@ -26,6 +26,8 @@ export class IntakeUnavailableError extends Error {
 export interface Intake {
   publishInquiry(inquiry: InquiryReceived): Promise<void>;
   publishFeedback(record: PredictionFeedback): Promise<void>;
+  /** An agent's reply from the console (inquiries.replies), keyed by its inquiry like every record about it. */
+  publishReply(reply: AgentReply): Promise<void>;
   /** False after a failed send until one succeeds again: /healthz reports it. */
   healthy(): boolean;
   close(): Promise<void>;
@@ -173,6 +175,7 @@ export async function createIntake(
   return {
     publishInquiry: (inquiry) => publish(outputFor("inquiries.received"), inquiry.inquiry_id, inquiry),
     publishFeedback: (record) => publish(outputFor("predictions.feedback"), record.inquiry_id, record),
+    publishReply: (reply) => publish(outputFor("inquiries.replies"), reply.inquiry_id, reply),
     healthy: () => ok,
     async close() {
       clearInterval(probe);

@@ -1,12 +1,14 @@
-import type { InquiryCleaned, InquiryResponse, InquiryRouted, PredictionFeedback } from "../schemas/types.generated.js";
+import type { AgentReply, InquiryCleaned, InquiryResponse, InquiryRouted, PredictionFeedback } from "../schemas/types.generated.js";
 import { InvalidInputError } from "../streams/errors.js";
 import {
+  AGENT_REPLIES,
   INQUIRIES,
   PREDICTIONS,
   RESPONSES,
   ROUTING_DECISIONS,
   checkRow,
   predictionFields,
+  type AgentReplyRow,
   type ArchiveRows,
   type InquiryRow,
   type PredictionRow,
@@ -17,10 +19,10 @@ import type { RedactionGuard } from "./redaction-guard.js";
 import { storedTime } from "./storable.js";
 
 /** A row and the time its record states, which decides whether it replaces another. */
-interface Dated<Table extends "inquiries" | "routingDecisions" | "responses"> {
+interface Dated<Table extends "inquiries" | "routingDecisions" | "responses" | "agentReplies"> {
   readonly table: Table;
   readonly key: string;
-  readonly row: ArchiveRows[Table][number];
+  readonly row: NonNullable<ArchiveRows[Table]>[number];
   readonly at: number;
 }
 
@@ -37,7 +39,7 @@ interface PendingPrediction {
  * One record as an archive row, checked as its table will check it, so that a record the table
  * cannot hold is refused on its own (for the DLQ).
  */
-export type ArchiveItem = Dated<"inquiries"> | Dated<"routingDecisions"> | Dated<"responses"> | PendingPrediction;
+export type ArchiveItem = Dated<"inquiries"> | Dated<"routingDecisions"> | Dated<"responses"> | Dated<"agentReplies"> | PendingPrediction;
 
 /** A batch holds one row per table and key: ON CONFLICT cannot touch a row twice in one statement. */
 export const archiveKey = (item: ArchiveItem): string => `${item.table}:${item.key}`;
@@ -62,6 +64,7 @@ export function archiveRows(items: readonly ArchiveItem[]): ArchiveRows {
     predictions: [] as PredictionRow[],
     routingDecisions: [] as RoutingDecisionRow[],
     responses: [] as ResponseRow[],
+    agentReplies: [] as AgentReplyRow[],
   };
   for (const item of items) {
     switch (item.table) {
@@ -76,6 +79,9 @@ export function archiveRows(items: readonly ArchiveItem[]): ArchiveRows {
         break;
       case "responses":
         rows.responses.push(item.row);
+        break;
+      case "agentReplies":
+        rows.agentReplies.push(item.row);
         break;
     }
   }
@@ -166,6 +172,21 @@ export function responseItem(record: InquiryResponse, guard: RedactionGuard): Ar
   };
   checkRow(RESPONSES, row);
   return { table: "responses", key: record.inquiry_id, row, at: record.responded_at };
+}
+
+/** An agent's reply; two records with one reply_id are the same reply (a redelivery), so either will do. */
+export function agentReplyItem(record: AgentReply): ArchiveItem {
+  const row: AgentReplyRow = {
+    reply_id: record.reply_id,
+    inquiry_id: record.inquiry_id,
+    channel: record.envelope.channel,
+    text: record.text,
+    agent: record.agent,
+    edited: record.edited,
+    sent_at: storedTime(record.sent_at, "sent_at"),
+  };
+  checkRow(AGENT_REPLIES, row);
+  return { table: "agentReplies", key: record.reply_id, row, at: record.sent_at };
 }
 
 /** Each part from whichever record dates it later; the table's ON CONFLICT rule does the same against the stored row. */

@@ -113,6 +113,17 @@ export interface ResponseRow {
   readonly responded_at: string;
 }
 
+/** An agent's reply (inquiries.replies): the reply's own fields; the inquiry's envelope is its `inquiries` row. */
+export interface AgentReplyRow {
+  readonly reply_id: string;
+  readonly inquiry_id: string;
+  readonly channel: Channel;
+  readonly text: string;
+  readonly agent: string;
+  readonly edited: boolean;
+  readonly sent_at: string;
+}
+
 type Column<Row> = keyof Row & string;
 
 export interface ArchiveTable<Row> {
@@ -241,6 +252,23 @@ export const RESPONSES = archiveTable<ResponseRow>({
   onConflict: replacedWhenNewer<ResponseRow>(RESPONSE_COLUMNS, "inquiry_id", "responded_at"),
 });
 
+// A reply is sent once and never changes: a redelivered record (same reply_id) writes nothing.
+export const AGENT_REPLIES = archiveTable<AgentReplyRow>({
+  name: "agent_replies",
+  key: "reply_id",
+  columns: {
+    reply_id: "text",
+    inquiry_id: "text",
+    channel: "text",
+    text: "text",
+    agent: "text",
+    edited: "boolean",
+    sent_at: "timestamptz",
+  },
+  indexed: ["reply_id", "inquiry_id"],
+  onConflict: "DO NOTHING",
+});
+
 /** A B-tree entry must fit in a third of an 8 kB page (2704 bytes), beside the index's other columns. */
 const MAX_INDEXED_TEXT_BYTES = 2_000;
 // Outside a surrogate pair; the `u` flag makes a well-formed pair one code point, not two.
@@ -290,6 +318,8 @@ export interface ArchiveRows {
   readonly predictions: readonly PredictionRow[];
   readonly routingDecisions: readonly RoutingDecisionRow[];
   readonly responses: readonly ResponseRow[];
+  /** Optional: most writers (the tests' fixtures among them) have none. */
+  readonly agentReplies?: readonly AgentReplyRow[];
 }
 
 export interface ArchivedCounts {
@@ -314,12 +344,13 @@ export async function upsert<Row>(client: pg.PoolClient, table: ArchiveTable<Row
 }
 
 /** Writes a batch in one transaction; returns how many rows of each table it wrote (0 for a row already as new). */
-export async function writeArchive(db: pg.Pool, rows: ArchiveRows): Promise<ArchivedCounts> {
+export async function writeArchive(db: pg.Pool, rows: ArchiveRows): Promise<ArchivedCounts & { readonly agentReplies: number }> {
   return inTransaction(db, async (client) => ({
     inquiries: await upsert(client, INQUIRIES, rows.inquiries),
     predictions: await upsert(client, PREDICTIONS, rows.predictions),
     routingDecisions: await upsert(client, ROUTING_DECISIONS, rows.routingDecisions),
     responses: await upsert(client, RESPONSES, rows.responses),
+    agentReplies: await upsert(client, AGENT_REPLIES, rows.agentReplies ?? []),
   }));
 }
 

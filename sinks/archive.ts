@@ -5,6 +5,7 @@ import type { InputRecord, ProcessorImplementation } from "../streams/processor.
 import { sinkProcessor } from "../streams/sink.js";
 import { findTopic, type ProcessorDeclaration } from "../streams/topology.js";
 import {
+  agentReplyItem,
   archiveKey,
   archiveRows,
   inquiryItem,
@@ -17,7 +18,7 @@ import {
 import { writeArchive } from "./archive-store.js";
 import { redactionGuard, type RedactionGuard } from "./redaction-guard.js";
 
-type ArchivedTopic = "inquiries.cleaned" | "predictions.feedback" | "inquiries.routed" | "inquiries.responses";
+type ArchivedTopic = "inquiries.cleaned" | "predictions.feedback" | "inquiries.routed" | "inquiries.responses" | "inquiries.replies";
 type ItemOf<T extends ArchivedTopic> = (record: TopicValues[T], guard: RedactionGuard) => ArchiveItem;
 
 /** Which table the records of each contract (an input topic's schema) are archived into. */
@@ -26,6 +27,7 @@ const ITEMS: { readonly [T in ArchivedTopic]: ItemOf<T> } = {
   "predictions.feedback": predictionItem,
   "inquiries.routed": routingDecisionItem,
   "inquiries.responses": responseItem,
+  "inquiries.replies": agentReplyItem,
 };
 
 const itemOf = <T extends ArchivedTopic>(topic: T, record: TopicValues[T], guard: RedactionGuard): ArchiveItem =>
@@ -35,7 +37,7 @@ const isArchivedTopic = (topic: string): topic is ArchivedTopic => Object.hasOwn
 
 /**
  * The PostgreSQL sink, a batching sink (streams/sink.ts): archives inquiries, predictions,
- * routing decisions and responses. Each record becomes a checked row of its table; the rows of
+ * routing decisions, responses and agents' replies. Each record becomes a checked row of its table; the rows of
  * a batch collapse to one per key, the newer record winning (archive-batch.ts), and are written
  * in one PostgreSQL transaction, one idempotent multi-row upsert per table (archive-store.ts). A
  * redelivered batch writes nothing twice. Shadow predictions are left to the feedback sink.

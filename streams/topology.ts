@@ -213,8 +213,8 @@ export const TRIAGE_PROCESSORS = [
   },
   {
     name: "archive",
-    description: "Sink: inquiries, predictions, routing decisions and responses into PostgreSQL (idempotent upserts)",
-    inputs: ["inquiries.cleaned", "predictions.feedback", "inquiries.routed", "inquiries.responses"],
+    description: "Sink: inquiries, predictions, routing decisions, responses and agents' replies into PostgreSQL (idempotent upserts)",
+    inputs: ["inquiries.cleaned", "predictions.feedback", "inquiries.routed", "inquiries.responses", "inquiries.replies"],
     outputs: [],
     metricsPort: 9407,
     // Off the reply path: fewer, larger transactions leave the broker's CPU to the processors that reply.

@@ -8,13 +8,17 @@ import type { ConnectorFactory } from "../connector.js";
 import { connectorRedis } from "../redis.js";
 import { ticketWebhooks } from "../tickets/index.js";
 import { requireApiKeys } from "./auth.js";
+import { consoleRoutes } from "./console.js";
 import { createGuard } from "./guard.js";
 import { answerErrors, readJsonStrictly } from "./http.js";
 import { inquiryRoutes } from "./inquiries.js";
 import { createKeyVerifier } from "./keys.js";
-import { labelRoutes } from "./labeling.js";
+import { knownClasses, labelRoutes } from "./labeling.js";
+import { modelRoutes } from "./models.js";
 import { ratingRoutes } from "./rating.js";
+import { reviewRoutes } from "./review.js";
 import { searchRoutes } from "./search.js";
+import { createConsoleSessions } from "./sessions.js";
 import { elasticsearchOptions } from "../../config/security.js";
 
 /** Longest a publish may take (the intake's timeout) plus margin: a claim older than this belongs to a request that died. */
@@ -25,7 +29,9 @@ const CLAIM_TTL_MS = 30_000;
  * from the archive and search over the index, human labels onto predictions.feedback; API keys
  * with scopes, per-key rate limits and Idempotency-Key in Redis; an OpenAPI 3.1 document at
  * /openapi.json generated from the route schemas, which derive from the Avro contracts; and the
- * ticket webhooks (connectors/tickets), which share its process, Redis and PostgreSQL.
+ * ticket webhooks (connectors/tickets), which share its process, Redis and PostgreSQL; and the
+ * agent console (web/console/: the review queue, labels and replies, the model page), whose
+ * sign-in makes a session cookie that authenticates the same routes as the key that signed in.
  */
 export const api: ConnectorFactory = ({ config, endpoints, log, ...deps }) => {
   const redis = connectorRedis(endpoints, log, { commandTimeoutMs: 1_000, whileDown: "refusing requests with 503" });
@@ -40,6 +46,8 @@ export const api: ConnectorFactory = ({ config, endpoints, log, ...deps }) => {
   });
   const verifier = createKeyVerifier(pool, config.apiKeyCacheMs, (error) => log.warn({ err: errorMessage(error) }, "API key last use not recorded"));
   const connectorDeps = { config, endpoints, log, ...deps };
+  const sessions = createConsoleSessions(redis, config.consoleSessionTtlSeconds);
+  const classesOf = knownClasses(pool, config.modelsDir, config.registrySchema, config.routingRules);
 
   return {
     async routes(app: FastifyInstance) {
@@ -55,9 +63,15 @@ export const api: ConnectorFactory = ({ config, endpoints, log, ...deps }) => {
             securitySchemes: {
               bearer: { type: "http", scheme: "bearer", description: "An API key from `switchboard api-keys create`." },
               apiKey: { type: "apiKey", in: "header", name: "X-Api-Key", description: "The same key, in its own header." },
+              consoleSession: {
+                type: "apiKey",
+                in: "cookie",
+                name: "sb_console",
+                description: "The agent console's session (POST /console/login); requests that change something also send X-Switchboard-Console: 1.",
+              },
             },
           },
-          security: [{ bearer: [] }, { apiKey: [] }],
+          security: [{ bearer: [] }, { apiKey: [] }, { consoleSession: [] }],
         },
       });
       await app.register(swaggerUi, { routePrefix: "/docs" });
@@ -65,11 +79,14 @@ export const api: ConnectorFactory = ({ config, endpoints, log, ...deps }) => {
       await app.register(async (scope) => {
         readJsonStrictly(scope, config.apiBodyLimitBytes);
         answerErrors(scope, connectorDeps.declaration.name, connectorDeps.metrics);
-        requireApiKeys(scope, verifier, guard);
+        requireApiKeys(scope, verifier, guard, sessions);
         inquiryRoutes(scope, connectorDeps, guard, pool);
         searchRoutes(scope, es, config.inquiryIndex);
-        labelRoutes(scope, connectorDeps, pool);
+        labelRoutes(scope, connectorDeps, pool, classesOf);
         ratingRoutes(scope, connectorDeps, pool);
+        reviewRoutes(scope, connectorDeps, pool, classesOf);
+        modelRoutes(scope, pool, config.registrySchema);
+        await consoleRoutes(scope, { sessions, verifier, guard });
       });
       // The ticket webhooks read their bodies, and authenticate, their own way (signatures, not API keys).
       await app.register(ticketWebhooks(connectorDeps, { redis, pool }));

@@ -11,8 +11,11 @@ import { APP_SCHEMA } from "../../storage/postgres.js";
  * every request.
  */
 
-/** What a key may do: send inquiries, read them back (status, search), give human labels. */
-export const SCOPES = ["ingest", "read", "label"] as const;
+/**
+ * What a key may do: send inquiries, read them back (status, search), give human labels, work
+ * the agent console (review queue, replies to customers, the model page).
+ */
+export const SCOPES = ["ingest", "read", "label", "agent"] as const;
 export type Scope = (typeof SCOPES)[number];
 
 export interface ApiKey {
@@ -93,9 +96,20 @@ export async function lookUpApiKey(pool: pg.Pool, token: string): Promise<ApiKey
   return toKey(row);
 }
 
+/** The live key with this id (a console session names its key by id), or undefined for an unknown or revoked one. */
+export async function lookUpApiKeyById(pool: pg.Pool, id: string): Promise<ApiKey | undefined> {
+  const { rows } = await pool.query<KeyRow>(
+    `SELECT id, name, scopes, created_at, revoked_at, last_used_at FROM ${APP_SCHEMA}.api_keys WHERE id = $1 AND revoked_at IS NULL`,
+    [id],
+  );
+  return rows[0] && toKey(rows[0]);
+}
+
 export interface KeyVerifier {
   /** The key a request's token names, from a cache of at most `cacheMs` age; throws when PostgreSQL cannot answer. */
   verify(token: string): Promise<ApiKey | undefined>;
+  /** The live key with this id (a console session's), cached the same way: a revocation ends its sessions within `cacheMs`. */
+  byId(id: string): Promise<ApiKey | undefined>;
   /** Waits for the last-use stamps still being written, so the pool can be closed after. */
   settle(): Promise<void>;
 }
@@ -111,15 +125,21 @@ const MAX_CACHED = 10_000;
 export function createKeyVerifier(pool: pg.Pool, cacheMs: number, onStampFailure: (error: unknown) => void): KeyVerifier {
   const cache = new Map<string, { key: ApiKey | undefined; until: number }>();
   const stamping = new Set<Promise<void>>();
+  const cached = async (entry: string, lookUp: () => Promise<ApiKey | undefined>) => {
+    const now = Date.now();
+    const hit = cache.get(entry);
+    if (hit && hit.until > now) return { key: hit.key, fresh: false };
+    const key = await lookUp();
+    if (cache.size >= MAX_CACHED) cache.clear();
+    cache.set(entry, { key, until: now + cacheMs });
+    return { key, fresh: true };
+  };
   return {
+    // Ids are 12 hex digits and tokens start with sb_: the two kinds of entry never collide.
+    byId: async (id) => (await cached(`id:${id}`, () => lookUpApiKeyById(pool, id))).key,
     async verify(token) {
-      const now = Date.now();
-      const cached = cache.get(token);
-      if (cached && cached.until > now) return cached.key;
-      const key = await lookUpApiKey(pool, token);
-      if (cache.size >= MAX_CACHED) cache.clear();
-      cache.set(token, { key, until: now + cacheMs });
-      if (key) {
+      const { key, fresh } = await cached(token, () => lookUpApiKey(pool, token));
+      if (key && fresh) {
         // Off the request's path: the answer does not wait for the stamp.
         const stamp: Promise<void> = pool
           .query(`UPDATE ${APP_SCHEMA}.api_keys SET last_used_at = now() WHERE id = $1`, [key.id])
@@ -137,15 +157,22 @@ export function createKeyVerifier(pool: pg.Pool, cacheMs: number, onStampFailure
 
 /**
  * A key with every scope for the person running the local stack, kept in `file` (mode 600) so
- * that `switchboard up` can show it on every start: the one in the file while it still works,
- * else a new one. Returns the token and whether it was created now.
+ * that `switchboard up` can show it on every start: the one in the file while it still works
+ * (given the scopes added since it was made, e.g. `agent` for the console), else a new one.
+ * Returns the token and whether it was created now.
  */
 export async function ensureDemoApiKey(pool: pg.Pool, file: string): Promise<{ token: string; created: boolean }> {
   const existing = await readFile(file, "utf8").then(
     (text) => text.trim(),
     () => undefined,
   );
-  if (existing && (await lookUpApiKey(pool, existing))) return { token: existing, created: false };
+  const key = existing ? await lookUpApiKey(pool, existing) : undefined;
+  if (existing && key) {
+    if (SCOPES.some((scope) => !key.scopes.includes(scope))) {
+      await pool.query(`UPDATE ${APP_SCHEMA}.api_keys SET scopes = $2 WHERE id = $1`, [key.id, [...SCOPES]]);
+    }
+    return { token: existing, created: false };
+  }
   const { token } = await createApiKey(pool, "local demo", SCOPES);
   await mkdir(path.dirname(file), { recursive: true });
   await writeFile(file, `${token}\n`, { mode: 0o600 });

@@ -20,7 +20,7 @@ const CLASSES_TTL_MS = 10_000;
  * category) and the routing rules' departments. Sentiment and urgency are the contracts' enums,
  * which the request schema checks. The last good answer is kept while a source cannot be read.
  */
-function knownClasses(pool: pg.Pool, modelsDir: string, registrySchema: string, rulesFile: string) {
+export function knownClasses(pool: pg.Pool, modelsDir: string, registrySchema: string, rulesFile: string) {
   const cached = new Map<LabelTask, { classes: ReadonlySet<string>; until: number }>();
   const read = async (task: LabelTask): Promise<ReadonlySet<string>> => {
     if (task === "department") return new Set((await loadRulesFile(rulesFile)).departments.keys());
@@ -44,9 +44,11 @@ function knownClasses(pool: pg.Pool, modelsDir: string, registrySchema: string, 
   };
 }
 
-export function labelRoutes(app: FastifyInstance, deps: ConnectorDependencies, pool: pg.Pool): void {
-  const { intake, metrics, declaration, config } = deps;
-  const classesOf = knownClasses(pool, config.modelsDir, config.registrySchema, config.routingRules);
+/** The classes a task's label may take (undefined: the request schema's enum decides). */
+export type ClassesOf = ReturnType<typeof knownClasses>;
+
+export function labelRoutes(app: FastifyInstance, deps: ConnectorDependencies, pool: pg.Pool, classesOf: ClassesOf): void {
+  const { intake, metrics, declaration } = deps;
 
   app.post(
     "/v1/inquiries/:id/labels",
