@@ -8,6 +8,7 @@ import type { ConnectorFactory } from "../connector.js";
 import { connectorRedis } from "../redis.js";
 import { ticketWebhooks } from "../tickets/index.js";
 import { requireApiKeys } from "./auth.js";
+import { chatSessionRoutes } from "./chat-sessions.js";
 import { consoleRoutes } from "./console.js";
 import { createGuard } from "./guard.js";
 import { answerErrors, readJsonStrictly } from "./http.js";
@@ -84,6 +85,7 @@ export const api: ConnectorFactory = ({ config, endpoints, log, ...deps }) => {
         searchRoutes(scope, es, config.inquiryIndex);
         labelRoutes(scope, connectorDeps, pool, classesOf);
         ratingRoutes(scope, connectorDeps, pool);
+        chatSessionRoutes(scope, connectorDeps);
         reviewRoutes(scope, connectorDeps, pool, classesOf);
         modelRoutes(scope, pool, config.registrySchema);
         await consoleRoutes(scope, { sessions, verifier, guard });
