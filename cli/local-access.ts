@@ -2,12 +2,14 @@ import { randomBytes } from "node:crypto";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { SETTINGS, type Config } from "../config/settings.js";
+import { chatTokenSecret } from "../connectors/chat/tokens.js";
 import { DESKS, SECRET_SETTING, type Desk } from "../connectors/tickets/signatures.js";
 
 /**
  * Credentials the main job makes for the person at this machine, kept under
  * `<stack home>/secrets/` (mode 600): signing secrets for the ticket webhooks, so that the local
- * API accepts webhooks signed by `switchboard webhook send` without any set-up. A secret set in
+ * API accepts webhooks signed by `switchboard webhook send` without any set-up, and the key that
+ * signs chat session tokens (`chat-token-secret`), shared by the API and the chat gateway. A secret set in
  * the environment always wins; production deployments set them there.
  */
 export const secretsDir = (stackHome: string) => path.join(stackHome, "secrets");
@@ -42,4 +44,13 @@ export function localWebhookEnv(config: Config): Record<string, string> {
     env[SETTINGS[SECRET_SETTING[desk]].env] = secret;
   }
   return env;
+}
+
+/**
+ * The environment that gives the API (which issues chat tokens) and the chat gateway (which
+ * verifies them) one signing key: the configured one, else the local one (made once, then reused
+ * so that the sessions of open chat pages stay valid across restarts).
+ */
+export function localChatEnv(config: Config): Record<string, string> {
+  return { [SETTINGS.chatTokenSecret.env]: chatTokenSecret(config) };
 }

@@ -15,7 +15,7 @@ import type { CliContext } from "./context.js";
 import { streamDemo } from "./demo.js";
 import { ensureDemoApiKey } from "../connectors/api/keys.js";
 import { demoIngest } from "./ingest-demo.js";
-import { localApiKeyFile, localWebhookEnv } from "./local-access.js";
+import { localApiKeyFile, localChatEnv, localWebhookEnv } from "./local-access.js";
 import {
   runnableConnector,
   deployedRunnables,
@@ -78,6 +78,8 @@ function upRunnables(): Runnable[] {
 
 /** Where the main job's API answers, for the demo and the lines it prints. */
 const API_URL = `http://localhost:${TRIAGE.connectors.find((c) => c.name === "api")!.port}`;
+/** Where the chat gateway serves the customer chat page. */
+const CHAT_URL = `http://localhost:${TRIAGE.connectors.find((c) => c.name === "chat")!.port}`;
 
 /** The main job's API key for the person at this machine (made once, shown on every start). */
 async function localApiKey(config: Config): Promise<string> {
@@ -100,6 +102,10 @@ function printWaysIn(config: Config): void {
       `  curl -s ${API_URL}/v1/inquiries/<inquiry_id> -H ${key}`,
       "  npx switchboard webhook send generic test/fixtures/tickets/generic-ticket-created.json",
       "  npx switchboard import-mail test/fixtures/email/01-plain-order-late.eml   (or mail into the local Dovecot: see README)",
+      "",
+      "pages:",
+      `  customer chat:  ${CHAT_URL}/chat   (ask a question; the drafted reply comes back on the page)`,
+      `  agent console:  ${API_URL}/console   (sign in with the key in ${localApiKeyFile(config.stackHome)})`,
     ].join("\n"),
   );
 }
@@ -147,7 +153,7 @@ export function upCommand(program: Command, { config, log }: CliContext): void {
         process.once("SIGINT", resolve);
         process.once("SIGTERM", resolve);
       });
-      const env = { ...process.env, ...localWebhookEnv(config) };
+      const env = { ...process.env, ...localWebhookEnv(config), ...localChatEnv(config) };
       const processes = upRunnables().map((r) => spawnProcessor(r, config.stackHome, env));
       const stopAll = () => Promise.all(processes.map(stopProcessor));
       /** Runs `step` unless a signal comes first, which stops the processes and exits. */
