@@ -48,6 +48,10 @@ const OVERLAP_US = 10_000_000n;
 /** The console sends at most this many changes per event; a burst beyond it arrives in the next polls. */
 const MAX_CHANGES = 500;
 
+/** The order the urgency processor finds signals in (processors/urgency): jsonb keeps a features object's keys in an order of its own. */
+const SIGNAL_ORDER = ["outage", "asap", "deadline", "repeat_contact"];
+const bySignalOrder = (a: string, b: string) => (SIGNAL_ORDER.indexOf(a) + 1 || 99) - (SIGNAL_ORDER.indexOf(b) + 1 || 99) || (a < b ? -1 : a > b ? 1 : 0);
+
 const OPEN = `(d.human_review OR d.escalated) AND NOT EXISTS (SELECT 1 FROM ${APP_SCHEMA}.agent_replies r WHERE r.inquiry_id = d.inquiry_id)`;
 const NOW_US = `(extract(epoch FROM clock_timestamp()) * 1000000)::bigint::text`;
 
@@ -273,7 +277,8 @@ export function reviewRoutes(app: FastifyInstance, deps: ConnectorDependencies, 
       const values = ((urgencyPrediction?.features as { values?: Record<string, number> } | undefined)?.values ?? {}) as Record<string, number>;
       const signals = Object.keys(values)
         .filter((name) => name.startsWith("signal_") && values[name])
-        .map((name) => name.slice("signal_".length));
+        .map((name) => name.slice("signal_".length))
+        .sort(bySignalOrder);
       const level = (routing?.urgency as string | null | undefined) ?? null;
       const modelLevel = (urgencyPrediction?.predicted_label as string | undefined) ?? null;
       const urgency =
