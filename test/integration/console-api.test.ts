@@ -13,7 +13,7 @@ import type { AgentReply, InquiryCleaned, InquiryResponse, InquiryRouted, Predic
 import { createTopicCodec, type TopicCodec } from "../../streams/codec.js";
 import { createKafka } from "../../streams/kafka.js";
 import { TRIAGE, allTopics, findProcessor } from "../../streams/topology.js";
-import { freePort, get, setupServices, startApi, tailTopic, testKey, until, type ApiProcess, type Tail } from "../support/api.js";
+import { freePort, setupServices, startApi, tailTopic, testKey, until, type ApiProcess, type Tail } from "../support/api.js";
 import { quietLog, serviceEnv } from "../support/topics.js";
 
 /**
@@ -204,9 +204,14 @@ async function openEvents(url: string, headers: Record<string, string>) {
           let isEvent = false;
           for (const line of block.split("\n")) {
             if (line.startsWith(":")) comments.push(line.slice(1).trim());
-            else if (line.startsWith("event: ")) ((event.event = line.slice(7)), (isEvent = true));
-            else if (line.startsWith("id: ")) event.id = line.slice(4);
-            else if (line.startsWith("data: ")) ((event.data += line.slice(6)), (isEvent = true));
+            else if (line.startsWith("event: ")) {
+              event.event = line.slice(7);
+              isEvent = true;
+            } else if (line.startsWith("id: ")) event.id = line.slice(4);
+            else if (line.startsWith("data: ")) {
+              event.data += line.slice(6);
+              isEvent = true;
+            }
           }
           if (isEvent) events.push(event);
         }
