@@ -188,7 +188,8 @@ export function reviewRoutes(app: FastifyInstance, deps: ConnectorDependencies, 
         raw.end();
       };
       feeds.add(end);
-      request.raw.on("close", end);
+      // The response's close, not the request's: a GET's request is complete (and closed) as soon as it is read.
+      raw.on("close", end);
       raw.on("error", end);
 
       const poll = async () => {
