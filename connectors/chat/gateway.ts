@@ -77,6 +77,8 @@ interface Connection {
   /** Inquiries acknowledged on this socket whose reply has not come yet: the assistant is "typing". */
   readonly awaiting: Set<string>;
   closeReason?: CloseReason;
+  /** For the sockets gauge: waiting for hello, holding a session, or closing (the close handshake under way). */
+  state: "hello" | "session" | "closing";
   queue: Promise<void>;
   queued: number;
   /** Replies still to count as resumed (those of the first mailbox read after a reconnect). */
@@ -108,10 +110,17 @@ export function createGateway(options: GatewayOptions): Gateway {
     });
   };
 
+  const setState = (conn: Connection, state: Connection["state"]) => {
+    metrics.sockets.dec({ state: conn.state });
+    metrics.sockets.inc({ state });
+    conn.state = state;
+  };
+
   /** Closes with `code`, then cuts the connection if the client does not answer the close in time. */
   const closeWith = (conn: Connection, code: number, reason: CloseReason, text: string) => {
     if (conn.closeReason) return;
     conn.closeReason = reason;
+    setState(conn, "closing");
     conn.log.info({ code, reason }, "closing socket");
     conn.socket.close(code, text);
     const cut = setTimeout(() => conn.socket.terminate(), CLOSE_GRACE_MS);
@@ -204,8 +213,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     // Another socket of this session here (a second tab, a reconnect before the old socket noticed) gives way at once.
     for (const other of connectionsOf(session.sessionId)) closeWith(other, CLOSE.replaced, "replaced", "session opened on another socket");
     bySession.set(session.sessionId, new Set([...(bySession.get(session.sessionId) ?? []), conn]));
-    metrics.sockets.dec({ state: "hello" });
-    metrics.sockets.inc({ state: "session" });
+    setState(conn, "session");
     conn.cursor = frame.resumeAfter ?? attached.acked ?? "0-0";
     conn.resuming = attached.openedBefore;
     if (attached.openedBefore) metrics.resumes.inc();
@@ -367,6 +375,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         queue: Promise.resolve(),
         queued: 0,
         resuming: false,
+        state: "hello",
         timers: [],
       };
       connections.add(conn);
@@ -405,7 +414,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         const reason: CloseReason = conn.closeReason ?? (code === CLOSE.tooBig ? "too_big" : "client");
         metrics.closes.inc({ reason });
         const session = conn.session;
-        metrics.sockets.dec({ state: session ? "session" : "hello" });
+        metrics.sockets.dec({ state: conn.state });
         conn.log.info({ code, reason, sessionId: session?.sessionId }, "socket closed");
         if (!session) return;
         const held = bySession.get(session.sessionId);

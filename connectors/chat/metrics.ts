@@ -2,7 +2,7 @@ import { Counter, Gauge, Histogram, type Registry } from "prom-client";
 
 /** The chat gateway's own metrics, beside every connector's (the registry adds connector="chat"). */
 export interface ChatMetrics {
-  /** Sockets open on this instance, by state: waiting for hello, or holding a session. */
+  /** Sockets open on this instance, by state: waiting for hello, holding a session, or closing. */
   readonly sockets: Gauge<"state">;
   /** Frames in (hello, message, typing, received) and out (welcome, ack, typing, reply, error). */
   readonly messages: Counter<"direction" | "type">;
@@ -19,7 +19,7 @@ export interface ChatMetrics {
 export function createChatMetrics(registry: Registry): ChatMetrics {
   const registers = [registry];
   return {
-    sockets: new Gauge({ name: "switchboard_chat_sockets", help: "WebSockets open on this gateway instance, by state (hello: not yet authenticated; session: holding a session)", labelNames: ["state"], registers }),
+    sockets: new Gauge({ name: "switchboard_chat_sockets", help: "WebSockets open on this gateway instance, by state (hello: not yet authenticated; session: holding a session; closing: closed by the gateway, the client not yet gone)", labelNames: ["state"], registers }),
     messages: new Counter({ name: "switchboard_chat_messages_total", help: "Chat frames by direction (in, out) and type", labelNames: ["direction", "type"], registers }),
     replyLatency: new Histogram({
       name: "switchboard_chat_reply_latency_seconds",
