@@ -31,7 +31,7 @@ const BACKOFF_MAX_MS = 15_000;
 /** Close codes the gateway uses (connectors/chat/): what each means for this page. */
 const CLOSE = { badToken: 4001, expired: 4002, noHello: 4003, slow: 4008, elsewhere: 4009, tooBig: 1009, goingAway: 1001 };
 
-const DEFAULT_CONFIG = { gateways: [], guest_sessions: true, max_message_bytes: 16_384 };
+const DEFAULT_CONFIG = { gateways: [], guest_sessions: true, max_message_bytes: 16_384, max_text_chars: 4_000 };
 const here = import.meta.url;
 const encoder = new TextEncoder();
 
@@ -180,8 +180,8 @@ function setState(state, detail = "") {
     idle: "Not connected yet",
     connecting: "Connecting…",
     connected: "Connected",
-    reconnecting: "Connection lost, reconnecting…",
-    offline: "You are offline; waiting for the network…",
+    reconnecting: "Reconnecting…",
+    offline: "Offline; waiting for the network…",
     elsewhere: "Open in another window",
     failed: "Cannot reach the chat service",
   };
@@ -559,23 +559,36 @@ function announce(text) {
 const frameBytes = (text) => encoder.encode(JSON.stringify({ type: "message", client_id: "00000000-0000-4000-8000-000000000000", text })).length;
 const maxBytes = () => config?.max_message_bytes ?? DEFAULT_CONFIG.max_message_bytes;
 
+const maxChars = () => config?.max_text_chars ?? DEFAULT_CONFIG.max_text_chars;
+
+/**
+ * Whether the composer's text fits both of the gateway's limits: characters (the gateway's
+ * count, UTF-16 units as a JS string's length) and the frame's bytes. Near either, says how much
+ * is left; over it, by how much.
+ */
 function updateBytesLeft() {
   const text = ui.message.value;
+  const charsLeft = maxChars() - text.trim().length;
   // Cheap bound first: a JS string's UTF-8 size is at most 3 bytes per UTF-16 unit (plus JSON escapes).
-  if (text.length * 3 + 200 < maxBytes() * 0.8) {
-    ui.bytesLeft.hidden = true;
-    return true;
+  const bytesLeft = text.length * 3 + 200 < maxBytes() ? maxBytes() : maxBytes() - frameBytes(text);
+  const fits = charsLeft >= 0 && bytesLeft >= 0;
+  const near = charsLeft < maxChars() * 0.1 || bytesLeft < maxBytes() * 0.1;
+  ui.bytesLeft.hidden = !near;
+  ui.bytesLeft.classList.toggle("over", !fits);
+  if (near) {
+    ui.bytesLeft.textContent =
+      charsLeft < 0 ? `Too long by ${-charsLeft} characters.` : bytesLeft < 0 ? `Too long by ${-bytesLeft} bytes.` : `${charsLeft} characters left.`;
   }
-  const left = maxBytes() - frameBytes(text);
-  ui.bytesLeft.hidden = left > maxBytes() * 0.2;
-  ui.bytesLeft.textContent = left >= 0 ? `${left} bytes left.` : `Too long by ${-left} bytes.`;
-  ui.bytesLeft.classList.toggle("over", left < 0);
-  return left >= 0;
+  return fits;
 }
 
 let lastTypingSent = 0;
+let tooLongShown = false;
 ui.message.addEventListener("input", () => {
-  updateBytesLeft();
+  if (updateBytesLeft() && tooLongShown) {
+    tooLongShown = false;
+    hideAlert();
+  }
   if (Date.now() - lastTypingSent > TYPING_EVERY_MS && send({ type: "typing" })) lastTypingSent = Date.now();
 });
 
@@ -591,7 +604,8 @@ ui.composer.addEventListener("submit", (event) => {
   const text = ui.message.value.trim();
   if (!text) return;
   if (!updateBytesLeft()) {
-    showAlert(`That message is too long to send (at most ${maxBytes()} bytes); please shorten it.`);
+    showAlert(`That message is too long to send (at most ${maxChars()} characters); please shorten it.`);
+    tooLongShown = true;
     return;
   }
   const item = { kind: "customer", client_id: uuid(), text, at: Date.now(), status: "sending" };

@@ -1,0 +1,247 @@
+import { randomUUID } from "node:crypto";
+import { Redis } from "ioredis";
+import type { Browser, BrowserContext, Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { redisOptions } from "../../config/security.js";
+import { createChatStore, type ChatStore } from "../../connectors/chat/store.js";
+import type { AgentReply, InquiryResponse } from "../../schemas/types.generated.js";
+import { preparePipeline, startPipeline, type Pipeline } from "../e2e/pipeline.js";
+import { freePort, tailTopic, until, type Tail } from "../support/api.js";
+import { openBrowser, screenshot } from "../support/browser.js";
+import { startChat } from "../support/chat.js";
+
+/**
+ * The customer chat page in Debian's chromium, against the real triage pipeline (chained, as `up`
+ * deploys it) and two real chat gateway processes sharing Kafka and Redis. No step waits a fixed
+ * time: each waits for what the page or the services show, with generous limits for a busy
+ * machine. Screenshots of each state go to .stack/screenshots/chat-*.png.
+ */
+
+const endpoints = inject("endpoints");
+const run = randomUUID().slice(0, 8);
+const INSTANCES = [`test-chat-${run}-1`, `test-chat-${run}-2`] as const;
+/** Messages a session may send per window on these gateways: low, so that the page's refusal can be shown. */
+const RATE_LIMIT = 4;
+const SHOWN_MS = 180_000;
+
+let pipeline: Pipeline;
+let chats: Awaited<ReturnType<typeof startChat>>[] = [];
+let browser: Browser;
+let responses: Tail<InquiryResponse>;
+let redis: Redis;
+let store: ChatStore;
+
+beforeAll(async () => {
+  await preparePipeline(endpoints);
+  pipeline = await startPipeline(endpoints, {}, "chained");
+  const env = {
+    // A killed gateway's partitions of the delivery group move to the survivor after this.
+    SWITCHBOARD_SESSION_TIMEOUT_MS: "6000",
+    SWITCHBOARD_CHAT_RATE_LIMIT: String(RATE_LIMIT),
+    SWITCHBOARD_CHAT_RATE_WINDOW_MS: "600000",
+  };
+  chats = await Promise.all(INSTANCES.map(async (instanceId) => startChat(endpoints, { port: await freePort(), instanceId, env })));
+  responses = await tailTopic<InquiryResponse>(pipeline.kafka, pipeline.codec, "inquiries.responses", (r) => r.envelope.channel === "chat");
+  redis = new Redis(endpoints.redisUrl, redisOptions(endpoints));
+  store = createChatStore(redis, { sessionTtlMs: 3_600_000, mailboxMaxLength: 1_000 });
+  browser = await openBrowser();
+}, 1_800_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await responses?.close();
+  redis?.disconnect();
+  await Promise.all(chats.map((chat) => chat.stop().catch(() => undefined)));
+  await pipeline?.stop();
+});
+
+/** Checks run at the end of the test whose page they watched. */
+const afterChecks: (() => void)[] = [];
+
+/** Every reply frame the page received, on any of its sockets, in order. */
+interface Frames {
+  readonly replies: { id: string; inquiry_id: string; author: string; socket: string }[];
+}
+
+async function chatPage(): Promise<{ context: BrowserContext; page: Page; frames: Frames }> {
+  const context = await browser.newContext({ viewport: { width: 520, height: 900 } });
+  const page = await context.newPage();
+  const frames: Frames = { replies: [] };
+  const errors: string[] = [];
+  page.on("pageerror", (error) => errors.push(error.message));
+  page.on("websocket", (socket) => {
+    socket.on("framereceived", ({ payload }) => {
+      const frame = JSON.parse(String(payload)) as { type: string; id: string; inquiry_id: string; author: string };
+      if (frame.type === "reply") frames.replies.push({ id: frame.id, inquiry_id: frame.inquiry_id, author: frame.author, socket: socket.url() });
+    });
+  });
+  // A script error on the page fails the test that caused it, not a later one.
+  afterChecks.push(() => expect(errors, "errors thrown by the page's script").toEqual([]));
+  return { context, page, frames };
+}
+
+const root = (page: Page) => page.locator("#chat");
+const replies = (page: Page) => page.locator(".msg.reply");
+
+/** Types a question and sends it with Enter; resolves with the inquiry id the gateway acknowledged it as. */
+async function ask(page: Page, text: string): Promise<string> {
+  const before = await page.locator(".msg.customer").count();
+  await page.getByLabel("Message").fill(text);
+  await page.getByLabel("Message").press("Enter");
+  const mine = page.locator(".msg.customer").nth(before);
+  await mine.and(page.locator('[data-status="sent"]')).waitFor({ timeout: 60_000 });
+  return (await mine.getAttribute("data-inquiry-id"))!;
+}
+
+const replyFor = (page: Page, inquiryId: string, author: "assistant" | "agent" = "assistant") =>
+  page.locator(`.msg.reply.${author}[data-inquiry-id="${inquiryId}"]`);
+
+const drafted = async (inquiryId: string) =>
+  (await until(async () => responses.records().find((r) => r.key === inquiryId)?.value, SHOWN_MS)) ?? expect.fail(`no drafted reply for ${inquiryId} on inquiries.responses`);
+
+describe("the customer chat page in a real browser", () => {
+  it("a customer types a question and sees the drafted reply; refusals are shown; a reload resumes the conversation", async () => {
+    const { context, page, frames } = await chatPage();
+    try {
+      // Served by the gateway itself, no gateway list: the page talks to the instance that served it.
+      await page.goto(`${chats[0]!.url}/chat`);
+      await screenshot(page, "chat-1-empty");
+      expect(await root(page).getAttribute("data-state")).toBe("idle");
+
+      const inquiryId = await ask(page, "Hello, where is my order? I placed it last week and it has not arrived yet.");
+      expect(await root(page).getAttribute("data-state")).toBe("connected");
+      expect(await root(page).getAttribute("data-instance")).toBe(INSTANCES[0]);
+      const reply = replyFor(page, inquiryId);
+      await reply.waitFor({ timeout: SHOWN_MS });
+      const draft = await drafted(inquiryId);
+      expect(draft.envelope.reply_to).toBe(await root(page).getAttribute("data-session-id"));
+      // The drafted reply, as respond wrote it, is what the customer reads.
+      expect(await reply.locator(".msg-text").textContent()).toBe(draft.text);
+      expect(await reply.locator(".msg-author").textContent()).toBe("Assistant");
+      await screenshot(page, "chat-2-answered");
+
+      // Over the gateway's limit (config.json's max_text_chars): the page says so and sends nothing.
+      await page.getByLabel("Message").fill(`My order ${"is late ".repeat(600)}`);
+      await page.getByLabel("Message").press("Enter");
+      await page.getByRole("alert").filter({ hasText: "too long" }).waitFor({ timeout: 10_000 });
+      expect(await page.locator("#bytes-left").textContent()).toMatch(/^Too long by \d+ characters\.$/);
+      expect(await page.locator(".msg.customer").count()).toBe(1);
+      await screenshot(page, "chat-3-too-long");
+      await page.getByLabel("Message").fill("");
+
+      // Past the session's rate limit: the message is refused with rate_limited and can be retried later.
+      let refused = false;
+      for (let i = 0; i < RATE_LIMIT && !refused; i++) {
+        await page.getByLabel("Message").fill(`Also, one more thing (${i + 1})`);
+        await page.getByLabel("Message").press("Enter");
+        const last = page.locator(".msg.customer").last();
+        await last.and(page.locator('[data-status="sent"], [data-status="failed"]')).waitFor({ timeout: 60_000 });
+        refused = (await last.getAttribute("data-status")) === "failed";
+        if (refused) expect(await last.locator(".msg-failure").textContent()).toContain("too many");
+      }
+      expect(refused, `the ${RATE_LIMIT + 1}th message of the window is refused`).toBe(true);
+      expect(await root(page).getAttribute("data-state")).toBe("connected");
+      await screenshot(page, "chat-4-rate-limited");
+
+      // A reload resumes: the same session, the conversation as it was, no reply shown or sent twice.
+      const shown = await replies(page).evaluateAll((items) => items.map((item) => (item as HTMLElement).dataset.replyId));
+      const sessionId = await root(page).getAttribute("data-session-id");
+      await page.reload();
+      await page.locator('#chat[data-state="connected"]').waitFor({ timeout: 60_000 });
+      expect(await root(page).getAttribute("data-session-id")).toBe(sessionId);
+      // The later messages' replies may still be arriving; those shown before the reload are there once each.
+      const after = await replies(page).evaluateAll((items) => items.map((item) => (item as HTMLElement).dataset.replyId));
+      expect(after.slice(0, shown.length)).toEqual(shown);
+      expect(new Set(after).size).toBe(after.length);
+      expect(await replyFor(page, inquiryId).count()).toBe(1);
+      await screenshot(page, "chat-5-reloaded");
+      const sentTwice = frames.replies.filter((frame, i) => frames.replies.findIndex((f) => f.id === frame.id) !== i);
+      expect(sentTwice, "reply frames the gateway sent more than once").toEqual([]);
+    } finally {
+      await context.close();
+    }
+    for (const check of afterChecks.splice(0)) check();
+  }, 600_000);
+
+  it("two gateway instances: the instance holding the page is killed while replies are produced; the page reconnects to the other and shows what it missed, once", async () => {
+    const { context, page, frames } = await chatPage();
+    try {
+      // Instances behind no load balancer: the page is given both addresses and starts on the first.
+      await page.goto(`${chats[0]!.url}/chat?gateways=${chats.map((c) => c.wsUrl).join(",")}`);
+      const first = await ask(page, "Hi, I want to return a jacket I bought, how do I get a refund?");
+      await replyFor(page, first).waitFor({ timeout: SHOWN_MS });
+      expect(await root(page).getAttribute("data-instance")).toBe(INSTANCES[0]);
+      const sessionId = (await root(page).getAttribute("data-session-id"))!;
+      await screenshot(page, "chat-failover-1-on-instance-1");
+
+      // A second question, in Kafka (acknowledged) but perhaps not answered yet; then the customer's
+      // network drops and the instance holding the socket dies. The page cannot reconnect until
+      // the network is back, so what is produced now is what it misses.
+      const second = await ask(page, "And can I exchange it for a bigger size instead?");
+      await context.setOffline(true);
+      chats[0]!.kill();
+      await page.locator('#chat[data-state="offline"]').waitFor({ timeout: 60_000 });
+      await screenshot(page, "chat-failover-2-away");
+
+      // While the page is away an agent answers the first question from the console: an AgentReply on inquiries.replies.
+      const envelope = (await drafted(first)).envelope;
+      const agentReply: AgentReply = {
+        reply_id: randomUUID(),
+        inquiry_id: first,
+        envelope,
+        text: "This is Sam from support: I have started the refund, you will get a prepaid return label by email.",
+        agent: "sam",
+        edited: true,
+        sent_at: Date.now(),
+      };
+      const producer = pipeline.kafka.producer();
+      await producer.connect();
+      await producer.send({ topic: "inquiries.replies", messages: [{ key: first, value: pipeline.codec.encode("inquiries.replies", agentReply) }] });
+      await producer.disconnect();
+      // Both missed replies are in the session's mailbox (appended by whichever instance's delivery
+      // consumer read them, the survivor once the dead one's partitions moved) before the page is back.
+      let entries: Awaited<ReturnType<ChatStore["readAfter"]>> = [];
+      const has = (inquiryId: string, author: string) => entries.some((e) => e.reply.inquiry_id === inquiryId && e.reply.author === author);
+      const mailbox = await until(async () => {
+        entries = await store.readAfter(sessionId, "0-0", 100);
+        return has(first, "agent") && has(second, "assistant") ? entries : undefined;
+      }, SHOWN_MS, 500);
+      expect(
+        mailbox,
+        `the agent's reply and the second draft reach the session's mailbox (it has ${JSON.stringify(entries.map((e) => [e.id, e.reply.inquiry_id, e.reply.author]))}; ` +
+          `the second draft is ${responses.records().some((r) => r.key === second) ? "" : "not "}on inquiries.responses)`,
+      ).toBeDefined();
+      expect(await replyFor(page, first, "agent").count()).toBe(0);
+
+      // The network is back: the page reconnects by itself, to the surviving instance, and resumes.
+      await context.setOffline(false);
+      await page.locator(`#chat[data-state="connected"][data-instance="${INSTANCES[1]}"]`).waitFor({ timeout: 120_000 });
+      await replyFor(page, first, "agent").waitFor({ timeout: SHOWN_MS });
+      await replyFor(page, second).waitFor({ timeout: SHOWN_MS });
+      expect(await replyFor(page, first, "agent").locator(".msg-text").textContent()).toBe(agentReply.text);
+      expect(await replyFor(page, first, "agent").locator(".msg-author").textContent()).toBe("sam");
+      await screenshot(page, "chat-failover-3-on-instance-2");
+
+      // A third question on the survivor. Replies reach a session in order, so once its answer is
+      // shown, any earlier reply delivered again would have come before it.
+      const third = await ask(page, "Thanks! One last thing: how long does the refund take?");
+      await replyFor(page, third).waitFor({ timeout: SHOWN_MS });
+      await screenshot(page, "chat-failover-4-after");
+
+      for (const [inquiryId, author] of [[first, "assistant"], [first, "agent"], [second, "assistant"], [third, "assistant"]] as const) {
+        expect(await replyFor(page, inquiryId, author).count(), `${author} reply to ${inquiryId} shown once`).toBe(1);
+      }
+      expect(await replies(page).count()).toBe(4);
+      const ids = frames.replies.map((f) => f.id);
+      expect(new Set(ids).size, `reply frames sent more than once: ${JSON.stringify(frames.replies)}`).toBe(ids.length);
+      // What was missed came over the second instance's socket.
+      const onSecond = frames.replies.filter((f) => f.socket === chats[1]!.wsUrl).map((f) => f.inquiry_id + f.author);
+      expect(onSecond).toContain(`${first}agent`);
+      expect(await page.locator(".msg.customer").count()).toBe(3);
+      expect(await page.locator('.msg.customer[data-status="sent"]').count()).toBe(3);
+    } finally {
+      await context.close();
+    }
+    for (const check of afterChecks.splice(0)) check();
+  }, 900_000);
+});
