@@ -29,6 +29,7 @@ export interface DeliveryOptions {
 }
 
 export interface Delivery {
+  /** Starts consuming in the background (retrying while Kafka is away). */
   start(): Promise<void>;
   /** In the group with its partitions, and not crashed for good. */
   healthy(): boolean;
@@ -117,49 +118,71 @@ export function createDelivery(options: DeliveryOptions): Delivery {
     }
   };
 
+  const run = async () => {
+    const c = kafka.consumer({
+      groupId: options.groupId,
+      sessionTimeout: options.sessionTimeoutMs,
+      heartbeatInterval: Math.max(500, Math.floor(options.sessionTimeoutMs / 10)),
+      maxWaitTimeInMs: 100,
+      // Read committed (the default): respond writes in transactions.
+    });
+    consumer = c;
+    c.on(c.events.GROUP_JOIN, ({ payload }) => {
+      joined = true;
+      crashed = false;
+      log.info({ groupId: payload.groupId, assignment: payload.memberAssignment }, "delivery consumer joined its group");
+    });
+    c.on(c.events.CRASH, ({ payload }) => {
+      crashed = !payload.restart;
+      joined = false;
+      log.error({ err: errorMessage(payload.error), restarting: payload.restart }, "delivery consumer crashed");
+    });
+    c.on(c.events.DISCONNECT, () => {
+      joined = false;
+    });
+    await c.connect();
+    for (const topic of options.topics) await c.subscribe({ topic, fromBeginning: false });
+    await c.run({
+      // Partitions are independent (a session's replies may sit in any of them: records are keyed by inquiry).
+      partitionsConsumedConcurrently: 3,
+      eachBatchAutoResolve: false,
+      eachBatch: async ({ batch, resolveOffset, heartbeat, commitOffsetsIfNecessary, isRunning, isStale }) => {
+        for (const message of batch.messages) {
+          if (!isRunning() || isStale()) return;
+          await handle(batch.topic, batch.partition, message.offset, message.value, heartbeat);
+          resolveOffset(message.offset);
+          await commitOffsetsIfNecessary();
+        }
+      },
+    });
+  };
+
+  let started: Promise<void> | undefined;
+  const stopped = new AbortController();
   return {
-    async start() {
-      const c = kafka.consumer({
-        groupId: options.groupId,
-        sessionTimeout: options.sessionTimeoutMs,
-        heartbeatInterval: Math.max(500, Math.floor(options.sessionTimeoutMs / 10)),
-        maxWaitTimeInMs: 100,
-        // Read committed (the default): respond writes in transactions.
-      });
-      consumer = c;
-      c.on(c.events.GROUP_JOIN, ({ payload }) => {
-        joined = true;
-        crashed = false;
-        log.info({ groupId: payload.groupId, assignment: payload.memberAssignment }, "delivery consumer joined its group");
-      });
-      c.on(c.events.CRASH, ({ payload }) => {
-        crashed = !payload.restart;
-        joined = false;
-        log.error({ err: errorMessage(payload.error), restarting: payload.restart }, "delivery consumer crashed");
-      });
-      c.on(c.events.DISCONNECT, () => {
-        joined = false;
-      });
-      await c.connect();
-      for (const topic of options.topics) await c.subscribe({ topic, fromBeginning: false });
-      await c.run({
-        // Partitions are independent (a session's replies may sit in any of them: records are keyed by inquiry).
-        partitionsConsumedConcurrently: 3,
-        eachBatchAutoResolve: false,
-        eachBatch: async ({ batch, resolveOffset, heartbeat, commitOffsetsIfNecessary, isRunning, isStale }) => {
-          for (const message of batch.messages) {
-            if (!isRunning() || isStale()) return;
-            await handle(batch.topic, batch.partition, message.offset, message.value, heartbeat);
-            resolveOffset(message.offset);
-            await commitOffsetsIfNecessary();
+    start() {
+      // Kafka away at boot: the gateway still serves (sessions open, messages are refused with
+      // "unavailable"), unhealthy until the consumer is in its group; it keeps trying meanwhile.
+      started = (async () => {
+        for (let delay = 1_000; !stopping; delay = Math.min(delay * 2, 30_000)) {
+          try {
+            await run();
+            return;
+          } catch (error) {
+            log.error({ err: errorMessage(error), retryInMs: delay }, "delivery consumer could not start; retrying");
+            await consumer?.disconnect().catch(() => undefined);
+            await sleep(delay, undefined, { signal: stopped.signal }).catch(() => undefined);
           }
-        },
-      });
+        }
+      })();
+      return Promise.resolve();
     },
     healthy: () => joined && !crashed,
     async close() {
       stopping = true;
-      await consumer?.disconnect();
+      stopped.abort();
+      await consumer?.disconnect().catch(() => undefined);
+      await started;
     },
   };
 }

@@ -387,6 +387,38 @@ describe("replies", () => {
   });
 });
 
+describe("Kafka unavailable", () => {
+  let cut: ChatProcess;
+  beforeAll(async () => {
+    // A gateway whose brokers are unreachable: sessions open (Redis is there), Kafka refuses everything.
+    cut = await startChat(endpoints, { instanceId: `${runId}-cut`, env: { ...GATEWAY_ENV, KAFKA_BROKERS: "127.0.0.1:1" }, waitForHealth: false });
+  });
+  afterAll(() => cut?.kill());
+
+  it("reports itself unhealthy, refuses a message with unavailable (nothing lost silently), and a resend of it at a healthy instance publishes it once", async () => {
+    const health = await fetch(`${cut.url}/healthz`);
+    expect(health.status).toBe(503);
+    expect(((await health.json()) as { checks: Record<string, boolean> }).checks).toMatchObject({ redis: true, delivery: false });
+    const { sessionId, token } = session();
+    const client = await connect(cut, token);
+    const clientId = client.message("Is anyone there?");
+    const refused = await client.next((f) => f.type === "error", 30_000);
+    expect(refused).toMatchObject({ code: "unavailable", client_id: clientId });
+    expect(refused.retry_after_ms).toBeGreaterThan(0);
+    expect(client.frames.some((f) => f.type === "ack")).toBe(false);
+
+    const healthy = await connect(two, token);
+    healthy.message("Is anyone there?", clientId);
+    const ack = await healthy.next((f) => f.type === "ack");
+    await until(async () => (received.records().some((r) => r.key === ack.inquiry_id) ? true : undefined), 10_000);
+    healthy.message("Is anyone there?", clientId);
+    await until(async () => (healthy.frames.filter((f) => f.type === "ack").length === 2 ? true : undefined), 10_000);
+    expect(healthy.frames.filter((f) => f.type === "ack").map((f) => f.inquiry_id)).toEqual([ack.inquiry_id, ack.inquiry_id]);
+    const ours = received.records().filter((r) => r.value.envelope.source_id === `${sessionId}:${clientId}`);
+    expect(ours.map((r) => r.key)).toEqual([ack.inquiry_id]);
+  });
+});
+
 describe("two instances", () => {
   it("delivers to the instance holding the socket; after that instance is killed, a resume at the other gets the replies it missed once, in order", async () => {
     const { sessionId, token } = session();
@@ -437,6 +469,17 @@ describe("two instances", () => {
     await new Promise((resolve) => setTimeout(resolve, 1_000));
     expect(fresh.replies()).toEqual([]);
     expect(await metric(two, "switchboard_chat_resumes_total")).toBeGreaterThan(0);
+  });
+});
+
+describe("shutdown", () => {
+  it("on SIGTERM closes every socket with 1001 (reconnect elsewhere) and exits 0", async () => {
+    const client = await connect(two, session().token);
+    const waiting = await ChatClient.open(two.wsUrl);
+    await two.stop();
+    expect((await client.closed).code).toBe(1001);
+    expect((await waiting.closed).code).toBe(1001);
+    expect(two.proc.child.exitCode).toBe(0);
   });
 });
 

@@ -1,4 +1,5 @@
 import { mkdtempSync } from "node:fs";
+import { setTimeout as sleep } from "node:timers/promises";
 import os from "node:os";
 import path from "node:path";
 import { loadConfig } from "../../config/settings.js";
@@ -44,11 +45,12 @@ export function testChatToken(customer: Partial<Customer> = {}, ttlSeconds = 3_6
  * `switchboard run chat` as its own process, healthy (Redis, notifications, delivery consumer in
  * its group). `port` 0 or omitted picks a free one. Each instance needs its own `instanceId`.
  * A short Kafka session timeout by default, so that a killed instance's partitions move on
- * within seconds; `env` overrides any setting.
+ * within seconds; `env` overrides any setting. `waitForHealth: false` waits only until it
+ * answers /healthz at all (a gateway started while a service it needs is away).
  */
 export async function startChat(
   endpoints: Endpoints,
-  { port = 0, instanceId, env = {} }: { port?: number; instanceId: string; env?: NodeJS.ProcessEnv },
+  { port = 0, instanceId, env = {}, waitForHealth = true }: { port?: number; instanceId: string; env?: NodeJS.ProcessEnv; waitForHealth?: boolean },
 ): Promise<ChatProcess> {
   const chosen = port || (await freePort());
   const logDir = mkdtempSync(path.join(os.tmpdir(), `switchboard-chat-${instanceId}-`));
@@ -63,7 +65,8 @@ export async function startChat(
     SWITCHBOARD_SESSION_TIMEOUT_MS: "6000",
     ...env,
   });
-  await waitHealthy(proc, chosen, 90_000);
+  if (waitForHealth) await waitHealthy(proc, chosen, 90_000);
+  else await listening(proc, chosen);
   return {
     url: `http://127.0.0.1:${chosen}`,
     wsUrl: `ws://127.0.0.1:${chosen}/chat/socket`,
@@ -75,4 +78,19 @@ export async function startChat(
       if (proc.child.exitCode === null && proc.child.signalCode === null) proc.child.kill("SIGKILL");
     },
   };
+}
+
+/** Until the process answers /healthz with any status (it listens), or fails naming its log. */
+async function listening(proc: ProcessorProcess, port: number, timeoutMs = 90_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (proc.child.exitCode !== null) throw new Error(`chat exited with ${proc.child.exitCode}; see ${proc.log}`);
+    const answered = await fetch(`http://127.0.0.1:${port}/healthz`).then(
+      () => true,
+      () => false,
+    );
+    if (answered) return;
+    await sleep(250);
+  }
+  throw new Error(`chat not listening after ${timeoutMs / 1000}s; see ${proc.log}`);
 }
