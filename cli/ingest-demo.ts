@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import { ImapFlow } from "imapflow";
+import WebSocket from "ws";
 import type { Config } from "../config/settings.js";
 import { inquiryIdFor, sourceIdOf } from "../connectors/email/ids.js";
 import { imapOptions } from "../connectors/email/session.js";
@@ -21,6 +22,8 @@ interface Arrival {
   readonly how: string;
   readonly inquiryId: string;
   readonly sentAt: number;
+  /** Chat: the reply as it came back on the customer's socket (at the time it came), or undefined if it did not in time. */
+  readonly pushed?: Promise<{ readonly text: string; readonly at: number } | undefined>;
 }
 
 async function expectStatus(
@@ -135,6 +138,58 @@ async function viaEmail(imapUrl: string, mailbox: string): Promise<Arrival> {
   };
 }
 
+/**
+ * A customer on the chat page, as the page does it: a guest session from the gateway, hello on
+ * its socket, a message (acknowledged with its inquiry id once Kafka has it), then the reply
+ * pushed back on the same socket.
+ */
+export async function viaChat(chatUrl: string, timeoutMs: number): Promise<Arrival> {
+  const session = await expectStatus(
+    await fetch(`${chatUrl}/chat/sessions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ name: "Demo customer" }) }),
+    "POST /chat/sessions",
+    [201],
+  );
+  const socket = new WebSocket(`${chatUrl.replace(/^http/, "ws")}/chat/socket`);
+  const frames: Record<string, unknown>[] = [];
+  let wake = () => undefined as void;
+  socket.on("message", (data) => {
+    frames.push(JSON.parse(data.toString()) as Record<string, unknown>);
+    wake();
+  });
+  socket.on("close", () => wake());
+  const next = (match: (frame: Record<string, unknown>) => boolean, deadline: number) =>
+    new Promise<Record<string, unknown> | undefined>((resolve) => {
+      const check = () => {
+        const found = frames.find(match);
+        if (found || socket.readyState >= WebSocket.CLOSING || Date.now() > deadline) {
+          clearTimeout(timer);
+          resolve(found);
+        }
+      };
+      const timer = setTimeout(check, Math.max(0, deadline - Date.now()) + 1);
+      wake = check;
+      check();
+    });
+  await new Promise<void>((resolve, reject) => {
+    socket.once("open", () => resolve());
+    socket.once("error", reject);
+  });
+  const sentAt = Date.now();
+  socket.send(JSON.stringify({ type: "hello", token: session.token, resume_after: null }));
+  socket.send(JSON.stringify({ type: "message", client_id: randomUUID(), text: "Hi, can I return a desk lamp I bought last week? It does not fit my desk." }));
+  const ack = await next((f) => f.type === "ack" || f.type === "error", Date.now() + 15_000);
+  if (ack?.type !== "ack") {
+    socket.close();
+    throw new Error(`chat: the gateway did not acknowledge the message: ${JSON.stringify(ack ?? frames.at(-1) ?? "no answer")}`);
+  }
+  const inquiryId = String(ack.inquiry_id);
+  const pushed = next((f) => f.type === "reply" && f.inquiry_id === inquiryId, sentAt + timeoutMs).then((reply) => {
+    socket.close();
+    return reply ? { text: String(reply.text), at: Date.now() } : undefined;
+  });
+  return { channel: "chat", how: "WebSocket /chat/socket", inquiryId, sentAt, pushed };
+}
+
 /** Polls GET /v1/inquiries/{id} until a reply is drafted; undefined when none came in time. */
 async function untilResponded(
   apiUrl: string,
@@ -158,15 +213,17 @@ async function untilResponded(
 }
 
 /**
- * The three ways in that a support team uses — the REST API, a signed ticket webhook and an
- * email — each followed through `GET /v1/inquiries/{id}` until its reply is drafted, as a person
- * would check with `curl`. Returns how many of the three were answered.
+ * The four ways in — the REST API, a signed ticket webhook, an email and the chat gateway — each
+ * followed through `GET /v1/inquiries/{id}` until its reply is drafted, as a person would check
+ * with `curl`; the chat message's reply must also come back on the customer's socket. Returns
+ * how many of the four were answered.
  */
 export async function demoIngest(
   config: Config,
   endpoints: Endpoints,
   apiUrl: string,
   apiKey: string,
+  chatUrl: string,
   timeoutMs = 90_000,
 ): Promise<{ sent: number; answered: number }> {
   const secret = webhookSecret(config, "generic");
@@ -175,10 +232,12 @@ export async function demoIngest(
     viaApi(apiUrl, apiKey),
     viaWebhook(apiUrl, secret),
     viaEmail(endpoints.imapUrl, config.imapMailbox),
+    viaChat(chatUrl, timeoutMs),
   ]);
   console.log(`\nthe connectors: ${arrivals.length} inquiries sent, followed through GET /v1/inquiries/{id}`);
   const deadline = Date.now() + timeoutMs;
   const outcomes = await Promise.all(arrivals.map((a) => untilResponded(apiUrl, apiKey, a.inquiryId, deadline)));
+  const pushes = await Promise.all(arrivals.map((a) => a.pushed));
   let answered = 0;
   arrivals.forEach((arrival, i) => {
     const outcome = outcomes[i];
@@ -188,12 +247,18 @@ export async function demoIngest(
       );
       return;
     }
+    const push = pushes[i];
+    if (arrival.pushed && !push) {
+      console.log(`  ${arrival.channel.padEnd(6)} ${arrival.how}: drafted, but the reply did not come back on the socket within ${timeoutMs / 1000} s (inquiry ${arrival.inquiryId})`);
+      return;
+    }
     answered++;
-    const { state, at } = outcome;
+    const { state } = outcome;
+    const at = push?.at ?? outcome.at;
     const routing = state.routing;
     console.log(
       `  ${arrival.channel.padEnd(6)} ${arrival.how} → ${routing?.department ?? "?"} / ${routing?.queue ?? "?"}, intent ${routing?.intent ?? "?"}, ` +
-        `answered within ${((at - arrival.sentAt) / 1000).toFixed(1)} s (inquiry ${arrival.inquiryId})\n` +
+        `answered${push ? " on the socket" : ""} within ${((at - arrival.sentAt) / 1000).toFixed(1)} s (inquiry ${arrival.inquiryId})\n` +
         `         ${state.response?.strategy}: ${oneLine(state.response?.text ?? "", 100)}`,
     );
   });

@@ -174,7 +174,7 @@ export function upCommand(program: Command, { config, log }: CliContext): void {
         );
         if (options.demo) {
           answered = await unlessStopped(streamDemo(endpoints, log, inquiries));
-          ingest = await unlessStopped(demoIngest(config, endpoints, API_URL, apiKey));
+          ingest = await unlessStopped(demoIngest(config, endpoints, API_URL, apiKey, CHAT_URL));
         }
         printWaysIn(config);
       } catch (error) {
