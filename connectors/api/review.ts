@@ -62,7 +62,7 @@ function explainUrgency(modelLevel: string | null, signals: readonly string[], l
   const parts = [];
   if (signals.includes("outage")) parts.push("an outage makes it at least high");
   const raises = signals.filter((s) => s !== "outage");
-  if (raises.length > 0) parts.push(`${raises.join(", ")} raise${raises.length === 1 ? "s" : ""} it one step each`);
+  if (raises.length > 0) parts.push(`${raises.join(", ")} ${raises.length === 1 ? "raises it one step" : "raise it one step each"}`);
   return `the model said ${modelLevel}; ${parts.join(", and ")}${level ? `: ${level}` : ""}`;
 }
 

@@ -52,12 +52,15 @@ function driftSection(model) {
   );
 }
 
+const SHOWN_EVENTS = 4;
+
 function lifecycleList(model) {
   if (model.lifecycle.length === 0) return h("p", { class: "sb-muted" }, "No lifecycle events.");
-  return h(
-    "ol",
-    { class: "lifecycle", reversed: true },
-    model.lifecycle.map((e) =>
+  const list = (events) =>
+    h(
+      "ul",
+      { class: "lifecycle" },
+      events.map((e) =>
       h(
         "li",
         {},
@@ -67,8 +70,15 @@ function lifecycleList(model) {
         h("br"),
         e.reason,
         Object.keys(e.numbers).length ? h("small", { class: "sb-muted" }, ` (${Object.entries(e.numbers).slice(0, 6).map(([k, v]) => `${k} ${Number(v).toFixed(3)}`).join(", ")})`) : null,
+        ),
       ),
-    ),
+    );
+  const older = model.lifecycle.slice(SHOWN_EVENTS);
+  return h(
+    "div",
+    {},
+    list(model.lifecycle.slice(0, SHOWN_EVENTS)),
+    older.length ? h("details", {}, h("summary", {}, `${older.length} earlier events`), list(older)) : null,
   );
 }
 
@@ -76,7 +86,7 @@ function modelCard(model) {
   const p = model.production;
   return h(
     "article",
-    { class: "sb-card model-card", "aria-labelledby": `model-${model.name}` },
+    { class: "sb-card model-card", "aria-labelledby": `model-${model.name}`, "data-model": model.name },
     h("h2", { id: `model-${model.name}` }, model.name, " ", h("small", { class: "sb-muted" }, model.task)),
     p
       ? h(

@@ -220,7 +220,11 @@ function replyForm(detail, previousText) {
     h(
       "p",
       { class: "sb-muted" },
-      detail.response ? `Drafted by ${detail.response.strategy}${detail.response.model ? ` (${detail.response.model})` : ""}. Edit it or send it as it is.` : "No drafted reply yet.",
+      detail.response
+        ? detail.response.strategy === "human"
+          ? "The holding message drafted on hand-off (strategy human): write the answer, or send it as it is."
+          : `Drafted by the ${detail.response.strategy} strategy${detail.response.model ? ` (${detail.response.model})` : ""}. Edit it or send it as it is.`
+        : "No drafted reply yet.",
       detail.inquiry && detail.inquiry.channel !== "chat" ? ` The ${detail.inquiry.channel} channel has no live delivery: the reply is recorded.` : "",
     ),
     h("div", { class: "sb-field" }, h("label", { for: "reply-text" }, "Reply to the customer"), text),
@@ -256,7 +260,7 @@ function renderDetail(detail, known, keepEdits) {
   const previous = keepEdits ? pane.querySelector("#reply-text")?.value : undefined;
   const { inquiry, routing, urgency } = detail;
   const title = inquiry?.subject || "(no subject)";
-  pane.replaceChildren(
+  const parts = [
     h("h2", { id: "detail-title" }, title),
     h(
       "p",
@@ -303,7 +307,8 @@ function renderDetail(detail, known, keepEdits) {
     detail.labels.length
       ? h("section", { "aria-labelledby": "given-title" }, h("h3", { id: "given-title" }, "Labels given"), h("ul", {}, detail.labels.map((l) => h("li", {}, `${l.task}: ${l.label} (${l.label_source}, ${when(l.labeled_at)}; the model said ${l.judged_label})`))))
       : null,
-  );
+  ];
+  pane.replaceChildren(...parts.filter(Boolean));
 }
 
 async function select(inquiryId, { keepEdits = false } = {}) {
