@@ -1,13 +1,13 @@
 import { execFile } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { mkdtempSync, readFileSync, statSync } from "node:fs";
+import { mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
 import { SchemaRegistry } from "@kafkajs/confluent-schema-registry";
 import type { Kafka } from "kafkajs";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { ensureDemoApiKey, revokeApiKey } from "../../connectors/api/keys.js";
+import { SCOPES, ensureDemoApiKey, lookUpApiKey, revokeApiKey } from "../../connectors/api/keys.js";
 import type { InquiryReceived } from "../../schemas/types.generated.js";
 import { createPool } from "../../storage/postgres.js";
 import { createTopicCodec, type TopicCodec } from "../../streams/codec.js";
@@ -190,6 +190,20 @@ describe("the demo key for the local user", () => {
       expect(second.created).toBe(true);
       expect(second.token).not.toBe(first.token);
       expect(readFileSync(file, "utf8").trim()).toBe(second.token);
+      expect((await lookUpApiKey(pool, second.token))?.scopes).toEqual(SCOPES);
+    } finally {
+      await pool.end();
+    }
+  });
+
+  it("gives a key made before a scope existed (the console's agent) every scope, keeping the key", async () => {
+    const file = path.join(mkdtempSync(path.join(os.tmpdir(), "switchboard-demo-key-")), "api-key");
+    const older = await testKey(endpoints, ["ingest", "read", "label"], "local demo");
+    writeFileSync(file, `${older.token}\n`, { mode: 0o600 });
+    const pool = createPool(endpoints, "test-demo-key");
+    try {
+      expect(await ensureDemoApiKey(pool, file)).toEqual({ token: older.token, created: false });
+      expect((await lookUpApiKey(pool, older.token))?.scopes).toEqual(SCOPES);
     } finally {
       await pool.end();
     }
@@ -218,7 +232,14 @@ describe("GET /v1/inquiries/{id} and the documents", () => {
       paths: Record<string, Record<string, { requestBody?: { content: Record<string, { schema: { properties: Record<string, unknown> } }> } }>>;
     };
     expect(document.openapi).toBe("3.1.0");
-    expect(Object.keys(document.paths).filter((p) => p.startsWith("/v1/inquiries")).sort()).toEqual(["/v1/inquiries", "/v1/inquiries/{id}", "/v1/inquiries/{id}/labels", "/v1/inquiries/{id}/reply-rating"]);
+    expect(Object.keys(document.paths).filter((p) => p.startsWith("/v1/inquiries")).sort()).toEqual([
+      "/v1/inquiries",
+      "/v1/inquiries/{id}",
+      "/v1/inquiries/{id}/labels",
+      "/v1/inquiries/{id}/replies",
+      "/v1/inquiries/{id}/reply-rating",
+      "/v1/inquiries/{id}/review",
+    ]);
     const newInquiry = document.paths["/v1/inquiries"]!.post!.requestBody!.content["application/json"]!.schema;
     // The content types are the Avro enum's symbols, not a list typed again.
     const avro = JSON.parse(readFileSync(new URL("../../schemas/inquiries.received.avsc", import.meta.url), "utf8")) as { fields: { name: string; type: { symbols?: string[] } }[] };
