@@ -160,8 +160,9 @@ describe("archive sink (PostgreSQL)", () => {
       await sink.flush!();
     }
   };
+  // Without archived_at (009_agent_replies.sql): when the archive wrote a row, not what its records say.
   const row = async (table: string, where: string, id: string) =>
-    (await db.query(`SELECT * FROM ${APP_SCHEMA}.${table} WHERE ${where} = $1`, [id])).rows;
+    (await db.query(`SELECT * FROM ${APP_SCHEMA}.${table} WHERE ${where} = $1`, [id])).rows.map(({ archived_at: _written, ...stored }) => stored);
 
   beforeAll(async () => {
     const endpoints = inject("endpoints");
