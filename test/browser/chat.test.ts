@@ -8,7 +8,7 @@ import type { AgentReply, InquiryResponse } from "../../schemas/types.generated.
 import { preparePipeline, startPipeline, type Pipeline } from "../e2e/pipeline.js";
 import { freePort, tailTopic, until, type Tail } from "../support/api.js";
 import { openBrowser, screenshot } from "../support/browser.js";
-import { startChat } from "../support/chat.js";
+import { startChat, testChatToken } from "../support/chat.js";
 
 /**
  * The customer chat page in Debian's chromium, against the real triage pipeline (chained, as `up`
@@ -244,4 +244,54 @@ describe("the customer chat page in a real browser", () => {
     }
     for (const check of afterChecks.splice(0)) check();
   }, 900_000);
+
+  it("an integration's session in the fragment; the same session opened in a second tab; an expired session replaced by a guest one", async () => {
+    // The first instance was killed by the test before: the survivor serves these pages.
+    const chat = chats[1]!;
+    const customer = testChatToken({ id: `c-${run}`, name: "Noor", tier: "premium" });
+    const { context, page } = await chatPage();
+    try {
+      await page.goto(`${chat.url}/chat#token=${customer.token}`);
+      await page.locator('#chat[data-state="connected"]').waitFor({ timeout: 60_000 });
+      expect(await root(page).getAttribute("data-session-id")).toBe(customer.sessionId);
+      // Taken from the address at once: not in the history, nor in what a person would copy.
+      expect(new URL(page.url()).hash).toBe("");
+      expect(await page.locator("#name-row").isHidden()).toBe(true);
+
+      // The same conversation in a second tab (its own sessionStorage, the same token): the gateway
+      // hands the session to the newer socket; the first tab stops and offers to take it back.
+      const second = await context.newPage();
+      await second.goto(`${chat.url}/chat#token=${customer.token}`);
+      await second.locator('#chat[data-state="connected"]').waitFor({ timeout: 60_000 });
+      await page.locator('#chat[data-state="elsewhere"]').waitFor({ timeout: 60_000 });
+      await screenshot(page, "chat-6-open-elsewhere");
+      await page.getByRole("button", { name: "Continue here" }).click();
+      await page.locator('#chat[data-state="connected"]').waitFor({ timeout: 60_000 });
+      await second.locator('#chat[data-state="elsewhere"]').waitFor({ timeout: 60_000 });
+      const inquiryId = await ask(page, "Is my premium support plan still active?");
+      expect(inquiryId).toBeTruthy();
+      await second.close();
+    } finally {
+      await context.close();
+    }
+
+    // A token that has expired: the page says so and starts a guest session with the next message.
+    const expired = testChatToken({ id: `c-${run}-old` }, 1);
+    const { exp } = JSON.parse(Buffer.from(expired.token.split(".")[1]!, "base64url").toString("utf8")) as { exp: number };
+    await until(async () => (Date.now() > exp * 1000 ? true : undefined), 10_000, 100);
+    const { context: later, page: again } = await chatPage();
+    try {
+      await again.goto(`${chat.url}/chat#token=${expired.token}`);
+      await again.locator(".chat-notice").filter({ hasText: "expired" }).waitFor({ timeout: 60_000 });
+      expect(await root(again).getAttribute("data-state")).toBe("idle");
+      const inquiryId = await ask(again, "Hello again, I was away for a while.");
+      expect(inquiryId).toBeTruthy();
+      const sessionId = await root(again).getAttribute("data-session-id");
+      expect(sessionId).not.toBe(expired.sessionId);
+      await screenshot(again, "chat-7-expired-replaced");
+    } finally {
+      await later.close();
+    }
+    for (const check of afterChecks.splice(0)) check();
+  }, 300_000);
 });

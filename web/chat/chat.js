@@ -157,6 +157,7 @@ async function ensureSession() {
 function dropSession(notice) {
   store.session = null;
   store.lastReplyId = null;
+  ui.nameRow.hidden = !(config?.guest_sessions ?? true);
   if (notice) addItem({ kind: "notice", text: notice, at: Date.now() });
   save();
 }
@@ -182,7 +183,7 @@ function setState(state, detail = "") {
     connected: "Connected",
     reconnecting: "Reconnecting…",
     offline: "Offline; waiting for the network…",
-    elsewhere: "Open in another window",
+    elsewhere: "Open elsewhere",
     failed: "Cannot reach the chat service",
   };
   ui.status.textContent = detail ? `${words[state]} ${detail}` : words[state];
@@ -255,15 +256,18 @@ function onClose(code) {
   if (!wanted) return;
   if (code === CLOSE.badToken || code === CLOSE.expired) {
     tokenRefusals++;
-    const hadPending = store.items.some((i) => i.kind === "customer" && i.status === "sending");
-    dropSession(code === CLOSE.expired ? "Your chat session expired; a new one has started." : "The chat service did not accept this session; a new one has started.");
+    const pending = store.items.some((i) => i.kind === "customer" && i.status === "sending");
+    const why = code === CLOSE.expired ? "Your chat session expired" : "The chat service did not accept this session";
     if (tokenRefusals > 1 || !config?.guest_sessions) {
+      dropSession(`${why}.`);
       wanted = false;
       setState("failed");
-      showAlert("The chat service refuses new sessions just now. Please reload the page in a while.");
+      showAlert(config?.guest_sessions ? "The chat service refuses new sessions just now. Please reload the page in a while." : "Please open the chat again from the site you came from.");
       return;
     }
-    if (hadPending) retryLater(0);
+    // A new guest session: at once for the messages waiting to go, else with the next one.
+    dropSession(pending ? `${why}; a new one has started.` : `${why}; your next message starts a new one.`);
+    if (pending) retryLater(0);
     else {
       wanted = false;
       setState("idle");
@@ -533,15 +537,16 @@ function showAlert(text, action) {
     button.type = "button";
     button.textContent = action.label;
     button.addEventListener("click", () => {
-      hideAlert();
+      hideAlert(true);
       action.action();
     });
     ui.alert.append(button);
   }
   ui.alert.hidden = false;
 }
-function hideAlert() {
-  if (alertAction && ui.root.dataset.state !== "connected") return;
+/** Hides the alert; one that offers an action stays until connected again, unless `force`d. */
+function hideAlert(force = false) {
+  if (alertAction && !force && ui.root.dataset.state !== "connected") return;
   ui.alert.hidden = true;
   ui.alert.replaceChildren();
   alertAction = null;
@@ -615,7 +620,7 @@ ui.composer.addEventListener("submit", (event) => {
   lastTypingSent = 0;
   if (ui.root.dataset.state === "elsewhere" || ui.root.dataset.state === "failed") {
     tokenRefusals = 0;
-    hideAlert();
+    hideAlert(true);
   }
   sendMessage(item); // sent now if connected; otherwise connect() and it goes out after the welcome
 });
@@ -635,7 +640,7 @@ ui.newConversation.addEventListener("click", () => {
   ui.newConversation.hidden = true;
   ui.nameRow.hidden = !(config?.guest_sessions ?? true);
   hideTyping();
-  hideAlert();
+  hideAlert(true);
   setState("idle");
   ui.message.focus();
 });
