@@ -192,16 +192,20 @@ function setState(state, detail = "") {
 /** Wants a connection: opens one now unless one is open, opening, or waiting for its back-off. */
 function connect() {
   wanted = true;
-  if (!socket && !reconnectTimer) void open();
+  if (!socket && !reconnectTimer && !opening) void open();
 }
+
+/** Set while open() waits for the configuration or a session: two quick messages make one session, one socket. */
+let opening = false;
 
 async function open() {
   reconnectTimer = 0;
-  if (!wanted || socket) return;
+  if (!wanted || socket || opening) return;
   if (navigator.onLine === false) {
     setState("offline");
     return; // the online event connects
   }
+  opening = true;
   try {
     await ensureConfig();
     await ensureSession();
@@ -213,6 +217,8 @@ async function open() {
       setState("failed");
     } else retryLater(retryAfter);
     return;
+  } finally {
+    opening = false;
   }
   if (!wanted || socket) return;
   const urls = gateways();
