@@ -1,7 +1,10 @@
 /**
  * `npm run eval`: every registered model, each family side by side (production, else the newest
  * candidate or archived version), scored on its held-out test split through the real Node ONNX
- * sessions, with serving cost, and checked against the targets of issue 3.
+ * sessions, with serving cost; CLINC150 versions also on the official test split; the models the
+ * realistic set labels also on that set (training/datasets/realistic), with what the served
+ * pipeline makes of them (department, urgency, review); checked against the targets of issues 3
+ * and 13.
  */
 import { mkdir, writeFile } from "node:fs/promises";
 import os from "node:os";
@@ -13,7 +16,11 @@ import { createPool } from "../storage/postgres.js";
 import { resolveEndpoints } from "../stack/index.js";
 import { EMBEDDING_TASK } from "./manifest.js";
 import { REGISTRY_SCHEMA, registeredVersions } from "./registry.js";
+import { loadRulesFile } from "../processors/route/rules-file.js";
 import { evaluateVersion, HeldOutCache, versionsToEvaluate } from "./eval/evaluate.js";
+import { clinc150OfficialTest, type OfficialTest } from "./eval/held-out.js";
+import { prepareRealistic, realisticReport, type RealisticPredictions } from "./eval/realistic.js";
+import { loadRealisticSet } from "./eval/realistic-set.js";
 import { renderReport, targetChecks, type Evaluated } from "./eval/report.js";
 
 function positiveInt(value: string): number {
@@ -31,6 +38,7 @@ const program = new Command("npm run eval")
   .option("--latency-sample <n>", "test inquiries timed one at a time per version", positiveInt, 300)
   .option("--batch-size <n>", "inquiries per predict() call for scoring and throughput", positiveInt, 32)
   .option("--registry-schema <schema>", "schema of the registry tables", REGISTRY_SCHEMA)
+  .option("--no-realistic", "skip the realistic set")
   .parse();
 
 const options = program.opts<{
@@ -39,6 +47,7 @@ const options = program.opts<{
   latencySample: number;
   batchSize: number;
   registrySchema: string;
+  realistic: boolean;
 }>();
 const config = loadConfig();
 // Logs go to stderr and only warnings: stdout is the report.
@@ -59,11 +68,27 @@ try {
   } else {
     const loadAtStart = os.loadavg()[0]!;
     const heldOut = new HeldOutCache();
+    const realisticSet = options.realistic ? await prepareRealistic(await loadRealisticSet()) : undefined;
+    let officialTest: Promise<OfficialTest> | undefined;
+    const extras = {
+      ...(realisticSet && { realistic: realisticSet }),
+      outOfScopeThreshold: config.outOfScopeThreshold,
+      officialTest: () => (officialTest ??= clinc150OfficialTest()),
+    };
     const evaluated: Evaluated[] = [];
+    const realisticPredictions: RealisticPredictions[] = [];
     for (const version of chosen) {
       console.error(`evaluating ${version.model}@${version.version} (${version.family}, ${version.stage})`);
       try {
-        evaluated.push(await evaluateVersion(version, heldOut, options, log));
+        const { realisticPredictions: predicted, ...evaluation } = await evaluateVersion(
+          version,
+          heldOut,
+          options,
+          log,
+          extras,
+        );
+        evaluated.push(evaluation);
+        if (predicted) realisticPredictions.push(predicted);
       } catch (error) {
         evaluated.push({
           model: version.model,
@@ -74,15 +99,23 @@ try {
         });
       }
     }
-    const checks = targetChecks(evaluated);
+    const realistic =
+      realisticSet &&
+      realisticReport(
+        realisticSet,
+        realisticPredictions,
+        chosen.map((v) => v.model),
+        await loadRulesFile(config.routingRules),
+      );
+    const checks = targetChecks(evaluated, realistic);
     // Latency depends on what else runs: say how busy the machine was.
     const machine = { cpus: os.cpus().length, loadAverage: { start: loadAtStart, end: os.loadavg()[0]! } };
-    console.log(renderReport(evaluated, checks, machine));
+    console.log(renderReport(evaluated, checks, machine, realistic));
     if (options.json) {
       await mkdir(path.dirname(path.resolve(options.json)), { recursive: true });
       await writeFile(
         options.json,
-        `${JSON.stringify({ generatedAt: new Date().toISOString(), options, machine, versions: evaluated, targets: checks }, null, 2)}\n`,
+        `${JSON.stringify({ generatedAt: new Date().toISOString(), options, machine, versions: evaluated, realistic, targets: checks }, null, 2)}\n`,
       );
     }
     if (evaluated.some((e) => "error" in e)) process.exitCode = 1;

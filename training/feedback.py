@@ -10,7 +10,9 @@ text: processors/feedback.ts modelInput) and its resolved label. Rows are kept o
 - no other kept row has the same input (`duplicate_input`: the latest label wins),
 - the text is not one of the base split's validation or test rows (`held_out`: it would leak the
   gate's held-out set into training; compared case- and whitespace-insensitively, as the data sets
-  deduplicate).
+  deduplicate),
+- the text is not one of the realistic evaluation set's inquiries (`realistic`: that set is never
+  trained on; `datasets/realistic.py` Matcher, which also knows them after `clean`).
 From at least FEEDBACK_EVALUATION_MIN kept rows, those whose input digest falls in the lowest
 20 % of the hash space (`int(digest[:8], 16) % 100 < 20`) form the `feedback` evaluation split and
 are never trained on; the rule depends on the text alone, so a row stays on its side in every
@@ -29,6 +31,7 @@ from psycopg import sql
 from psycopg.rows import DictRow
 
 from training import config
+from training.datasets import realistic
 from training.datasets.base import Example, Split, dedupe_key
 
 FEEDBACK_EVALUATION_MIN = 30
@@ -144,10 +147,13 @@ def load(conn: psycopg.Connection[DictRow], task: str, base: Split) -> Feedback:
     into training and `feedback` evaluation rows; `skipped` counts the rest by reason."""
     skipped: Counter[str] = Counter()
     held_out = {dedupe_key(r.text) for r in base.validation + base.test}
+    evaluation_only = realistic.matcher()
     rows = []
     for row in _rows(_fetch(conn, task), set(base.labels), skipped):
         if dedupe_key(row.text) in held_out:
             skipped["held_out"] += 1
+        elif row.text in evaluation_only:
+            skipped["realistic"] += 1
         else:
             rows.append(row)
     feedback = Feedback(skipped=dict(sorted(skipped.items())))

@@ -1,9 +1,10 @@
 import type { Logger } from "pino";
 import type { Family } from "../manifest.js";
 import type { RegisteredVersion } from "../registry.js";
-import { loadModelVersion } from "../version.js";
-import { heldOutRows, type HeldOut } from "./held-out.js";
+import { loadModelVersion, type LoadedModel } from "../version.js";
+import { heldOutRows, type HeldOut, type HeldOutRow, type OfficialTest } from "./held-out.js";
 import { classificationReport, outOfScopeReport, type ClassificationReport, type OutOfScopeReport } from "./metrics.js";
+import { REALISTIC_TRUTH, type PreparedSet, type RealisticPredictions } from "./realistic.js";
 import { inBatches, oneAtATime, type SingleInquiryCost } from "./serving-cost.js";
 
 export interface EvaluationOptions {
@@ -12,6 +13,25 @@ export interface EvaluationOptions {
   /** How many test inquiries are timed one at a time. */
   readonly latencySample: number;
 }
+
+/** What a version is scored on besides its own held-out split. */
+export interface EvaluationExtras {
+  /** The realistic set through `clean`: every version of a model it labels predicts on it. */
+  readonly realistic?: PreparedSet;
+  /** classify's threshold for an intent version without an operating point (SWITCHBOARD_OUT_OF_SCOPE_THRESHOLD). */
+  readonly outOfScopeThreshold: number;
+  /** CLINC150's official test split, for the versions trained on CLINC150 (read once, when first asked). */
+  readonly officialTest?: () => Promise<OfficialTest>;
+}
+
+/** A version on CLINC150's official test split, or why not. */
+export type OfficialTestEvaluation =
+  | {
+      readonly sha256: string;
+      readonly test: ClassificationReport;
+      readonly outOfScope?: OutOfScopeReport;
+    }
+  | { readonly absent: string };
 
 export interface VersionEvaluation {
   readonly model: string;
@@ -24,6 +44,8 @@ export interface VersionEvaluation {
   readonly eceUncalibrated?: number;
   readonly majority: ClassificationReport;
   readonly outOfScope?: OutOfScopeReport;
+  /** CLINC150 models: the official test split, beside the halved-validation one above. */
+  readonly officialTest?: OfficialTestEvaluation;
   readonly oneAtATime: SingleInquiryCost;
   readonly batched: { readonly batchSize: number; readonly inquiriesPerSecond: number };
 }
@@ -68,52 +90,111 @@ export class HeldOutCache {
   }
 }
 
-/** Scores one version on its held-out test set through a real Node ONNX session, and measures its serving cost. */
+/** In-scope metrics of `rows`, and the out-of-scope ones at `threshold` when given. */
+async function scoreRows(
+  model: LoadedModel,
+  rows: readonly HeldOutRow[],
+  oosLabel: string,
+  threshold: number | undefined,
+  batchSize: number,
+): Promise<{ test: ClassificationReport; truth: string[]; outOfScope?: OutOfScopeReport; perSecond: number }> {
+  const labels = new Set(model.manifest.labels);
+  const inScope = rows.filter((row) => labels.has(row.label));
+  const outOfScope = rows.filter((row) => row.label === oosLabel);
+  const unknown = rows.length - inScope.length - outOfScope.length;
+  if (unknown > 0) throw new Error(`${unknown} test rows have labels the model does not know`);
+
+  const scored = await inBatches(
+    model,
+    inScope.map((row) => row.text),
+    batchSize,
+  );
+  const truth = inScope.map((row) => row.label);
+  const test = classificationReport(
+    truth,
+    scored.predictions.map((p) => p.label),
+    scored.predictions.map((p) => p.confidence),
+  );
+  let outOfScopeResult: OutOfScopeReport | undefined;
+  if (threshold !== undefined && outOfScope.length > 0) {
+    const refused = await inBatches(
+      model,
+      outOfScope.map((row) => row.text),
+      batchSize,
+    );
+    outOfScopeResult = outOfScopeReport(
+      threshold,
+      scored.predictions.map((p, i) => ({ truth: truth[i]!, predicted: p.label, confidence: p.confidence })),
+      refused.predictions.map((p) => p.confidence),
+    );
+  }
+  return { test, truth, ...(outOfScopeResult && { outOfScope: outOfScopeResult }), perSecond: scored.perSecond };
+}
+
+const CLINC150 = "clinc150";
+
+/**
+ * Scores one version on its held-out test set through a real Node ONNX session, and measures its
+ * serving cost; a CLINC150 version also on the official test split, and a version of a model the
+ * realistic set labels on that set (its predictions are returned for the report to combine).
+ */
 export async function evaluateVersion(
   registered: RegisteredVersion,
   heldOut: HeldOutCache,
   options: EvaluationOptions,
   log: Logger,
-): Promise<VersionEvaluation> {
+  extras: EvaluationExtras = { outOfScopeThreshold: 0.4 },
+): Promise<VersionEvaluation & { readonly realisticPredictions?: RealisticPredictions }> {
   const model = await loadModelVersion(registered.directory, log);
   try {
     const { manifest } = model;
     const split = await heldOut.get(registered.directory, manifest);
-    const labels = new Set(manifest.labels);
-    const inScope = split.rows.filter((row) => labels.has(row.label));
-    const outOfScope = split.rows.filter((row) => row.label === split.oosLabel);
-    const unknown = split.rows.length - inScope.length - outOfScope.length;
-    if (unknown > 0) throw new Error(`${unknown} held-out rows have labels the model does not know`);
-
-    const scored = await inBatches(
-      model,
-      inScope.map((row) => row.text),
-      options.batchSize,
-    );
-    const truth = inScope.map((row) => row.label);
-    const test = classificationReport(
-      truth,
-      scored.predictions.map((p) => p.label),
-      scored.predictions.map((p) => p.confidence),
-    );
+    const threshold = manifest.operating_point?.threshold;
+    const scored = await scoreRows(model, split.rows, split.oosLabel, threshold, options.batchSize);
+    const { test, truth } = scored;
+    const inScope = split.rows.filter((row) => row.label !== split.oosLabel);
     const majority = classificationReport(
       truth,
       truth.map(() => split.majority.label),
       truth.map(() => split.majority.share),
     );
+    const outOfScopeResult = scored.outOfScope;
 
-    let outOfScopeResult: OutOfScopeReport | undefined;
-    if (manifest.operating_point && outOfScope.length > 0) {
-      const refused = await inBatches(
+    let officialTest: OfficialTestEvaluation | undefined;
+    const datasetName = (manifest.dataset as { name?: unknown } | null | undefined)?.name;
+    if (datasetName === CLINC150 && extras.officialTest) {
+      const official = await extras.officialTest();
+      if ("absent" in official) officialTest = { absent: official.absent };
+      else {
+        const result = await scoreRows(model, official.rows, official.oosLabel, threshold, options.batchSize);
+        officialTest = {
+          sha256: official.sha256,
+          test: result.test,
+          ...(result.outOfScope && { outOfScope: result.outOfScope }),
+        };
+      }
+    }
+
+    let realisticPredictions: RealisticPredictions | undefined;
+    if (extras.realistic && REALISTIC_TRUTH[manifest.model]) {
+      const { predictions } = await inBatches(
         model,
-        outOfScope.map((row) => row.text),
+        extras.realistic.rows.map((row) => row.input),
         options.batchSize,
       );
-      outOfScopeResult = outOfScopeReport(
-        manifest.operating_point.threshold,
-        scored.predictions.map((p, i) => ({ truth: truth[i]!, predicted: p.label, confidence: p.confidence })),
-        refused.predictions.map((p) => p.confidence),
-      );
+      realisticPredictions = {
+        model: manifest.model,
+        family: manifest.family,
+        version: manifest.version,
+        stage: registered.stage,
+        predictions: predictions.map((p) => ({ label: p.label, confidence: p.confidence })),
+        ...(manifest.model === "intent" && {
+          threshold:
+            threshold === undefined
+              ? { value: extras.outOfScopeThreshold, source: "fallback" as const }
+              : { value: threshold, source: "operating point" as const },
+        }),
+      };
     }
     const latency = await oneAtATime(
       model,
@@ -130,8 +211,10 @@ export async function evaluateVersion(
       ...(calibration?.test_ece?.before !== undefined && { eceUncalibrated: calibration.test_ece.before }),
       majority,
       ...(outOfScopeResult && { outOfScope: outOfScopeResult }),
+      ...(officialTest && { officialTest }),
       oneAtATime: latency,
       batched: { batchSize: options.batchSize, inquiriesPerSecond: scored.perSecond },
+      ...(realisticPredictions && { realisticPredictions }),
     };
   } finally {
     await model.release();

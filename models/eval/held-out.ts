@@ -71,3 +71,48 @@ export async function heldOutRows(versionDir: string, env: NodeJS.ProcessEnv = p
     await rm(scratch, { recursive: true, force: true });
   }
 }
+
+/** CLINC150's official test split, or why it cannot be read here. */
+export type OfficialTest =
+  | { readonly rows: readonly HeldOutRow[]; readonly oosLabel: string; readonly sha256: string }
+  | { readonly absent: string };
+
+const OFFICIAL_TEST_SCRIPT = `
+import json, sys
+from training.datasets.base import OOS_LABEL
+from training.datasets import clinc150
+try:
+    rows = clinc150.official_test()
+except (OSError, ValueError) as error:
+    print(json.dumps({"absent": f"{type(error).__name__}: {error}"}))
+    sys.exit(0)
+with open(sys.argv[1], "w", encoding="utf-8") as out:
+    out.write(json.dumps({"oos_label": OOS_LABEL, "sha256": clinc150.OFFICIAL.url_sha256}) + "\\n")
+    for r in rows:
+        out.write(json.dumps({"text": r.text, "label": r.label}, ensure_ascii=False) + "\\n")
+print(json.dumps({"rows": len(rows)}))
+`;
+
+/**
+ * The official test split of CLINC150 (4,500 in-scope and 1,000 out-of-scope queries, without
+ * any that repeat a training query) from the canonical file, pinned by sha256 in
+ * `training/datasets/clinc150.py` (`OFFICIAL`): a local copy, the cache's, or a download.
+ */
+export async function clinc150OfficialTest(env: NodeJS.ProcessEnv = process.env): Promise<OfficialTest> {
+  const scratch = await mkdtemp(path.join(os.tmpdir(), "switchboard-clinc150-"));
+  const file = path.join(scratch, "official-test.jsonl");
+  try {
+    const { stdout } = await run("python3", ["-c", OFFICIAL_TEST_SCRIPT, file], {
+      cwd: REPO_ROOT,
+      env,
+      maxBuffer: 16 << 20,
+    });
+    const status = JSON.parse(stdout.trim().split("\n").at(-1)!) as { absent?: string };
+    if (status.absent !== undefined) return { absent: status.absent };
+    const [header, ...lines] = (await readFile(file, "utf8")).split("\n").filter((line) => line.length > 0);
+    const meta = JSON.parse(header!) as { oos_label: string; sha256: string };
+    return { oosLabel: meta.oos_label, sha256: meta.sha256, rows: lines.map((line) => JSON.parse(line) as HeldOutRow) };
+  } finally {
+    await rm(scratch, { recursive: true, force: true });
+  }
+}

@@ -1,5 +1,7 @@
 import type { VersionEvaluation, VersionFailure } from "./evaluate.js";
-import { BASELINE_ONLY_MODELS, P99_BUDGET_MS, QUALITY_TARGETS } from "./targets.js";
+import { ECE_BINS } from "./metrics.js";
+import type { RealisticReport } from "./realistic.js";
+import { BASELINE_ONLY_MODELS, P99_BUDGET_MS, QUALITY_TARGETS, REALISTIC_TARGETS } from "./targets.js";
 
 export type Evaluated = VersionEvaluation | VersionFailure;
 
@@ -35,12 +37,22 @@ export function table(header: readonly string[], rows: readonly (readonly string
   return [line(header), line(widths.map((w) => "-".repeat(w))), ...rows.map(line)].join("\n");
 }
 
-/** Every target of issue 3 against every evaluated family, production marked. */
-export function targetChecks(evaluated: readonly Evaluated[]): TargetCheck[] {
+/** Every target of issues 3 and 13 against every evaluated family, production marked. */
+export function targetChecks(evaluated: readonly Evaluated[], realistic?: RealisticReport): TargetCheck[] {
   const checks: TargetCheck[] = [];
   const ok = evaluated.filter((e): e is VersionEvaluation => !failed(e));
   for (const e of ok) {
     const base = { model: e.model, family: e.family, version: e.version, production: e.stage === "production" };
+    for (const target of REALISTIC_TARGETS.filter((t) => t.model === e.model)) {
+      const figures = target.figures(e, realistic);
+      if (figures === undefined) continue;
+      checks.push({
+        ...base,
+        target: target.description,
+        figure: figures.map((f) => `${f.name} ${fixed(f.value)}`).join(", "),
+        met: figures.every((f) => (f.atMost === undefined ? f.value >= f.atLeast! : f.value <= f.atMost)),
+      });
+    }
     for (const target of QUALITY_TARGETS.filter((t) => t.model === e.model)) {
       const values = target.metrics.map((m) => {
         const value = m.name === "accuracy" || m.name === "macroF1" ? e.test[m.name] : e.outOfScope?.[m.name];
@@ -80,10 +92,141 @@ export interface MachineLoad {
   readonly loadAverage: { readonly start: number; readonly end: number };
 }
 
+const share = (part: number, whole: number) => `${part} (${((100 * part) / whole).toFixed(1)} %)`;
+
+/** The realistic set's table: each version on its model's labels, then the production pipeline. */
+export function renderRealistic(report: RealisticReport): string {
+  const header = [
+    "model",
+    "family",
+    "version",
+    "stage",
+    "n",
+    "accuracy",
+    "acc en/other",
+    "macro-F1",
+    "ECE",
+    "majority acc",
+    "oos thr",
+    "oos recall",
+    "oos precision",
+    "in-scope acc@thr",
+    "department acc",
+    "served acc",
+  ];
+  const rows = report.versions.map((v) => [
+    v.model,
+    v.family,
+    v.version,
+    v.stage,
+    String(v.scores.n),
+    fixed(v.scores.accuracy),
+    `${fixed(v.accuracyByLanguage.english, 3)}/${fixed(v.accuracyByLanguage.other, 3)}`,
+    fixed(v.scores.macroF1),
+    fixed(v.scores.ece),
+    `${fixed(v.majority.accuracy)} (${v.majority.label})`,
+    v.outOfScope ? `${fixed(v.outOfScope.threshold, 3)} ${v.outOfScope.source}` : "-",
+    fixed(v.outOfScope?.recall),
+    fixed(v.outOfScope?.precision),
+    fixed(v.outOfScope?.inScopeAccuracy),
+    v.department ? `${fixed(v.department.accuracy)}${v.department.categoryFrom.includes(" ") ? " *" : ""}` : "-",
+    fixed(v.served?.accuracy),
+  ]);
+  const weakest = report.versions
+    .filter((v) => v.model === "intent")
+    .map((v) => {
+      const entries = Object.entries(v.scores.perClassRecall).sort(([a, x], [b, y]) => x - y || a.localeCompare(b));
+      return `  intent ${v.family} (weakest ${WEAKEST_SHOWN} of ${entries.length}): ${entries
+        .slice(0, WEAKEST_SHOWN)
+        .map(([label, r]) => `${label} ${r.toFixed(3)}`)
+        .join(", ")}`;
+    });
+  const lines = [
+    `Realistic set: ${report.n} inquiries written for the project (training/datasets/realistic, sha256 ${report.sha256.slice(0, 12)}), ` +
+      `${share(report.outOfScope, report.n)} out of scope, ${share(report.notEnglish, report.n)} not in English; each row through clean as served.`,
+    `Intent and category on the in-scope rows, sentiment and urgency on all; ECE over ${ECE_BINS} equal-width confidence bins; majority = the set's most frequent label.`,
+    "oos: out of scope at the intent version's operating point, or classify's fallback threshold (SWITCHBOARD_OUT_OF_SCOPE_THRESHOLD) when it has none; precision = refused rows that are out of scope.",
+    "department acc: route's decideRoute with the routing rules, on this intent version and the category version of its family (* production's: none of its family).",
+    "served acc: urgency as the pipeline serves it, the model's level raised by the text signals (processors/urgency; no repeat-contact history: every row is a first contact).",
+    "",
+    table(header, rows),
+    ...(weakest.length > 0 ? ["", "Per-class recall on the realistic set:", ...weakest] : []),
+  ];
+  const p = report.pipeline;
+  if (p) {
+    const reasons = Object.entries(p.reviewReasons)
+      .map(([reason, n]) => `${reason} ${n}`)
+      .join(", ");
+    lines.push(
+      "",
+      `Served pipeline (production: ${p.versions.join(", ")}), ${p.n} inquiries:`,
+      `  department ${fixed(p.department.accuracy)} (majority ${p.department.majority.label} ${fixed(p.department.majority.accuracy)}); ` +
+        `urgency as served ${fixed(p.urgency.accuracy)}, macro-F1 ${fixed(p.urgency.macroF1)} (majority ${p.urgency.majority.label} ${fixed(p.urgency.majority.accuracy)})`,
+      `  human review ${fixed(p.reviewRate, 3)} of the inquiries (${reasons || "no reasons"}); intent accuracy on the ${p.unflagged} not flagged ${fixed(p.unflaggedIntentAccuracy)}`,
+      `  clean's language detection ${fixed(p.languageAccuracy)} against the labelled language`,
+    );
+  }
+  if (report.skipped.length > 0)
+    lines.push(
+      "",
+      `Not scored on the realistic set: ${report.skipped.map((s) => `${s.model} (${s.reason})`).join("; ")}.`,
+    );
+  return lines.join("\n");
+}
+
+/** CLINC150 versions: the halved official validation split they were tested on, beside the official test split. */
+export function renderOfficialTest(evaluated: readonly Evaluated[]): string | undefined {
+  const clinc = evaluated.filter((e): e is VersionEvaluation => !failed(e) && e.officialTest !== undefined);
+  if (clinc.length === 0) return undefined;
+  const absent = clinc.find((e) => "absent" in e.officialTest!);
+  const present = clinc.find((e) => !("absent" in e.officialTest!));
+  const header = [
+    "model",
+    "family",
+    "version",
+    "stage",
+    "split",
+    "n",
+    "accuracy",
+    "macro-F1",
+    "ECE",
+    "oos recall",
+    "in-scope acc@thr",
+  ];
+  const rows: string[][] = [];
+  for (const e of clinc) {
+    const split = (name: string, test: VersionEvaluation["test"], oos: VersionEvaluation["outOfScope"]) => [
+      e.model,
+      e.family,
+      e.version,
+      e.stage,
+      name,
+      `${test.n}+${oos?.outOfScope ?? 0}`,
+      fixed(test.accuracy),
+      fixed(test.macroF1),
+      fixed(test.ece),
+      fixed(oos?.oosRecall),
+      fixed(oos?.inScopeAccuracy),
+    ];
+    rows.push(split("halved validation", e.test, e.outOfScope));
+    const official = e.officialTest!;
+    if ("absent" in official) rows.push([e.model, e.family, e.version, e.stage, "official test", "absent"]);
+    else rows.push(split("official test", official.test, official.outOfScope));
+  }
+  const officialSha = present && !("absent" in present.officialTest!) ? present.officialTest!.sha256 : undefined;
+  return [
+    officialSha
+      ? `CLINC150 official test split (data_full.json, sha256 ${officialSha}; official test queries that repeat a training query are left out), beside the halved official validation split the versions were tested on; n = in scope + out of scope, oos figures at the version's operating point:`
+      : `CLINC150 official test split: the canonical file is not on this machine (${absent && "absent" in absent.officialTest! ? absent.officialTest.absent : "absent"}); only the halved validation split is reported.`,
+    table(header, rows),
+  ].join("\n");
+}
+
 export function renderReport(
   evaluated: readonly Evaluated[],
   checks: readonly TargetCheck[],
   machine: MachineLoad,
+  realistic?: RealisticReport,
 ): string {
   const header = [
     "model",
@@ -156,6 +299,7 @@ export function renderReport(
     ["model", "family", "target", "figure", "met"],
     checks.map((c) => [c.model, c.family + (c.production ? " *" : ""), c.target, c.figure, c.met ? "met" : "NOT met"]),
   );
+  const official = renderOfficialTest(evaluated);
   return [
     "Held-out test split, through onnxruntime-node (1 intra-op thread); latency = predict() of one inquiry, tokenization included.",
     "In-scope rows only for accuracy/macro-F1/ECE; out-of-scope figures at the manifest's operating point (refused in-scope queries count as errors).",
@@ -165,8 +309,10 @@ export function renderReport(
     "",
     "Per-class recall:",
     ...recall,
+    ...(official ? ["", official] : []),
+    ...(realistic ? ["", renderRealistic(realistic)] : []),
     "",
-    "Targets (issue 3; * = production):",
+    "Targets (issues 3 and 13; * = production):",
     targets,
   ].join("\n");
 }

@@ -2,7 +2,12 @@
 
 The local copy has no official test split, so the official validation split is halved
 (stratified) into our validation and test. Out-of-scope rows are never trained on: `oos_val`
-picks the operating threshold (validation) and `oos_train` is the held-out out-of-scope test."""
+picks the operating threshold (validation) and `oos_train` is the held-out out-of-scope test.
+
+The publisher's canonical file (`data_full.json`, pinned below) also holds the official test
+split, 4,500 in-scope queries and 1,000 out-of-scope ones: `official_test` reads it for
+`npm run eval`, never for training. Its train, val, oos_train and oos_val parts are the local
+copy's, row for row, so either file gives the same training split."""
 
 from __future__ import annotations
 
@@ -25,6 +30,17 @@ SOURCE = Source(
     local="clinc150/clinc150_train_val.json",
     local_sha256="85ffc53e88876cea5280ed07abd3fd9f8ad1fcab18bb694a17b2306ee399dfac",
     url="https://raw.githubusercontent.com/clinc/oos-eval/master/data/data_full.json",
+    # data/data_full.json of github.com/clinc/oos-eval at 828f809 (its latest commit).
+    url_sha256="36923c3705a59e08fe9c3883d8bc2dd966ef93e22cb78ac41171782a698d56e0",
+)
+
+# The same canonical file, for its official test split: a local copy beside the train/val one,
+# else the cache's download (SWITCHBOARD_CACHE_DIR/datasets/<sha256>/data_full.json).
+OFFICIAL = Source(
+    local="clinc150/data_full.json",
+    local_sha256="36923c3705a59e08fe9c3883d8bc2dd966ef93e22cb78ac41171782a698d56e0",
+    url=SOURCE.url,
+    url_sha256="36923c3705a59e08fe9c3883d8bc2dd966ef93e22cb78ac41171782a698d56e0",
 )
 
 
@@ -51,3 +67,15 @@ def load(seed: int, limit: int | None = None, root: Path | None = None) -> Split
         in_scope, test_size=0.5, stratify=[r.label for r in in_scope], random_state=seed
     )
     return Split("clinc150", train, val + oos_val, test + oos_test, sorted({r.label for r in train}))
+
+
+def official_test(root: Path | None = None) -> list[Example]:
+    """The official test split: `test` (in scope) then `oos_test` (labelled OOS_LABEL),
+    deduplicated, without any text of the official train split. Raises FileNotFoundError (or
+    the download's error) when the canonical file is neither local, cached nor downloadable."""
+    with OFFICIAL.resolve(root).open(encoding="utf-8") as handle:
+        data = json.load(handle)
+    seen = {dedupe_key(text) for text, _ in data["train"]}
+    in_scope = deduplicate([Example(text, intent) for text, intent in data["test"]])
+    oos = deduplicate([Example(text, OOS_LABEL) for text, _ in data["oos_test"]])
+    return [r for r in in_scope + oos if dedupe_key(r.text) not in seen]

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from training.datasets import realistic
 from training.datasets.base import Example, Split, balanced_subsample, deduplicate, sha256_file, stratified_split
 
 # A class needs a row in each of validation and test and most of its rows in train: with
@@ -108,6 +109,11 @@ def read(spec: DataSpec) -> TeamData:
         raise DataFileError(f"{path}: unknown format {path.suffix!r}; use .csv (with a header row) or .jsonl")
     if not path.is_file():
         raise DataFileError(f"cannot read the data file {path}: no such file")
+    if realistic.is_realistic_file(path):
+        raise DataFileError(
+            f"{path} is the realistic evaluation set (training/datasets/realistic): it is never trained on, "
+            "only `npm run eval` reads it"
+        )
     records, columns = _records(path, fmt)
     if not records:
         raise DataFileError(f"{path} has no rows")

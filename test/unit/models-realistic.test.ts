@@ -1,0 +1,169 @@
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import path from "node:path";
+import { beforeAll, describe, expect, it } from "vitest";
+import { loadConfig } from "../../config/settings.js";
+import {
+  prepareRealistic,
+  realisticReport,
+  type PreparedSet,
+  type RealisticPredictions,
+} from "../../models/eval/realistic.js";
+import {
+  loadRealisticSet,
+  rowProblems,
+  type RealisticRow,
+  type RealisticSet,
+} from "../../models/eval/realistic-set.js";
+import { renderRealistic } from "../../models/eval/report.js";
+import { loadRulesFile } from "../../processors/route/rules-file.js";
+import type { RoutingRules } from "../../processors/route/rules.js";
+
+const config = loadConfig();
+let set: RealisticSet;
+let rules: RoutingRules;
+
+beforeAll(async () => {
+  set = await loadRealisticSet();
+  rules = await loadRulesFile(config.routingRules);
+});
+
+/** The routing rules' department for a row's true intent (route's departmentOf on the truth). */
+function rulesDepartment(row: RealisticRow): string {
+  if (row.intent === set.labels.out_of_scope) return rules.defaultDepartment.name;
+  return (rules.intents.get(row.intent) ?? rules.categories.get(row.category!.toLowerCase()) ?? rules.defaultDepartment)
+    .name;
+}
+
+describe("the realistic evaluation set", () => {
+  it("loads with unique ids and keeps its shares: size, a tenth out of scope, a tenth or more not in English", () => {
+    const { rows, labels } = set;
+    expect(rows.length).toBeGreaterThanOrEqual(labels.shares.min_rows);
+    expect(new Set(rows.map((r) => r.id)).size).toBe(rows.length);
+    const oos = rows.filter((r) => r.intent === labels.out_of_scope).length / rows.length;
+    expect(oos).toBeGreaterThanOrEqual(labels.shares.out_of_scope[0]);
+    expect(oos).toBeLessThanOrEqual(labels.shares.out_of_scope[1]);
+    expect(rows.filter((r) => r.language !== "en").length / rows.length).toBeGreaterThanOrEqual(
+      labels.shares.min_not_english,
+    );
+    expect(new Set(rows.map((r) => r.intent))).toEqual(new Set([...Object.keys(labels.intents), labels.out_of_scope]));
+    expect(new Set(rows.map((r) => r.language))).toEqual(new Set(labels.languages));
+    expect(set.sha256).toMatch(/^[0-9a-f]{64}$/);
+  });
+
+  it("has the routing rules' departments, each row the rules' one for its intent unless a note says why", () => {
+    expect(new Set(set.labels.departments)).toEqual(new Set(rules.departments.keys()));
+    for (const row of set.rows) {
+      if (row.department === rulesDepartment(row)) expect(row.note, row.id).toBeUndefined();
+      else expect(row.note, `${row.id}: ${row.department} vs ${rulesDepartment(row)}`).toBeDefined();
+    }
+  });
+
+  it("has the served models' intents and categories (every intent and category version on this machine)", () => {
+    for (const [model, labels] of [
+      ["intent", Object.keys(set.labels.intents)],
+      ["category", [...new Set(Object.values(set.labels.intents))]],
+    ] as const) {
+      const dir = path.join(config.modelsDir, model);
+      if (!existsSync(dir)) continue;
+      for (const version of readdirSync(dir)) {
+        const manifest = path.join(dir, version, "manifest.json");
+        if (!existsSync(manifest)) continue;
+        const known = (JSON.parse(readFileSync(manifest, "utf8")) as { labels: string[] }).labels;
+        expect(new Set(known), manifest).toEqual(new Set(labels));
+      }
+    }
+  });
+
+  it("refuses rows outside the label spaces", () => {
+    const good = set.rows[0]!;
+    expect(rowProblems(good, set.labels)).toEqual([]);
+    expect(rowProblems({ ...good, intent: "where_is_my_parcel" }, set.labels)[0]).toMatch(/neither a served intent/);
+    expect(rowProblems({ ...good, category: "REFUND" }, set.labels)[0]).toMatch(/is not track_order's \(ORDER\)/);
+    expect(rowProblems({ ...good, intent: "out_of_scope" }, set.labels)[0]).toMatch(/no category/);
+    expect(rowProblems({ ...good, language: "it" }, set.labels)[0]).toMatch(/language "it"/);
+    expect(rowProblems({ ...good, department: "sales" }, set.labels)[0]).toMatch(/department "sales"/);
+  });
+});
+
+describe("the realistic report", () => {
+  let prepared: PreparedSet;
+  beforeAll(async () => {
+    prepared = await prepareRealistic(set);
+  });
+
+  /** Predictions that are the truth: what a perfect version of each model would say. */
+  function perfect(model: string, label: (row: RealisticRow) => string, confidence = () => 0.9): RealisticPredictions {
+    return {
+      model,
+      family: "linear",
+      version: `${model}-perfect`,
+      stage: "production",
+      predictions: prepared.rows.map(({ row }) => ({ label: label(row), confidence: confidence() })),
+    };
+  }
+
+  it("runs every row through clean as served: model input, language, urgency signals", () => {
+    expect(prepared.rows).toHaveLength(set.rows.length);
+    // The quoted message below a reply is not part of what the models see.
+    const reply = prepared.rows.find(({ row }) => row.id === "rs-0006")!;
+    expect(reply.row.body).toContain("Good news! Your order 70114 is on its way.");
+    expect(reply.input).not.toContain("Good news!");
+    const languages = prepared.rows.filter(({ row, cleaned }) => cleaned.language === row.language).length;
+    expect(languages / prepared.rows.length).toBeGreaterThan(0.9);
+    expect(prepared.rows.some(({ signals }) => signals.includes("asap"))).toBe(true);
+  });
+
+  it("scores perfect models as perfect, the department up to the rules' reach, out of scope at the threshold", () => {
+    const oos = set.labels.out_of_scope;
+    const intent: RealisticPredictions = {
+      ...perfect("intent", (row) => (row.intent === oos ? "complaint" : row.intent)),
+      predictions: prepared.rows.map(({ row }) =>
+        row.intent === oos ? { label: "complaint", confidence: 0.1 } : { label: row.intent, confidence: 0.9 },
+      ),
+      threshold: { value: 0.4, source: "fallback" },
+    };
+    const predicted = [
+      intent,
+      perfect("category", (row) => row.category ?? "FEEDBACK"),
+      perfect("sentiment", (row) => row.sentiment),
+      // The urgency model knows low/medium/high; critical comes from the signals, or not at all.
+      perfect("urgency", (row) => (row.urgency === "critical" ? "high" : row.urgency)),
+    ];
+    const report = realisticReport(
+      prepared,
+      predicted,
+      ["intent", "category", "sentiment", "urgency", "intent-clinc150"],
+      rules,
+    );
+    const of = (model: string) => report.versions.find((v) => v.model === model)!;
+
+    expect(report.n).toBe(set.rows.length);
+    expect(of("intent").scores.accuracy).toBe(1);
+    expect(of("intent").scores.n).toBe(set.rows.length - report.outOfScope);
+    expect(of("intent").outOfScope).toMatchObject({
+      recall: 1,
+      precision: 1,
+      inScopeAccuracy: 1,
+      refused: report.outOfScope,
+    });
+    const reachable = set.rows.filter((row) => row.note === undefined).length / set.rows.length;
+    expect(of("intent").department!.accuracy).toBeCloseTo(reachable, 12);
+    expect(of("category").scores.accuracy).toBe(1);
+    expect(of("sentiment").scores.accuracy).toBe(1);
+    // ECE of right answers at 0.9 confidence: |1 − 0.9|.
+    expect(of("sentiment").scores.ece).toBeCloseTo(0.1, 6);
+    const critical = set.rows.filter((row) => row.urgency === "critical").length;
+    expect(of("urgency").scores.accuracy).toBeCloseTo(1 - critical / set.rows.length, 12);
+    expect(of("urgency").majority).toMatchObject({ label: "low" });
+
+    expect(report.pipeline!.department.accuracy).toBeCloseTo(reachable, 12);
+    expect(report.pipeline!.reviewReasons["out_of_scope"]).toBe(report.outOfScope);
+    expect(report.pipeline!.reviewReasons["unsupported_language"]).toBeGreaterThan(0);
+    expect(report.skipped).toEqual([{ model: "intent-clinc150", reason: "CLINC150's 150 intents are not the shop's" }]);
+
+    const text = renderRealistic(report);
+    expect(text).toContain(`sha256 ${set.sha256.slice(0, 12)}`);
+    expect(text).toContain("ECE over 15 equal-width confidence bins");
+    expect(text).toContain("Served pipeline (production:");
+  });
+});
