@@ -117,6 +117,12 @@ async function settledFigures(url: string): Promise<GatewayFigures> {
   return previous;
 }
 
+/** Memory the kernel holds for TCP sockets, every process's (/proc/net/sockstat counts pages). */
+function kernelTcpBytes(): number {
+  const pages = Number(/^TCP: .* mem (\d+)/m.exec(readFileSync("/proc/net/sockstat", "utf8"))?.[1] ?? Number.NaN);
+  return pages * 4096;
+}
+
 async function redisUsedMemory(redis: Redis): Promise<number> {
   const info = await redis.info("memory");
   return Number(/^used_memory:(\d+)/m.exec(info)?.[1] ?? Number.NaN);
@@ -265,13 +271,17 @@ async function main(): Promise<void> {
     // (i) idle sockets
     const warm = await clients.request<Opened>({ cmd: "open", url: chat.wsUrl, tokens: tokens.slice(0, WARM).map((t) => t.token), concurrency: CONCURRENCY, localAddresses: sourceAddresses }, "opened");
     if (warm.failed > 0) throw new Error(`${warm.failed} of ${WARM} warm-up sockets failed: ${warm.firstError}`);
+    // Measured as the "after" figures are: past two heartbeats of idle sockets, RSS holding still.
+    await sleep(2 * HEARTBEAT_MS + 1_000);
     const gatewayBefore = await settledFigures(chat.url);
     const redisBefore = await redisUsedMemory(redis);
+    const kernelBefore = kernelTcpBytes();
     const opened = await clients.request<Opened>({ cmd: "open", url: chat.wsUrl, tokens: tokens.slice(WARM).map((t) => t.token), concurrency: CONCURRENCY, localAddresses: sourceAddresses }, "opened");
     // Idle through two heartbeats (a socket that missed a pong would be closed by now), then measured.
     await sleep(2 * HEARTBEAT_MS + 1_000);
     const gatewayAfter = await settledFigures(chat.url);
     const redisAfter = await redisUsedMemory(redis);
+    const kernelAfter = kernelTcpBytes();
     const measured = opened.opened;
     const idle = {
       held: opened.open,
@@ -286,13 +296,17 @@ async function main(): Promise<void> {
       clientRssPerSocket: (opened.after.rss - opened.before.rss) / measured,
       clientHeapPerSocket: (opened.after.heapUsed - opened.before.heapUsed) / measured,
       redisPerSession: (redisAfter - redisBefore) / measured,
+      kernelTcpPerConnection: (kernelAfter - kernelBefore) / measured,
+      loadAverage: os.loadavg(),
     };
     console.log(`\n(i) ${idle.held} idle sockets held (${idle.failed} failed to open${idle.firstError ? `: ${idle.firstError}` : ""}), opened at ${Math.round(measured / opened.seconds)}/s; the gateway counts ${idle.gatewaySessions} sessions and ${idle.gatewayOpenFds} open descriptors`);
     console.table([
-      { side: "gateway (its /metrics)", "RSS KB / socket": kb(idle.gatewayRssPerSocket), "heap KB / socket": kb(idle.gatewayHeapPerSocket), "RSS MB total": mb(gatewayAfter.rss) },
-      { side: "clients (ws, own process, after GC)", "RSS KB / socket": kb(idle.clientRssPerSocket), "heap KB / socket": kb(idle.clientHeapPerSocket), "RSS MB total": mb(opened.after.rss) },
-      { side: "Redis (the session's keys)", "RSS KB / socket": kb(idle.redisPerSession), "heap KB / socket": "", "RSS MB total": mb(redisAfter) },
+      { side: "gateway RSS (its /metrics)", "KB / socket": kb(idle.gatewayRssPerSocket), "heap KB / socket": kb(idle.gatewayHeapPerSocket), "MB in all": mb(gatewayAfter.rss) },
+      { side: "clients RSS (ws, own process, after GC)", "KB / socket": kb(idle.clientRssPerSocket), "heap KB / socket": kb(idle.clientHeapPerSocket), "MB in all": mb(opened.after.rss) },
+      { side: "Redis (the session's keys, used_memory)", "KB / socket": kb(idle.redisPerSession), "heap KB / socket": "", "MB in all": mb(redisAfter) },
+      { side: "kernel (TCP buffers of both ends, /proc/net/sockstat)", "KB / socket": kb(idle.kernelTcpPerConnection), "heap KB / socket": "", "MB in all": mb(kernelAfter) },
     ]);
+    console.log(`load average (1, 5, 15 min) ${idle.loadAverage.map((l) => l.toFixed(1)).join(", ")} on ${os.cpus().length} cores`);
 
     // (ii) message → reply
     await clients.request({ cmd: "close", keep: ACTIVE }, "closed");
@@ -307,6 +321,7 @@ async function main(): Promise<void> {
       "loaded",
     );
     const gatewayLoad = await gatewayFigures(chat.url);
+    const loadAverage = os.loadavg();
     const cpuPercent = ((gatewayLoad.cpuSeconds - cpuBefore) / ((Date.now() - loadStarted) / 1000)) * 100;
     await responses.close();
 
@@ -345,6 +360,7 @@ async function main(): Promise<void> {
       duplicates,
       errors: loaded.errors,
       gatewayCpuPercent: cpuPercent,
+      loadAverage,
       gatewayRssDuringLoad: gatewayLoad.rss,
       chat: chatStats,
       pipeline: pipelineStats,
@@ -355,7 +371,8 @@ async function main(): Promise<void> {
     };
     console.log(
       `\n(ii) ${RATE} messages/s over ${ACTIVE} sockets for ${SECONDS} s: ${load.offered} sent in ${load.sendSeconds.toFixed(1)} s, ${acked} acknowledged, ${load.answered} answered on the socket, ` +
-        `${duplicates} answered twice, errors ${JSON.stringify(loaded.errors)}; the gateway used ${cpuPercent.toFixed(1)} % of a core, RSS ${mb(gatewayLoad.rss)} MB`,
+        `${duplicates} answered twice, errors ${JSON.stringify(loaded.errors)}; the gateway used ${cpuPercent.toFixed(1)} % of a core, RSS ${mb(gatewayLoad.rss)} MB; ` +
+        `load average ${loadAverage.map((l) => l.toFixed(1)).join(", ")} on ${os.cpus().length} cores`,
     );
     const row = (what: string, s: ReturnType<typeof stats>) => ({ latency: what, n: s.n, "p50 ms": s.p50, "p95 ms": s.p95, "p99 ms": s.p99, "max ms": s.max });
     console.table([
