@@ -7,7 +7,7 @@ import { IntakeUnavailableError, type Intake } from "../intake.js";
 import type { ConnectorMetrics } from "../metrics.js";
 import type { ChatMetrics } from "./metrics.js";
 import { CLOSE, FrameError, parseFrame, type ClientFrame, type CloseReason, type ErrorCode } from "./protocol.js";
-import { CLAIM_TTL_MS, parseStored, type ChatStore, type MailboxEntry, type StoredMessage } from "./store.js";
+import { CLAIM_TTL_MS, compareReplyIds, parseStored, type ChatStore, type MailboxEntry, type StoredMessage } from "./store.js";
 import { ChatTokenError, verifyChatToken, type ChatSession } from "./tokens.js";
 
 /**
@@ -25,6 +25,8 @@ export const HELLO_TIMEOUT_MS = 5_000;
 const PAGE = 50;
 /** Frames a socket may have waiting to be handled; more are refused (rate_limited) rather than queued. */
 const MAX_QUEUED_FRAMES = 32;
+/** Frames a socket may send per second (a person types, a page confirms a resume's replies); more are dropped unread. */
+const MAX_FRAMES_PER_SECOND = 200;
 /** How long a close handshake may take before the socket is cut (a client that stopped reading never answers). */
 const CLOSE_GRACE_MS = 5_000;
 /** How long a resent message waits for the first send of it, still in flight elsewhere, to finish. */
@@ -77,6 +79,12 @@ interface Connection {
   /** Inquiries acknowledged on this socket whose reply has not come yet: the assistant is "typing". */
   readonly awaiting: Set<string>;
   closeReason?: CloseReason;
+  /** The socket's close event has fired: nothing may register it any more. */
+  gone: boolean;
+  /** The highest reply id confirmed and not yet recorded, and whether a recording is under way. */
+  readonly receipts: { latest: string | undefined; busy: boolean };
+  /** Frames in the current one-second window, against MAX_FRAMES_PER_SECOND. */
+  frameWindow: { second: number; count: number };
   /** For the sockets gauge: waiting for hello, holding a session, or closing (the close handshake under way). */
   state: "hello" | "session" | "closing";
   queue: Promise<void>;
@@ -202,7 +210,11 @@ export function createGateway(options: GatewayOptions): Gateway {
       conn.log.warn({ err: errorMessage(error) }, "session not opened: redis unavailable");
       return closeWith(conn, CLOSE.internal, "error", "unavailable: try again shortly");
     }
-    if (conn.closeReason) return;
+    // The client may have gone, or been closed, while Redis answered.
+    if (conn.closeReason || conn.gone) {
+      if (conn.gone) store.detach(session.sessionId, conn.id).catch(() => undefined);
+      return;
+    }
     conn.session = session;
     conn.timers.forEach(clearTimeout);
     conn.timers.length = 0;
@@ -219,7 +231,8 @@ export function createGateway(options: GatewayOptions): Gateway {
     if (attached.openedBefore) metrics.resumes.inc();
     conn.log.info({ sessionId: session.sessionId, resumed: attached.openedBefore, cursor: conn.cursor }, "session opened");
     send(conn, { type: "welcome", session_id: session.sessionId, instance: settings.instanceId, resumed: attached.openedBefore });
-    await drain(conn);
+    // Not awaited: the frames after the hello (messages) need not wait for a long mailbox to be written.
+    void drain(conn);
   };
 
   /** Waits for a send of this client id still in flight (on any instance) to finish. */
@@ -310,15 +323,43 @@ export function createGateway(options: GatewayOptions): Gateway {
     }
   };
 
-  const handleFrame = async (conn: Connection, data: RawData, isBinary: boolean) => {
-    let frame: ClientFrame;
+  /** What a frame says, or why it cannot be taken (thrown errors other than FrameError are bugs). */
+  const readFrame = (data: RawData, isBinary: boolean): ClientFrame | FrameError => {
     try {
       if (isBinary) throw new FrameError("invalid_message", "frames are JSON text, not binary");
-      frame = parseFrame(Buffer.isBuffer(data) ? data.toString("utf8") : Buffer.concat(Array.isArray(data) ? data : [Buffer.from(data)]).toString("utf8"));
+      return parseFrame(Buffer.isBuffer(data) ? data.toString("utf8") : Buffer.concat(Array.isArray(data) ? data : [Buffer.from(data)]).toString("utf8"));
     } catch (error) {
-      if (!(error instanceof FrameError)) throw error;
-      if (!conn.session) return closeWith(conn, CLOSE.noHello, "no_hello", `expected hello: ${error.message}`.slice(0, 120));
-      return sendError(conn, error.code, error.message, { clientId: error.clientId });
+      if (error instanceof FrameError) return error;
+      throw error;
+    }
+  };
+
+  /**
+   * Records the customer's receipts, coalesced: one Redis call at a time per socket, for the
+   * highest id confirmed meanwhile (a resume of a hundred replies is confirmed a hundred times).
+   */
+  const receipt = (conn: Connection, session: ChatSession, id: string) => {
+    if (!conn.receipts.latest || compareReplyIds(id, conn.receipts.latest) > 0) conn.receipts.latest = id;
+    if (conn.receipts.busy) return;
+    conn.receipts.busy = true;
+    void (async () => {
+      for (let next = conn.receipts.latest; next; next = conn.receipts.latest) {
+        conn.receipts.latest = undefined;
+        try {
+          await store.ack(session.sessionId, next);
+        } catch (error) {
+          // Only the server-side cursor lags: the client's own resume_after still says where it stands.
+          conn.log.debug({ err: errorMessage(error) }, "receipt not recorded");
+        }
+      }
+      conn.receipts.busy = false;
+    })();
+  };
+
+  const handleFrame = async (conn: Connection, frame: ClientFrame | FrameError) => {
+    if (frame instanceof FrameError) {
+      if (!conn.session) return closeWith(conn, CLOSE.noHello, "no_hello", `expected hello: ${frame.message}`.slice(0, 120));
+      return sendError(conn, frame.code, frame.message, { clientId: frame.clientId });
     }
     metrics.messages.inc({ direction: "in", type: frame.type });
     const session = conn.session;
@@ -335,13 +376,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         // The customer is typing: nobody listens for it yet (an agent's view of it would subscribe here).
         return;
       case "received":
-        try {
-          await store.ack(session.sessionId, frame.id);
-        } catch (error) {
-          // Only the server-side cursor lags: the client's own resume_after still says where it stands.
-          conn.log.debug({ err: errorMessage(error) }, "receipt not recorded");
-        }
-        return;
+        return receipt(conn, session, frame.id);
     }
   };
 
@@ -375,6 +410,9 @@ export function createGateway(options: GatewayOptions): Gateway {
         queue: Promise.resolve(),
         queued: 0,
         resuming: false,
+        gone: false,
+        receipts: { latest: undefined, busy: false },
+        frameWindow: { second: 0, count: 0 },
         state: "hello",
         timers: [],
       };
@@ -392,14 +430,30 @@ export function createGateway(options: GatewayOptions): Gateway {
         conn.log.info({ err: error.message, code: error.code }, "socket error");
       });
       socket.on("message", (data, isBinary) => {
+        const second = Math.floor(Date.now() / 1000);
+        if (conn.frameWindow.second !== second) conn.frameWindow = { second, count: 0 };
+        conn.frameWindow.count += 1;
+        if (conn.frameWindow.count > MAX_FRAMES_PER_SECOND) {
+          if (!conn.session) return closeWith(conn, CLOSE.noHello, "no_hello", "frames before hello");
+          // Told once per window, not once per frame: the answers must not outgrow the flood.
+          if (conn.frameWindow.count === MAX_FRAMES_PER_SECOND + 1) sendError(conn, "rate_limited", `more than ${MAX_FRAMES_PER_SECOND} frames a second; frames dropped`, { retryAfterMs: 1_000 });
+          return;
+        }
+        const frame = readFrame(data, isBinary);
+        // Receipts and typing notices cost nothing to wait for: taken at once, never queued behind a message being published.
+        if (conn.session && !(frame instanceof FrameError) && (frame.type === "received" || frame.type === "typing")) {
+          metrics.messages.inc({ direction: "in", type: frame.type });
+          if (frame.type === "received") receipt(conn, conn.session, frame.id);
+          return;
+        }
         if (conn.queued >= MAX_QUEUED_FRAMES) {
           if (!conn.session) return closeWith(conn, CLOSE.noHello, "no_hello", "frames before hello");
-          return sendError(conn, "rate_limited", "too many frames at once; wait for the answers", { retryAfterMs: 1_000 });
+          return sendError(conn, "rate_limited", "too many messages at once; wait for their acks", { retryAfterMs: 1_000 });
         }
         conn.queued += 1;
         // One frame at a time, in order: a hello is settled before the frames after it, messages are published in the order sent.
         conn.queue = conn.queue
-          .then(() => handleFrame(conn, data, isBinary))
+          .then(() => handleFrame(conn, frame))
           .catch((error: unknown) => {
             conn.log.error({ err: errorMessage(error) }, "frame failed");
             closeWith(conn, CLOSE.internal, "error", "internal error");
@@ -409,6 +463,7 @@ export function createGateway(options: GatewayOptions): Gateway {
           });
       });
       socket.on("close", (code: number) => {
+        conn.gone = true;
         conn.timers.forEach(clearTimeout);
         connections.delete(conn);
         const reason: CloseReason = conn.closeReason ?? (code === CLOSE.tooBig ? "too_big" : "client");

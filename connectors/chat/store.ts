@@ -143,6 +143,14 @@ export type MessageClaim =
 /** A stream id: `<ms>-<seq>`. */
 export const REPLY_ID = /^\d{1,20}-\d{1,20}$/;
 
+/** Orders two reply ids (stream ids) as the mailbox does. */
+export function compareReplyIds(a: string, b: string): number {
+  const [am, as] = a.split("-").map(BigInt) as [bigint, bigint];
+  const [bm, bs] = b.split("-").map(BigInt) as [bigint, bigint];
+  if (am !== bm) return am < bm ? -1 : 1;
+  return as === bs ? 0 : as < bs ? -1 : 1;
+}
+
 export function parseStored(raw: string): StoredMessage {
   const [state, ...rest] = raw.split("|");
   // p|<token>|<inquiry id>|<received at>; d|… and f|…: <inquiry id>|<received at>.

@@ -3,6 +3,7 @@ import { SchemaRegistry } from "@kafkajs/confluent-schema-registry";
 import type { Kafka, Producer } from "kafkajs";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { schemaRegistryOptions } from "../../config/security.js";
+import { compareReplyIds } from "../../connectors/chat/store.js";
 import { mintChatToken } from "../../connectors/chat/tokens.js";
 import type { AgentReply, InquiryEnvelope, InquiryReceived, InquiryResponse } from "../../schemas/types.generated.js";
 import { createTopicCodec, type TopicCodec } from "../../streams/codec.js";
@@ -453,8 +454,8 @@ describe("two instances", () => {
     expect([...texts].sort()).toEqual(missed.map((r) => r.text).sort());
     expect(texts.filter((t) => t.startsWith("missed from an agent"))).toEqual(["missed from an agent 0", "missed from an agent 1", "missed from an agent 2"]);
     const ids = back.replies().map((f) => f.id as string);
-    expect(ids).toEqual([...ids].sort(compareIds));
-    expect(ids.every((id) => compareIds(id, lastSeen) > 0)).toBe(true);
+    expect(ids).toEqual([...ids].sort(compareReplyIds));
+    expect(ids.every((id) => compareReplyIds(id, lastSeen) > 0)).toBe(true);
     // No second copy comes later either (a redelivered record finds its reply in the mailbox).
     const marker = draft(sessionId, randomUUID(), "marker");
     await writeDrafts(marker);
@@ -482,9 +483,3 @@ describe("shutdown", () => {
     expect(two.proc.child.exitCode).toBe(0);
   });
 });
-
-function compareIds(a: string, b: string): number {
-  const [am, as] = a.split("-").map(BigInt) as [bigint, bigint];
-  const [bm, bs] = b.split("-").map(BigInt) as [bigint, bigint];
-  return am === bm ? Number(as - bs) : am < bm ? -1 : 1;
-}
