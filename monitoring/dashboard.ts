@@ -18,6 +18,11 @@ const PANELS: readonly { title: string; expr: string; unit: string }[] = [
   { title: "Record age at commit p99", expr: "histogram_quantile(0.99, sum by (le, processor) (rate(switchboard_record_age_seconds_bucket{processor=~\"$processor\"}[1m])))", unit: "s" },
   { title: "Aborted transactions / s", expr: "sum by (processor) (rate(switchboard_transactions_total{outcome=\"abort\",processor=~\"$processor\"}[5m]))", unit: "ops" },
   { title: "Errors / s by class", expr: "sum by (processor, error_class) (rate(switchboard_errors_total{processor=~\"$processor\"}[5m]))", unit: "ops" },
+  // The chat gateway (connectors/chat): every instance, whatever processors are chosen above.
+  { title: "Chat sockets by state", expr: "sum by (state) (switchboard_chat_sockets)", unit: "short" },
+  { title: "Chat reply latency p99 by author", expr: "histogram_quantile(0.99, sum by (le, author) (rate(switchboard_chat_reply_latency_seconds_bucket[5m])))", unit: "s" },
+  { title: "Chat frames / s by direction and type", expr: "sum by (direction, type) (rate(switchboard_chat_messages_total[1m]))", unit: "ops" },
+  { title: "Chat closes / s by reason", expr: "sum by (reason) (rate(switchboard_chat_closes_total[5m]))", unit: "ops" },
 ];
 
 export function dashboard(): object {
