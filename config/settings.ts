@@ -68,6 +68,12 @@ export const SETTINGS = {
     default: undefined,
     doc: "Redis URL. When set, the local Redis is not started.",
   },
+  prometheusUrl: {
+    env: "PROMETHEUS_URL",
+    schema: url.optional(),
+    default: undefined,
+    doc: "Prometheus whose HTTP API `switchboard status` reads (series and active alerts). Unset: the local stack's, on `SWITCHBOARD_PROMETHEUS_PORT`.",
+  },
   elasticsearchUrl: {
     env: "ELASTICSEARCH_URL",
     schema: url.optional(),
@@ -195,6 +201,12 @@ export const SETTINGS = {
     schema: port,
     default: 9090,
     doc: "Port of the local Prometheus.",
+  },
+  alertmanagerPort: {
+    env: "SWITCHBOARD_ALERTMANAGER_PORT",
+    schema: port,
+    default: 9095,
+    doc: "Port of the local Alertmanager (not 9093: the local Kafka's controller has it), which the local Prometheus sends its alerts to (monitoring/alerts.yml).",
   },
   imapPort: {
     env: "SWITCHBOARD_IMAP_PORT",

@@ -5,12 +5,21 @@ import { TOPOLOGIES, deployedTasks } from "../streams/topology.js";
 /** The docker-compose copy, where each processor is a service named after it. */
 export const COMPOSE_PROMETHEUS_CONFIG = new URL("./prometheus.compose.yml", import.meta.url);
 
+export interface PrometheusConfigOptions {
+  readonly scrapeIntervalSeconds?: number;
+  /** Rule files Prometheus loads (monitoring/alerts.yml, where the deployment has it). */
+  readonly ruleFiles?: readonly string[];
+  /** Alertmanagers (`host:port`) Prometheus sends the firing alerts to. */
+  readonly alertmanagers?: readonly string[];
+}
+
 /**
- * Prometheus scrape configuration derived from the topology: one job per chain, processor in no
- * chain and connector (what a deployment runs), at its metrics port on its host (the same host for the local stack, its own container in
- * docker-compose).
+ * Prometheus configuration derived from the topology: one scrape job per chain, processor in no
+ * chain and connector (what a deployment runs), at its metrics port on its host (the same host for
+ * the local stack, its own container in docker-compose); the alert rules and the Alertmanager.
  */
-export function prometheusConfig(hostOf: (processor: string) => string, scrapeIntervalSeconds = 5): string {
+export function prometheusConfig(hostOf: (processor: string) => string, options: PrometheusConfigOptions = {}): string {
+  const { scrapeIntervalSeconds = 5, ruleFiles = [], alertmanagers = [] } = options;
   const job = (topology: string, name: string, port: number) =>
     [
       `  - job_name: ${JSON.stringify(name)}`,
@@ -23,17 +32,29 @@ export function prometheusConfig(hostOf: (processor: string) => string, scrapeIn
     ...deployedTasks(topology).processors.map((processor) => job(topology.name, processor.name, processor.metricsPort)),
     ...topology.connectors.map((connector) => job(topology.name, connector.name, connector.port)),
   ]);
+  const rules = ruleFiles.length > 0 ? ["rule_files:", ...ruleFiles.map((file) => `  - ${JSON.stringify(file)}`)] : [];
+  const alerting =
+    alertmanagers.length > 0
+      ? ["alerting:", "  alertmanagers:", "    - static_configs:", `        - targets: [${alertmanagers.map((a) => JSON.stringify(a)).join(", ")}]`]
+      : [];
   return [
     "# Generated from streams/topology.ts by the stack; do not edit.",
     "global:",
     `  scrape_interval: ${scrapeIntervalSeconds}s`,
     `  evaluation_interval: ${scrapeIntervalSeconds}s`,
+    ...rules,
+    ...alerting,
     "scrape_configs:",
     ...jobs,
     "",
   ].join("\n");
 }
 
+/** docker-compose's: monitoring/alerts.yml mounted beside it, the alertmanager service on 9093. */
+export function composePrometheusConfig(): string {
+  return prometheusConfig((processor) => processor, { ruleFiles: ["/etc/prometheus/alerts.yml"], alertmanagers: ["alertmanager:9093"] });
+}
+
 if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
-  writeFileSync(COMPOSE_PROMETHEUS_CONFIG, prometheusConfig((processor) => processor));
+  writeFileSync(COMPOSE_PROMETHEUS_CONFIG, composePrometheusConfig());
 }

@@ -81,7 +81,8 @@ export function observationOf(record: PredictionFeedback): Observation {
   };
 }
 
-function driftMetrics(registry: Registry) {
+/** Exported for the alert rules and `switchboard status`, which read the metric names from here. */
+export function driftMetrics(registry: Registry) {
   return {
     records: new Counter({
       name: "switchboard_drift_records_total",

@@ -1,6 +1,7 @@
 import { clientSecurity, type ClientSecurity } from "../config/security.js";
 import type { Config } from "../config/settings.js";
 import type { ServiceDefinition, StackPorts } from "./service.js";
+import { alertmanager } from "./services/alertmanager.js";
 import { dovecot, dovecotUrl } from "./services/dovecot.js";
 import { elasticsearch, elasticsearchUrl } from "./services/elasticsearch.js";
 import { kafka, kafkaBrokers } from "./services/kafka.js";
@@ -10,7 +11,7 @@ import { redis, redisUrl } from "./services/redis.js";
 import { schemaRegistry, schemaRegistryUrl } from "./services/schema-registry.js";
 
 /** Every service of the local stack, in no particular order (the supervisor orders by dependencies). */
-export const SERVICES: readonly ServiceDefinition[] = [kafka, schemaRegistry, postgres, redis, elasticsearch, prometheus, dovecot];
+export const SERVICES: readonly ServiceDefinition[] = [kafka, schemaRegistry, postgres, redis, elasticsearch, prometheus, alertmanager, dovecot];
 
 export function stackPorts(config: Config): StackPorts {
   return {
@@ -22,6 +23,7 @@ export function stackPorts(config: Config): StackPorts {
     redis: config.redisPort,
     elasticsearch: config.elasticsearchPort,
     prometheus: config.prometheusPort,
+    alertmanager: config.alertmanagerPort,
     imap: config.imapPort,
   };
 }

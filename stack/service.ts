@@ -29,6 +29,7 @@ export interface StackPorts {
   readonly redis: number;
   readonly elasticsearch: number;
   readonly prometheus: number;
+  readonly alertmanager: number;
   readonly imap: number;
 }
 

@@ -13,6 +13,10 @@ export interface RouteMetrics {
   /** Joins waiting for parts, as of the last sweep. */
   readonly openJoins: Gauge;
   readonly rulesReloads: Counter<"outcome">;
+  /** Routed decisions sent to human review, by queue (the alert rules' review rate). */
+  readonly reviews: Counter<"queue">;
+  /** Routed decisions escalated, by the escalation rule's reason (the alert rules' escalation rate). */
+  readonly escalations: Counter<"reason">;
 }
 
 export function createRouteMetrics(registry = new Registry()): RouteMetrics {
@@ -51,6 +55,18 @@ export function createRouteMetrics(registry = new Registry()): RouteMetrics {
       name: "switchboard_route_rules_reloads_total",
       help: "Reloads of the routing rules file, by outcome (applied, refused)",
       labelNames: ["outcome"],
+      registers,
+    }),
+    reviews: new Counter({
+      name: "switchboard_route_reviews_total",
+      help: "Routing decisions sent to human review (human_review), by queue; counted with switchboard_route_routed_total",
+      labelNames: ["queue"],
+      registers,
+    }),
+    escalations: new Counter({
+      name: "switchboard_route_escalations_total",
+      help: "Routing decisions escalated, by the escalation rule's reason; counted with switchboard_route_routed_total",
+      labelNames: ["reason"],
       registers,
     }),
   };

@@ -73,6 +73,8 @@ export function createRouteProcess({
     const joined = joinedInquiry(inquiryId, payloads, verdict.missing);
     const routed = toRouted(joined, rules(), now());
     metrics.routed.inc({ trigger: verdict.missing.length > 0 ? "timeout" : "complete" });
+    if (routed.human_review) metrics.reviews.inc({ queue: routed.queue });
+    if (routed.escalated) metrics.escalations.inc({ reason: routed.escalation_reason ?? "unknown" });
     log.debug(
       { inquiryId, trigger: part, department: routed.department, queue: routed.queue, missing: verdict.missing },
       "inquiry routed",

@@ -1,8 +1,11 @@
 import { existsSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
 import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { ALERT_RULES_FILE } from "../../monitoring/alerts.js";
 import { prometheusConfig } from "../../monitoring/scrape-config.js";
 import type { ServiceDefinition } from "../service.js";
+import { alertmanagerAddress } from "./alertmanager.js";
 
 const SERVER = "/usr/bin/prometheus";
 
@@ -17,7 +20,12 @@ export const prometheus: ServiceDefinition = {
   },
 
   async prepare(ctx) {
-    await writeFile(path.join(ctx.paths.data, "prometheus.yml"), prometheusConfig(() => "127.0.0.1"));
+    // The repository's rule file itself: `npm run monitoring:generate` and a restart (or SIGHUP) load new rules.
+    const config = prometheusConfig(() => "127.0.0.1", {
+      ruleFiles: [fileURLToPath(ALERT_RULES_FILE)],
+      alertmanagers: [alertmanagerAddress(ctx.ports.alertmanager)],
+    });
+    await writeFile(path.join(ctx.paths.data, "prometheus.yml"), config);
   },
 
   async launch(ctx) {

@@ -31,6 +31,7 @@ const INFRASTRUCTURE = [
   "redis",
   "elasticsearch",
   "prometheus",
+  "alertmanager",
   "grafana",
   "dovecot",
 ];
@@ -81,10 +82,12 @@ describe("docker-compose.yml", () => {
     expect(services.email!.depends_on?.dovecot?.condition).toBe("service_healthy");
   });
 
-  it("mounts files and folders that exist: the generated Prometheus config, Grafana's provisioning and dashboards", () => {
-    expect(services.prometheus!.volumes).toContain(
+  it("mounts files and folders that exist: the generated Prometheus config and alert rules, Alertmanager's config, Grafana's provisioning and dashboards", () => {
+    expect(services.prometheus!.volumes).toEqual([
       "./monitoring/prometheus.compose.yml:/etc/prometheus/prometheus.yml:ro",
-    );
+      "./monitoring/alerts.yml:/etc/prometheus/alerts.yml:ro",
+    ]);
+    expect(services.alertmanager!.volumes).toEqual(["./monitoring/alertmanager.yml:/etc/alertmanager/alertmanager.yml:ro"]);
     expect(services.grafana!.volumes).toEqual(
       expect.arrayContaining([
         "./monitoring/grafana/provisioning:/etc/grafana/provisioning:ro",

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { TOPOLOGIES, TRIAGE, allTopics, chainMembers, deployedTasks, dlqTopics, findProcessor, type Topology } from "../../streams/topology.js";
 import { readFileSync } from "node:fs";
 import { DASHBOARD_FILE, dashboard } from "../../monitoring/dashboard.js";
-import { COMPOSE_PROMETHEUS_CONFIG, prometheusConfig } from "../../monitoring/scrape-config.js";
+import { COMPOSE_PROMETHEUS_CONFIG, composePrometheusConfig, prometheusConfig } from "../../monitoring/scrape-config.js";
 
 describe("topology", () => {
   it("every processor reads and writes declared topics, and every input has a DLQ", () => {
@@ -58,7 +58,7 @@ describe("topology", () => {
   });
 
   it("docker-compose's Prometheus config is generated from the topology (npm run monitoring:generate)", () => {
-    expect(readFileSync(COMPOSE_PROMETHEUS_CONFIG, "utf8")).toBe(prometheusConfig((processor) => processor));
+    expect(readFileSync(COMPOSE_PROMETHEUS_CONFIG, "utf8")).toBe(composePrometheusConfig());
   });
 
   it("the Grafana dashboard is generated from the topology (npm run monitoring:generate)", () => {

@@ -1,0 +1,44 @@
+import { Registry } from "prom-client";
+import { createChatMetrics } from "../connectors/chat/metrics.js";
+import { createConnectorMetrics } from "../connectors/metrics.js";
+import { driftMetrics } from "../processors/drift.js";
+import { createRouteMetrics } from "../processors/route/metrics.js";
+import { createQualityMetrics } from "../quality/metrics.js";
+import { createRetrainMetrics } from "../retrain/metrics.js";
+import { createRuntimeMetrics } from "../streams/metrics.js";
+
+/**
+ * The names of the metrics the alert rules and `switchboard status` query, read from the
+ * modules that declare them: each factory is run once on a registry of its own and every metric
+ * it returns gives its name. No metric name is typed here (or in the rules) a second time, and a
+ * renamed metric renames its alerts' queries.
+ */
+
+/** prom-client's metrics carry their configured name; its type declarations do not say so. */
+type Named = { readonly name: string };
+
+type NamesOf<M> = { readonly [K in keyof M as M[K] extends object ? (M[K] extends Registry ? never : K) : never]: string };
+
+function namesOf<M extends object>(metrics: M): NamesOf<M> {
+  const names: Record<string, string> = {};
+  for (const [key, metric] of Object.entries(metrics)) {
+    if (metric instanceof Registry || typeof metric !== "object" || metric === null) continue;
+    const { name } = metric as Named;
+    if (typeof name !== "string") throw new Error(`metric ${key} has no name`);
+    names[key] = name;
+  }
+  return names as NamesOf<M>;
+}
+
+export const METRICS = {
+  runtime: namesOf(createRuntimeMetrics(new Registry())),
+  connector: namesOf(createConnectorMetrics(new Registry())),
+  chat: namesOf(createChatMetrics(new Registry())),
+  route: namesOf(createRouteMetrics(new Registry())),
+  drift: namesOf(driftMetrics(new Registry())),
+  quality: namesOf(createQualityMetrics(new Registry())),
+  retrain: namesOf(createRetrainMetrics()),
+} as const;
+
+/** A histogram's series of buckets, as Prometheus exposes them. */
+export const bucket = (histogram: string) => `${histogram}_bucket`;
