@@ -22,6 +22,7 @@ import { clinc150OfficialTest, type OfficialTest } from "./eval/held-out.js";
 import { prepareRealistic, realisticReport, type RealisticPredictions } from "./eval/realistic.js";
 import { loadRealisticSet } from "./eval/realistic-set.js";
 import { renderReport, targetChecks, type Evaluated } from "./eval/report.js";
+import { evaluateToxicity, renderToxicity, TOXICITY_TASK, toxicityVersion, type ToxicityEvaluation } from "./eval/toxicity.js";
 
 function positiveInt(value: string): number {
   const parsed = Number(value);
@@ -55,9 +56,10 @@ const log = createLogger({ logLevel: config.logLevel === "info" ? "warn" : confi
 const pool = createPool(resolveEndpoints(config), "switchboard-eval");
 
 try {
-  const registered = (await registeredVersions(pool, config.modelsDir, options.registrySchema)).filter(
-    // The embedder has no labels, hence no held-out metric.
-    (v) => v.task !== EMBEDDING_TASK && (!options.model || options.model.includes(v.model)),
+  const allRegistered = await registeredVersions(pool, config.modelsDir, options.registrySchema);
+  const registered = allRegistered.filter(
+    // The embedder has no labels, hence no held-out metric; the toxicity guardrail has its own section.
+    (v) => v.task !== EMBEDDING_TASK && v.task !== TOXICITY_TASK && (!options.model || options.model.includes(v.model)),
   );
   const chosen = versionsToEvaluate(registered);
   if (chosen.length === 0) {
@@ -111,14 +113,22 @@ try {
     // Latency depends on what else runs: say how busy the machine was.
     const machine = { cpus: os.cpus().length, loadAverage: { start: loadAtStart, end: os.loadavg()[0]! } };
     console.log(renderReport(evaluated, checks, machine, realistic));
+    // respond's reply guardrail (models/eval/toxicity.ts).
+    const guardrailVersion = !options.model || options.model.includes("toxicity") ? toxicityVersion(allRegistered) : undefined;
+    let toxicity: ToxicityEvaluation | { error: string } | undefined;
+    if (guardrailVersion) {
+      console.error(`evaluating ${guardrailVersion.model}@${guardrailVersion.version} (reply guardrail)`);
+      toxicity = await evaluateToxicity(guardrailVersion, log).catch((error: Error) => ({ error: error.message }));
+      console.log(`\n${renderToxicity(toxicity)}`);
+    }
     if (options.json) {
       await mkdir(path.dirname(path.resolve(options.json)), { recursive: true });
       await writeFile(
         options.json,
-        `${JSON.stringify({ generatedAt: new Date().toISOString(), options, machine, versions: evaluated, realistic, targets: checks }, null, 2)}\n`,
+        `${JSON.stringify({ generatedAt: new Date().toISOString(), options, machine, versions: evaluated, realistic, targets: checks, toxicity }, null, 2)}\n`,
       );
     }
-    if (evaluated.some((e) => "error" in e)) process.exitCode = 1;
+    if (evaluated.some((e) => "error" in e) || (toxicity && "error" in toxicity)) process.exitCode = 1;
   }
 } finally {
   await pool.end();

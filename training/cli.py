@@ -1,4 +1,4 @@
-"""`python -m training <command>`: migrate, train, defaults, export-embedder, evaluate, promote,
+"""`python -m training <command>`: migrate, train, defaults, export-embedder, export-toxicity, evaluate, promote,
 reject, rollback, models. With `--json` (train, promote, reject, rollback) stdout carries one JSON
 object per line and nothing else; logs and progress go to stderr."""
 
@@ -25,6 +25,7 @@ from training.datasets import Split, team
 from training.datasets.base import Source
 from training.defaults import HEAD_MARGIN, Outcome, ensure_defaults
 from training.embedder import DEFAULT_KIND, EMBEDDER_MODEL, KINDS, export_embedder, register_embedder
+from training.toxicity import TOXICITY_MODEL, export_toxicity, register_toxicity
 from training.evaluation import (
     HeldOutMismatch,
     evaluate_on,
@@ -247,6 +248,23 @@ def cmd_export_embedder(args: argparse.Namespace) -> int:
     if registry is not None:
         row = register_embedder(registry, exported, config.models_dir())
         print(f"  registered {EMBEDDER_MODEL}@{row.version}: {row.stage}")
+    return 0
+
+
+def cmd_export_toxicity(args: argparse.Namespace) -> int:
+    registry = None if args.no_register else _registry()
+    exported = export_toxicity(config.models_dir())
+    status = "exported" if exported.created else "unchanged"
+    point = exported.manifest["operating_point"]
+    covered = exported.manifest["metrics"]["test_covered_languages"]
+    print(
+        f"{status} {TOXICITY_MODEL}@{exported.version} -> {exported.directory}\n"
+        f"  threshold {point['threshold']:.4f}; English test precision {covered['precision']:.3f} "
+        f"recall {covered['recall']:.3f} F1 {covered['f1']:.3f} (n {covered['n']})"
+    )
+    if registry is not None:
+        row = register_toxicity(registry, exported, config.models_dir())
+        print(f"  registered {TOXICITY_MODEL}@{row.version}: {row.stage}")
     return 0
 
 
@@ -508,7 +526,7 @@ def parser() -> argparse.ArgumentParser:
 
     defaults = commands.add_parser(
         "defaults",
-        help="give every model the pipeline serves (intent, category, sentiment, urgency, embedder) a "
+        help="give every model the pipeline serves (intent, category, sentiment, urgency, embedder, toxicity) a "
         "production version: export the embedder, then train the linear and head families where there "
         f"is none and promote the head if its validation macro-F1 is within {HEAD_MARGIN} of linear's",
     )
@@ -524,6 +542,15 @@ def parser() -> argparse.ArgumentParser:
     embedder.add_argument("--kind", choices=KINDS, default=DEFAULT_KIND, help=f"which embedder (default {DEFAULT_KIND})")
     embedder.add_argument("--no-register", action="store_true", help="write the version directory only")
     embedder.set_defaults(run=cmd_export_embedder)
+
+    toxicity = commands.add_parser(
+        "export-toxicity",
+        help="convert the reply guardrail's pre-trained toxicity classifier (alt-profanity-check) to "
+        "ONNX as model `toxicity`, its threshold chosen on the held-out set's validation rows, and put "
+        "it in production; identical bytes reuse the existing version",
+    )
+    toxicity.add_argument("--no-register", action="store_true", help="write the version directory only")
+    toxicity.set_defaults(run=cmd_export_toxicity)
 
     evaluate = commands.add_parser(
         "evaluate", help="held-out metrics of the newest versions, via onnxruntime"

@@ -1,6 +1,9 @@
 """`defaults`: gives every model the triage pipeline serves a production version, so that the main
 job works from a clean clone. A model that has a servable production version is left alone.
 
+respond's reply guardrail, `toxicity`, is a converted pre-trained classifier (training/toxicity.py):
+exported and put in production where none is, nothing trained.
+
 The knowledge base's `embedder` comes first (exported, or found by its recipe, and put in
 production): the classifier heads are trained on it. Then every pipeline model without a
 production version gets two families trained on the same split, both registered as candidates:
@@ -35,6 +38,7 @@ from training.pipeline import TrainedVersion, Trainer
 from training.promotion import run_gate
 from training.registry import Registry
 from training.tasks import TARGETS
+from training.toxicity import TOXICITY_MODEL, export_toxicity, register_toxicity
 
 # `classify` emits intent and category, `sentiment` and `urgency` one label each.
 PIPELINE_MODELS = ("intent", "category", "sentiment", "urgency")
@@ -85,12 +89,35 @@ def ensure_defaults(
     row = register_embedder(registry, exported, models_root)
     outcome = Outcome(EMBEDDER_MODEL, row.stage == "production", f"{row.version} ({row.stage})")
     report(outcome)
-    outcomes = [outcome]
+    outcomes = [outcome, _ensure_toxicity(registry, models_root)]
+    report(outcomes[-1])
     for model in PIPELINE_MODELS:
         outcome = _ensure_classifier(registry, trainer, models_root, policy, model, margin)
         report(outcome)
         outcomes.append(outcome)
     return outcomes
+
+
+def _ensure_toxicity(registry: Registry, models_root: Path) -> Outcome:
+    """respond's reply guardrail: the converted pre-trained classifier (training/toxicity.py), kept
+    when a servable production version exists, else exported (or found by its bytes) and put in
+    production."""
+    production = registry.production(TOXICITY_MODEL)
+    if production is not None:
+        try:
+            load_version(production.directory(models_root))
+            return Outcome(TOXICITY_MODEL, True, f"{production.version} (production, kept)")
+        except ArtifactError as error:
+            return Outcome(
+                TOXICITY_MODEL,
+                False,
+                f"production version {production.version} cannot be served ({error}); roll it back "
+                "or export a replacement with `export-toxicity`",
+            )
+    exported = export_toxicity(models_root)
+    row = register_toxicity(registry, exported, models_root)
+    threshold = exported.manifest["operating_point"]["threshold"]
+    return Outcome(TOXICITY_MODEL, row.stage == "production", f"{row.version} ({row.stage}, threshold {threshold:.4f})")
 
 
 def _ensure_classifier(

@@ -15,6 +15,7 @@ import {
   type ReplyPlan,
 } from "./strategy.js";
 import { draftedReply, greetingName, retrievalReply, templateReply, type ReplyContext } from "./templates.js";
+import { checkToxicity, type ToxicityFinding, type ToxicityModel } from "./toxicity.js";
 
 /** A drafted reply, before it becomes an inquiries.responses record. */
 export interface Draft {
@@ -24,6 +25,8 @@ export interface Draft {
   readonly model: string | null;
   /** Why a person takes over, on a hand-off. */
   readonly reason?: HandOffReason;
+  /** A guardrail's figures behind it: the toxicity score, threshold and model@version. */
+  readonly detail?: string;
 }
 
 export interface ResponderParts {
@@ -31,6 +34,8 @@ export interface ResponderParts {
   readonly messages: Messages;
   /** Null keeps the LLM off. */
   readonly llm: ChatModel | null;
+  /** The reply guardrail's classifier: every drafted reply (and an LLM's draft) is scored before it is sent. */
+  readonly toxicity: ToxicityModel;
   readonly metrics: RespondMetrics;
   readonly log: Logger;
 }
@@ -39,7 +44,9 @@ export interface ResponderParts {
  * Drafts the reply to one routed inquiry: a hand-off with a holding message when a person must
  * look (escalated, flagged for review, no intent, a language the knowledge base is not written
  * in), otherwise retrieval from the knowledge base and the reply plan of `planReply`.
- * Elasticsearch failures are transient (retried by the runtime); LLM failures fall back.
+ * Elasticsearch failures are transient (retried by the runtime); LLM failures fall back. A
+ * template or retrieval reply the toxicity model holds back becomes a hand-off (`toxic_reply`);
+ * an LLM draft it holds back falls back like any refused draft.
  */
 export async function draftReply(routed: InquiryRouted, parts: ResponderParts): Promise<Draft> {
   const context: ReplyContext = { entities: routed.entities, customer: routed.envelope.customer };
@@ -66,7 +73,26 @@ export async function draftReply(routed: InquiryRouted, parts: ResponderParts): 
     throw new TransientError(`knowledge-base retrieval failed: ${errorMessage(error)}`, { cause: error });
   }
   const plan = planReply(routed.intent!, retrieval, parts.llm !== null);
-  return execute(plan, routed, context, parts, handOff);
+  const draft = await execute(plan, routed, context, parts, handOff);
+  // The LLM's draft was scored before it was accepted; hand-offs send the fixed holding messages.
+  if (draft.strategy !== "template" && draft.strategy !== "retrieval") return draft;
+  const finding = await toxicityOf(draft.text, parts);
+  if (!finding.held) return draft;
+  parts.metrics.guardrailRejections.inc({ stage: "reply", check: "toxicity" });
+  parts.log.warn(
+    { inquiry_id: routed.inquiry_id, strategy: draft.strategy, sources: draft.sources, reason: finding.reason },
+    "drafted reply held back by the toxicity guardrail; handing off",
+  );
+  return { ...handOff("toxic_reply"), detail: finding.reason };
+}
+
+/** The toxicity model's verdict; a failed model call is transient (the runtime retries the record). */
+async function toxicityOf(text: string, parts: ResponderParts): Promise<ToxicityFinding> {
+  try {
+    return await checkToxicity(text, parts.toxicity);
+  } catch (error) {
+    throw new TransientError(`toxicity check failed: ${errorMessage(error)}`, { cause: error });
+  }
 }
 
 function execute(
@@ -137,11 +163,17 @@ async function draftWithLlm(
     );
     return fallback();
   }
-  const output = checkLlmOutput(completion.text);
+  const form = checkLlmOutput(completion.text);
+  const toxicity = form.ok ? await toxicityOf(completion.text, parts) : undefined;
+  const output = !form.ok
+    ? form
+    : toxicity!.held
+      ? ({ ok: false, check: "toxicity", detail: toxicity!.reason } as const)
+      : form;
   if (!output.ok) {
     parts.metrics.guardrailRejections.inc({ stage: "output", check: output.check });
     parts.log.warn(
-      { inquiry_id: routed.inquiry_id, check: output.check, model: completion.model },
+      { inquiry_id: routed.inquiry_id, check: output.check, model: completion.model, reason: output.detail },
       "LLM draft refused by guardrail; using the fallback reply",
     );
     return fallback();

@@ -3,7 +3,8 @@ import { containsPersonalData, redactPersonalData } from "../../text/pii.js";
 /**
  * Guardrails around the optional LLM. The input check decides what may be sent to an external
  * model; the output check decides whether its draft may be sent to a customer. Both are pure and
- * deliberately conservative: a refused draft costs a hand-off, a bad one costs a customer.
+ * deliberately conservative: a refused draft costs a hand-off, a bad one costs a customer. Whether
+ * a reply is offensive is the toxicity model's call (toxicity.ts), for every drafted reply.
  */
 
 export type InputCheck = "prompt_injection" | "empty" | "too_long";
@@ -17,7 +18,9 @@ export type InputVerdict =
     }
   | { readonly ok: false; readonly check: InputCheck };
 
-export type OutputVerdict = { readonly ok: true } | { readonly ok: false; readonly check: OutputCheck };
+export type OutputVerdict =
+  | { readonly ok: true }
+  | { readonly ok: false; readonly check: OutputCheck; /** The model's figures, for a toxicity refusal. */ readonly detail?: string };
 
 /**
  * Phrases that try to override the model's instructions. Matched on normalized text, so spacing,
@@ -35,54 +38,6 @@ const INJECTION_PATTERNS: readonly RegExp[] = [
   /\bnew instructions?\s*:/,
 ];
 
-/**
- * Words a reply must never contain. A baseline list of profanity and insults, matched as whole
- * words after undoing common character substitutions; an endpoint with its own moderation still
- * goes through this check.
- */
-const TOXIC_WORDS: readonly string[] = [
-  "fuck",
-  "fucking",
-  "fucked",
-  "shit",
-  "shitty",
-  "bullshit",
-  "crap",
-  "damn",
-  "goddamn",
-  "bitch",
-  "bastard",
-  "asshole",
-  "dick",
-  "piss",
-  "pissed",
-  "idiot",
-  "idiots",
-  "idiotic",
-  "stupid",
-  "moron",
-  "moronic",
-  "dumb",
-  "imbecile",
-  "loser",
-  "shut up",
-  "hate you",
-  "kill yourself",
-  "go to hell",
-];
-const TOXIC_PATTERN = new RegExp(`\\b(${TOXIC_WORDS.map((w) => w.replace(/ /g, "\\s+")).join("|")})\\b`);
-const SUBSTITUTIONS: Readonly<Record<string, string>> = {
-  "0": "o",
-  "1": "i",
-  "3": "e",
-  "4": "a",
-  "5": "s",
-  "7": "t",
-  "@": "a",
-  $: "s",
-  "!": "i",
-};
-
 /** Longer inquiries are not sent: they cost more than a person reading them, and hide injections well. */
 export const MAX_INPUT_CHARS = 8_000;
 
@@ -94,7 +49,6 @@ export const MAX_REPLY_CHARS = 1_500;
 export const ALLOWED_LINK_HOST = "example.com";
 
 const normalized = (text: string) => text.normalize("NFKC").toLowerCase().replace(/\s+/g, " ");
-const deobfuscated = (text: string) => text.replace(/[013457@$!]/g, (c) => SUBSTITUTIONS[c] ?? c);
 
 /** May this inquiry text be sent to the LLM, and in which form? */
 export function checkLlmInput(text: string): InputVerdict {
@@ -106,12 +60,13 @@ export function checkLlmInput(text: string): InputVerdict {
   return { ok: true, text: redaction.text, redactions: redaction.count };
 }
 
-/** May this drafted reply be sent to the customer? The first failed check is reported. */
+/**
+ * May this drafted reply be sent to the customer, as far as its form goes? The first failed check
+ * is reported. Toxicity is a model's call (toxicity.ts, `checkToxicity`), made after these.
+ */
 export function checkLlmOutput(reply: string): OutputVerdict {
   const trimmed = reply.trim();
   if (trimmed.length < MIN_REPLY_CHARS || trimmed.length > MAX_REPLY_CHARS) return { ok: false, check: "length" };
-  const plain = normalized(trimmed);
-  if (TOXIC_PATTERN.test(plain) || TOXIC_PATTERN.test(deobfuscated(plain))) return { ok: false, check: "toxicity" };
   if (containsPersonalData(trimmed)) return { ok: false, check: "personal_data" };
   if (linkHosts(trimmed).some((host) => host !== ALLOWED_LINK_HOST && !host.endsWith(`.${ALLOWED_LINK_HOST}`))) {
     return { ok: false, check: "foreign_link" };

@@ -17,6 +17,7 @@ import { openAiChatModel, type ChatModel } from "./llm.js";
 import { readMessages } from "./messages.js";
 import { createRespondMetrics } from "./metrics.js";
 import { knowledgeBaseRetriever } from "./retrieval.js";
+import { servedToxicity, TOXICITY_MODEL, toxicityThreshold, type ToxicityModel } from "./toxicity.js";
 
 /** How long a customer's reply may wait on the LLM before the fallback reply goes out instead. */
 export const LLM_TIMEOUT_MS = 8_000;
@@ -28,6 +29,8 @@ export interface ResponderOptions {
   readonly embedder?: TextEmbedder | null;
   /** Replaces the endpoint of SWITCHBOARD_LLM_URL (null: no LLM). */
   readonly llm?: ChatModel | null;
+  /** Replaces the registry's production toxicity model (tests). */
+  readonly toxicity?: ToxicityModel;
 }
 
 /** The `respond` processor: inquiries.routed → inquiries.responses (its one output). */
@@ -42,12 +45,21 @@ export async function respond(
   const messages = readMessages();
   const client = deps.resources.elasticsearch();
   let slot: ModelSlot | null = null;
+  let toxicity: ToxicityModel;
+  let toxicityVersion: string | null = null;
   try {
     if (!(await client.indices.exists({ index }))) {
       throw new Error(`the knowledge-base index ${index} does not exist: run \`switchboard kb load\` first`);
     }
     if (options.embedder === undefined) {
       slot = await servedEmbedder(async () => (await deps.resources.productionModel(EMBEDDER_MODEL)).slot, log);
+    }
+    if (options.toxicity) {
+      toxicity = options.toxicity;
+    } else {
+      const served = await openToxicity(deps);
+      toxicityVersion = `${served.current.name}@${served.current.version}`;
+      toxicity = servedToxicity(served);
     }
   } catch (error) {
     throw new Error(`${declaration.name}: cannot start: ${errorMessage(error)}`, { cause: error });
@@ -71,11 +83,12 @@ export async function respond(
     retriever: knowledgeBaseRetriever({ client, index, embedder, stepSeconds: metrics.retrievalSeconds }),
     messages,
     llm,
+    toxicity,
     metrics,
     log,
   };
   log.info(
-    { processor: declaration.name, index, embedder: embedder?.model ?? null, llm: llm !== null },
+    { processor: declaration.name, index, embedder: embedder?.model ?? null, llm: llm !== null, toxicity: toxicityVersion },
     "responder ready",
   );
 
@@ -85,7 +98,7 @@ export async function respond(
       parts.metrics.replies.inc({ strategy: draft.strategy });
       if (draft.reason) parts.metrics.handOffs.inc({ reason: draft.reason });
       recordLog.debug(
-        { inquiry_id: routed.inquiry_id, strategy: draft.strategy, reason: draft.reason, sources: draft.sources },
+        { inquiry_id: routed.inquiry_id, strategy: draft.strategy, reason: draft.reason, detail: draft.detail, sources: draft.sources },
         "reply drafted",
       );
       const response: InquiryResponse = {
@@ -102,4 +115,24 @@ export async function respond(
     }),
     metrics: metricsRegistry,
   };
+}
+
+/**
+ * The production toxicity model, checked to be one (labels, threshold). Without it respond does
+ * not start: every drafted reply goes through it, and a reply guardrail that is silently off would
+ * send whatever a template or an LLM produced.
+ */
+async function openToxicity(deps: ProcessorDependencies) {
+  let served;
+  try {
+    served = await deps.resources.productionModel(TOXICITY_MODEL);
+  } catch (error) {
+    throw new Error(
+      `no production ${TOXICITY_MODEL} model, the reply guardrail (${errorMessage(error)}); ` +
+        "`switchboard train --defaults` (which `npm start` runs) converts and registers it",
+      { cause: error },
+    );
+  }
+  toxicityThreshold(served.current);
+  return served;
 }

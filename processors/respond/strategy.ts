@@ -14,7 +14,9 @@ export type HandOffReason =
   | "unsupported_language"
   | "no_confident_answer"
   | "broken_template"
-  | "llm_rejected";
+  | "llm_rejected"
+  /** The toxicity model held the drafted template or retrieval reply back. */
+  | "toxic_reply";
 
 /** Languages a drafted reply can be written in (the knowledge base is English; `und` is too short to tell). */
 export const DRAFT_LANGUAGES: ReadonlySet<string> = new Set(["en", "und"]);

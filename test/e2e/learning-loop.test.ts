@@ -88,6 +88,8 @@ beforeAll(async () => {
   symlinkSync(path.join(config.modelsDir, "embedder"), path.join(modelsDir, "embedder"));
   await python(["-m", "training", "migrate"], trainingEnv());
   await python(["-m", "training", "export-embedder"], trainingEnv());
+  // respond's reply guardrail: it does not start without a production toxicity model.
+  await python(["-m", "training", "export-toxicity"], trainingEnv());
   await python(["-m", "training", "train", "--task", "intent", "--family", "linear", "--limit", "400", "--seed", "1"], trainingEnv());
   for (const model of ["sentiment", "urgency"]) await python(["-m", "training", "train", "--model", model, "--family", "linear", "--limit", "400", "--seed", "1"], trainingEnv());
 

@@ -181,6 +181,19 @@ describe("respond", () => {
     );
   });
 
+  it("refuses to start without a production toxicity model, saying how to get one", async () => {
+    const base = deps();
+    const bare = { ...base, config: { ...base.config, registrySchema: `no_models_${id.replace(/-/g, "_")}` } };
+    const withoutRegistry = { ...bare, resources: createResources(bare.config, endpoints, quietLog, "test") };
+    try {
+      await expect(respond(processor, withoutRegistry, { embedder: null })).rejects.toThrow(
+        /cannot start: no production toxicity model, the reply guardrail .*`switchboard train --defaults`/,
+      );
+    } finally {
+      await withoutRegistry.resources.close();
+    }
+  });
+
   it("answers each routed inquiry exactly once, by template, retrieval or hand-off", async () => {
     const cases: Record<string, { record: InquiryRouted; check: (r: InquiryResponse) => void }> = {};
     const add = (label: string, overrides: Partial<InquiryRouted>, check: (r: InquiryResponse) => void) => {
@@ -348,6 +361,14 @@ describe("respond", () => {
       expect(response).toMatchObject({ strategy: "llm", model: "local-llm-1" });
       expect(response.sources.length).toBeGreaterThan(0);
       expect(response.text).toBe(`Hello Dana,\n\n${answer}\n\nKind regards,\nHarbor & Pine Customer Care`);
+    });
+
+    it("falls back when the toxicity model holds the LLM's draft back", async () => {
+      answer = "Gift wrapping? What a stupid question, nobody here has time for your silly parcel.";
+      const response = await respondWithLlm(unmatched());
+      expect(response.strategy).not.toBe("llm");
+      expect(response.text).not.toContain("stupid");
+      expect(response.model).toBeNull();
     });
 
     it("falls back when the LLM's draft fails the output guardrail", async () => {

@@ -9,6 +9,7 @@ import { createRespondMetrics } from "../../processors/respond/metrics.js";
 import type { KnowledgeArticle, Retrieval, Retriever } from "../../processors/respond/retrieval.js";
 import type { InquiryRouted } from "../../schemas/types.generated.js";
 import { TransientError } from "../../streams/errors.js";
+import type { ToxicityModel } from "../../processors/respond/toxicity.js";
 
 /**
  * The responder's decisions from a routed record to a draft, with retrieval results given (the
@@ -78,14 +79,24 @@ function routedRecord(overrides: Partial<InquiryRouted> = {}): InquiryRouted {
   };
 }
 
-function parts(retriever: Retriever, llm: ChatModel | null = null) {
+/**
+ * Stands in for the registry's toxicity model (test/integration/toxicity-model.test.ts runs the
+ * real one): 0.9 for a text with an insult of this short list, 0.05 otherwise; threshold 0.4.
+ */
+const STAND_IN_INSULTS = /\b(idiot|stupid|whining)\b/i;
+const standIn: ToxicityModel = {
+  score: async (texts) =>
+    texts.map((text) => ({ score: STAND_IN_INSULTS.test(text) ? 0.9 : 0.05, threshold: 0.4, model: "toxicity@test" })),
+};
+
+function parts(retriever: Retriever, llm: ChatModel | null = null, toxicity: ToxicityModel = standIn) {
   const registry = new Registry();
   const metrics = createRespondMetrics(registry);
   const value = async (metric: keyof typeof metrics, labels: Record<string, string>) =>
     (await metrics[metric].get()).values.find((v) =>
       Object.entries(labels).every(([k, l]) => (v.labels as Record<string, unknown>)[k] === l),
     )?.value ?? 0;
-  const responder: ResponderParts = { retriever, messages, llm, metrics, log: pino({ level: "silent" }) };
+  const responder: ResponderParts = { retriever, messages, llm, toxicity, metrics, log: pino({ level: "silent" }) };
   return { responder, value };
 }
 
@@ -138,6 +149,42 @@ describe("drafting a reply", () => {
       strategy: "human",
       reason: "broken_template",
     });
+  });
+
+  it("hands off a template reply the toxicity model holds back, saying the score, threshold and model", async () => {
+    const insulting: KnowledgeArticle = {
+      ...articles.get("track_order")!,
+      template: "Order {{order_number}} is late, stop whining about it.",
+    };
+    const retrieval: Retrieval = { rankers: ["bm25"], hits: [{ ...ranked("track_order").hits[0]!, article: insulting }] };
+    const held = parts(fixed(retrieval));
+    const draft = await draftReply(routedRecord(), held.responder);
+    expect(draft).toMatchObject({
+      strategy: "human",
+      reason: "toxic_reply",
+      detail: "toxicity 0.900 >= threshold 0.400 (toxicity@test)",
+    });
+    expect(draft.text).not.toContain("whining");
+    expect(await held.value("guardrailRejections", { stage: "reply", check: "toxicity" })).toBe(1);
+  });
+
+  it("sends a reply the toxicity model scores below its threshold, having scored it", async () => {
+    const scored: string[] = [];
+    const recording: ToxicityModel = { score: async (texts) => (scored.push(...texts), standIn.score(texts)) };
+    const draft = await draftReply(routedRecord(), parts(fixed(ranked("track_order")), null, recording).responder);
+    expect(draft.strategy).toBe("template");
+    expect(scored).toContain(draft.text);
+  });
+
+  it("turns a failing toxicity model into a transient error, never an unchecked reply", async () => {
+    const broken: ToxicityModel = {
+      score: async () => {
+        throw new Error("the model slot of toxicity is closed");
+      },
+    };
+    await expect(
+      draftReply(routedRecord(), parts(fixed(ranked("track_order")), null, broken).responder),
+    ).rejects.toBeInstanceOf(TransientError);
   });
 
   it("turns a failing knowledge base into a transient error, for the runtime to retry", async () => {

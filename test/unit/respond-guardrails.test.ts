@@ -70,13 +70,8 @@ describe("LLM output guardrail", () => {
     expect(checkLlmOutput(reply("x".repeat(MAX_REPLY_CHARS)))).toEqual({ ok: false, check: "length" });
   });
 
-  it.each([
-    "Honestly, that was a stupid question.",
-    "Shut up and wait for the parcel.",
-    "What the f*ck, just wait. This is sh1t.",
-    "You are an 1d10t for ordering twice.",
-  ])("refuses a toxic reply: %s", (text) => {
-    expect(checkLlmOutput(reply(text))).toEqual({ ok: false, check: "toxicity" });
+  it("leaves toxicity to the model: an insult of the right length and form passes the form checks", () => {
+    expect(checkLlmOutput(reply("Honestly, that was a stupid question."))).toEqual({ ok: true });
   });
 
   it("refuses a reply with personal data", () => {

@@ -181,9 +181,11 @@ def _sparse_block(
     ngrams: tuple[int, int],
     coef: np.ndarray,
     rows: str,
+    sublinear: bool = True,
 ) -> SparseBlock:
     """This vocabulary's part of the logits, exactly coef @ TfidfVectorizer(sublinear_tf=True,
-    norm="l2") row, computed over the row's active n-grams only.
+    norm="l2") row, computed over the row's active n-grams only (`sublinear=False`: raw counts,
+    sklearn's default, w = count * idf, as the toxicity model's vectorizer has).
 
     TfIdfVectorizer counts the n-grams into a dense [N, V] row (the one pass over V that cannot be
     avoided); NonZero over the maxima of 64-column blocks, then inside the non-empty blocks, finds
@@ -251,9 +253,12 @@ def _sparse_block(
             graph.op("Gather", [entries, scalar(1)], axis=0),
         ],
     )
-    one = graph.const(np.array(1, np.float32), "one")
-    sublinear = graph.op("Add", [graph.op("Log", [count]), one])
-    weight = graph.op("Mul", [sublinear, graph.op("Gather", [graph.const(idf, "idf"), column], axis=0)])
+    if sublinear:
+        one = graph.const(np.array(1, np.float32), "one")
+        term = graph.op("Add", [graph.op("Log", [count]), one])
+    else:
+        term = count
+    weight = graph.op("Mul", [term, graph.op("Gather", [graph.const(idf, "idf"), column], axis=0)])
     weight = graph.op("Unsqueeze", [weight, graph.const(np.array([1]))])  # [k, 1]
     rows_of_coef = graph.op("Gather", [graph.const(table, "coef"), column], axis=0)
     # The sums in float64 (k x (C + 2) values, no measurable cost): float32 sums of unnormalized

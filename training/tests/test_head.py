@@ -18,6 +18,7 @@ from training import embedder as embedder_module
 from training.artifacts import ArtifactError, load_version, manifest_problems, write_version
 from training.config import GatePolicy
 from training.defaults import HEAD_MARGIN, Outcome, choose_family, ensure_defaults
+from training.toxicity import TOXICITY_MODEL
 from training.embedder import EMBEDDER_MODEL
 from training.gate import Decision
 from training.models import static
@@ -218,9 +219,12 @@ def test_defaults_export_the_embedder_then_promote_the_chosen_family(
     reported: list[Outcome] = []
     trainer = Trainer(tmp_path, limit=SLICE, registry=registry)
     outcomes = ensure_defaults(registry, trainer, tmp_path, GatePolicy(), reported.append, margin)
-    assert outcomes == reported and [o.model for o in outcomes] == [EMBEDDER_MODEL, "sentiment"]
+    assert outcomes == reported and [o.model for o in outcomes] == [EMBEDDER_MODEL, TOXICITY_MODEL, "sentiment"]
     assert all(o.ok for o in outcomes), outcomes
     embedder_row = registry.production(EMBEDDER_MODEL)
+    # respond's reply guardrail, converted from its package and put in production beside them.
+    toxicity_row = registry.production(TOXICITY_MODEL)
+    assert toxicity_row is not None and toxicity_row.manifest["operating_point"]["threshold"] > 0
     production = registry.production("sentiment")
     assert embedder_row is not None and production is not None and production.family == chosen
     stages = {v["family"]: v["stage"] for v in registry.versions("sentiment")}
@@ -245,5 +249,6 @@ def test_defaults_export_the_embedder_then_promote_the_chosen_family(
     assert rejected["numbers"] == selection
 
     again = ensure_defaults(registry, trainer, tmp_path, GatePolicy(), lambda _: None, margin)
-    assert again[1] == Outcome("sentiment", True, f"{production.version} (production, kept)")
+    assert again[1] == Outcome(TOXICITY_MODEL, True, f"{toxicity_row.version} (production, kept)")
+    assert again[2] == Outcome("sentiment", True, f"{production.version} (production, kept)")
 
