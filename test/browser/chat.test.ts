@@ -61,17 +61,20 @@ const afterChecks: (() => void)[] = [];
 /** Every reply frame the page received, on any of its sockets, in order. */
 interface Frames {
   readonly replies: { id: string; inquiry_id: string; author: string; socket: string }[];
+  /** The gateway's typing notices, in order. */
+  readonly typing: boolean[];
 }
 
 async function chatPage(): Promise<{ context: BrowserContext; page: Page; frames: Frames }> {
   const context = await browser.newContext({ viewport: { width: 520, height: 900 } });
   const page = await context.newPage();
-  const frames: Frames = { replies: [] };
+  const frames: Frames = { replies: [], typing: [] };
   const errors: string[] = [];
   page.on("pageerror", (error) => errors.push(error.message));
   page.on("websocket", (socket) => {
     socket.on("framereceived", ({ payload }) => {
-      const frame = JSON.parse(String(payload)) as { type: string; id: string; inquiry_id: string; author: string };
+      const frame = JSON.parse(String(payload)) as { type: string; id: string; inquiry_id: string; author: string; on: boolean };
+      if (frame.type === "typing") frames.typing.push(frame.on);
       if (frame.type === "reply") frames.replies.push({ id: frame.id, inquiry_id: frame.inquiry_id, author: frame.author, socket: socket.url() });
     });
   });
@@ -118,6 +121,10 @@ describe("the customer chat page in a real browser", () => {
       // The drafted reply, as respond wrote it, is what the customer reads.
       expect(await reply.locator(".msg-text").textContent()).toBe(draft.text);
       expect(await reply.locator(".msg-author").textContent()).toBe("Assistant");
+      // The assistant was "typing" from the acknowledgement to the reply, and is no longer.
+      expect(frames.typing[0]).toBe(true);
+      await page.locator("#typing").waitFor({ state: "hidden", timeout: 60_000 });
+      expect(frames.typing.at(-1)).toBe(false);
       await screenshot(page, "chat-2-answered");
 
       // Over the gateway's limit (config.json's max_text_chars): the page says so and sends nothing.

@@ -366,7 +366,7 @@ function onReply(reply) {
     };
     if (laterId(reply.id, store.lastReplyId)) store.lastReplyId = reply.id;
     addItem(item);
-    hideTyping();
+    // The typing indicator stays as the gateway says: other questions may still be awaiting their replies.
     announce(`${authorName(item)} replied: ${item.text}`);
   }
   send({ type: "received", id: reply.id });
