@@ -7,30 +7,38 @@ const interval = (low, high) => (low === null || high === null ? "" : ` [${perce
 
 function qualityTable(model) {
   if (model.quality.length === 0) return h("p", { class: "sb-muted" }, "No live quality: nothing served yet.");
+  const columns = ["Stage", "Window", "Predictions", "Labelled", "Measured accuracy", "Macro-F1", "Estimated accuracy"];
   return h(
-    "table",
-    { class: "quality" },
-    h("caption", {}, "Live quality"),
+    "div",
+    { class: "table-scroll" },
     h(
-      "thead",
-      {},
-      h("tr", {}, ...["Version", "Window", "Predictions", "Labelled", "Measured accuracy", "Macro-F1", "Estimated accuracy", "Estimate"].map((name) => h("th", { scope: "col" }, name))),
-    ),
-    h(
-      "tbody",
-      {},
-      model.quality.map((q) =>
-        h(
-          "tr",
-          {},
-          h("td", {}, h("code", {}, q.model), q.stage === "shadow" ? h("span", { class: "sb-badge info" }, "shadow") : null),
-          h("td", {}, q.window),
-          h("td", { class: "num" }, q.predictions),
-          h("td", { class: "num" }, q.labelled),
-          h("td", {}, `${percent(q.accuracy)}${interval(q.accuracy_low, q.accuracy_high)}`),
-          h("td", {}, percent(q.macro_f1)),
-          h("td", {}, `${percent(q.estimated_accuracy)}${interval(q.estimated_low, q.estimated_high)}`),
-          h("td", {}, h("span", { class: `sb-badge ${q.estimate_trusted ? "ok" : "warn"}`, title: q.estimate_reason }, q.estimate_trusted ? "trusted" : "not trusted"), h("small", { class: "sb-muted" }, ` ${q.estimate_reason}`)),
+      "table",
+      { class: "quality" },
+      h("caption", {}, "Live quality"),
+      h("thead", {}, h("tr", {}, ...columns.map((name) => h("th", { scope: "col" }, name)))),
+      h(
+        "tbody",
+        {},
+        model.quality.map((q) =>
+          h(
+            "tr",
+            { title: q.model },
+            h("td", {}, q.stage),
+            h("td", {}, q.window),
+            h("td", { class: "num" }, q.predictions),
+            h("td", { class: "num" }, q.labelled),
+            h("td", {}, percent(q.accuracy), h("small", { class: "sb-muted" }, interval(q.accuracy_low, q.accuracy_high))),
+            h("td", {}, percent(q.macro_f1)),
+            h(
+              "td",
+              {},
+              percent(q.estimated_accuracy),
+              h("small", { class: "sb-muted" }, interval(q.estimated_low, q.estimated_high)),
+              // The reason is long: on hover, and read out by screen readers.
+              h("span", { class: `sb-badge ${q.estimate_trusted ? "ok" : "warn"}`, title: q.estimate_reason }, q.estimate_trusted ? "trusted" : "not trusted"),
+              h("span", { class: "visually-hidden" }, `: ${q.estimate_reason}`),
+            ),
+          ),
         ),
       ),
     ),
@@ -99,9 +107,7 @@ function modelCard(model) {
       : h("p", { class: "sb-error" }, "No production version."),
     model.shadow ? h("p", {}, "Shadow ", h("code", {}, model.shadow.model), ` since ${when(model.shadow.since)}`) : null,
     qualityTable(model),
-    driftSection(model),
-    h("h3", {}, "Lifecycle"),
-    lifecycleList(model),
+    h("div", { class: "model-columns" }, driftSection(model), h("div", {}, h("h3", {}, "Lifecycle"), lifecycleList(model))),
   );
 }
 
