@@ -163,13 +163,12 @@ async function draftWithLlm(
     );
     return fallback();
   }
-  const form = checkLlmOutput(completion.text);
-  const toxicity = form.ok ? await toxicityOf(completion.text, parts) : undefined;
-  const output = !form.ok
-    ? form
-    : toxicity!.held
-      ? ({ ok: false, check: "toxicity", detail: toxicity!.reason } as const)
-      : form;
+  // Form first (length, personal data, links), then the toxicity model on the draft as written.
+  let output = checkLlmOutput(completion.text);
+  if (output.ok) {
+    const toxicity = await toxicityOf(completion.text, parts);
+    if (toxicity.held) output = { ok: false, check: "toxicity", detail: toxicity.reason };
+  }
   if (!output.ok) {
     parts.metrics.guardrailRejections.inc({ stage: "output", check: output.check });
     parts.log.warn(

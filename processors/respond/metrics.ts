@@ -19,7 +19,7 @@ export function createRespondMetrics(registry: Registry): RespondMetrics {
     handOffs: counter("switchboard_respond_handoffs_total", "Inquiries handed to a person, by reason", ["reason"]),
     guardrailRejections: counter(
       "switchboard_respond_guardrail_rejections_total",
-      "LLM inputs or drafts refused by a guardrail, by check",
+      "Refused by a guardrail, by stage (input: the LLM's input, output: the LLM's draft, reply: a template or retrieval reply) and check",
       ["stage", "check"],
     ),
     retrievalSeconds:
