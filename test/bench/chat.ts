@@ -5,7 +5,8 @@
  * (i) idle sockets held: `--sockets` (default 5,000) customers connect and say hello (each its own
  *     session, token minted with the benchmark's secret) and stay idle through two of the gateway's
  *     heartbeats (every 10 s here); memory per socket of the
- *     gateway (RSS and heap from its /metrics, delta over the sockets opened after a warm-up), of
+ *     gateway (RSS and heap from its /metrics after a garbage collection, delta over the sockets
+ *     opened after a warm-up), of
  *     the clients (their own process, after a GC), and of Redis (sessions' keys);
  * (ii) message → reply: `--rate` (100) messages a second, paced evenly, round robin over
  *     `--active` (1,000) sockets for `--seconds` (60): p50/p95/p99 from the client's send to the
@@ -105,8 +106,13 @@ async function gatewayFigures(url: string): Promise<GatewayFigures> {
   };
 }
 
-/** The gateway's figures once its RSS holds still (two readings a second apart within 1 %), or after 15 s. */
-async function settledFigures(url: string): Promise<GatewayFigures> {
+/**
+ * The gateway's figures after a garbage collection (SIGUSR2, chat-gc-hook.mjs), once its RSS holds
+ * still (two readings a second apart within 1 %), or after 15 s.
+ */
+async function settledFigures(url: string, pid: number): Promise<GatewayFigures> {
+  process.kill(pid, "SIGUSR2");
+  await sleep(1_000);
   let previous = await gatewayFigures(url);
   for (let i = 0; i < 15; i++) {
     await sleep(1_000);
@@ -253,6 +259,8 @@ async function main(): Promise<void> {
       SWITCHBOARD_CHAT_RATE_LIMIT: "100000",
       // Pings every 10 s: the idle sockets are held across two of them before they are counted.
       SWITCHBOARD_CHAT_HEARTBEAT_MS: String(HEARTBEAT_MS),
+      // A garbage collection on SIGUSR2 before each memory reading (the gateway's code is unchanged).
+      NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ""} --expose-gc --import ${new URL("./chat-gc-hook.mjs", import.meta.url).pathname}`.trim(),
     },
   });
   const clients = await startClients();
@@ -273,13 +281,13 @@ async function main(): Promise<void> {
     if (warm.failed > 0) throw new Error(`${warm.failed} of ${WARM} warm-up sockets failed: ${warm.firstError}`);
     // Measured as the "after" figures are: past two heartbeats of idle sockets, RSS holding still.
     await sleep(2 * HEARTBEAT_MS + 1_000);
-    const gatewayBefore = await settledFigures(chat.url);
+    const gatewayBefore = await settledFigures(chat.url, chat.proc.child.pid!);
     const redisBefore = await redisUsedMemory(redis);
     const kernelBefore = kernelTcpBytes();
     const opened = await clients.request<Opened>({ cmd: "open", url: chat.wsUrl, tokens: tokens.slice(WARM).map((t) => t.token), concurrency: CONCURRENCY, localAddresses: sourceAddresses }, "opened");
     // Idle through two heartbeats (a socket that missed a pong would be closed by now), then measured.
     await sleep(2 * HEARTBEAT_MS + 1_000);
-    const gatewayAfter = await settledFigures(chat.url);
+    const gatewayAfter = await settledFigures(chat.url, chat.proc.child.pid!);
     const redisAfter = await redisUsedMemory(redis);
     const kernelAfter = kernelTcpBytes();
     const measured = opened.opened;
