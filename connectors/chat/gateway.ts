@@ -56,7 +56,7 @@ export interface GatewayOptions {
 
 export interface Gateway {
   /** Takes a socket the server upgraded. */
-  handle(socket: WebSocket, address: string): void;
+  handle(socket: WebSocket): void;
   /** A notification on this instance's channel (a reply in a mailbox, a session taken over). */
   notify(message: string): void;
   /** Reads every held session's mailbox again: after the notification channel was down, a reply may have gone unannounced. */
@@ -68,13 +68,14 @@ export interface Gateway {
 interface Connection {
   readonly id: string;
   readonly socket: WebSocket;
-  readonly address: string;
   readonly log: Logger;
   session?: ChatSession;
   /** Id of the last reply written to this socket. */
   cursor: string;
   draining: boolean;
   again: boolean;
+  /** A mailbox read failed and another is scheduled. */
+  retrying: boolean;
   alive: boolean;
   /** Inquiries acknowledged on this socket whose reply has not come yet: the assistant is "typing". */
   readonly awaiting: Set<string>;
@@ -166,9 +167,15 @@ export function createGateway(options: GatewayOptions): Gateway {
     } catch (error) {
       // Redis away: the replies wait in the mailbox; try again shortly (a notification may also come first).
       conn.log.warn({ err: errorMessage(error) }, "mailbox read failed; retrying");
-      const retry = setTimeout(() => void drain(conn), 1_000);
-      retry.unref();
-      conn.timers.push(retry);
+      if (!conn.retrying) {
+        conn.retrying = true;
+        const retry = setTimeout(() => {
+          conn.retrying = false;
+          void drain(conn);
+        }, 1_000);
+        retry.unref();
+        conn.timers.push(retry);
+      }
     } finally {
       conn.draining = false;
     }
@@ -395,16 +402,17 @@ export function createGateway(options: GatewayOptions): Gateway {
   heartbeat.unref();
 
   return {
-    handle(socket, address) {
+    handle(socket) {
       const id = randomUUID();
       const conn: Connection = {
         id,
         socket,
-        address,
-        log: log.child({ conn: id, address }),
+        // No client address in the logs: it says who the customer is.
+        log: log.child({ conn: id }),
         cursor: "0-0",
         draining: false,
         again: false,
+        retrying: false,
         alive: true,
         awaiting: new Set(),
         queue: Promise.resolve(),

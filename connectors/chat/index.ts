@@ -147,7 +147,7 @@ export const chat: ConnectorFactory = async ({ config, endpoints, log, declarati
           return reply.code(201).send(created);
         },
       );
-      app.get("/chat/socket", { websocket: true }, (socket, request) => gateway.handle(socket, request.ip));
+      app.get("/chat/socket", { websocket: true }, (socket) => gateway.handle(socket));
     },
     async start() {
       await subscriber.subscribe(channel);

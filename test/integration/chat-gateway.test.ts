@@ -2,7 +2,8 @@ import { randomUUID } from "node:crypto";
 import { SchemaRegistry } from "@kafkajs/confluent-schema-registry";
 import type { Kafka, Producer } from "kafkajs";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { schemaRegistryOptions } from "../../config/security.js";
+import { Redis } from "ioredis";
+import { redisOptions, schemaRegistryOptions } from "../../config/security.js";
 import { compareReplyIds } from "../../connectors/chat/store.js";
 import { mintChatToken } from "../../connectors/chat/tokens.js";
 import type { AgentReply, InquiryEnvelope, InquiryReceived, InquiryResponse } from "../../schemas/types.generated.js";
@@ -282,6 +283,9 @@ describe("messages", () => {
 
 describe("guest sessions", () => {
   it("POST /chat/sessions issues a working session and limits the sessions per address; the page config says what the page needs", async () => {
+    const page = await fetch(`${two.url}/chat`);
+    expect(page.status).toBe(200);
+    expect(page.headers.get("content-type")).toMatch(/^text\/html/);
     const config = await (await fetch(`${two.url}/chat/config.json`)).json();
     expect(config).toEqual({ gateways: [], guest_sessions: true, max_message_bytes: 8192, max_text_chars: 4000 });
     for (const body of [JSON.stringify({ name: "" }), "{not json", JSON.stringify({ name: "x".repeat(201) })]) {
@@ -430,12 +434,16 @@ describe("two instances", () => {
     await client.until(() => (client.replies().length === live.length ? true : undefined), 20_000);
     // In mailbox order, which for replies to different inquiries (different partitions, read by either instance) is the order they were appended.
     expect(client.replies().map((f) => f.text).sort()).toEqual(live.map((r) => r.text).sort());
-    const lastSeen = client.replies().at(-1)!.id as string;
     // The customer confirmed the first three only.
     for (const f of client.replies().slice(0, 3)) client.send({ type: "received", id: f.id });
 
+    // Replies in flight when the instance holding the socket dies: some reach the socket, some only the mailbox.
+    const inFlight = Array.from({ length: 6 }, (_, i) => draft(sessionId, randomUUID(), `in flight ${i}`));
+    await writeDrafts(...inFlight);
     one.kill();
     await client.closed;
+    const beforeKill = client.replies();
+    const lastSeen = beforeKill.at(-1)!.id as string;
     // Written while the customer is away, some into partitions the dead instance held until the group notices.
     // Agents' replies to one inquiry share its partition: the mailbox has them in the order they were sent.
     const missed = [
@@ -446,12 +454,14 @@ describe("two instances", () => {
       if ("reply_id" in r) await writeAgentReplies(r);
       else await writeDrafts(r);
     }
+    const seen = new Set(beforeKill.map((f) => f.text as string));
+    const owed = [...inFlight, ...missed].map((r) => r.text).filter((text) => !seen.has(text));
     const back = await connect(two, token, lastSeen);
     expect(back.frames[0]).toMatchObject({ type: "welcome", session_id: sessionId, instance: two.instanceId, resumed: true });
     // The dead instance's partitions move to the other after the Kafka session timeout (6 s in tests).
-    await back.until(() => (back.replies().length >= missed.length ? true : undefined), 45_000);
+    await back.until(() => (back.replies().length >= owed.length ? true : undefined), 45_000);
     const texts = back.replies().map((f) => f.text as string);
-    expect([...texts].sort()).toEqual(missed.map((r) => r.text).sort());
+    expect([...texts].sort()).toEqual([...owed].sort());
     expect(texts.filter((t) => t.startsWith("missed from an agent"))).toEqual(["missed from an agent 0", "missed from an agent 1", "missed from an agent 2"]);
     const ids = back.replies().map((f) => f.id as string);
     expect(ids).toEqual([...ids].sort(compareReplyIds));
@@ -460,15 +470,22 @@ describe("two instances", () => {
     const marker = draft(sessionId, randomUUID(), "marker");
     await writeDrafts(marker);
     await back.next((f) => f.type === "reply" && f.text === "marker", 20_000);
-    expect(back.replies()).toHaveLength(missed.length + 1);
+    expect(back.replies()).toHaveLength(owed.length + 1);
 
-    // Without a cursor of its own, a client resumes after what it confirmed.
+    // Without a cursor of its own, a client resumes after what it confirmed (the gateway's cursor in Redis).
+    const last = back.replies().at(-1)!.id as string;
     for (const f of back.replies()) back.send({ type: "received", id: f.id });
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    const redis = new Redis(endpoints.redisUrl, redisOptions(endpoints));
+    try {
+      expect(await until(async () => ((await redis.hget(`switchboard:chat:{${sessionId}}:session`, "acked")) === last ? true : undefined), 5_000)).toBe(true);
+    } finally {
+      redis.disconnect();
+    }
     const fresh = await connect(two, token, null);
     expect((await back.closed).code).toBe(4009);
-    await new Promise((resolve) => setTimeout(resolve, 1_000));
-    expect(fresh.replies()).toEqual([]);
+    await writeDrafts(draft(sessionId, randomUUID(), "after the receipts"));
+    await fresh.next((f) => f.type === "reply", 20_000);
+    expect(fresh.replies().map((f) => f.text)).toEqual(["after the receipts"]);
     expect(await metric(two, "switchboard_chat_resumes_total")).toBeGreaterThan(0);
   });
 });
