@@ -31,16 +31,17 @@ let responses: Tail<InquiryResponse>;
 let redis: Redis;
 let store: ChatStore;
 
+const GATEWAY_ENV = {
+  // A killed gateway's partitions of the delivery group move to the survivor after this.
+  SWITCHBOARD_SESSION_TIMEOUT_MS: "6000",
+  SWITCHBOARD_CHAT_RATE_LIMIT: String(RATE_LIMIT),
+  SWITCHBOARD_CHAT_RATE_WINDOW_MS: "600000",
+};
+
 beforeAll(async () => {
   await preparePipeline(endpoints);
   pipeline = await startPipeline(endpoints, {}, "chained");
-  const env = {
-    // A killed gateway's partitions of the delivery group move to the survivor after this.
-    SWITCHBOARD_SESSION_TIMEOUT_MS: "6000",
-    SWITCHBOARD_CHAT_RATE_LIMIT: String(RATE_LIMIT),
-    SWITCHBOARD_CHAT_RATE_WINDOW_MS: "600000",
-  };
-  chats = await Promise.all(INSTANCES.map(async (instanceId) => startChat(endpoints, { port: await freePort(), instanceId, env })));
+  chats = await Promise.all(INSTANCES.map(async (instanceId) => startChat(endpoints, { port: await freePort(), instanceId, env: GATEWAY_ENV })));
   responses = await tailTopic<InquiryResponse>(pipeline.kafka, pipeline.codec, "inquiries.responses", (r) => r.envelope.channel === "chat");
   redis = new Redis(endpoints.redisUrl, redisOptions(endpoints));
   store = createChatStore(redis, { sessionTtlMs: 3_600_000, mailboxMaxLength: 1_000 });
@@ -246,6 +247,18 @@ describe("the customer chat page in a real browser", () => {
       expect(onSecond).toContain(`${first}agent`);
       expect(await page.locator(".msg.customer").count()).toBe(3);
       expect(await page.locator('.msg.customer[data-status="sent"]').count()).toBe(3);
+
+      // And by back-off alone, the network up all along: the first instance comes back at its
+      // address, the second (holding the page now) is killed, and the page returns to the first.
+      chats[0] = await startChat(endpoints, { port: chats[0]!.port, instanceId: INSTANCES[0], env: GATEWAY_ENV });
+      chats[1]!.kill();
+      await page.locator(`#chat[data-state="connected"][data-instance="${INSTANCES[0]}"]`).waitFor({ timeout: 120_000 });
+      const fourth = await ask(page, "Sorry, one more: do you ship to Norway?");
+      await replyFor(page, fourth).waitFor({ timeout: SHOWN_MS });
+      await screenshot(page, "chat-failover-5-back-on-instance-1");
+      expect(await replies(page).count()).toBe(5);
+      const all = frames.replies.map((f) => f.id);
+      expect(new Set(all).size, `reply frames sent more than once: ${JSON.stringify(frames.replies)}`).toBe(all.length);
     } finally {
       await context.close();
     }
@@ -253,8 +266,11 @@ describe("the customer chat page in a real browser", () => {
   }, 900_000);
 
   it("an integration's session in the fragment; the same session opened in a second tab; an expired session replaced by a guest one", async () => {
-    // The first instance was killed by the test before: the survivor serves these pages.
-    const chat = chats[1]!;
+    // The instances were killed and restarted by the test before: whichever answers serves these pages.
+    const chat = (await until(async () => {
+      for (const candidate of chats) if (await fetch(`${candidate.url}/healthz`).then((r) => r.ok, () => false)) return candidate;
+      return undefined;
+    }, 60_000)) ?? expect.fail("no chat gateway instance is healthy");
     const customer = testChatToken({ id: `c-${run}`, name: "Noor", tier: "premium" });
     const { context, page } = await chatPage();
     try {
