@@ -257,6 +257,8 @@ async function main(): Promise<void> {
       SWITCHBOARD_CHAT_TOKEN_SECRET: secret,
       // Each active socket sends one message every ACTIVE / RATE seconds: far under this.
       SWITCHBOARD_CHAT_RATE_LIMIT: "100000",
+      // The benchmark's thousands of sessions leave Redis within a quarter of an hour, not a day.
+      SWITCHBOARD_CHAT_SESSION_TTL_SECONDS: "900",
       // Pings every 10 s: the idle sockets are held across two of them before they are counted.
       SWITCHBOARD_CHAT_HEARTBEAT_MS: String(HEARTBEAT_MS),
       // A garbage collection on SIGUSR2 before each memory reading (the gateway's code is unchanged).
