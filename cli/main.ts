@@ -10,6 +10,7 @@ import { retrainCommand } from "./retrain.js";
 import { runCommands } from "./run.js";
 import { schemaCommands } from "./schemas.js";
 import { stackCommands } from "./stack.js";
+import { statusCommand } from "./status.js";
 import { topicCommands } from "./topics.js";
 import { trainingCommands } from "./training.js";
 import { upCommand } from "./up.js";
@@ -31,7 +32,7 @@ async function main(): Promise<void> {
     throw error;
   }
   const program = new Command("switchboard").description("Real-time customer-inquiry triage on Kafka").showHelpAfterError();
-  for (const register of [stackCommands, topicCommands, schemaCommands, runCommands, dlqCommands, upCommand, trainingCommands, retrainCommand, watchCommand, pythonEnvCommand, knowledgeBaseCommands, apiKeyCommands, webhookCommands, importMailCommand]) {
+  for (const register of [stackCommands, topicCommands, schemaCommands, runCommands, dlqCommands, upCommand, trainingCommands, retrainCommand, watchCommand, statusCommand, pythonEnvCommand, knowledgeBaseCommands, apiKeyCommands, webhookCommands, importMailCommand]) {
     register(program, context);
   }
   await program.parseAsync(process.argv);
