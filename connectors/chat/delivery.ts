@@ -129,16 +129,19 @@ export function createDelivery(options: DeliveryOptions): Delivery {
     consumer = c;
     c.on(c.events.GROUP_JOIN, ({ payload }) => {
       joined = true;
+      metrics.deliveryJoined.set(1);
       crashed = false;
       log.info({ groupId: payload.groupId, assignment: payload.memberAssignment }, "delivery consumer joined its group");
     });
     c.on(c.events.CRASH, ({ payload }) => {
       crashed = !payload.restart;
       joined = false;
+      metrics.deliveryJoined.set(0);
       log.error({ err: errorMessage(payload.error), restarting: payload.restart }, "delivery consumer crashed");
     });
     c.on(c.events.DISCONNECT, () => {
       joined = false;
+      metrics.deliveryJoined.set(0);
     });
     await c.connect();
     for (const topic of options.topics) await c.subscribe({ topic, fromBeginning: false });

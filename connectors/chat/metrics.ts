@@ -14,6 +14,8 @@ export interface ChatMetrics {
   readonly closes: Counter<"reason">;
   /** Replies the delivery consumer read, by outcome: appended to a mailbox, already there, or not for chat. */
   readonly mailbox: Counter<"outcome">;
+  /** 1 while the delivery consumer is in its group (replies flow), else 0: an instance up but not delivering. */
+  readonly deliveryJoined: Gauge;
 }
 
 export function createChatMetrics(registry: Registry): ChatMetrics {
@@ -31,6 +33,7 @@ export function createChatMetrics(registry: Registry): ChatMetrics {
     resumes: new Counter({ name: "switchboard_chat_resumes_total", help: "Hellos that reopened a session opened before (reconnects, on any instance)", registers }),
     resumedReplies: new Counter({ name: "switchboard_chat_resumed_replies_total", help: "Replies delivered on a resume that the customer had not yet received", registers }),
     closes: new Counter({ name: "switchboard_chat_closes_total", help: "Sockets closed, by reason", labelNames: ["reason"], registers }),
+    deliveryJoined: new Gauge({ name: "switchboard_chat_delivery_joined", help: "1 while this instance's delivery consumer is in its group and reading the replies, else 0", registers }),
     mailbox: new Counter({ name: "switchboard_chat_mailbox_total", help: "Reply records the delivery consumer read, by outcome (appended, duplicate, not_chat, expired)", labelNames: ["outcome"], registers }),
   };
 }

@@ -404,6 +404,8 @@ describe("Kafka unavailable", () => {
     const health = await fetch(`${cut.url}/healthz`);
     expect(health.status).toBe(503);
     expect(((await health.json()) as { checks: Record<string, boolean> }).checks).toMatchObject({ redis: true, delivery: false });
+    expect(await metric(cut, "switchboard_chat_delivery_joined")).toBe(0);
+    expect(await metric(two, "switchboard_chat_delivery_joined")).toBe(1);
     const { sessionId, token } = session();
     const client = await connect(cut, token);
     const clientId = client.message("Is anyone there?");
