@@ -326,7 +326,7 @@ export const SETTINGS = {
     env: "SWITCHBOARD_QUALITY_REFRESH_MS",
     schema: z.coerce.number().int().min(0),
     default: 60_000,
-    doc: "`drift`: how often live model quality (measured on labels, estimated without them, and the check of the estimate) is computed from PostgreSQL into its metrics (quality/README.md). 0: never.",
+    doc: "`drift`: how often live model quality (measured on labels, estimated without them, and the check of the estimate) is computed from PostgreSQL into its metrics (quality/README.md), and the agents' queues (waiting inquiries, the oldest's age: monitoring/queues.ts). 0: never.",
   },
   qualityWindows: {
     env: "SWITCHBOARD_QUALITY_WINDOWS",

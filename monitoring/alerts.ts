@@ -48,9 +48,11 @@ export const THRESHOLDS = {
   escalationRatio: 0.05,
   /** Decisions made after a join timeout, per decision, over 10 minutes. */
   joinTimeoutRatio: 0.01,
+  /** The oldest inquiry waiting for an agent in a queue, seconds: the SLA every queue is held to. */
+  queueSlaSeconds: 4 * 3600,
 } as const;
 
-const { runtime, connector, route, drift, quality } = METRICS;
+const { runtime, connector, route, drift, quality, queues } = METRICS;
 
 function rule(alert: string, severity: Severity, forDuration: string, expr: string, summary: string, description: string, labels: Record<string, string> = {}): AlertRule {
   return { alert, expr, for: forDuration, labels: { severity, ...labels }, annotations: { summary, description, runbook_url: runbookPath(alert) } };
@@ -185,6 +187,14 @@ export function alertRules(topologies: readonly Topology[] = TOPOLOGIES): AlertR
       `{{ $value | humanizePercentage }} of inquiries are routed after a join timeout`,
       `route in {{ $labels.job }} routed more than ${THRESHOLDS.joinTimeoutRatio * 100} % of inquiries over 10 minutes without all their predictions (the join timed out): a prediction processor is slow or down.`,
     ),
+    rule(
+      "QueueSLABreach",
+      "warning",
+      "5m",
+      `max by (department, queue) (${queues.oldestSeconds}) > ${THRESHOLDS.queueSlaSeconds}`,
+      `the oldest inquiry waiting in {{ $labels.department }}/{{ $labels.queue }} is {{ $value | humanizeDuration }} old`,
+      `An inquiry sent to review or escalated in queue {{ $labels.queue }} ({{ $labels.department }}) has waited for an agent's reply longer than the ${THRESHOLDS.queueSlaSeconds / 3600} h SLA.`,
+    ),
   ];
 }
 
@@ -195,7 +205,7 @@ export function alertRulesFile(topologies: readonly Topology[] = TOPOLOGIES): st
     { name: "switchboard-processes", alerts: ["ProcessDown"] },
     { name: "switchboard-pipeline", alerts: ["ProcessorErrorRate", "ConnectorErrorRate", "EndToEndLatencyHigh", "ConsumerLagGrowing", "DLQGrowing"] },
     { name: "switchboard-models", alerts: ["ModelDrift", "ModelDriftCritical", "EstimatedAccuracyDrop"] },
-    { name: "switchboard-routing", alerts: ["ReviewRateSpike", "EscalationRateSpike", "RouteJoinTimeouts"] },
+    { name: "switchboard-routing", alerts: ["ReviewRateSpike", "EscalationRateSpike", "RouteJoinTimeouts", "QueueSLABreach"] },
   ];
   const grouped = new Set(groups.flatMap((g) => g.alerts));
   const ungrouped = rules.filter((r) => !grouped.has(r.alert));

@@ -4,6 +4,7 @@ import { createConnectorMetrics } from "../connectors/metrics.js";
 import { driftMetrics } from "../processors/drift.js";
 import { createRouteMetrics } from "../processors/route/metrics.js";
 import { createQualityMetrics } from "../quality/metrics.js";
+import { createQueueMetrics } from "./queues.js";
 import { createRetrainMetrics } from "../retrain/metrics.js";
 import { createRuntimeMetrics } from "../streams/metrics.js";
 
@@ -37,6 +38,7 @@ export const METRICS = {
   route: namesOf(createRouteMetrics(new Registry())),
   drift: namesOf(driftMetrics(new Registry())),
   quality: namesOf(createQualityMetrics(new Registry())),
+  queues: namesOf(createQueueMetrics(new Registry())),
   retrain: namesOf(createRetrainMetrics()),
 } as const;
 

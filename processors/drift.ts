@@ -12,6 +12,7 @@ import { liveTexts, referenceTexts } from "../drift/text-samples.js";
 import type { Observation, WindowSpec } from "../drift/window.js";
 import type { ModelDrift, PredictionFeedback } from "../schemas/types.generated.js";
 import type { Config } from "../config/settings.js";
+import { createQueueMetrics, refreshQueues } from "../monitoring/queues.js";
 import { createQualityMetrics, refreshQuality } from "../quality/metrics.js";
 import { parseWindow } from "../quality/window.js";
 import { outputOf, reading } from "../streams/ports.js";
@@ -267,6 +268,9 @@ export async function drift(declaration: ProcessorDeclaration, deps: ProcessorDe
   const qualityWindows = deps.config.qualityWindows.split(",").map((w) => parseWindow(w.trim()));
   if (deps.config.qualityRefreshMs > 0)
     deps.resources.schedule("live quality", deps.config.qualityRefreshMs, async () => void (await refreshQuality(pool, quality, { windows: qualityWindows, registrySchema: deps.config.registrySchema })));
+  // The agents' queues (waiting inquiries, the oldest's age) for the SLA alert, on the same schedule.
+  const queues = createQueueMetrics(registry);
+  if (deps.config.qualityRefreshMs > 0) deps.resources.schedule("review queues", deps.config.qualityRefreshMs, async () => void (await refreshQueues(pool, queues)));
 
   return {
     metrics: registry,

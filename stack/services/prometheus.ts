@@ -36,6 +36,8 @@ export const prometheus: ServiceDefinition = {
         `--storage.tsdb.path=${path.join(ctx.paths.data, "tsdb")}`,
         `--web.listen-address=127.0.0.1:${ctx.ports.prometheus}`,
         "--storage.tsdb.retention.time=7d",
+        // POST /-/reload rereads the configuration and the rules (after `npm run monitoring:generate`).
+        "--web.enable-lifecycle",
       ],
     };
   },

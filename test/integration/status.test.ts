@@ -74,3 +74,20 @@ describe("switchboard status against the local Prometheus", () => {
     });
   });
 });
+
+describe("the queues' figures", () => {
+  it("are read from the archive's tables in the real PostgreSQL (the SQL runs against the migrated schema)", async () => {
+    const { createPool } = await import("../../storage/postgres.js");
+    const { readQueues } = await import("../../monitoring/queues.js");
+    const pool = createPool(inject("endpoints"), "queues-test");
+    try {
+      const rows = await readQueues(pool);
+      for (const row of rows) {
+        expect(row.open).toBeGreaterThan(0);
+        expect(row.oldest_seconds).toBeGreaterThanOrEqual(0);
+      }
+    } finally {
+      await pool.end();
+    }
+  });
+});
