@@ -155,6 +155,15 @@ describe("hello", () => {
     }
   });
 
+  it("closes 4002 when the session expires on an open socket", async () => {
+    const { token, session: short } = mintChatToken(testChatSecret(), { ttlSeconds: 2, guest: false });
+    sessions.add(short.sessionId);
+    const client = await connect(two, token);
+    const closed = await client.closed;
+    expect(closed.code).toBe(4002);
+    expect(Date.now()).toBeGreaterThanOrEqual(short.expiresAt);
+  });
+
   it("closes 4003 when the first frame is not a hello, or no hello comes within 5 s", async () => {
     const { token } = session();
     const early = await ChatClient.open(two.wsUrl);
@@ -423,6 +432,26 @@ describe("Kafka unavailable", () => {
     expect(healthy.frames.filter((f) => f.type === "ack").map((f) => f.inquiry_id)).toEqual([ack.inquiry_id, ack.inquiry_id]);
     const ours = received.records().filter((r) => r.value.envelope.source_id === `${sessionId}:${clientId}`);
     expect(ours.map((r) => r.key)).toEqual([ack.inquiry_id]);
+  });
+});
+
+describe("Redis unavailable", () => {
+  let blind: ChatProcess;
+  beforeAll(async () => {
+    blind = await startChat(endpoints, { instanceId: `${runId}-blind`, env: { ...GATEWAY_ENV, REDIS_URL: "redis://127.0.0.1:1" }, waitForHealth: false });
+  });
+  afterAll(() => blind?.kill());
+
+  it("reports itself unhealthy, closes a hello with 1011 (try again) and answers guest sessions with 503", async () => {
+    const health = await fetch(`${blind.url}/healthz`);
+    expect(health.status).toBe(503);
+    expect(((await health.json()) as { checks: Record<string, boolean> }).checks).toMatchObject({ redis: false });
+    const client = await ChatClient.open(blind.wsUrl);
+    client.send({ type: "hello", token: session().token, resume_after: null });
+    expect((await client.closed).code).toBe(1011);
+    const guest = await fetch(`${blind.url}/chat/sessions`, { method: "POST", headers: { "content-type": "application/json" }, body: "{}" });
+    expect(guest.status).toBe(503);
+    expect(guest.headers.get("retry-after")).toBe("5");
   });
 });
 
