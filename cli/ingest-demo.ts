@@ -139,16 +139,28 @@ async function viaEmail(imapUrl: string, mailbox: string): Promise<Arrival> {
 }
 
 /**
- * A customer on the chat page, as the page does it: a guest session from the gateway, hello on
+ * A customer on the chat page, as the page does it: a session (a guest's from the gateway, or,
+ * given `integration`, one the API issues as a website's backend would), hello on
  * its socket, a message (acknowledged with its inquiry id once Kafka has it), then the reply
  * pushed back on the same socket.
  */
-export async function viaChat(chatUrl: string, timeoutMs: number): Promise<Arrival> {
-  const session = await expectStatus(
-    await fetch(`${chatUrl}/chat/sessions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ name: "Demo customer" }) }),
-    "POST /chat/sessions",
-    [201],
-  );
+export async function viaChat(chatUrl: string, timeoutMs: number, integration?: { readonly apiUrl: string; readonly apiKey: string }): Promise<Arrival> {
+  // A guest, as the chat page opens a session; with guest sessions off, the way an integration opens one for its customer.
+  const session = integration
+    ? await expectStatus(
+        await fetch(`${integration.apiUrl}/v1/chat/sessions`, {
+          method: "POST",
+          headers: { authorization: `Bearer ${integration.apiKey}`, "content-type": "application/json" },
+          body: JSON.stringify({ customer: { id: "demo-chat-customer", name: "Demo customer", tier: "standard" } }),
+        }),
+        "POST /v1/chat/sessions",
+        [201],
+      )
+    : await expectStatus(
+        await fetch(`${chatUrl}/chat/sessions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ name: "Demo customer" }) }),
+        "POST /chat/sessions",
+        [201],
+      );
   const socket = new WebSocket(`${chatUrl.replace(/^http/, "ws")}/chat/socket`);
   const frames: Record<string, unknown>[] = [];
   let wake = () => undefined as void;
@@ -232,7 +244,7 @@ export async function demoIngest(
     viaApi(apiUrl, apiKey),
     viaWebhook(apiUrl, secret),
     viaEmail(endpoints.imapUrl, config.imapMailbox),
-    viaChat(chatUrl, timeoutMs),
+    viaChat(chatUrl, timeoutMs, config.chatGuestSessions ? undefined : { apiUrl, apiKey }),
   ]);
   console.log(`\nthe connectors: ${arrivals.length} inquiries sent, followed through GET /v1/inquiries/{id}`);
   const deadline = Date.now() + timeoutMs;
