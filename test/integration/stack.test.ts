@@ -8,7 +8,7 @@ import { REPO_ROOT, loadConfig } from "../../config/settings.js";
 
 const exec = promisify(execFile);
 const CLI = path.join(REPO_ROOT, "bin/switchboard.js");
-const SERVICES = ["kafka", "postgres", "redis", "prometheus"];
+const SERVICES = ["kafka", "postgres", "redis", "prometheus", "alertmanager"];
 
 /** A second stack on other ports and in another folder, so the suite's own stack is untouched. */
 const home = mkdtempSync(path.join(os.tmpdir(), "switchboard-stack-"));
@@ -23,6 +23,7 @@ const env = {
   SWITCHBOARD_POSTGRES_PORT: "25433",
   SWITCHBOARD_REDIS_PORT: "26380",
   SWITCHBOARD_PROMETHEUS_PORT: "29090",
+  SWITCHBOARD_ALERTMANAGER_PORT: "29095",
   LOG_LEVEL: "warn",
   // This stack is local whatever the suite itself runs against.
   DATABASE_URL: "",
