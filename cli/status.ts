@@ -1,5 +1,6 @@
 import type { Command } from "commander";
 import type { Config } from "../config/settings.js";
+import { THRESHOLDS } from "../monitoring/alerts.js";
 import { METRICS, bucket } from "../monitoring/metric-names.js";
 import { registeredVersions } from "../models/registry.js";
 import { resolveEndpoints } from "../stack/index.js";
@@ -117,6 +118,16 @@ export interface DriftState {
   readonly alarm: boolean;
 }
 
+export interface QueueState {
+  readonly department: string;
+  readonly queue: string;
+  /** Inquiries waiting for an agent (sent to review or escalated, no agent reply). */
+  readonly waiting: number | undefined;
+  readonly oldestSeconds: number | undefined;
+  /** The oldest waits longer than the SLA the QueueSLABreach alert holds every queue to. */
+  readonly overSla: boolean;
+}
+
 export interface StatusSnapshot {
   readonly prometheus: string;
   readonly at: string;
@@ -126,10 +137,11 @@ export interface StatusSnapshot {
   /** The registry's production and shadow versions, or why they could not be read. */
   readonly models: readonly ModelInProduction[] | { readonly error: string };
   readonly drift: readonly DriftState[];
+  readonly queues: readonly QueueState[];
   readonly alerts: readonly { readonly name: string; readonly severity: string; readonly state: string; readonly summary: string; readonly since: string | undefined }[];
 }
 
-const { runtime, connector, drift } = METRICS;
+const { runtime, connector, drift, queues } = METRICS;
 
 /** The queries, each keyed by what it gives; every name from the metric definitions. */
 export const STATUS_QUERIES = {
@@ -148,6 +160,8 @@ export const STATUS_QUERIES = {
   driftStatistic: `max by (model, feature, statistic) (${drift.value})`,
   driftThreshold: `max by (model, feature, statistic) (${drift.threshold})`,
   driftAlarm: `max by (model, feature) (${drift.alarm})`,
+  queueWaiting: `max by (department, queue) (${queues.open})`,
+  queueOldest: `max by (department, queue) (${queues.oldestSeconds})`,
 } as const;
 
 type Results = { readonly [K in keyof typeof STATUS_QUERIES]: readonly Sample[] };
@@ -219,6 +233,15 @@ export function buildSnapshot(
       driftStates.set(key(s.metric), { model: s.metric["model"] ?? "", feature: s.metric["feature"] ?? "", statistic: undefined, value: undefined, threshold: undefined, alarm: s.value === 1 });
     }
   }
+  const queueKey = (m: Readonly<Record<string, string>>) => `${m["department"] ?? ""}\u0000${m["queue"] ?? ""}`;
+  const waiting = new Map(results.queueWaiting.map((q) => [queueKey(q.metric), q.value]));
+  const oldest = new Map(results.queueOldest.map((q) => [queueKey(q.metric), q.value]));
+  const queueStates = [...new Map([...results.queueWaiting, ...results.queueOldest].map((q) => [queueKey(q.metric), q.metric])).values()]
+    .map((m): QueueState => {
+      const oldestSeconds = finite(oldest.get(queueKey(m)));
+      return { department: m["department"] ?? "", queue: m["queue"] ?? "", waiting: finite(waiting.get(queueKey(m))), oldestSeconds, overSla: (oldestSeconds ?? 0) > THRESHOLDS.queueSlaSeconds };
+    })
+    .sort((a, b) => (b.oldestSeconds ?? 0) - (a.oldestSeconds ?? 0) || a.department.localeCompare(b.department) || a.queue.localeCompare(b.queue));
   const severityOrder = (severity: string) => (severity === "critical" ? 0 : severity === "warning" ? 1 : 2);
   return {
     prometheus,
@@ -228,6 +251,7 @@ export function buildSnapshot(
     dlq,
     models,
     drift: [...driftStates.values()].sort((a, b) => a.model.localeCompare(b.model) || a.feature.localeCompare(b.feature)),
+    queues: queueStates,
     alerts: alerts
       .map((a) => ({
         name: a.labels["alertname"] ?? "",
@@ -277,7 +301,8 @@ export function duration(seconds: number | undefined): string {
   if (seconds === undefined) return "-";
   if (seconds < 1) return `${(seconds * 1000).toFixed(seconds < 0.01 ? 1 : 0)} ms`;
   if (seconds < 120) return `${seconds.toFixed(seconds < 10 ? 2 : 1)} s`;
-  return `${(seconds / 60).toFixed(1)} min`;
+  if (seconds < 7200) return `${(seconds / 60).toFixed(1)} min`;
+  return `${(seconds / 3600).toFixed(1)} h`;
 }
 
 /** Columns padded to their widest cell; numbers right-aligned. */
@@ -342,6 +367,14 @@ export function renderStatus(snapshot: StatusSnapshot): string {
       const num = (v: number | undefined) => (v === undefined ? "-" : v.toPrecision(3));
       out.push(columns(["model", "feature", "statistic", "value", "threshold", "state"], shown.map((d) => [d.model, d.feature, d.statistic ?? "-", num(d.value), num(d.threshold), d.alarm ? "DRIFT" : "above"]), new Set([3, 4])).replace(/^/gm, "  "));
     }
+  }
+  out.push("");
+  const sla = duration(THRESHOLDS.queueSlaSeconds);
+  if (snapshot.queues.length === 0) out.push("Queues: no inquiry waiting for an agent (or the drift processor, which measures them, is not running)");
+  else {
+    const over = snapshot.queues.filter((q) => q.overSla).length;
+    out.push(`Queues waiting for an agent (SLA ${sla}${over > 0 ? `, ${over} over it` : ""}):`);
+    out.push(columns(["department", "queue", "waiting", "oldest", ""], snapshot.queues.map((q) => [q.department, q.queue, count(q.waiting), duration(q.oldestSeconds), q.overSla ? "OVER SLA" : ""]), new Set([2, 3])).replace(/^/gm, "  "));
   }
   out.push("");
   if (snapshot.alerts.length === 0) out.push("Alerts: none active");

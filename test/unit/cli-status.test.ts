@@ -42,6 +42,8 @@ const RESULTS: { [K in keyof typeof STATUS_QUERIES]: Sample[] } = {
     s({ model: "intent@3", feature: "confidence", statistic: "ks" }, 0.1),
   ],
   driftAlarm: [s({ model: "intent@3", feature: "label" }, 1), s({ model: "intent@3", feature: "confidence" }, 0)],
+  queueWaiting: [s({ department: "billing", queue: "tier2" }, 3), s({ department: "sales", queue: "general" }, 1)],
+  queueOldest: [s({ department: "billing", queue: "tier2" }, 15_000), s({ department: "sales", queue: "general" }, 600)],
 };
 
 const ALERTS: ActiveAlert[] = [
@@ -113,6 +115,11 @@ describe("switchboard status", () => {
       "  model     feature  statistic  value  threshold  state",
       "  intent@3  label    psi        0.412      0.200  DRIFT",
       "",
+      "Queues waiting for an agent (SLA 4.0 h, 1 over it):",
+      "  department  queue    waiting    oldest",
+      "  billing     tier2          3     4.2 h  OVER SLA",
+      "  sales       general        1  10.0 min",
+      "",
       "Alerts: 2 firing, 1 pending (runbooks: monitoring/runbooks/<alert>.md)",
       "  alert        severity  state    summary",
       "  ProcessDown  critical  firing   job=email severity=critical",
@@ -129,6 +136,7 @@ describe("switchboard status", () => {
     expect(screen).toContain("DLQ: empty");
     expect(screen).toContain("Models: the model registry could not be read: connect ECONNREFUSED 127.0.0.1:5433");
     expect(screen).toContain("Drift: nothing measured yet");
+    expect(screen).toContain("Queues: no inquiry waiting for an agent");
     expect(screen).toContain("Alerts: none active");
   });
 
