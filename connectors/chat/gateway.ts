@@ -152,12 +152,13 @@ export function createGateway(options: GatewayOptions): Gateway {
       do {
         conn.again = false;
         for (;;) {
-          if (conn.closeReason) return;
+          // A socket on its way out (closed by either side) takes nothing more; its cursor stays where it is.
+          if (conn.closeReason || conn.gone || conn.socket.readyState !== conn.socket.OPEN) return;
           const entries = await store.readAfter(session.sessionId, conn.cursor, PAGE);
           for (const entry of entries) {
             // The replies stay in the mailbox: the client resumes after the last one it saw.
             if (tooSlow(conn)) return closeWith(conn, CLOSE.slowClient, "slow_client", "slow client: replies kept for resume");
-            deliver(conn, entry);
+            if (!deliver(conn, entry)) return;
           }
           if (tooSlow(conn)) return closeWith(conn, CLOSE.slowClient, "slow_client", "slow client: replies kept for resume");
           if (entries.length < PAGE) break;
@@ -181,7 +182,8 @@ export function createGateway(options: GatewayOptions): Gateway {
     }
   };
 
-  const deliver = (conn: Connection, { id, reply }: MailboxEntry) => {
+  /** Writes one reply; false when the socket took it no more. */
+  const deliver = (conn: Connection, { id, reply }: MailboxEntry): boolean => {
     const sent = send(conn, {
       type: "reply",
       id,
@@ -192,11 +194,12 @@ export function createGateway(options: GatewayOptions): Gateway {
       strategy: reply.strategy,
       sent_at: new Date(reply.sent_at).toISOString(),
     });
-    if (!sent) return;
+    if (!sent) return false;
     conn.cursor = id;
     metrics.replyLatency.observe({ author: reply.author }, Math.max(0, Date.now() - reply.received_at) / 1000);
     if (conn.resuming) metrics.resumedReplies.inc();
     if (conn.awaiting.delete(reply.inquiry_id) && conn.awaiting.size === 0) send(conn, { type: "typing", on: false });
+    return true;
   };
 
   const connectionsOf = (sessionId: string) => [...(bySession.get(sessionId) ?? [])];
@@ -246,7 +249,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   const settled = async (session: ChatSession, clientId: string, stored: StoredMessage): Promise<StoredMessage> => {
     const deadline = Date.now() + IN_FLIGHT_WAIT_MS;
     let current: StoredMessage | undefined = stored;
-    while (current?.state === "pending" && Date.now() - current.receivedAt < CLAIM_TTL_MS && Date.now() < deadline) {
+    while (current?.state === "pending" && Date.now() - current.claimedAt < CLAIM_TTL_MS && Date.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 100));
       current = await store.readMessage(session.sessionId, clientId);
     }
@@ -300,7 +303,8 @@ export function createGateway(options: GatewayOptions): Gateway {
   };
 
   const message = async (conn: Connection, session: ChatSession, { clientId, text }: Extract<ClientFrame, { type: "message" }>) => {
-    const fresh = `p|${randomUUID()}|${randomUUID()}|${Date.now()}`;
+    const now = Date.now();
+    const fresh = `p|${randomUUID()}|${randomUUID()}|${now}|${now}`;
     let claim: Awaited<ReturnType<ChatStore["claimMessage"]>>;
     try {
       claim = await store.claimMessage(session.sessionId, clientId, fresh, settings.rateLimit, settings.rateWindowMs);
@@ -316,17 +320,22 @@ export function createGateway(options: GatewayOptions): Gateway {
     }
     if (claim.kind === "claimed") return publish(conn, session, clientId, text, claim.pending);
     // Sent before: answer as then, or finish what a failed or abandoned send started, under its inquiry id.
-    for (let stored = claim.stored; ; ) {
-      stored = await settled(session, clientId, stored);
-      if (stored.state === "done") return acknowledge(conn, clientId, stored.inquiryId, false);
-      if (stored.state === "pending" && Date.now() - stored.receivedAt < CLAIM_TTL_MS) {
-        return sendError(conn, "unavailable", "this message is still being sent; send it again shortly (same client_id)", { clientId, retryAfterMs: 1_000 });
+    try {
+      for (let stored = claim.stored; ; ) {
+        stored = await settled(session, clientId, stored);
+        if (stored.state === "done") return acknowledge(conn, clientId, stored.inquiryId, false);
+        if (stored.state === "pending" && Date.now() - stored.claimedAt < CLAIM_TTL_MS) {
+          return sendError(conn, "unavailable", "this message is still being sent; send it again shortly (same client_id)", { clientId, retryAfterMs: 1_000 });
+        }
+        const retry = `p|${randomUUID()}|${stored.inquiryId}|${stored.receivedAt}|${Date.now()}`;
+        if (await store.swapMessage(session.sessionId, clientId, stored.raw, retry, settings.sessionTtlMs)) return await publish(conn, session, clientId, text, retry);
+        const current = await store.readMessage(session.sessionId, clientId);
+        if (!current) throw new Error(`the claim of message ${clientId} vanished`);
+        stored = current;
       }
-      const retry = `p|${randomUUID()}|${stored.inquiryId}|${stored.receivedAt}`;
-      if (await store.swapMessage(session.sessionId, clientId, stored.raw, retry, settings.sessionTtlMs)) return publish(conn, session, clientId, text, retry);
-      const now = await store.readMessage(session.sessionId, clientId);
-      if (!now) throw new Error(`the claim of message ${clientId} vanished`);
-      stored = now;
+    } catch (error) {
+      conn.log.warn({ clientId, err: errorMessage(error) }, "resent message not settled");
+      return sendError(conn, "unavailable", "the message could not be taken now; send it again (same client_id)", { clientId, retryAfterMs: UNAVAILABLE_RETRY_MS });
     }
   };
 

@@ -132,7 +132,8 @@ export interface MailboxEntry {
 
 /** What an earlier send of a client id left: in flight, published (done) or refused by Kafka (failed). */
 export type StoredMessage =
-  | { readonly state: "pending"; readonly raw: string; readonly inquiryId: string; readonly receivedAt: number }
+  /** `claimedAt`: when this send began (a retry keeps the first send's inquiry id and time, not its claim time). */
+  | { readonly state: "pending"; readonly raw: string; readonly inquiryId: string; readonly receivedAt: number; readonly claimedAt: number }
   | { readonly state: "done" | "failed"; readonly raw: string; readonly inquiryId: string; readonly receivedAt: number };
 
 export type MessageClaim =
@@ -153,10 +154,10 @@ export function compareReplyIds(a: string, b: string): number {
 
 export function parseStored(raw: string): StoredMessage {
   const [state, ...rest] = raw.split("|");
-  // p|<token>|<inquiry id>|<received at>; d|… and f|…: <inquiry id>|<received at>.
-  const [inquiryId, receivedAt] = state === "p" ? rest.slice(1) : rest;
+  // p|<token>|<inquiry id>|<received at>|<claimed at>; d|… and f|…: <inquiry id>|<received at>.
+  const [inquiryId, receivedAt, claimedAt] = state === "p" ? rest.slice(1) : rest;
   const parsed = { raw, inquiryId: inquiryId!, receivedAt: Number(receivedAt) };
-  return state === "p" ? { state: "pending", ...parsed } : { state: state === "d" ? "done" : "failed", ...parsed };
+  return state === "p" ? { state: "pending", ...parsed, claimedAt: Number(claimedAt ?? receivedAt) } : { state: state === "d" ? "done" : "failed", ...parsed };
 }
 
 export interface ChatStore {

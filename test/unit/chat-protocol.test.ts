@@ -92,7 +92,7 @@ describe("mailbox", () => {
   });
 
   it("reads a message claim in each of its states", () => {
-    expect(parseStored("p|tok|inq-1|1700")).toEqual({ state: "pending", raw: "p|tok|inq-1|1700", inquiryId: "inq-1", receivedAt: 1700 });
+    expect(parseStored("p|tok|inq-1|1700|1900")).toEqual({ state: "pending", raw: "p|tok|inq-1|1700|1900", inquiryId: "inq-1", receivedAt: 1700, claimedAt: 1900 });
     expect(parseStored("d|inq-1|1700")).toMatchObject({ state: "done", inquiryId: "inq-1", receivedAt: 1700 });
     expect(parseStored("f|inq-1|1700")).toMatchObject({ state: "failed", inquiryId: "inq-1" });
   });
