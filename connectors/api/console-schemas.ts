@@ -1,6 +1,5 @@
-import { topicValueSchema } from "../../schemas/catalog.js";
-import { avroToJsonSchema, orNull, pick, propertyOf, type JsonSchema } from "../../schemas/json-schema.js";
-import { CLEANED_INQUIRY, DRAFTED_RESPONSE, PREDICTION, PRINTABLE, ROUTING_DECISION } from "./schemas.js";
+import { orNull, pick, propertyOf, type JsonSchema } from "../../schemas/json-schema.js";
+import { CLEANED_INQUIRY, DRAFTED_RESPONSE, PREDICTION, PRINTABLE, ROUTING_DECISION, complete, contract } from "./schemas.js";
 
 /**
  * The schemas of the agent console's routes (console.ts, review.ts, models.ts), projected from
@@ -8,7 +7,6 @@ import { CLEANED_INQUIRY, DRAFTED_RESPONSE, PREDICTION, PRINTABLE, ROUTING_DECIS
  * complete and a response holds exactly what it declares.
  */
 
-const contract = (topic: string) => avroToJsonSchema(topicValueSchema(topic), { timestamps: "date-time" });
 const RECEIVED = contract("inquiries.received");
 const CLEANED = contract("inquiries.cleaned");
 const ROUTED = contract("inquiries.routed");
@@ -20,13 +18,6 @@ const DRIFT = contract("models.drift");
 const LIFECYCLE = contract("models.lifecycle");
 const ENVELOPE = propertyOf(RECEIVED, "envelope");
 
-const complete = (properties: Record<string, JsonSchema>, extra: JsonSchema = {}): JsonSchema => ({
-  type: "object",
-  ...extra,
-  properties,
-  required: Object.keys(properties),
-  additionalProperties: false,
-});
 const nullable = (schema: JsonSchema, names: readonly string[]) =>
   Object.fromEntries(Object.entries(pick(schema, names)).map(([name, property]) => [name, orNull(property)]));
 const TIME = propertyOf(ENVELOPE, "received_at");

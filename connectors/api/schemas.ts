@@ -10,7 +10,8 @@ import { LABEL_TASKS } from "../labels.js";
  * send, the status envelope, errors and pages.
  */
 
-const contract = (topic: string) => avroToJsonSchema(topicValueSchema(topic), { timestamps: "date-time" });
+/** A topic's value contract as JSON Schema, timestamps as date-time strings. */
+export const contract = (topic: string) => avroToJsonSchema(topicValueSchema(topic), { timestamps: "date-time" });
 const RECEIVED = contract("inquiries.received");
 const CLEANED = contract("inquiries.cleaned");
 const CLASSIFIED = contract("inquiries.classified");
@@ -29,7 +30,7 @@ const ENVELOPE = propertyOf(RECEIVED, "envelope");
 export const PRINTABLE = "^[^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F]*$";
 
 /** A response object: every property always present (null where unknown). */
-const complete = (properties: Record<string, JsonSchema>, extra: JsonSchema = {}): JsonSchema => ({
+export const complete = (properties: Record<string, JsonSchema>, extra: JsonSchema = {}): JsonSchema => ({
   type: "object",
   ...extra,
   properties,
