@@ -201,6 +201,11 @@ describe("messages", () => {
     expect(new Date(expiresAt).getTime()).toBeGreaterThan(Date.now() + 3_600_000);
     const unauthorized = await post(`${api.url}/v1/chat/sessions`, "sb_wrong", {});
     expect(unauthorized.status).toBe(401);
+    const readOnly = await testKey(endpoints, ["read"]);
+    expect((await post(`${api.url}/v1/chat/sessions`, readOnly.token, {})).status).toBe(403);
+    expect((await post(`${api.url}/v1/chat/sessions`, key.token, { customer: { email: "not an address" } })).status).toBe(422);
+    const document = (await (await fetch(`${api.url}/openapi.json`)).json()) as { paths: Record<string, Record<string, unknown>> };
+    expect(Object.keys(document.paths["/v1/chat/sessions"] ?? {})).toEqual(["post"]);
 
     const client = await connect(one, token);
     const clientId = client.message("Hi, my order 48213 has not arrived. Where is it?");
