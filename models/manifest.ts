@@ -57,7 +57,7 @@ const embedderPinSpec = z.looseObject({
   sha256,
 });
 
-/** CLINC150-style targets: below `threshold` (max calibrated probability) an inquiry is out of scope. */
+/** Intent models (CLINC150 and the served Bitext one): below `threshold` (max calibrated probability) an inquiry is out of scope. */
 const operatingPointSpec = z.looseObject({
   threshold: z.number().min(0).max(1),
   statistic: z.string().optional(),

@@ -82,3 +82,6 @@ class OosPolicy:
     validation in-scope accuracy stays at or above this floor (the product requirement)."""
 
     min_in_scope_accuracy: float = float(os.environ.get("SWITCHBOARD_OOS_MIN_IN_SCOPE_ACCURACY", "0.93"))
+    # The served intent model's rule (Target.oos_rule "loss"): the validation in-scope accuracy
+    # may fall at most this far below the accuracy without a threshold.
+    max_in_scope_loss: float = float(os.environ.get("SWITCHBOARD_OOS_MAX_IN_SCOPE_LOSS", "0.02"))

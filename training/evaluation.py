@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from training.datasets import team
-from training.datasets.base import OOS_LABEL, Split
+from training.datasets.base import OOS_LABEL, Example, Split, dedupe_key
 from training.metrics import report, report_probabilities
 from training.oos import evaluate as evaluate_oos
 from training.predictor import Predictor
@@ -41,6 +41,19 @@ def held_out_split(manifest: dict[str, Any]) -> Split:
     return split
 
 
+def oos_test_rows(manifest: dict[str, Any], split: Split) -> list[Example]:
+    """The out-of-scope rows a version's operating point is reported on: the split's own, else
+    (the served intent model, whose data set has none) its target's `oos_examples` test part,
+    CLINC150's `oos_train`; none for a version without an operating point."""
+    rows = [r for r in split.test if r.label == OOS_LABEL]
+    target = TARGETS.get(str(manifest.get("model")))
+    if rows or not manifest.get("operating_point") or target is None or target.oos_examples is None:
+        return rows
+    dataset = manifest["dataset"]
+    trained = {dedupe_key(r.text) for r in split.train}
+    return [r for r in target.oos_examples(int(dataset["seed"]), dataset["limit"])[1] if dedupe_key(r.text) not in trained]
+
+
 def predict_held_out(predictor: Predictor, split: Split) -> tuple[list[str], list[str]]:
     """True and predicted labels of the in-scope test rows, in split order."""
     in_scope = [r for r in split.test if r.label != OOS_LABEL]
@@ -56,7 +69,7 @@ def evaluate_on(predictor: Predictor, split: Split) -> dict[str, Any]:
     result = report_probabilities([r.label for r in in_scope], probabilities, predictor.labels)
     operating_point = predictor.manifest.get("operating_point")
     if operating_point:
-        oos_rows = [r for r in split.test if r.label == OOS_LABEL]
+        oos_rows = oos_test_rows(predictor.manifest, split)
         index = {label: i for i, label in enumerate(predictor.labels)}
         y = np.array([index.get(r.label, -1) for r in in_scope])
         oos = evaluate_oos(

@@ -21,7 +21,7 @@ from training import reference
 from training.artifacts import MANIFEST_SCHEMA, MODEL_FILE, write_version
 from training.calibration import calibrated, fit_temperature, nll
 from training.config import OosPolicy
-from training.datasets.base import OOS_LABEL, Example, Split, rows_digest
+from training.datasets.base import OOS_LABEL, Example, Split, dedupe_key, rows_digest
 from training.metrics import ECE_BINS, report_probabilities
 from training.models.embedding_head import HeadModel, PinnedEmbedder, resolve_embedder
 from training.models.encoder import Encoder, EncoderModel
@@ -29,7 +29,7 @@ from training.models.ensemble import EnsembleModel, Member
 from training.models.linear import LinearModel, LinearParams
 from training.models.protocol import Model
 from training.onnx_graph import FLOAT, OPSET, GraphBuilder
-from training.oos import choose_threshold, evaluate
+from training.oos import choose_threshold, choose_threshold_within_loss, evaluate
 from training.predictor import Predictor
 from training.registry import Registry
 from training.tasks import Target
@@ -183,7 +183,7 @@ class Trainer:
         fitted = self._fit(data, family)
         log.info("evaluating and exporting %s", family)
         metrics, test_probs = _held_out_metrics(fitted, data)
-        operating_point = self._operating_point(fitted, data, test_probs) if target.oos else None
+        operating_point = self._operating_point(target, fitted, data, test_probs) if target.oos else None
         if operating_point:
             metrics["oos"] = operating_point["test"]
         onnx_bytes = export(fitted.model, fitted.temperature, len(data.labels)).SerializeToString()
@@ -214,25 +214,43 @@ class Trainer:
         )
         return TrainedVersion(target.model, version, family, directory, manifest)
 
-    def _operating_point(self, fitted: Fitted, data: Prepared, test_probs: np.ndarray) -> dict[str, Any]:
-        """Out-of-scope threshold chosen on validation, reported on the held-out test rows."""
+    def _operating_point(
+        self, target: Target, fitted: Fitted, data: Prepared, test_probs: np.ndarray
+    ) -> dict[str, Any]:
+        """Out-of-scope threshold chosen on validation, reported on the held-out test rows. The
+        out-of-scope rows are the split's own, else the target's `oos_examples` (CLINC150's for
+        the served intent model), minus any text of the training split."""
+        validation_oos = [r for r in data.split.validation if r.label == OOS_LABEL]
+        test_oos = [r for r in data.split.test if r.label == OOS_LABEL]
+        source = data.split.name
+        if not validation_oos and target.oos_examples is not None:
+            trained = {dedupe_key(r.text) for r in data.split.train}
+            extra_validation, extra_test = target.oos_examples(self.seed, self.limit)
+            validation_oos = [r for r in extra_validation if dedupe_key(r.text) not in trained]
+            test_oos = [r for r in extra_test if dedupe_key(r.text) not in trained]
+            source = "clinc150 oos_val (validation), oos_train (test)"
 
         def oos_probs(rows: list[Example]) -> np.ndarray:
-            oos_texts = _texts([r for r in rows if r.label == OOS_LABEL])
-            return calibrated(fitted.model.logits(oos_texts), fitted.temperature)
+            return calibrated(fitted.model.logits(_texts(rows)), fitted.temperature)
 
-        floor = self.oos_policy.min_in_scope_accuracy
-        chosen = choose_threshold(
-            calibrated(fitted.val_logits, fitted.temperature),
-            data.val_y,
-            oos_probs(data.split.validation),
-            floor,
-        )
-        result = evaluate(chosen.threshold, test_probs, data.test_y, oos_probs(data.split.test))
+        in_probs = calibrated(fitted.val_logits, fitted.temperature)
+        if target.oos_rule == "loss":
+            loss = self.oos_policy.max_in_scope_loss
+            chosen = choose_threshold_within_loss(in_probs, data.val_y, oos_probs(validation_oos), loss)
+            rule = (
+                "highest out-of-scope recall with validation in-scope accuracy at most "
+                f"{loss} below its accuracy without a threshold"
+            )
+        else:
+            floor = self.oos_policy.min_in_scope_accuracy
+            chosen = choose_threshold(in_probs, data.val_y, oos_probs(validation_oos), floor)
+            rule = f"highest out-of-scope recall with validation in-scope accuracy >= {floor}"
+        result = evaluate(chosen.threshold, test_probs, data.test_y, oos_probs(test_oos))
         return {
             "threshold": chosen.threshold,
             "statistic": "max calibrated probability",
-            "rule": f"highest out-of-scope recall with validation in-scope accuracy >= {floor}",
+            "rule": rule,
+            "out_of_scope_source": source,
             "validation": asdict(chosen),
             "test": asdict(result),
         }

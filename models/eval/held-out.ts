@@ -24,19 +24,23 @@ export interface HeldOut {
 /**
  * The split comes from training's own code (`training.evaluation.held_out_split`, which also
  * proves by digest that the test rows are the ones the version was evaluated on), so Node and
- * Python can never disagree on it. Rows travel as JSONL through a temporary file.
+ * Python can never disagree on it; the served intent model's out-of-scope test rows, which are
+ * CLINC150's and not its split's, are appended (`oos_test_rows`). Rows travel as JSONL through a
+ * temporary file.
  */
 const EXPORT_SCRIPT = `
 import json, sys
 from collections import Counter
 from training.datasets.base import OOS_LABEL
-from training.evaluation import held_out_split
+from training.evaluation import held_out_split, oos_test_rows
 with open(sys.argv[1], encoding="utf-8") as handle:
-    split = held_out_split(json.load(handle))
+    manifest = json.load(handle)
+split = held_out_split(manifest)
 label, count = Counter(r.label for r in split.train).most_common(1)[0]
 with open(sys.argv[2], "w", encoding="utf-8") as out:
     out.write(json.dumps({"oos_label": OOS_LABEL, "majority": {"label": label, "share": count / len(split.train)}}) + "\\n")
-    for r in split.test:
+    extra = [] if any(r.label == OOS_LABEL for r in split.test) else oos_test_rows(manifest, split)
+    for r in split.test + extra:
         out.write(json.dumps({"text": r.text, "label": r.label}, ensure_ascii=False) + "\\n")
 `;
 

@@ -79,3 +79,22 @@ def official_test(root: Path | None = None) -> list[Example]:
     in_scope = deduplicate([Example(text, intent) for text, intent in data["test"]])
     oos = deduplicate([Example(text, OOS_LABEL) for text, _ in data["oos_test"]])
     return [r for r in in_scope + oos if dedupe_key(r.text) not in seen]
+
+
+def oos_examples(seed: int, limit: int | None = None, root: Path | None = None) -> tuple[list[Example], list[Example]]:
+    """CLINC150's out-of-scope queries as the real out-of-scope examples of another intent model
+    (the served Bitext one): `oos_val` for choosing its operating point on validation and
+    `oos_train` for its held-out report, the same parts as CLINC150's own split uses; a text of the
+    test part is dropped from the validation part. `seed` is unused (the parts are taken whole, or
+    their first `limit // 20` rows with a limit, as `load` does)."""
+    del seed
+    with SOURCE.resolve(root).open(encoding="utf-8") as handle:
+        data = json.load(handle)
+    test = deduplicate([Example(text, OOS_LABEL) for text, _ in data["oos_train"]])
+    held_out = {dedupe_key(r.text) for r in test}
+    validation = [
+        r for r in deduplicate([Example(text, OOS_LABEL) for text, _ in data["oos_val"]]) if dedupe_key(r.text) not in held_out
+    ]
+    if limit:
+        validation, test = validation[: limit // 20 or 1], test[: limit // 20 or 1]
+    return validation, test
