@@ -1,4 +1,5 @@
 import type { InquiryClassified } from "../schemas/types.generated.js";
+import type { LoadedModel } from "../models/version.js";
 import type { ProcessorDeclaration } from "../streams/topology.js";
 import { labelScores, modelInput } from "./feedback.js";
 import { servedFeedback } from "./served-feedback.js";
@@ -9,8 +10,10 @@ const TOP_K = 3;
 
 /**
  * Intent and category of each cleaned inquiry from the production `intent` and `category`
- * models. An intent less likely than the model's calibrated out-of-scope operating point (or the
- * configured threshold when the model has none) is flagged out of scope, for a human to take.
+ * models. An intent less likely than the model's calibrated out-of-scope operating point is
+ * flagged out of scope, for a human to take. Every intent version trained now carries its point
+ * (chosen on validation with CLINC150's out-of-scope queries, training/oos.py); an older version
+ * without one gets the configured threshold, with a warning once per version.
  * The operating point is the answering version's: a swap during the call cannot mix two versions.
  * A shadow version's predictions go to predictions.feedback only.
  */
@@ -22,6 +25,19 @@ export async function classify(
   const feedbackOut = outputOf(deps.topology, declaration, "predictions.feedback");
   const intent = await deps.resources.productionModel("intent");
   const category = await deps.resources.productionModel("category");
+  const warned = new Set<string>();
+  const thresholdOf = (version: Pick<LoadedModel, "version" | "manifest">): number => {
+    const point = version.manifest.operating_point?.threshold;
+    if (point !== undefined) return point;
+    if (!warned.has(version.version)) {
+      warned.add(version.version);
+      deps.log.warn(
+        { processor: declaration.name, model: "intent", version: version.version, threshold: deps.config.outOfScopeThreshold },
+        "served intent model has no out-of-scope operating point; using the configured fallback threshold (retrain it: `train --model intent` chooses one)",
+      );
+    }
+    return deps.config.outOfScopeThreshold;
+  };
 
   return {
     process: reading(deps.topology, declaration, "inquiries.cleaned", async ({ value: inquiry }) => {
@@ -29,7 +45,7 @@ export async function classify(
       const [intentAnswer, categoryAnswer] = await Promise.all([intent.predict(input), category.predict(input)]);
       const { prediction: intentPrediction, version: intentVersion } = intentAnswer.production;
       const categoryPrediction = categoryAnswer.production.prediction;
-      const threshold = intentVersion.manifest.operating_point?.threshold ?? deps.config.outOfScopeThreshold;
+      const threshold = thresholdOf(intentVersion);
       const classified: InquiryClassified = {
         inquiry_id: inquiry.inquiry_id,
         intent: intentPrediction.label,

@@ -9,6 +9,7 @@ import type { RespondMetrics } from "./metrics.js";
 import type { Retrieval, Retriever } from "./retrieval.js";
 import {
   handOffBeforeRetrieval,
+  isOutOfScope,
   planReply,
   type FallbackPlan,
   type HandOffReason,
@@ -57,6 +58,7 @@ export async function draftReply(routed: InquiryRouted, parts: ResponderParts): 
       department: routed.department,
       escalated: routed.escalated,
       customerName: greetingName(routed.envelope.customer),
+      outOfScope: isOutOfScope(routed),
     }),
     sources: [],
     model: null,

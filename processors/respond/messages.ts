@@ -22,13 +22,20 @@ const messagesFile = z.strictObject({
   languages: z
     .record(
       z.string().regex(/^[a-z]{2}$/, "ISO 639-1 code"),
-      z.strictObject({ greeting: text, greeting_named: text, sign_off: text, handoff: text, escalated: text }),
+      z.strictObject({
+        greeting: text,
+        greeting_named: text,
+        sign_off: text,
+        handoff: text,
+        escalated: text,
+        out_of_scope: text,
+      }),
     )
     .refine((languages) => FALLBACK_LANGUAGE in languages, `the fallback language "${FALLBACK_LANGUAGE}" is required`),
 });
 
 type LanguageTemplates = Readonly<
-  Record<"greeting" | "greeting_named" | "sign_off" | "handoff" | "escalated", Template>
+  Record<"greeting" | "greeting_named" | "sign_off" | "handoff" | "escalated" | "out_of_scope", Template>
 >;
 
 export interface HoldingContext {
@@ -36,6 +43,8 @@ export interface HoldingContext {
   readonly department: string;
   readonly escalated: boolean;
   readonly customerName: string | null;
+  /** The intent model found the inquiry out of scope: the holding message says what we help with (unless escalated). */
+  readonly outOfScope?: boolean;
 }
 
 export interface Messages {
@@ -94,8 +103,9 @@ export function readMessages(file: string = MESSAGES_FILE): Messages {
     greeting,
     signOff,
     expectedHours,
-    holding({ language, department, escalated, customerName }) {
-      const body = renderTemplate(forLanguage(language)[escalated ? "escalated" : "handoff"], {
+    holding({ language, department, escalated, customerName, outOfScope = false }) {
+      const kind = escalated ? "escalated" : outOfScope ? "out_of_scope" : "handoff";
+      const body = renderTemplate(forLanguage(language)[kind], {
         hours: String(expectedHours(department, escalated)),
       });
       return [greeting(language, customerName), body, signOff(language)].join("\n\n");

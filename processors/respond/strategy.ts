@@ -10,6 +10,8 @@ import type { KnowledgeArticle, Retrieval } from "./retrieval.js";
 export type HandOffReason =
   | "escalated"
   | "human_review"
+  /** The intent model found the inquiry out of scope (route's review reason `out_of_scope`). */
+  | "out_of_scope"
   | "no_intent"
   | "unsupported_language"
   | "no_confident_answer"
@@ -21,11 +23,21 @@ export type HandOffReason =
 /** Languages a drafted reply can be written in (the knowledge base is English; `und` is too short to tell). */
 export const DRAFT_LANGUAGES: ReadonlySet<string> = new Set(["en", "und"]);
 
-/** Before any retrieval: inquiries a person must see whatever the knowledge base holds. */
+/** The routing decision says the intent model found the inquiry out of scope. */
+export function isOutOfScope(routed: Pick<InquiryRouted, "review_reasons">): boolean {
+  return routed.review_reasons.includes("out_of_scope");
+}
+
+/**
+ * Before any retrieval: inquiries a person must see whatever the knowledge base holds. An
+ * out-of-scope inquiry is never answered from the knowledge base (it would answer a question we
+ * do not handle): it is handed off with the out-of-scope holding message.
+ */
 export function handOffBeforeRetrieval(
-  routed: Pick<InquiryRouted, "escalated" | "human_review" | "intent" | "language">,
+  routed: Pick<InquiryRouted, "escalated" | "human_review" | "review_reasons" | "intent" | "language">,
 ): HandOffReason | null {
   if (routed.escalated) return "escalated";
+  if (isOutOfScope(routed)) return "out_of_scope";
   if (routed.human_review) return "human_review";
   if (!routed.intent) return "no_intent";
   if (!DRAFT_LANGUAGES.has(routed.language)) return "unsupported_language";

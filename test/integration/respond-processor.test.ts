@@ -253,6 +253,24 @@ describe("respond", () => {
         expect(r.text).toContain("within 48 hours");
       },
     );
+    // As route sends it: the classifier's guess kept, flagged out of scope, the default department.
+    add(
+      "out-of-scope-flagged",
+      {
+        intent: "delivery_period",
+        category: "DELIVERY",
+        department: "general",
+        queue: "general",
+        human_review: true,
+        review_reasons: ["out_of_scope"],
+        text: "Can you recommend a good hotel near the Lisbon office for my trip next week?",
+      },
+      (r) => {
+        expect(r).toMatchObject({ strategy: "human", sources: [], department: "general" });
+        expect(r.text).toMatch(/^Hello Dana,\n\nThank you for contacting Harbor & Pine\. Our customer care team helps with orders/);
+        expect(r.text).toContain("a member of our team will read it and reply within 48 hours");
+      },
+    );
     add("german", { language: "de", text: "Wo ist meine Bestellung 48213?", queue: "support-de" }, (r) => {
       expect(r.strategy).toBe("human");
       expect(r.text).toMatch(/^Hallo Dana,\n\nVielen Dank/);

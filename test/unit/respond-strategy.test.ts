@@ -33,7 +33,7 @@ function retrieval(bm25: readonly [string, number][], knn: readonly string[] | n
   return { hits, rankers };
 }
 
-const routed = { escalated: false, human_review: false, intent: "track_order", language: "en" };
+const routed = { escalated: false, human_review: false, review_reasons: [] as string[], intent: "track_order", language: "en" };
 
 describe("hand-off before retrieval", () => {
   it("sends escalated, flagged, intent-less and non-English inquiries to a person, in that order", () => {
@@ -42,6 +42,13 @@ describe("hand-off before retrieval", () => {
     expect(handOffBeforeRetrieval({ ...routed, intent: null })).toBe("no_intent");
     expect(handOffBeforeRetrieval({ ...routed, intent: "" })).toBe("no_intent");
     expect(handOffBeforeRetrieval({ ...routed, language: "de" })).toBe("unsupported_language");
+  });
+
+  it("hands an out-of-scope inquiry off as out_of_scope, after escalation and before any other review", () => {
+    const outOfScope = { ...routed, human_review: true, review_reasons: ["out_of_scope", "low_confidence:urgency"] };
+    expect(handOffBeforeRetrieval(outOfScope)).toBe("out_of_scope");
+    expect(handOffBeforeRetrieval({ ...outOfScope, escalated: true })).toBe("escalated");
+    expect(handOffBeforeRetrieval({ ...routed, human_review: true, review_reasons: ["low_confidence:intent"] })).toBe("human_review");
   });
 
   it("lets English and undetermined-language inquiries with an intent through", () => {

@@ -237,4 +237,20 @@ describe("holding messages", () => {
       /prioritaire.*sous 2 heures/s,
     );
   });
+
+  it.each([
+    ["en", /helps with orders.*a member of our team will read it and reply within 48 hours/s],
+    ["de", /hilft bei Bestellungen.*liest sie und antwortet Ihnen innerhalb von 48\s+Stunden/s],
+    ["es", /ayuda con pedidos.*lo leerá y le responderá en un plazo de 48 horas/s],
+    ["fr", /vous aide pour les commandes.*le lira et vous répondra sous 48 heures/s],
+    ["pt", /ajuda com\s+encomendas.*irá lê-la e responder-lhe no prazo de 48\s+horas/s],
+  ])("say what we help with and that a person reads an out-of-scope inquiry, in %s", (language, pattern) => {
+    const text = messages.holding({ language, department: "general", escalated: false, customerName: null, outOfScope: true });
+    expect(text).toMatch(pattern);
+    expect(text).not.toMatch(/\{\{|\}\}/);
+    // Escalation still comes first: its faster promise.
+    expect(messages.holding({ language, department: "general", escalated: true, customerName: null, outOfScope: true })).toBe(
+      messages.holding({ language, department: "general", escalated: true, customerName: null }),
+    );
+  });
 });
