@@ -3,11 +3,17 @@ whose right threshold is known, and the served intent target's CLINC150 out-of-s
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
+from training.evaluation import evaluate_on, held_out_split, oos_test_rows
 from training.oos import choose_threshold, choose_threshold_within_loss, evaluate
+from training.pipeline import Trainer
+from training.predictor import Predictor
 from training.tasks import TARGETS
+from training.tests.conftest import SLICE
 
 
 def _probs(confidences: list[float], labels: list[int], n: int = 3) -> np.ndarray:
@@ -62,3 +68,24 @@ def test_the_served_intent_target_takes_clinc150s_out_of_scope_queries_apart_fro
     assert not {r.text.casefold() for r in validation} & {r.text.casefold() for r in test}
     # The Bitext split itself is untouched: its held-out sets (and earlier versions' digests) stay.
     assert TARGETS["intent-clinc150"].oos_examples is None
+
+
+def test_an_intent_version_of_each_default_family_carries_its_point(models_root: Path) -> None:
+    """Both default families (linear, head) on a slice: the point, its rule and source in the
+    manifest, reported on CLINC150's oos_train beside the Bitext test rows; and the held-out
+    evaluation (npm run eval's rows) finds the same out-of-scope rows."""
+    versions = Trainer(models_root, seed=0, limit=SLICE).train(TARGETS["intent"], ["linear", "head"])
+    for version in versions:
+        point = version.manifest["operating_point"]
+        assert 0 < point["threshold"] < 1
+        assert point["out_of_scope_source"].startswith("clinc150 oos_val")
+        assert "at most 0.02 below" in point["rule"]
+        assert point["validation"]["out_of_scope"] == point["test"]["out_of_scope"] == SLICE // 20
+        assert version.manifest["metrics"]["oos"] == point["test"]
+        # The Bitext split is untouched: no out-of-scope row in its sizes or test digest.
+        split = held_out_split(version.manifest)
+        assert all(r.label != "oos" for r in split.validation + split.test)
+        rows = oos_test_rows(version.manifest, split)
+        assert len(rows) == SLICE // 20 and {r.label for r in rows} == {"oos"}
+        result = evaluate_on(Predictor(version.directory), split)
+        assert result["oos_recall"] == pytest.approx(point["test"]["oos_recall"], abs=1e-6)
