@@ -316,7 +316,10 @@ describe("lifecycle-driven hot swap and shadow serving (real Kafka, PostgreSQL, 
     expect(byStage("category")).toEqual([["production", `category@${versionOf(category)}`, predictionId(inquiry.inquiry_id, "category")]]);
     const production = (await reference(intent, [inquiry])).get(inquiry.inquiry_id)!;
     expect(out.intent).toBe(production.label);
-    expect(out.out_of_scope).toBe(production.confidence < config.outOfScopeThreshold);
+    // The intent version carries its out-of-scope operating point (chosen with CLINC150's out-of-scope queries).
+    const point = (JSON.parse(readFileSync(path.join(intent, "manifest.json"), "utf8")) as { operating_point: { threshold: number } | null }).operating_point;
+    expect(point?.threshold).toBeGreaterThan(0);
+    expect(out.out_of_scope).toBe(production.confidence < point!.threshold);
 
     const scored = await scorer.process(input, { log: quietLog });
     expect(scored.map((o) => o.topic)).toEqual(["inquiries.urgency", "predictions.feedback", "predictions.feedback"]);
