@@ -122,7 +122,7 @@ describe("model registry (real PostgreSQL, versions registered by the training C
         maxBuffer: 16 << 20,
       },
     );
-    expect(stdout).toMatch(/Targets \(issue 3; \* = production\)/);
+    expect(stdout).toMatch(/Targets \(issues 3 and 13; \* = production\)/);
     expect(stdout).toMatch(/airline sentiment accuracy >= 0\.85/);
 
     const report = JSON.parse(readFileSync(output, "utf8")) as {
