@@ -62,6 +62,8 @@ const operatingPointSpec = z.looseObject({
   threshold: z.number().min(0).max(1),
   statistic: z.string().optional(),
   rule: z.string().optional(),
+  /** false: measured and reported, not used by classify (which takes the configured fallback). */
+  served: z.boolean().optional(),
 });
 
 export const manifestSchema = z

@@ -12,8 +12,9 @@ const TOP_K = 3;
  * Intent and category of each cleaned inquiry from the production `intent` and `category`
  * models. An intent less likely than the model's calibrated out-of-scope operating point is
  * flagged out of scope, for a human to take. Every intent version trained now carries its point
- * (chosen on validation with CLINC150's out-of-scope queries, training/oos.py); an older version
- * without one gets the configured threshold, with a warning once per version.
+ * (chosen on validation with CLINC150's out-of-scope queries, training/oos.py); a version whose
+ * point is not to be served (`served: false`: the default intent model's, see training/tasks.py)
+ * or an older one without a point gets the configured threshold, with a warning once per version.
  * The operating point is the answering version's: a swap during the call cannot mix two versions.
  * A shadow version's predictions go to predictions.feedback only.
  */
@@ -27,13 +28,15 @@ export async function classify(
   const category = await deps.resources.productionModel("category");
   const warned = new Set<string>();
   const thresholdOf = (version: Pick<LoadedModel, "version" | "manifest">): number => {
-    const point = version.manifest.operating_point?.threshold;
-    if (point !== undefined) return point;
+    const point = version.manifest.operating_point;
+    if (point && point.served !== false) return point.threshold;
     if (!warned.has(version.version)) {
       warned.add(version.version);
       deps.log.warn(
-        { processor: declaration.name, model: "intent", version: version.version, threshold: deps.config.outOfScopeThreshold },
-        "served intent model has no out-of-scope operating point; using the configured fallback threshold (retrain it: `train --model intent` chooses one)",
+        { processor: declaration.name, model: "intent", version: version.version, threshold: deps.config.outOfScopeThreshold, measuredPoint: point?.threshold },
+        point
+          ? "served intent model's out-of-scope operating point is measured, not served; using the configured fallback threshold"
+          : "served intent model has no out-of-scope operating point; using the configured fallback threshold (retrain it: `train --model intent` chooses one)",
       );
     }
     return deps.config.outOfScopeThreshold;

@@ -250,6 +250,7 @@ class Trainer:
             "threshold": chosen.threshold,
             "statistic": "max calibrated probability",
             "rule": rule,
+            "served": target.serve_oos_point,
             "out_of_scope_source": source,
             "validation": asdict(chosen),
             "test": asdict(result),

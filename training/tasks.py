@@ -26,6 +26,11 @@ class Target:
     # above OosPolicy.min_in_scope_accuracy; "loss", at most OosPolicy.max_in_scope_loss below the
     # accuracy without a threshold.
     oos_rule: Literal["floor", "loss"] = "floor"
+    # Whether classify serves the point (the manifest's `operating_point.served`). The served intent
+    # model's point is measured, not served: chosen on Bitext's template-like validation rows, where
+    # the model is near-certain of every in-scope row, it lands near 1.0 and on customers' own text
+    # would flag most in-scope inquiries out of scope (training/README.md, the realistic set).
+    serve_oos_point: bool = True
 
 
 TARGETS: dict[str, Target] = {
@@ -39,6 +44,7 @@ TARGETS: dict[str, Target] = {
             oos=True,
             oos_examples=clinc150.oos_examples,
             oos_rule="loss",
+            serve_oos_point=False,
         ),
         Target("category", "intent", bitext.SOURCE, lambda seed, limit: bitext.load("category", seed, limit)),
         Target("intent-clinc150", "intent", clinc150.SOURCE, clinc150.load, oos=True),

@@ -192,7 +192,9 @@ export async function evaluateVersion(
           threshold:
             threshold === undefined
               ? { value: extras.outOfScopeThreshold, source: "fallback" as const }
-              : { value: threshold, source: "operating point" as const },
+              : manifest.operating_point?.served === false
+                ? { value: threshold, source: "measured point, not served" as const, served: extras.outOfScopeThreshold }
+                : { value: threshold, source: "operating point" as const },
         }),
       };
     }

@@ -79,7 +79,12 @@ export interface RealisticPredictions {
   readonly stage: RegisteredVersion["stage"];
   readonly predictions: readonly RowPrediction[];
   /** The intent version's out-of-scope threshold and where it comes from. */
-  readonly threshold?: { readonly value: number; readonly source: "operating point" | "fallback" };
+  readonly threshold?: {
+    readonly value: number;
+    readonly source: "operating point" | "fallback" | "measured point, not served";
+    /** What classify uses when it is not `value` (a point measured, not served: the fallback). */
+    readonly served?: number;
+  };
 }
 
 export interface Baseline {
@@ -90,7 +95,7 @@ export interface Baseline {
 
 export interface OutOfScopeOnRealistic {
   readonly threshold: number;
-  readonly source: "operating point" | "fallback";
+  readonly source: "operating point" | "fallback" | "measured point, not served";
   /** Out-of-scope rows refused (confidence below the threshold). */
   readonly recall: number;
   /** Refused rows that are out of scope; NaN when nothing is refused. */
@@ -207,7 +212,7 @@ function routeAll(
             intent: intent.label,
             category: category.label,
             confidence: intent.confidence,
-            out_of_scope: intent.confidence < parts.intent!.threshold!.value,
+            out_of_scope: intent.confidence < (parts.intent!.threshold!.served ?? parts.intent!.threshold!.value),
             top_k: [{ label: intent.label, probability: intent.confidence }],
             model: `${parts.intent!.model}@${parts.intent!.version}`,
             classified_at: 0,

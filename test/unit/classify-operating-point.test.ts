@@ -12,11 +12,17 @@ import type { Resources } from "../../streams/resources.js";
 import { findProcessor, TRIAGE } from "../../streams/topology.js";
 
 /** A served model answering `confidence` for its label, from a version whose manifest has `point`. */
-function servedModel(name: string, label: string, confidence: () => number, version: () => { id: string; threshold: number | null }) {
+interface Version {
+  readonly id: string;
+  readonly threshold: number | null;
+  readonly served?: boolean;
+}
+
+function servedModel(name: string, label: string, confidence: () => number, version: () => Version) {
   return {
     async predict(): Promise<ServedAnswer> {
-      const { id, threshold } = version();
-      const manifest = { operating_point: threshold === null ? null : { threshold } } as unknown as Manifest;
+      const { id, threshold, served } = version();
+      const manifest = { operating_point: threshold === null ? null : { threshold, ...(served !== undefined && { served }) } } as unknown as Manifest;
       const loaded = { name, version: id, directory: `/models/${name}/${id}`, manifest } as unknown as LoadedModel;
       const c = confidence();
       return {
@@ -50,7 +56,7 @@ describe("classify's out-of-scope operating point", () => {
     const entries: Record<string, unknown>[] = [];
     const log = pino({ level: "debug" }, { write: (line: string) => void entries.push(JSON.parse(line) as Record<string, unknown>) });
     let confidence = 0.6;
-    let version: { id: string; threshold: number | null } = { id: "v-point", threshold: 0.7 };
+    let version: Version = { id: "v-point", threshold: 0.7 };
     const models: Record<string, ServedModel> = {
       intent: servedModel("intent", "track_order", () => confidence, () => version),
       category: servedModel("category", "ORDER", () => 0.9, () => ({ id: "c1", threshold: null })),
@@ -66,7 +72,7 @@ describe("classify's out-of-scope operating point", () => {
       const outputs = await classifier.process(input, { log });
       return outputs[0]!.value as InquiryClassified;
     };
-    const warnings = () => entries.filter((e) => e.level === 40 && String(e.msg).includes("no out-of-scope operating point"));
+    const warnings = () => entries.filter((e) => e.level === 40 && String(e.msg).includes("using the configured fallback threshold"));
 
     // 0.6 is below the manifest's 0.7 (out of scope) though above the fallback 0.4.
     expect(await run()).toMatchObject({ confidence: 0.6, out_of_scope: true });
@@ -82,5 +88,14 @@ describe("classify's out-of-scope operating point", () => {
     expect(await run()).toMatchObject({ out_of_scope: true });
     expect(warnings()).toHaveLength(1);
     expect(warnings()[0]).toMatchObject({ model: "intent", version: "v-old", threshold: 0.4 });
+
+    // A point that is measured, not served: the fallback too, with a warning that says so.
+    version = { id: "v-measured", threshold: 0.99, served: false };
+    confidence = 0.6;
+    expect(await run()).toMatchObject({ out_of_scope: false });
+    confidence = 0.3;
+    expect(await run()).toMatchObject({ out_of_scope: true });
+    expect(warnings()).toHaveLength(2);
+    expect(warnings()[1]).toMatchObject({ version: "v-measured", threshold: 0.4, measuredPoint: 0.99, msg: expect.stringContaining("measured, not served") });
   });
 });

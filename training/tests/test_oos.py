@@ -80,6 +80,8 @@ def test_an_intent_version_of_each_default_family_carries_its_point(models_root:
         assert 0 < point["threshold"] < 1
         assert point["out_of_scope_source"].startswith("clinc150 oos_val")
         assert "at most 0.02 below" in point["rule"]
+        # Measured, not served: classify takes the configured fallback for it (training/tasks.py).
+        assert point["served"] is False
         assert point["validation"]["out_of_scope"] == point["test"]["out_of_scope"] == SLICE // 20
         assert version.manifest["metrics"]["oos"] == point["test"]
         # The Bitext split is untouched: no out-of-scope row in its sizes or test digest.
