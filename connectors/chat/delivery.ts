@@ -2,6 +2,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type { Consumer, Kafka } from "kafkajs";
 import type { Logger } from "pino";
 import type { AgentReply, InquiryResponse } from "../../schemas/types.generated.js";
+import { backoffDelay, type Backoff } from "../../streams/backoff.js";
 import type { TopicCodec } from "../../streams/codec.js";
 import { errorMessage } from "../../streams/errors.js";
 import type { ChatMetrics } from "./metrics.js";
@@ -15,6 +16,10 @@ import type { ChatStore, MailboxReply } from "./store.js";
  * after its record's mailbox write: at least once into a mailbox that appends each reply once,
  * so a consumer killed at any instant neither loses a reply nor delivers one twice.
  */
+
+/** Retrying a mailbox write while Redis is away (the offset waits), and starting the consumer while Kafka is. */
+const MAILBOX_RETRY: Backoff = { initialMs: 100, maxMs: 5_000 };
+const START_RETRY: Backoff = { initialMs: 1_000, maxMs: 30_000 };
 
 export interface DeliveryOptions {
   readonly kafka: Kafka;
@@ -103,7 +108,7 @@ export function createDelivery(options: DeliveryOptions): Delivery {
       metrics.mailbox.inc({ outcome: "expired" });
       return;
     }
-    for (let delay = 100; ; delay = Math.min(delay * 2, 5_000)) {
+    for (let attempt = 1; ; attempt++) {
       try {
         const { appended, id } = await store.append(found.sessionId, found.dedupeKey, found.reply);
         metrics.mailbox.inc({ outcome: appended ? "appended" : "duplicate" });
@@ -111,6 +116,7 @@ export function createDelivery(options: DeliveryOptions): Delivery {
         return;
       } catch (error) {
         if (stopping) throw new Error(`stopping before the reply to inquiry ${found.reply.inquiry_id} reached its mailbox`, { cause: error });
+        const delay = backoffDelay(attempt, MAILBOX_RETRY);
         log.warn({ sessionId: found.sessionId, inquiryId: found.reply.inquiry_id, err: errorMessage(error), retryInMs: delay }, "mailbox write failed; retrying");
         await heartbeat().catch(() => undefined);
         await sleep(delay);
@@ -167,11 +173,12 @@ export function createDelivery(options: DeliveryOptions): Delivery {
       // Kafka away at boot: the gateway still serves (sessions open, messages are refused with
       // "unavailable"), unhealthy until the consumer is in its group; it keeps trying meanwhile.
       started = (async () => {
-        for (let delay = 1_000; !stopping; delay = Math.min(delay * 2, 30_000)) {
+        for (let attempt = 1; !stopping; attempt++) {
           try {
             await run();
             return;
           } catch (error) {
+            const delay = backoffDelay(attempt, START_RETRY);
             log.error({ err: errorMessage(error), retryInMs: delay }, "delivery consumer could not start; retrying");
             await consumer?.disconnect().catch(() => undefined);
             await sleep(delay, undefined, { signal: stopped.signal }).catch(() => undefined);

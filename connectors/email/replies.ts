@@ -4,6 +4,7 @@ import type { Transporter } from "nodemailer";
 import type { Logger } from "pino";
 import type { RoutingRules } from "../../processors/route/rules.js";
 import type { InquiryClassified, InquiryResponse } from "../../schemas/types.generated.js";
+import { backoffDelay, type Backoff } from "../../streams/backoff.js";
 import type { TopicCodec } from "../../streams/codec.js";
 import { errorMessage } from "../../streams/errors.js";
 import { recordKey } from "./ingest.js";
@@ -21,8 +22,8 @@ import type { EmailMetrics } from "./metrics.js";
 
 /** The classification is written long before the response (route joins it first); this covers a lagging consumer. */
 const CLASSIFICATION_WAIT_MS = 30_000;
-const RETRY_MIN_MS = 1_000;
-const RETRY_MAX_MS = 60_000;
+/** Retrying a send the SMTP server refused for now (the offset waits). */
+const SEND_RETRY: Backoff = { initialMs: 1_000, maxMs: 60_000 };
 
 const KEEP_CLASSIFICATION = `
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
@@ -158,11 +159,11 @@ export function createReplySender(options: RepliesOptions): ReplySender {
       count(response.inquiry_id, decision.reason);
       return;
     }
-    for (let delay = RETRY_MIN_MS; !stopping; delay = Math.min(RETRY_MAX_MS, delay * 2)) {
+    for (let attempt = 1; !stopping; attempt++) {
       if (await send(response, key)) return;
       metrics.replies.inc({ outcome: "retried" });
       await heartbeat();
-      await new Promise((resolve) => setTimeout(resolve, delay));
+      await new Promise((resolve) => setTimeout(resolve, backoffDelay(attempt, SEND_RETRY)));
     }
     // Stopping mid-retry: the offset is not committed, so the next start tries this response again.
     throw new Error(`stopped before the reply to inquiry ${response.inquiry_id} was sent`);
