@@ -659,7 +659,21 @@ window.addEventListener("online", () => {
     void open();
   }
 });
-window.addEventListener("offline", () => wanted && !socket && setState("offline"));
+window.addEventListener("offline", () => {
+  if (!wanted) return;
+  // The network is gone, and an open socket may never say so (no close arrives until TCP gives
+  // up): it is let go now, and the online event resumes the session from its mailbox.
+  if (socket) {
+    const lost = socket;
+    socket = null;
+    welcomed = false;
+    hideTyping();
+    lost.close();
+  }
+  clearTimeout(reconnectTimer);
+  reconnectTimer = 0;
+  setState("offline");
+});
 
 // ---------------------------------------------------------------------------------------------
 // Start: show what this tab had, and resume its session (or wait for the first message to start one).
