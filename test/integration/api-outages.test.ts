@@ -122,7 +122,7 @@ describe("Kafka down", () => {
       expect(recovered?.status).toBe(202);
       const { inquiry_id: id } = await body(recovered!);
       expect(await until(async () => ((await fetch(`${api!.url}/healthz`)).status === 200 ? true : undefined), 10_000)).toBe(true);
-      await until(async () => (tail.records().some((r) => r.key === id) ? true : undefined), 30_000);
+      expect(await until(async () => (tail.records().some((r) => r.key === id) ? true : undefined), 30_000)).toBe(true);
       await new Promise((resolve) => setTimeout(resolve, 2_000));
       // No second inquiry: a produce still in flight when the API gave up may land once the broker
       // is back (kafkajs cannot cancel it), so the retry repeats that same inquiry (id and time),

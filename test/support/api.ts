@@ -6,7 +6,7 @@ import os from "node:os";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { promisify } from "node:util";
-import type { Kafka } from "kafkajs";
+import type { Consumer, Kafka } from "kafkajs";
 import { runnableConnector, spawnProcessor, stopProcessor, waitHealthy, type ProcessorProcess } from "../../cli/processes.js";
 import { REPO_ROOT } from "../../config/settings.js";
 import { SCOPES, createApiKey, type Scope } from "../../connectors/api/keys.js";
@@ -109,17 +109,41 @@ export async function tailTopic<T>(kafka: Kafka, codec: TopicCodec, topic: strin
   await admin.disconnect();
   if (!start) throw new Error(`no offsets for ${topic} within 30 s`);
   const seen = new Map<string, { key: string; value: T }>();
-  const consumer = kafka.consumer({ groupId: `test-tail-${randomUUID()}`, maxWaitTimeInMs: 100 });
-  await consumer.connect();
-  await consumer.subscribe({ topic, fromBeginning: false });
-  const joined = new Promise<void>((resolve) => consumer.on(consumer.events.GROUP_JOIN, () => resolve()));
-  await consumer.run({
-    eachMessage: async ({ partition, message }) => {
-      const value = (await codec.decode(topic, message.value)) as T;
-      if (keep(value)) seen.set(`${partition}:${message.offset}`, { key: message.key?.toString() ?? "", value });
+  let consumer: Consumer | undefined;
+  let closed = false;
+  // Every (re)start reads from the offsets at the tail's start; records are kept by offset, so a
+  // re-read is harmless. A broker outage longer than kafkajs's retry budget crashes a consumer for
+  // good ("Failed to find group coordinator"), and a tests' tail must outlive that.
+  const follow = async (): Promise<void> => {
+    const current = kafka.consumer({ groupId: `test-tail-${randomUUID()}`, maxWaitTimeInMs: 100 });
+    consumer = current;
+    current.on(current.events.CRASH, ({ payload }) => {
+      if (payload.restart || closed) return;
+      void current.disconnect().catch(() => undefined).then(async () => {
+        while (!closed) {
+          await sleep(1_000);
+          if (await follow().then(() => true, () => false)) return;
+        }
+      });
+    });
+    await current.connect();
+    await current.subscribe({ topic, fromBeginning: false });
+    const joined = new Promise<void>((resolve) => current.on(current.events.GROUP_JOIN, () => resolve()));
+    await current.run({
+      eachMessage: async ({ partition, message }) => {
+        const value = (await codec.decode(topic, message.value)) as T;
+        if (keep(value)) seen.set(`${partition}:${message.offset}`, { key: message.key?.toString() ?? "", value });
+      },
+    });
+    for (const { partition, offset } of start) current.seek({ topic, partition, offset });
+    await joined;
+  };
+  await follow();
+  return {
+    records: () => [...seen.values()],
+    close: async () => {
+      closed = true;
+      await consumer?.disconnect();
     },
-  });
-  for (const { partition, offset } of start) consumer.seek({ topic, partition, offset });
-  await joined;
-  return { records: () => [...seen.values()], close: () => consumer.disconnect() };
+  };
 }
