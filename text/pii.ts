@@ -185,6 +185,8 @@ const DIGIT = /\d/g;
 const INTERNATIONAL = /^(?:\+|00)/;
 const NOT_A_PHONE_SHAPE = /^(?:\d{1,2}[./-]\d{1,2}[./-]\d{2,4}|\d{4}[./-]\d{1,2}[./-]\d{1,2}|\d{1,3}(?:\.\d{1,3}){3})$/;
 const BARE_DIGITS = /^[1-9]\d*$/;
+/** Portuguese (1234-567) and Brazilian (12345-678) postcodes, which numbering plans may also accept. */
+const POSTCODE_SHAPE = /^(?:\d{4}|\d{5})-\d{3}$/;
 /** How far before a number its label or cue is looked for, and after it a currency. */
 const CONTEXT_CHARS = 40;
 const CURRENCY_CHARS = 10;
@@ -227,7 +229,8 @@ function internationalNumbersIn(candidate: string, digits: number): Span[] {
  * Digit runs without a country code that are phone numbers: not shaped like a date or an IP
  * address, not next to a currency or after an identifier's label, and valid in one of the
  * markets' numbering plans. After a cue ("call me at") a plausible length is enough, and an
- * unformatted run without a trunk prefix needs one: it is as likely an id as a number.
+ * unformatted run without a trunk prefix, or one shaped like a postcode, needs one: it is as
+ * likely an id or an address as a number.
  */
 function nationalNumbersIn(text: string, start: number, candidate: string, digits: number): Span[] {
   if (NOT_A_PHONE_SHAPE.test(candidate)) return [];
@@ -238,7 +241,7 @@ function nationalNumbersIn(text: string, start: number, candidate: string, digit
   const after = text.slice(start + candidate.length, start + candidate.length + CURRENCY_CHARS);
   if (CURRENCY_BEFORE.test(before) || CURRENCY_AFTER.test(after) || IDENTIFIER_LABEL.test(before)) return [];
   const cued = PHONE_CUE.test(before);
-  if (BARE_DIGITS.test(candidate) && !cued) return [];
+  if ((BARE_DIGITS.test(candidate) || POSTCODE_SHAPE.test(candidate)) && !cued) return [];
   const isNumber = PHONE_COUNTRIES.some((country) => {
     const number = parsePhoneNumberFromString(candidate, country);
     return number !== undefined && (number.isValid() || (cued && number.isPossible()));

@@ -97,6 +97,7 @@ describe("what is not personal data", () => {
     "card ending 1111, last four 4242",
     "not a card: 1234 5678 9012 3456",
     "zip 10115 Berlin, 75008 Paris",
+    "O correto é 4050-123 Porto, CEP 01310-100 São Paulo",
     "since 2019, about 20240312 users",
     "the reference 4155552671",
   ];
