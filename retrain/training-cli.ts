@@ -35,7 +35,8 @@ export function trainingCli(python: () => Promise<string>, env: NodeJS.ProcessEn
       return new Promise<CliRun>((resolve, reject) => {
         const child = spawn(executable, ["-m", "training", ...args], {
           cwd: REPO_ROOT,
-          env: { ...process.env, ...env, PYTHONUNBUFFERED: "1" },
+          // SWITCHBOARD_PARENT_PID: the run ends when this process does, even by SIGKILL (training/limits.py).
+          env: { ...process.env, ...env, PYTHONUNBUFFERED: "1", SWITCHBOARD_PARENT_PID: String(process.pid) },
           stdio: ["ignore", "pipe", "pipe"],
         });
         running.add(child);

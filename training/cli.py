@@ -660,6 +660,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    limits.end_with_parent()
     try:
         # BLAS thread count changes float summation order; one thread makes training reproducible.
         with (

@@ -98,3 +98,24 @@ def bounded(max_seconds: float | None, max_memory_mb: int | None) -> Iterator[No
             watchdog.cancel()
         if max_memory_mb is not None:
             resource.setrlimit(resource.RLIMIT_AS, previous_as)
+
+
+PARENT_PID_ENV = "SWITCHBOARD_PARENT_PID"
+_PR_SET_PDEATHSIG = 1
+
+
+def end_with_parent() -> None:
+    """When the `retrain` processor that started this run dies (even by SIGKILL, which it cannot
+    relay), the kernel sends this process SIGTERM, so no training outlives its owner holding CPU
+    and memory. Only when the parent said who it is (SWITCHBOARD_PARENT_PID); Linux only."""
+    parent = os.environ.get(PARENT_PID_ENV)
+    if not parent or not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+    # The parent may have died before the request above took effect.
+    if os.getppid() != int(parent):
+        sys.exit("training: the process that started this run is gone")
