@@ -63,7 +63,7 @@ const routeRatio = (counter: string, range: string) =>
   `sum by (job) (rate(${counter}[${range}])) / sum by (job) (rate(${route.routed}[${range}]))`;
 
 /** The chains that consume inquiries.received and write inquiries.responses: their record age at commit is received → response. */
-function answeringChains(topology: Topology): string[] {
+export function answeringChains(topology: Topology): string[] {
   return topology.chains
     .filter((chain) => chain.inputs.includes("inquiries.received"))
     .filter((chain) => chain.processors.some((name) => topology.processors.find((p) => p.name === name)?.outputs.includes("inquiries.responses")))

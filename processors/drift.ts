@@ -1,4 +1,4 @@
-import { Counter, Gauge, Registry } from "prom-client";
+import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { Logger } from "pino";
 import { venvPython } from "../cli/python-env.js";
 import { INITIAL_ALARM, parseAlarmState, stepAlarm, type AlarmPolicy, type AlarmState } from "../drift/alarm.js";
@@ -82,6 +82,9 @@ export function observationOf(record: PredictionFeedback): Observation {
   };
 }
 
+/** Fine near 1, where a served model's confidences gather. */
+const CONFIDENCE_BUCKETS = [0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.98, 0.99, 1];
+
 /** Exported for the alert rules and `switchboard status`, which read the metric names from here. */
 export function driftMetrics(registry: Registry) {
   return {
@@ -89,6 +92,19 @@ export function driftMetrics(registry: Registry) {
       name: "switchboard_drift_records_total",
       help: "predictions.feedback records drift has read, by what it did with them: counted, label (not a prediction), unwatched (no reference), redelivered (counted before)",
       labelNames: ["outcome"],
+      registers: [registry],
+    }),
+    predictions: new Counter({
+      name: "switchboard_drift_predictions_total",
+      help: "Predictions drift has read (a redelivered one once), by model version, registry model (name) and predicted label",
+      labelNames: ["model", "name", "label"],
+      registers: [registry],
+    }),
+    confidence: new Histogram({
+      name: "switchboard_drift_prediction_confidence",
+      help: "Confidence of the predictions drift has read, by model version and registry model (name)",
+      labelNames: ["model", "name"],
+      buckets: CONFIDENCE_BUCKETS,
       registers: [registry],
     }),
     windows: new Counter({
@@ -293,6 +309,10 @@ export async function drift(declaration: ProcessorDeclaration, deps: ProcessorDe
         if (records.length > 0) outbox.push({ position, records });
         return records.map((r) => driftOut(r, { key: r.task }));
       }
+      // Every prediction, watched or not: the model page's labels and confidence over time.
+      const name = record.model.split("@")[0]!;
+      metrics.predictions.inc({ model: record.model, name, label: record.predicted_label });
+      metrics.confidence.observe({ model: record.model, name }, record.confidence);
       const at = record.occurred_at;
       if (window.kind === "time") {
         for (const [model, other] of watches) {

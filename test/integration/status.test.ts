@@ -4,7 +4,7 @@ import { createServer, type AddressInfo } from "node:net";
 import path from "node:path";
 import { promisify } from "node:util";
 import { describe, expect, inject, it } from "vitest";
-import { prometheusReader, prometheusUrl } from "../../cli/status.js";
+import { prometheusReader, prometheusUrl } from "../../monitoring/status.js";
 import { loadConfig, REPO_ROOT } from "../../config/settings.js";
 import { alertRules } from "../../monitoring/alerts.js";
 import { TOPOLOGIES, deployedTasks } from "../../streams/topology.js";

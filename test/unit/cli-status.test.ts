@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { STATUS_QUERIES, collectStatus, prometheusUrl, renderStatus, snapshotJson, type ActiveAlert, type PrometheusReader, type Sample } from "../../cli/status.js";
+import { renderStatus, snapshotJson } from "../../cli/status.js";
+import { STATUS_QUERIES, collectStatus, prometheusUrl, type ActiveAlert, type PrometheusReader, type Sample } from "../../monitoring/status.js";
 
 const s = (metric: Record<string, string>, value: number): Sample => ({ metric, value });
 
@@ -63,6 +64,9 @@ function fakeReader(results = RESULTS, alerts = ALERTS): PrometheusReader & { as
       const samples = byExpr.get(expr);
       if (!samples) throw new Error(`unexpected query ${expr}`);
       return samples;
+    },
+    async range() {
+      throw new Error("the status screen makes no range query");
     },
     async alerts() {
       return alerts;
