@@ -85,7 +85,7 @@ export const api: ConnectorFactory = ({ config, endpoints, log, ...deps }) => {
         searchRoutes(scope, es, config.inquiryIndex);
         labelRoutes(scope, connectorDeps, pool, classesOf);
         ratingRoutes(scope, connectorDeps, pool);
-        chatSessionRoutes(scope, connectorDeps);
+        chatSessionRoutes(scope, connectorDeps, redis);
         reviewRoutes(scope, connectorDeps, pool, classesOf);
         modelRoutes(scope, pool, config.registrySchema);
         await consoleRoutes(scope, { sessions, verifier, guard });

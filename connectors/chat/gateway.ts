@@ -220,6 +220,10 @@ export function createGateway(options: GatewayOptions): Gateway {
       conn.log.warn({ err: errorMessage(error) }, "session not opened: redis unavailable");
       return closeWith(conn, CLOSE.internal, "error", "unavailable: try again shortly");
     }
+    if (attached.revoked) {
+      connectorMetrics.rejected.inc({ connector, reason: "revoked" });
+      return closeWith(conn, CLOSE.revoked, "revoked", "the session was ended");
+    }
     // The client may have gone, or been closed, while Redis answered.
     if (conn.closeReason || conn.gone) {
       if (conn.gone) store.detach(session.sessionId, conn.id).catch(() => undefined);
@@ -507,6 +511,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       for (const conn of connectionsOf(note.session)) {
         if (note.kind === "reply") void drain(conn);
         else if (note.kind === "takeover" && note.conn !== conn.id) closeWith(conn, CLOSE.replaced, "replaced", "session opened on another socket");
+        else if (note.kind === "revoked") closeWith(conn, CLOSE.revoked, "revoked", "the session was ended");
       }
     },
 

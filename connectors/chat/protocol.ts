@@ -17,6 +17,7 @@ export const CLOSE = {
   noHello: 4003,
   slowClient: 4008,
   replaced: 4009,
+  revoked: 4010,
 } as const;
 
 /** Why a socket closed, for `switchboard_chat_closes_total{reason}`. */
@@ -27,6 +28,7 @@ export type CloseReason =
   | "no_hello"
   | "slow_client"
   | "replaced"
+  | "revoked"
   | "too_big"
   | "heartbeat"
   | "shutdown"

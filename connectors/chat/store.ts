@@ -12,7 +12,8 @@ import type { Redis } from "ioredis";
  *   so that a record the delivery consumer reads twice is appended once;
  * - `…:{sid}:msg:<client id>`: the inquiry a customer message became (a resent message gets the
  *   same inquiry, published once);
- * - `…:{sid}:rate:<window>`: the session's message count in a fixed window.
+ * - `…:{sid}:rate:<window>`: the session's message count in a fixed window;
+ * - `…:{sid}:revoked`: set when the integration ended the session (its token opens nothing more).
  * Every key expires with the session (chatSessionTtlSeconds), refreshed as it is used.
  * Notifications go over pub/sub, one channel per instance (`switchboard:chat:instance:<id>`).
  */
@@ -23,6 +24,7 @@ const sessionKey = (sid: string) => `${PREFIX}:{${sid}}:session`;
 const mailboxKey = (sid: string) => `${PREFIX}:{${sid}}:mailbox`;
 const seenKey = (sid: string) => `${PREFIX}:{${sid}}:seen`;
 const messageKey = (sid: string, clientId: string) => `${PREFIX}:{${sid}}:msg:${clientId}`;
+const revokedKey = (sid: string) => `${PREFIX}:{${sid}}:revoked`;
 const rateKey = (sid: string, windowMs: number) => `${PREFIX}:{${sid}}:rate:${Math.floor(Date.now() / windowMs)}`;
 const guestRateKey = (address: string, windowMs: number) => `${PREFIX}:guest-rate:${address}:${Math.floor(Date.now() / windowMs)}`;
 
@@ -45,10 +47,12 @@ return {1, id}`;
 
 /**
  * The session's socket is now this connection on this instance; the instance that held it before
- * (if any) is told to close its socket. KEYS: session. ARGV: instance, connection, ttl ms,
- * channel prefix, session id. Returns whether the session was opened before and its acked cursor.
+ * (if any) is told to close its socket. KEYS: session, revoked. ARGV: instance, connection, ttl
+ * ms, channel prefix, session id. Returns whether the session was opened before (-1: it was
+ * revoked, and nothing changed) and its acked cursor.
  */
 const ATTACH = `
+if redis.call('EXISTS', KEYS[2]) == 1 then return {-1, ''} end
 local previous = redis.call('HMGET', KEYS[1], 'instance', 'conn', 'acked')
 local fresh = redis.call('HSETNX', KEYS[1], 'opened', '1')
 redis.call('HSET', KEYS[1], 'instance', ARGV[1], 'conn', ARGV[2])
@@ -57,6 +61,18 @@ if previous[1] and previous[2] then
   redis.call('PUBLISH', ARGV[4] .. previous[1], cjson.encode({kind = 'takeover', session = ARGV[5], conn = ARGV[2]}))
 end
 return {fresh, previous[3] or ''}`;
+
+/**
+ * Ends a session for good: its token opens nothing more, and the instance holding its socket is
+ * told to close it. KEYS: revoked, session. ARGV: ttl ms (the longest a token lives), channel
+ * prefix, session id. Returns 1 if the session was not revoked before.
+ */
+const REVOKE = `
+local fresh = redis.call('SET', KEYS[1], '1', 'PX', ARGV[1], 'NX')
+local instance = redis.call('HGET', KEYS[2], 'instance')
+if instance then redis.call('PUBLISH', ARGV[2] .. instance, cjson.encode({kind = 'revoked', session = ARGV[3]})) end
+if fresh then return 1 end
+return 0`;
 
 /** The socket closed: the session has no holder, unless another connection took it meanwhile. KEYS: session. ARGV: connection. */
 const DETACH = `
@@ -110,6 +126,7 @@ interface ChatCommands {
   chatClaim(numKeys: number, ...args: (string | number)[]): Promise<[string, string]>;
   chatSwap(numKeys: number, ...args: (string | number)[]): Promise<number>;
   chatCount(numKeys: number, ...args: (string | number)[]): Promise<[number, number]>;
+  chatRevoke(numKeys: number, ...args: (string | number)[]): Promise<number>;
 }
 
 /** A reply as the mailbox keeps it (the socket's reply event adds the id). */
@@ -164,7 +181,12 @@ export interface ChatStore {
   append(sessionId: string, dedupeKey: string, reply: MailboxReply): Promise<{ readonly appended: boolean; readonly id: string }>;
   /** Up to `count` replies after `cursor` (exclusive; `0-0` for all), in order. */
   readAfter(sessionId: string, cursor: string, count: number): Promise<MailboxEntry[]>;
-  attach(sessionId: string, instance: string, conn: string): Promise<{ readonly openedBefore: boolean; readonly acked: string | undefined }>;
+  /** `revoked`: the integration ended the session; nothing was attached. */
+  attach(
+    sessionId: string,
+    instance: string,
+    conn: string,
+  ): Promise<{ readonly revoked: true } | { readonly revoked: false; readonly openedBefore: boolean; readonly acked: string | undefined }>;
   detach(sessionId: string, conn: string): Promise<void>;
   ack(sessionId: string, replyId: string): Promise<void>;
   claimMessage(sessionId: string, clientId: string, pending: string, limit: number, windowMs: number): Promise<MessageClaim>;
@@ -209,8 +231,9 @@ export function createChatStore(redis: Redis, settings: { readonly sessionTtlMs:
     },
 
     async attach(sessionId, instance, conn) {
-      const [fresh, acked] = await commands.chatAttach(1, sessionKey(sessionId), instance, conn, ttl, INSTANCE_CHANNEL_PREFIX, sessionId);
-      return { openedBefore: fresh === 0, acked: acked || undefined };
+      const [fresh, acked] = await commands.chatAttach(2, sessionKey(sessionId), revokedKey(sessionId), instance, conn, ttl, INSTANCE_CHANNEL_PREFIX, sessionId);
+      if (fresh === -1) return { revoked: true };
+      return { revoked: false, openedBefore: fresh === 0, acked: acked || undefined };
     },
 
     async detach(sessionId, conn) {
@@ -240,6 +263,22 @@ export function createChatStore(redis: Redis, settings: { readonly sessionTtlMs:
     async countGuest(address, windowMs) {
       const [count, resetMs] = await commands.chatCount(1, guestRateKey(address, windowMs), windowMs);
       return { count, resetMs: resetMs > 0 ? resetMs : windowMs };
+    },
+  };
+}
+
+/**
+ * Ends chat sessions from outside the gateway (the API, when an integration signs its customer
+ * out): the token stops opening the session on every instance, and an open socket is closed.
+ * `sessionTtlMs` must be at least the longest a token lives, so the mark outlasts every token.
+ */
+export function createSessionRevoker(redis: Redis, sessionTtlMs: number): { revoke(sessionId: string): Promise<{ readonly revokedNow: boolean }> } {
+  redis.defineCommand("chatRevoke", { lua: REVOKE });
+  const commands = redis as unknown as ChatCommands;
+  return {
+    async revoke(sessionId) {
+      const fresh = await commands.chatRevoke(2, revokedKey(sessionId), sessionKey(sessionId), sessionTtlMs, INSTANCE_CHANNEL_PREFIX, sessionId);
+      return { revokedNow: fresh === 1 };
     },
   };
 }

@@ -206,6 +206,7 @@ describe("messages", () => {
     expect((await post(`${api.url}/v1/chat/sessions`, key.token, { customer: { email: "not an address" } })).status).toBe(422);
     const document = (await (await fetch(`${api.url}/openapi.json`)).json()) as { paths: Record<string, Record<string, unknown>> };
     expect(Object.keys(document.paths["/v1/chat/sessions"] ?? {})).toEqual(["post"]);
+    expect(Object.keys(document.paths["/v1/chat/sessions/{sessionId}"] ?? {})).toEqual(["delete"]);
 
     const client = await connect(one, token);
     const clientId = client.message("Hi, my order 48213 has not arrived. Where is it?");
@@ -246,6 +247,28 @@ describe("messages", () => {
     // Nothing twice: one record per inquiry, whatever the resends.
     const ours = received.records().filter((r) => r.value.envelope.thread_id === sessionId);
     expect(ours.map((r) => r.key).sort()).toEqual([inquiryId, secondAck.inquiry_id].sort());
+  });
+
+  it("DELETE /v1/chat/sessions/{id} ends a session: its open socket closes 4010 on whichever instance holds it, and its token opens nothing more anywhere", async () => {
+    const key = await testKey(endpoints, ["ingest"]);
+    const { session_id: sessionId, token } = (await (await post(`${api.url}/v1/chat/sessions`, key.token, {})).json()) as { session_id: string; token: string };
+    sessions.add(sessionId);
+    const end = (bearer: string, id = sessionId) => fetch(`${api.url}/v1/chat/sessions/${id}`, { method: "DELETE", headers: { authorization: `Bearer ${bearer}` } });
+    const client = await connect(two, token);
+    expect(client.frames[0]?.type).toBe("welcome");
+    expect((await end((await testKey(endpoints, ["read"])).token)).status).toBe(403);
+    expect((await end(key.token, "not-a-session")).status).toBe(422);
+    expect((await end(key.token)).status).toBe(204);
+    expect((await client.closed).code).toBe(4010);
+    for (const gateway of [one, two]) {
+      const refused = await ChatClient.open(gateway.wsUrl);
+      refused.send({ type: "hello", token, resume_after: null });
+      expect((await refused.closed).code).toBe(4010);
+      expect(refused.frames).toEqual([]);
+    }
+    // Again is the same as once.
+    expect((await end(key.token)).status).toBe(204);
+    expect(await metric(two, "switchboard_chat_closes_total", 'reason="revoked"')).toBeGreaterThanOrEqual(2);
   });
 
   it("refuses an invalid frame or a text over 4000 characters with an error event and keeps the socket; a frame over the size limit closes 1009", async () => {

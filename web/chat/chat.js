@@ -29,7 +29,7 @@ const TYPING_SHOWN_MAX_MS = 60_000;
 const BACKOFF_BASE_MS = 500;
 const BACKOFF_MAX_MS = 15_000;
 /** Close codes the gateway uses (connectors/chat/): what each means for this page. */
-const CLOSE = { badToken: 4001, expired: 4002, noHello: 4003, slow: 4008, elsewhere: 4009, tooBig: 1009, goingAway: 1001 };
+const CLOSE = { badToken: 4001, expired: 4002, noHello: 4003, slow: 4008, elsewhere: 4009, ended: 4010, tooBig: 1009, goingAway: 1001 };
 
 const DEFAULT_CONFIG = { gateways: [], guest_sessions: true, max_message_bytes: 16_384, max_text_chars: 4_000 };
 const here = import.meta.url;
@@ -277,6 +277,17 @@ function onClose(code) {
     else {
       wanted = false;
       setState("idle");
+    }
+    return;
+  }
+  if (code === CLOSE.ended) {
+    // The site ended the session (the customer signed out): never reopened; a guest's next message starts anew.
+    wanted = false;
+    dropSession("This conversation was ended.");
+    if (config?.guest_sessions) setState("idle");
+    else {
+      setState("failed");
+      showAlert("Please open the chat again from the site you came from.");
     }
     return;
   }
