@@ -52,8 +52,8 @@ export interface ConnectorDeclaration {
   readonly description: string;
   readonly outputs: readonly string[];
   /**
-   * Topics the connector reads back (the chat gateway: the replies it delivers on the customer's
-   * socket), in a consumer group named after it, at least once.
+   * Topics the connector reads back, at least once: the chat gateway the replies it delivers on
+   * the customer's socket; the email connector, with SMTP_URL, what it needs to send replies.
    */
   readonly inputs?: readonly string[];
   /** Port of the connector's HTTP server: its own endpoints (if any) beside /healthz and /metrics; Prometheus scrapes it. */
@@ -268,8 +268,9 @@ export const TRIAGE_CONNECTORS = [
   },
   {
     name: "email",
-    description: "Email over IMAP (IDLE): one inquiry per message, flagged once Kafka has it",
+    description: "Email over IMAP (IDLE): one inquiry per message, flagged once Kafka has it; with SMTP, the automatic replies the routing rules allow and agents' replies",
     outputs: ["inquiries.received"],
+    inputs: ["inquiries.classified", "inquiries.responses", "inquiries.replies"],
     port: 9411,
   },
   {

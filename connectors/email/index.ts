@@ -95,7 +95,7 @@ export const email: ConnectorFactory = async ({
     rules = live;
     const codec = await createTopicCodec(
       new SchemaRegistry(schemaRegistryOptions(endpoints, declaration.name)),
-      allTopics(topology).filter((t) => t.name === "inquiries.classified" || t.name === "inquiries.responses"),
+      allTopics(topology).filter((t) => declaration.inputs?.includes(t.name)),
     );
     replies = createReplySender({
       kafka: createKafka(endpoints, `${declaration.name}-replies`, log),

@@ -31,8 +31,16 @@ const RECORD_TTL_SECONDS = 400 * 24 * 60 * 60;
 const TOPIC = "inquiries.received";
 
 export const recordKey = (inquiryId: string) => `switchboard:email:${inquiryId}`;
+/** The message's subject, for the `Re:` of replies (only while replies are on). */
+export const subjectKey = (inquiryId: string) => `switchboard:email:${inquiryId}:subject`;
+/** Long enough for an agent to answer from the console; a subject kept longer is personal data kept for nothing. */
+const SUBJECT_TTL_SECONDS = 30 * 24 * 60 * 60;
 
-/** Claims the message for a publish; or says it is published, in flight elsewhere, or of unknown outcome since `at`. */
+/**
+ * Claims the message for a publish; or says it is published, in flight elsewhere, or of unknown
+ * outcome since `at`. KEYS: record, subject. ARGV: now, settle ms, record ttl, expected `at`,
+ * subject ('' to keep none), subject ttl.
+ */
 const CLAIM = `
 local state = redis.call('HGET', KEYS[1], 'state')
 if state == 'published' then return 'published' end
@@ -42,7 +50,7 @@ if state == 'pending' then
   if ARGV[4] ~= at then return 'unknown:' .. at end
 end
 redis.call('HSET', KEYS[1], 'state', 'pending', 'at', ARGV[1])
-if ARGV[5] ~= '' then redis.call('HSET', KEYS[1], 'subject', ARGV[5]) end
+if ARGV[5] ~= '' then redis.call('SET', KEYS[2], ARGV[5], 'EX', ARGV[6]) end
 redis.call('EXPIRE', KEYS[1], ARGV[3])
 return 'claimed'
 `;
@@ -78,7 +86,7 @@ export interface IngestOptions {
   readonly log: Logger;
   readonly connector: string;
   readonly maxBytes: number;
-  /** Keep the subject with the record, for the `Re:` of an automatic reply (only when replies are on). */
+  /** Keep the subject (subjectKey), for the `Re:` of a reply (only when replies are on). */
   readonly keepSubject: boolean;
 }
 
@@ -113,13 +121,15 @@ export function createEmailIngest(options: IngestOptions): EmailIngest {
       const expected = knownUnknown.get(inquiry.inquiry_id);
       pipeline.eval(
         CLAIM,
-        1,
+        2,
         recordKey(inquiry.inquiry_id),
+        subjectKey(inquiry.inquiry_id),
         now,
         PENDING_SETTLE_MS,
         RECORD_TTL_SECONDS,
         expected === undefined ? "" : String(expected),
         keepSubject ? (inquiry.subject ?? "") : "",
+        SUBJECT_TTL_SECONDS,
       );
     }
     const results = (await pipeline.exec()) ?? [];

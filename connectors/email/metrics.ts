@@ -11,6 +11,7 @@ export interface EmailMetrics {
   readonly deliverySeconds: Histogram;
   /** Responses to email inquiries, by what happened: sent, draft (not allowed to be sent), failed, ... */
   readonly replies: Counter<"outcome">;
+  readonly agentReplies: Counter<"outcome">;
   readonly rulesReloads: Counter<"outcome">;
 }
 
@@ -42,6 +43,12 @@ export function createEmailMetrics(registry: Registry): EmailMetrics {
     replies: new Counter({
       name: "switchboard_email_replies_total",
       help: "Responses to email inquiries, by outcome (sent, or why not: draft, automatic_sender, no_classification, failed, ...)",
+      labelNames: ["outcome"],
+      registers,
+    }),
+    agentReplies: new Counter({
+      name: "switchboard_email_agent_replies_total",
+      help: "Replies agents sent from the console to email inquiries, by outcome (sent, already_handled, unconfirmed, refused_by_server, retried)",
       labelNames: ["outcome"],
       registers,
     }),

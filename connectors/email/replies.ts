@@ -3,21 +3,23 @@ import type { Redis } from "ioredis";
 import type { Transporter } from "nodemailer";
 import type { Logger } from "pino";
 import type { RoutingRules } from "../../processors/route/rules.js";
-import type { InquiryClassified, InquiryResponse } from "../../schemas/types.generated.js";
+import type { AgentReply, InquiryClassified, InquiryEnvelope, InquiryResponse } from "../../schemas/types.generated.js";
 import { backoffDelay, type Backoff } from "../../streams/backoff.js";
 import type { TopicCodec } from "../../streams/codec.js";
 import { errorMessage } from "../../streams/errors.js";
-import { recordKey } from "./ingest.js";
+import { recordKey, subjectKey } from "./ingest.js";
 import type { EmailMetrics } from "./metrics.js";
 
 /**
- * Automatic replies over SMTP. Responses to email inquiries this connector took in are sent when
- * the routing rules' `auto_reply` allows their strategy and intent at their intent confidence;
- * every other response stays a draft for an agent. The intent and its confidence come from
- * inquiries.classified, kept on the inquiry's Redis record (see ingest.ts) until its response.
- * Sent at most once per inquiry: the record's `reply` field is claimed before the send and set to
- * `sent` after it. A crash between the two leaves the claim, and the reply is not sent again; the
- * log and `switchboard_email_replies_total{outcome="unconfirmed"}` name it for an agent to check.
+ * Replies over SMTP to email inquiries this connector took in:
+ * - automatic ones: a drafted response is sent when the routing rules' `auto_reply` allows its
+ *   strategy and intent at their intent confidence; every other response stays a draft for an
+ *   agent. The intent and its confidence come from inquiries.classified, kept on the inquiry's
+ *   Redis record (see ingest.ts) until its response;
+ * - agents' replies from the console (inquiries.replies), always sent.
+ * Each is sent at most once (per inquiry; per reply id for agents'): its field on the record is
+ * claimed before the send and set to `sent` after it. A crash between the two leaves the claim,
+ * and the reply is not sent again; the log and the `unconfirmed` outcome name it for an agent.
  */
 
 /** The classification is written long before the response (route joins it first); this covers a lagging consumer. */
@@ -104,69 +106,112 @@ export function createReplySender(options: RepliesOptions): ReplySender {
     }
   };
 
+  interface Outgoing {
+    readonly inquiryId: string;
+    readonly envelope: InquiryEnvelope;
+    readonly text: string;
+    /** The record's field that says this reply was sent (claimed, then `sent`). */
+    readonly field: string;
+    readonly messageId: string;
+    /** An automatic reply says so (RFC 3834), so that the customer's own autoresponder does not answer it. */
+    readonly automatic: boolean;
+    readonly count: (outcome: string) => void;
+  }
+
   /** Sends one reply; true when done with it (sent, or refused for good), false to try again. */
-  const send = async (response: InquiryResponse, key: string): Promise<boolean> => {
-    const { inquiry_id: inquiryId, envelope } = response;
-    if (!(await redis.hsetnx(key, "reply", `sending:${Date.now()}`))) {
-      const state = await redis.hget(key, "reply");
-      count(inquiryId, state?.startsWith("sending:") ? "unconfirmed" : "already_handled");
+  const send = async (reply: Outgoing): Promise<boolean> => {
+    const { inquiryId, envelope, field, messageId } = reply;
+    const key = recordKey(inquiryId);
+    if (!(await redis.hsetnx(key, field, `sending:${Date.now()}`))) {
+      const state = await redis.hget(key, field);
+      reply.count(state?.startsWith("sending:") ? "unconfirmed" : "already_handled");
       return true;
     }
-    const subject = (await redis.hget(key, "subject")) ?? undefined;
-    const messageId = `<reply-${inquiryId}@${domain}>`;
+    const subject = (await redis.get(subjectKey(inquiryId))) ?? undefined;
     try {
       await transport.sendMail({
         from,
         to: envelope.reply_to ?? envelope.customer.email ?? undefined,
         subject: replySubject(subject),
-        text: response.text,
+        text: reply.text,
         messageId,
         inReplyTo: envelope.source_id.startsWith("<") ? envelope.source_id : undefined,
         references: [...new Set([...bracketed(envelope.thread_id), ...bracketed(envelope.source_id)])],
-        // RFC 3834: marks the reply as automatic, so the customer's own autoresponder does not answer it.
-        headers: { "Auto-Submitted": "auto-replied", "X-Switchboard-Inquiry": inquiryId },
+        headers: { ...(reply.automatic ? { "Auto-Submitted": "auto-replied" } : {}), "X-Switchboard-Inquiry": inquiryId },
       });
     } catch (error) {
       const code = (error as { responseCode?: number }).responseCode;
       if (code !== undefined && code >= 500) {
         // The server refused the message for good (a bad address, say): an agent answers instead.
-        await redis.hset(key, "reply", `failed:${code}`);
-        count(inquiryId, "refused_by_server");
+        await redis.hset(key, field, `failed:${code}`);
+        reply.count("refused_by_server");
         return true;
       }
-      await redis.hdel(key, "reply");
-      log.warn({ inquiryId, err: errorMessage(error) }, "automatic reply not sent; trying again");
+      await redis.hdel(key, field);
+      log.warn({ inquiryId, err: errorMessage(error) }, "reply not sent; trying again");
       return false;
     }
-    await redis.multi().hset(key, "reply", "sent", "reply_message_id", messageId).hdel(key, "subject").exec();
-    count(inquiryId, "sent");
+    await redis.hset(key, field, "sent", `${field}_message_id`, messageId);
+    reply.count("sent");
     return true;
   };
 
-  const handleResponse = async (response: InquiryResponse, heartbeat: () => Promise<void>) => {
-    if (response.envelope.channel !== "email") return;
-    const key = recordKey(response.inquiry_id);
-    // Only inquiries this connector took in (a demo's email-channel samples have no record).
-    if ((await redis.hget(key, "state")) !== "published") return;
-    const autoReply = rules().autoReply;
-    const classification =
-      autoReply.enabled && autoReply.strategies.has(response.strategy)
-        ? await classificationOf(key, heartbeat)
-        : undefined;
-    const decision = decideAutoReply(autoReply, response, classification);
-    if (!decision.send) {
-      await redis.hdel(key, "subject");
-      count(response.inquiry_id, decision.reason);
-      return;
-    }
+  /** Sends until it is done with (the offset waits meanwhile), backing off while SMTP refuses for now. */
+  const sendWithRetries = async (reply: Outgoing, heartbeat: () => Promise<void>) => {
     for (let attempt = 1; !stopping; attempt++) {
-      if (await send(response, key)) return;
-      metrics.replies.inc({ outcome: "retried" });
+      if (await send(reply)) return;
+      reply.count("retried");
       await heartbeat();
       await new Promise((resolve) => setTimeout(resolve, backoffDelay(attempt, SEND_RETRY)));
     }
-    // Stopping mid-retry: the offset is not committed, so the next start tries this response again.
-    throw new Error(`stopped before the reply to inquiry ${response.inquiry_id} was sent`);
+    // Stopping mid-retry: the offset is not committed, so the next start tries this reply again.
+    throw new Error(`stopped before the reply to inquiry ${reply.inquiryId} was sent`);
+  };
+
+  /** Only inquiries this connector took in (a demo's email-channel samples have no record). */
+  const ours = async (envelope: InquiryEnvelope, inquiryId: string) =>
+    envelope.channel === "email" && (await redis.hget(recordKey(inquiryId), "state")) === "published";
+
+  const handleResponse = async (response: InquiryResponse, heartbeat: () => Promise<void>) => {
+    if (!(await ours(response.envelope, response.inquiry_id))) return;
+    const autoReply = rules().autoReply;
+    const classification =
+      autoReply.enabled && autoReply.strategies.has(response.strategy)
+        ? await classificationOf(recordKey(response.inquiry_id), heartbeat)
+        : undefined;
+    const decision = decideAutoReply(autoReply, response, classification);
+    if (!decision.send) return count(response.inquiry_id, decision.reason);
+    await sendWithRetries(
+      {
+        inquiryId: response.inquiry_id,
+        envelope: response.envelope,
+        text: response.text,
+        field: "reply",
+        messageId: `<reply-${response.inquiry_id}@${domain}>`,
+        automatic: true,
+        count: (outcome) => (outcome === "retried" ? metrics.replies.inc({ outcome }) : count(response.inquiry_id, outcome)),
+      },
+      heartbeat,
+    );
+  };
+
+  const handleAgentReply = async (reply: AgentReply, heartbeat: () => Promise<void>) => {
+    if (!(await ours(reply.envelope, reply.inquiry_id))) return;
+    await sendWithRetries(
+      {
+        inquiryId: reply.inquiry_id,
+        envelope: reply.envelope,
+        text: reply.text,
+        field: `agent_reply:${reply.reply_id}`,
+        messageId: `<agent-reply-${reply.reply_id}@${domain}>`,
+        automatic: false,
+        count: (outcome) => {
+          metrics.agentReplies.inc({ outcome });
+          if (outcome !== "retried") log.info({ inquiryId: reply.inquiry_id, replyId: reply.reply_id, outcome }, "agent reply handled");
+        },
+      },
+      heartbeat,
+    );
   };
 
   const consumer = async (
@@ -209,7 +254,10 @@ export function createReplySender(options: RepliesOptions): ReplySender {
       await consumer("switchboard-email-replies", "inquiries.responses", (value, heartbeat) =>
         handleResponse(value as InquiryResponse, heartbeat),
       );
-      log.info("automatic replies on: following inquiries.classified and inquiries.responses");
+      await consumer("switchboard-email-agent-replies", "inquiries.replies", (value, heartbeat) =>
+        handleAgentReply(value as AgentReply, heartbeat),
+      );
+      log.info("replies on: following inquiries.classified, inquiries.responses and inquiries.replies");
     },
     healthy: () => !crashed,
     async close() {

@@ -11,8 +11,9 @@ import { simpleParser, type ParsedMail } from "mailparser";
 import { SMTPServer } from "smtp-server";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { REPO_ROOT } from "../../config/settings.js";
-import { recordKey } from "../../connectors/email/ingest.js";
+import { recordKey, subjectKey } from "../../connectors/email/ingest.js";
 import type {
+  AgentReply,
   InquiryClassified,
   InquiryReceived,
   InquiryResponse,
@@ -96,8 +97,9 @@ async function emailInquiry(subject: string, metadata: Record<string, string> = 
   wanted.add(inquiryId);
   await redis
     .multi()
-    .hset(recordKey(inquiryId), "state", "published", "subject", subject)
+    .hset(recordKey(inquiryId), "state", "published")
     .expire(recordKey(inquiryId), 3_600)
+    .set(subjectKey(inquiryId), subject, "EX", 3_600)
     .exec();
   return {
     inquiry_id: inquiryId,
@@ -138,11 +140,11 @@ const response = (inquiry: InquiryReceived, strategy: ResponseStrategy, text: st
   responded_at: Date.now(),
 });
 
-async function publish(topic: "inquiries.classified" | "inquiries.responses", key: string, value: unknown) {
+async function publish(topic: "inquiries.classified" | "inquiries.responses" | "inquiries.replies", key: string, value: unknown) {
   await producer.send({ topic, messages: [{ key, value: codec.encode(topic, value) }] });
 }
 
-/** Until both reply consumer groups have joined: a new group starts at the end of its topic. */
+/** Until the reply consumer groups have joined: a new group starts at the end of its topic. */
 async function repliesJoined(): Promise<void> {
   const admin = kafka.admin();
   await admin.connect();
@@ -152,6 +154,7 @@ async function repliesJoined(): Promise<void> {
         const { groups } = await admin.describeGroups([
           "switchboard-email-classifications",
           "switchboard-email-replies",
+          "switchboard-email-agent-replies",
         ]);
         return groups.every((g) => g.state === "Stable" && g.members.length === 1);
       },
@@ -170,7 +173,7 @@ function outcomesIn(log: string): Map<string, string[]> {
     if (!line.startsWith("{")) continue;
     const entry = JSON.parse(line) as { inquiryId?: string; outcome?: string; msg?: string };
     if (!entry.inquiryId || !wanted.has(entry.inquiryId)) continue;
-    const outcome = entry.outcome ?? (entry.msg === "automatic reply not sent; trying again" ? "retried" : undefined);
+    const outcome = entry.outcome ?? (entry.msg === "reply not sent; trying again" ? "retried" : undefined);
     if (outcome) outcomes.set(entry.inquiryId, [...(outcomes.get(entry.inquiryId) ?? []), outcome]);
   }
   return outcomes;
@@ -224,7 +227,8 @@ describe("automatic replies over SMTP", () => {
         30_000,
         "the delivered message's inquiry",
       );
-      expect(await redis.hget(recordKey(taken.inquiry_id), "subject")).toBe("Order 48213 never arrived");
+      expect(await redis.get(subjectKey(taken.inquiry_id))).toBe("Order 48213 never arrived");
+      expect(await redis.ttl(subjectKey(taken.inquiry_id))).toBeLessThanOrEqual(30 * 24 * 3_600);
 
       await repliesJoined();
       const sent = await emailInquiry("Order 48213 never arrived");
@@ -272,7 +276,7 @@ describe("automatic replies over SMTP", () => {
       expect(mail!.references).toBe(sent.envelope.source_id);
       expect(mail!.messageId).toBe(`<reply-${sent.inquiry_id}@hearthandharbor.example>`);
       expect(mail!.headers.get("auto-submitted")).toBe("auto-replied");
-      expect(await redis.hmget(recordKey(sent.inquiry_id), "reply", "subject")).toEqual(["sent", null]);
+      expect(await redis.hget(recordKey(sent.inquiry_id), "reply")).toBe("sent");
 
       // The same response again (a redelivery): not sent twice.
       await publish(
@@ -283,6 +287,31 @@ describe("automatic replies over SMTP", () => {
       await waitFor(() => outcomesOf(sent).length === 2, 30_000, "the redelivery to be recognised");
       expect(outcomesOf(sent)).toEqual(["sent", "already_handled"]);
       expect(smtp.mailsFor(mine)).toHaveLength(1);
+
+      // An agent answers the inquiry whose draft stayed a draft, from the console: sent, as a person's mail, once.
+      const [drafted] = kept[0]!;
+      const agentReply: AgentReply = {
+        reply_id: randomUUID(),
+        inquiry_id: drafted.inquiry_id,
+        envelope: drafted.envelope,
+        text: "Hello Dana, I checked with the carrier: your parcel is at the depot and arrives Friday.",
+        agent: "Sam (support)",
+        edited: true,
+        sent_at: Date.now(),
+      };
+      const chatReply = { ...agentReply, reply_id: randomUUID(), inquiry_id: sent.inquiry_id, envelope: { ...sent.envelope, channel: "chat" as const } };
+      for (const record of [agentReply, agentReply, chatReply]) await publish("inquiries.replies", record.inquiry_id, record);
+      await waitFor(() => outcomesOf(drafted).filter((o) => o === "sent" || o === "already_handled").length === 2, 30_000, "the agent's reply and its redelivery");
+      expect(outcomesOf(drafted)).toEqual(["low_confidence", "sent", "already_handled"]);
+      const agentMails = smtp.mailsFor(new Set([drafted.inquiry_id]));
+      expect(agentMails).toHaveLength(1);
+      expect(agentMails[0]!.subject).toBe("Re: Where is my order?");
+      expect(agentMails[0]!.text?.trim()).toBe(agentReply.text);
+      expect(agentMails[0]!.messageId).toBe(`<agent-reply-${agentReply.reply_id}@hearthandharbor.example>`);
+      expect(agentMails[0]!.inReplyTo).toBe(drafted.envelope.source_id);
+      expect(agentMails[0]!.headers.get("auto-submitted")).toBeUndefined();
+      // The chat inquiry's reply is the chat gateway's to deliver: no mail for it.
+      expect(smtp.mailsFor(new Set([sent.inquiry_id]))).toHaveLength(1);
 
       // SMTP down: the reply waits and goes once the server is back.
       await smtp.stop();
