@@ -190,7 +190,8 @@ const ANSWERING = `job=~${JSON.stringify(TOPOLOGIES.flatMap(answeringChains).joi
 /** The registry model of a series labelled model="name@version", as label name. */
 const byName = (expr: string) => `label_replace(${expr}, "name", "$1", "model", "([^@]*)@.*")`;
 
-export type SeriesUnit = "per_second" | "seconds" | "records" | "ratio";
+/** How a page shows the values: a rate a second, a duration, a count, a fraction (as %), a ratio (×). */
+export type SeriesUnit = "per_second" | "seconds" | "records" | "fraction" | "ratio";
 
 export interface SeriesQuery {
   readonly title: string;
@@ -222,12 +223,12 @@ export const SERIES = {
   predictions: { title: "Predictions by label", unit: "per_second", expr: `sum by (name, label) (rate(${drift.predictions}[1m]))` },
   confidence_mean: {
     title: "Mean confidence",
-    unit: "ratio",
+    unit: "fraction",
     expr: `sum by (name) (rate(${drift.confidence}_sum[2m])) / sum by (name) (rate(${drift.confidence}_count[2m]))`,
   },
-  confidence_p10: { title: "Confidence, 10th percentile", unit: "ratio", expr: `histogram_quantile(0.1, sum by (name, le) (rate(${bucket(drift.confidence)}[2m])))` },
-  accuracy: { title: "Measured accuracy (production)", unit: "ratio", expr: `max by (name, window) (${quality.accuracy}{stage="production"})` },
-  estimated_accuracy: { title: "Estimated accuracy (production)", unit: "ratio", expr: `max by (name, window) (${quality.estimatedAccuracy}{stage="production"})` },
+  confidence_p10: { title: "Confidence, 10th percentile", unit: "fraction", expr: `histogram_quantile(0.1, sum by (name, le) (rate(${bucket(drift.confidence)}[2m])))` },
+  accuracy: { title: "Measured accuracy (production)", unit: "fraction", expr: `max by (name, window) (${quality.accuracy}{stage="production"})` },
+  estimated_accuracy: { title: "Estimated accuracy (production)", unit: "fraction", expr: `max by (name, window) (${quality.estimatedAccuracy}{stage="production"})` },
   drift_ratio: {
     title: "Drift statistic ÷ threshold (above 1: drifting)",
     unit: "ratio",

@@ -11,12 +11,13 @@ import { ERROR } from "./schemas.js";
 /**
  * The agent console's pages (web/console/) and its sign-in: `/console/login` takes an API key
  * with the `agent` scope and answers with the session cookie (sessions.ts); `/console` (the
- * review queue) and `/console/models` (the model page) are served only to a signed-in agent,
- * anyone else is sent to the login page. The pages hold no data: they read it from the /v1 API
- * with the cookie, which requireApiKeys (auth.ts) accepts as the key that signed in.
+ * review queue), `/console/models` (the model page) and `/status` (the status page, from
+ * Prometheus: status.ts) are served only to a signed-in agent, anyone else is sent to the login
+ * page. The pages hold no data: they read it from the /v1 API with the cookie, which
+ * requireApiKeys (auth.ts) accepts as the key that signed in.
  */
 
-const PAGES = { login: "login.html", queue: "index.html", models: "models.html" } as const;
+const PAGES = { login: "login.html", queue: "index.html", models: "models.html", status: "status.html" } as const;
 
 /** The pages load only this origin's scripts, styles and data, and may not be framed (clickjacking). */
 const PAGE_HEADERS = {
@@ -58,7 +59,7 @@ export async function consoleRoutes(app: FastifyInstance, options: ConsoleOption
       .headers(PAGE_HEADERS)
       .send(await readFile(path.join(WEB_DIR, "console", PAGES[name])));
 
-  const signedIn = (name: "queue" | "models") => async (request: FastifyRequest, reply: FastifyReply) => {
+  const signedIn = (name: "queue" | "models" | "status") => async (request: FastifyRequest, reply: FastifyReply) => {
     if (!(await sessionKey(request, options))) {
       const next = encodeURIComponent(request.url);
       return reply.code(303).header("location", `/console/login?next=${next}`).header("cache-control", "no-store").send();
@@ -69,6 +70,8 @@ export async function consoleRoutes(app: FastifyInstance, options: ConsoleOption
   const hidden = { schema: { hide: true } };
   app.get("/console", hidden, signedIn("queue"));
   app.get("/console/models", hidden, signedIn("models"));
+  // The on-call view: what `switchboard status` shows, with charts (web/console/status.*).
+  app.get("/status", hidden, signedIn("status"));
   app.get("/console/login", hidden, async (_request, reply) => page(reply, "login"));
 
   app.post(
@@ -127,7 +130,7 @@ export async function consoleRoutes(app: FastifyInstance, options: ConsoleOption
   await app.register(async (files) => {
     files.addHook("onRequest", async (request, reply) => {
       const pathname = request.url.split("?")[0]!;
-      const canonical: Record<string, string> = { "/console/": "/console", "/console/index.html": "/console", "/console/models.html": "/console/models", "/console/login.html": "/console/login" };
+      const canonical: Record<string, string> = { "/console/": "/console", "/console/index.html": "/console", "/console/models.html": "/console/models", "/console/login.html": "/console/login", "/console/status.html": "/status" };
       const to = canonical[pathname];
       if (to !== undefined) return reply.code(301).header("location", to).send();
       return undefined;

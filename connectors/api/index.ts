@@ -20,6 +20,8 @@ import { ratingRoutes } from "./rating.js";
 import { reviewRoutes } from "./review.js";
 import { searchRoutes } from "./search.js";
 import { createConsoleSessions } from "./sessions.js";
+import { statusRoutes } from "./status.js";
+import { prometheusReader, prometheusUrl } from "../../monitoring/status.js";
 import { elasticsearchOptions } from "../../config/security.js";
 
 /** Longest a publish may take (the intake's timeout) plus margin: a claim older than this belongs to a request that died. */
@@ -31,8 +33,9 @@ const CLAIM_TTL_MS = 30_000;
  * with scopes, per-key rate limits and Idempotency-Key in Redis; an OpenAPI 3.1 document at
  * /openapi.json generated from the route schemas, which derive from the Avro contracts; and the
  * ticket webhooks (connectors/tickets), which share its process, Redis and PostgreSQL; and the
- * agent console (web/console/: the review queue, labels and replies, the model page), whose
- * sign-in makes a session cookie that authenticates the same routes as the key that signed in.
+ * agent console (web/console/: the review queue, labels and replies, the model page, and the
+ * status page at /status, charted from Prometheus), whose sign-in makes a session cookie that
+ * authenticates the same routes as the key that signed in.
  */
 export const api: ConnectorFactory = ({ config, endpoints, log, ...deps }) => {
   const redis = connectorRedis(endpoints, log, { commandTimeoutMs: 1_000, whileDown: "refusing requests with 503" });
@@ -88,6 +91,7 @@ export const api: ConnectorFactory = ({ config, endpoints, log, ...deps }) => {
         chatSessionRoutes(scope, connectorDeps, redis);
         reviewRoutes(scope, connectorDeps, pool, classesOf);
         modelRoutes(scope, pool, config.registrySchema);
+        statusRoutes(scope, { reader: prometheusReader(prometheusUrl(config)), pool, config });
         await consoleRoutes(scope, { sessions, verifier, guard });
       });
       // The ticket webhooks read their bodies, and authenticate, their own way (signatures, not API keys).

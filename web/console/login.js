@@ -4,10 +4,10 @@ const input = document.getElementById("api-key");
 const error = document.getElementById("login-error");
 const submit = document.getElementById("login-submit");
 
-/** Only a console page of this site: a `next` elsewhere would make the login page an open redirect. */
+/** Only a console page of this site (or the status page): a `next` elsewhere would make the login page an open redirect. */
 function destination() {
   const next = new URLSearchParams(location.search).get("next");
-  return next && /^\/console(\/|$|\?)/.test(next) && !next.startsWith("//") ? next : "/console";
+  return next && /^\/(console|status)(\/|$|\?)/.test(next) && !next.startsWith("//") ? next : "/console";
 }
 
 form.addEventListener("submit", async (event) => {

@@ -1,5 +1,8 @@
-// The model page: GET /v1/models, refreshed every 15 s.
+// The model page: GET /v1/models, and per model its series from Prometheus as charts (GET
+// /v1/series: predictions by label, confidence, measured and estimated accuracy, drift against
+// its threshold), refreshed every 15 s.
 import { api, h, percent, signOut, when } from "./api.js";
+import { lineChart } from "/web/common/chart.js";
 
 document.getElementById("sign-out").addEventListener("click", signOut);
 
@@ -90,7 +93,59 @@ function lifecycleList(model) {
   );
 }
 
-function modelCard(model) {
+const SERIES = ["predictions", "confidence_mean", "confidence_p10", "accuracy", "estimated_accuracy", "drift_ratio"];
+const CHART_MINUTES = 60;
+/** Labels beyond these (by predictions in the range) are drawn as one "other" line. */
+const SHOWN_LABELS = 7;
+
+const total = (points) => points.reduce((sum, [, v]) => sum + (v ?? 0), 0);
+
+/** Point-wise sum of series of one range query (they share its steps). */
+function summed(seriesList) {
+  const at = new Map();
+  for (const s of seriesList) for (const [t, v] of s.points) if (v !== null) at.set(t, (at.get(t) ?? 0) + v);
+  return [...at].sort(([a], [b]) => a - b);
+}
+
+function modelCharts(model, answer) {
+  const of = (name) => answer.series[name].series.filter((s) => s.labels.name === model.name);
+  if (SERIES.every((name) => of(name).length === 0)) {
+    return h("p", { class: "sb-muted model-charts-empty" }, `No series in Prometheus for ${model.name} in the last hour (the drift processor reports predictions, confidence, quality and drift).`);
+  }
+  const range = { from: answer.from, to: answer.to };
+  const byLabel = of("predictions").sort((a, b) => total(b.points) - total(a.points));
+  const shown = byLabel.slice(0, SHOWN_LABELS).map((s) => ({ name: s.labels.label, points: s.points }));
+  const rest = byLabel.slice(SHOWN_LABELS);
+  if (rest.length > 0) shown.push({ name: `${rest.length} other labels`, points: summed(rest) });
+  const quality = [
+    ...of("accuracy").map((s) => ({ name: `measured ${s.labels.window}`, points: s.points })),
+    ...of("estimated_accuracy").map((s) => ({ name: `estimated ${s.labels.window}`, points: s.points })),
+  ];
+  return h(
+    "div",
+    { class: "model-charts" },
+    lineChart({ ...range, title: "Predictions by label", unit: "per_second", series: shown }),
+    lineChart({
+      ...range,
+      title: "Confidence",
+      unit: "fraction",
+      yMax: 1,
+      series: [...of("confidence_mean").map((s) => ({ name: "mean", points: s.points })), ...of("confidence_p10").map((s) => ({ name: "10th percentile", points: s.points }))],
+    }),
+    lineChart({ ...range, title: "Accuracy, measured and estimated", unit: "fraction", yMax: 1, series: quality, empty: "No quality figures yet (the drift processor computes them on its schedule)." }),
+    lineChart({
+      ...range,
+      title: "Drift statistic ÷ threshold",
+      unit: "ratio",
+      threshold: 1,
+      thresholdLabel: "threshold",
+      series: of("drift_ratio").map((s) => ({ name: s.labels.feature, points: s.points })),
+      empty: "No window closed yet.",
+    }),
+  );
+}
+
+function modelCard(model, series) {
   const p = model.production;
   return h(
     "article",
@@ -106,6 +161,7 @@ function modelCard(model) {
         )
       : h("p", { class: "sb-error" }, "No production version."),
     model.shadow ? h("p", {}, "Shadow ", h("code", {}, model.shadow.model), ` since ${when(model.shadow.since)}`) : null,
+    series ? modelCharts(model, series) : null,
     qualityTable(model),
     h("div", { class: "model-columns" }, driftSection(model), h("div", {}, h("h3", {}, "Lifecycle"), lifecycleList(model))),
   );
@@ -113,15 +169,16 @@ function modelCard(model) {
 
 async function load() {
   const error = document.getElementById("models-error");
-  try {
-    const status = await api("/v1/models");
-    error.hidden = true;
-    document.getElementById("models").replaceChildren(...status.models.map(modelCard));
-    document.getElementById("models-updated").textContent = `Updated ${when(status.generated_at)}.`;
-  } catch (failure) {
-    error.textContent = failure.message;
-    error.hidden = false;
+  // The cards without charts when Prometheus does not answer, and the reason above them.
+  const [models, series] = await Promise.allSettled([api("/v1/models"), api(`/v1/series?names=${SERIES.join(",")}&minutes=${CHART_MINUTES}`)]);
+  if (models.status === "fulfilled") {
+    const charts = series.status === "fulfilled" ? series.value : undefined;
+    document.getElementById("models").replaceChildren(...models.value.models.map((model) => modelCard(model, charts)));
+    document.getElementById("models-updated").textContent = `Updated ${when(models.value.generated_at)}.`;
   }
+  const failure = [models, series].find((r) => r.status === "rejected");
+  error.textContent = failure ? failure.reason.message : "";
+  error.hidden = !failure;
 }
 
 await load();
