@@ -45,7 +45,7 @@ export function openEmailIngest(
     log,
     connector,
     maxBytes: config.emailMaxBytes,
-    keepSubject: config.smtpUrl !== undefined,
+    keepReply: config.smtpUrl !== undefined,
   });
   return {
     ingest,

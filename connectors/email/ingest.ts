@@ -31,15 +31,18 @@ const RECORD_TTL_SECONDS = 400 * 24 * 60 * 60;
 const TOPIC = "inquiries.received";
 
 export const recordKey = (inquiryId: string) => `switchboard:email:${inquiryId}`;
-/** The message's subject, for the `Re:` of replies (only while replies are on). */
-export const subjectKey = (inquiryId: string) => `switchboard:email:${inquiryId}:subject`;
-/** Long enough for an agent to answer from the console; a subject kept longer is personal data kept for nothing. */
-const SUBJECT_TTL_SECONDS = 30 * 24 * 60 * 60;
+/**
+ * What replying needs (only while replies are on): the message's `subject`, for the `Re:`, and
+ * the address to reply `to` (agents' replies come from the archive, which keeps no addresses).
+ */
+export const replyKey = (inquiryId: string) => `switchboard:email:${inquiryId}:reply`;
+/** Long enough for an agent to answer from the console; an address kept longer is personal data kept for nothing. */
+const REPLY_TTL_SECONDS = 30 * 24 * 60 * 60;
 
 /**
  * Claims the message for a publish; or says it is published, in flight elsewhere, or of unknown
- * outcome since `at`. KEYS: record, subject. ARGV: now, settle ms, record ttl, expected `at`,
- * subject ('' to keep none), subject ttl.
+ * outcome since `at`. KEYS: record, reply. ARGV: now, settle ms, record ttl, expected `at`,
+ * subject ('' to keep nothing for replies), reply address, reply ttl.
  */
 const CLAIM = `
 local state = redis.call('HGET', KEYS[1], 'state')
@@ -50,7 +53,10 @@ if state == 'pending' then
   if ARGV[4] ~= at then return 'unknown:' .. at end
 end
 redis.call('HSET', KEYS[1], 'state', 'pending', 'at', ARGV[1])
-if ARGV[5] ~= '' then redis.call('SET', KEYS[2], ARGV[5], 'EX', ARGV[6]) end
+if ARGV[5] ~= '' then
+  redis.call('HSET', KEYS[2], 'subject', ARGV[5], 'to', ARGV[6])
+  redis.call('EXPIRE', KEYS[2], ARGV[7])
+end
 redis.call('EXPIRE', KEYS[1], ARGV[3])
 return 'claimed'
 `;
@@ -86,8 +92,8 @@ export interface IngestOptions {
   readonly log: Logger;
   readonly connector: string;
   readonly maxBytes: number;
-  /** Keep the subject (subjectKey), for the `Re:` of a reply (only when replies are on). */
-  readonly keepSubject: boolean;
+  /** Keep what replying needs (replyKey): only when replies are on. */
+  readonly keepReply: boolean;
 }
 
 export interface EmailIngest {
@@ -109,7 +115,7 @@ function claimOf(answer: unknown): Claim {
 }
 
 export function createEmailIngest(options: IngestOptions): EmailIngest {
-  const { intake, redis, kafka, metrics, log, connector, maxBytes, keepSubject } = options;
+  const { intake, redis, kafka, metrics, log, connector, maxBytes, keepReply } = options;
 
   const claim = async (
     inquiries: readonly InquiryReceived[],
@@ -123,13 +129,15 @@ export function createEmailIngest(options: IngestOptions): EmailIngest {
         CLAIM,
         2,
         recordKey(inquiry.inquiry_id),
-        subjectKey(inquiry.inquiry_id),
+        replyKey(inquiry.inquiry_id),
         now,
         PENDING_SETTLE_MS,
         RECORD_TTL_SECONDS,
         expected === undefined ? "" : String(expected),
-        keepSubject ? (inquiry.subject ?? "") : "",
-        SUBJECT_TTL_SECONDS,
+        // A subject-less message keeps a blank one, so that its address is kept too.
+        keepReply ? (inquiry.subject ?? " ") : "",
+        inquiry.envelope.reply_to ?? inquiry.envelope.customer.email ?? "",
+        REPLY_TTL_SECONDS,
       );
     }
     const results = (await pipeline.exec()) ?? [];

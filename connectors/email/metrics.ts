@@ -48,7 +48,7 @@ export function createEmailMetrics(registry: Registry): EmailMetrics {
     }),
     agentReplies: new Counter({
       name: "switchboard_email_agent_replies_total",
-      help: "Replies agents sent from the console to email inquiries, by outcome (sent, already_handled, unconfirmed, refused_by_server, retried)",
+      help: "Replies agents sent from the console to email inquiries, by outcome (sent, already_handled, unconfirmed, refused_by_server, no_address, retried)",
       labelNames: ["outcome"],
       registers,
     }),

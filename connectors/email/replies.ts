@@ -7,7 +7,7 @@ import type { AgentReply, InquiryClassified, InquiryEnvelope, InquiryResponse } 
 import { backoffDelay, type Backoff } from "../../streams/backoff.js";
 import type { TopicCodec } from "../../streams/codec.js";
 import { errorMessage } from "../../streams/errors.js";
-import { recordKey, subjectKey } from "./ingest.js";
+import { recordKey, replyKey } from "./ingest.js";
 import type { EmailMetrics } from "./metrics.js";
 
 /**
@@ -127,12 +127,18 @@ export function createReplySender(options: RepliesOptions): ReplySender {
       reply.count(state?.startsWith("sending:") ? "unconfirmed" : "already_handled");
       return true;
     }
-    const subject = (await redis.get(subjectKey(inquiryId))) ?? undefined;
+    const [subject, kept] = await redis.hmget(replyKey(inquiryId), "subject", "to");
+    const to = envelope.reply_to ?? envelope.customer.email ?? kept;
+    if (!to) {
+      await redis.hset(key, field, "failed:no_address");
+      reply.count("no_address");
+      return true;
+    }
     try {
       await transport.sendMail({
         from,
-        to: envelope.reply_to ?? envelope.customer.email ?? undefined,
-        subject: replySubject(subject),
+        to,
+        subject: replySubject(subject ?? undefined),
         text: reply.text,
         messageId,
         inReplyTo: envelope.source_id.startsWith("<") ? envelope.source_id : undefined,

@@ -9,6 +9,13 @@ const state = { cursor: null, selected: null, classes: null, filters: { departme
 
 $("sign-out").addEventListener("click", signOut);
 
+/** Where an agent's reply goes, by the inquiry's channel (README, "Agent console"). */
+function deliveryNote(channel) {
+  if (channel === "chat") return " Sent on the customer's chat session.";
+  if (channel === "email") return " Sent by mail when the email connector sends replies (SMTP_URL); otherwise recorded.";
+  return ` The ${channel} channel has no delivery of its own: the reply is recorded.`;
+}
+
 function showError(element, error) {
   element.textContent = error instanceof ApiFailure ? `${error.message} (${error.status})` : String(error.message ?? error);
   element.hidden = false;
@@ -225,7 +232,7 @@ function replyForm(detail, previousText) {
           ? "The holding message drafted on hand-off (strategy human): write the answer, or send it as it is."
           : `Drafted by the ${detail.response.strategy} strategy${detail.response.model ? ` (${detail.response.model})` : ""}. Edit it or send it as it is.`
         : "No drafted reply yet.",
-      detail.inquiry && detail.inquiry.channel !== "chat" ? ` The ${detail.inquiry.channel} channel has no live delivery: the reply is recorded.` : "",
+      detail.inquiry ? deliveryNote(detail.inquiry.channel) : "",
     ),
     h("div", { class: "sb-field" }, h("label", { for: "reply-text" }, "Reply to the customer"), text),
     h("div", { class: "sb-row" }, h("button", { type: "submit", class: "primary", id: "reply-submit" }, "Send reply"), h("button", { type: "button", class: "quiet", onclick: () => (text.value = draft) }, "Restore draft")),
