@@ -72,7 +72,7 @@ export const SETTINGS = {
     env: "PROMETHEUS_URL",
     schema: url.optional(),
     default: undefined,
-    doc: "Prometheus whose HTTP API `switchboard status` reads (series and active alerts). Unset: the local stack's, on `SWITCHBOARD_PROMETHEUS_PORT`.",
+    doc: "Prometheus whose HTTP API `switchboard status` and the API's status page (`/v1/status`, `/v1/series`) read (series and active alerts). Unset: the local stack's, on `SWITCHBOARD_PROMETHEUS_PORT`.",
   },
   elasticsearchUrl: {
     env: "ELASTICSEARCH_URL",
