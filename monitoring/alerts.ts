@@ -2,6 +2,7 @@ import { writeFileSync } from "node:fs";
 import { pathToFileURL } from "node:url";
 import { stringify } from "yaml";
 import { TOPOLOGIES, deployedTasks, type Topology } from "../streams/topology.js";
+import { DEPENDENCIES, type Dependency } from "../streams/dependencies.js";
 import { METRICS, bucket } from "./metric-names.js";
 
 /**
@@ -52,7 +53,42 @@ export const THRESHOLDS = {
   queueSlaSeconds: 4 * 3600,
 } as const;
 
-const { runtime, connector, route, drift, quality, queues } = METRICS;
+const { runtime, connector, route, drift, quality, queues, dependency } = METRICS;
+
+/**
+ * A service every process checks (streams/dependencies.ts): each its own alert and runbook, as
+ * what stops and what fixes it differ. `effect`: what the pipeline does while it is away.
+ */
+const DEPENDENCY_ALERTS: Readonly<Record<Dependency, { readonly alert: string; readonly service: string; readonly effect: string }>> = {
+  kafka: {
+    alert: "KafkaDown",
+    service: "Kafka",
+    effect: "nothing is consumed or produced: no inquiry is answered, the connectors answer 503; the processes reconnect by themselves and resume from their committed offsets",
+  },
+  schema_registry: {
+    alert: "SchemaRegistryDown",
+    service: "the schema registry",
+    effect: "running processes go on with the schemas they cached, but a process that starts (or a restarted one) cannot, and a schema id not seen before cannot be read",
+  },
+  postgres: {
+    alert: "PostgresDown",
+    service: "PostgreSQL",
+    effect: "the archive and feedback sinks hold their records (their lag grows), as do route's join store and the API's key checks; the reply chain goes on answering",
+  },
+  redis: {
+    alert: "RedisDown",
+    service: "Redis",
+    effect: "the API refuses inquiries with 503 (idempotency keys and rate limits live there), chat sessions cannot be routed, urgency skips its repeat-contact signal",
+  },
+  elasticsearch: {
+    alert: "ElasticsearchDown",
+    service: "Elasticsearch",
+    effect: "respond holds each inquiry until it can search the knowledge base (no reply is drafted: lag and end-to-end latency grow) and the search sink holds its records",
+  },
+};
+
+/** How long every process's checks of a service fail before its alert fires: a few checks (every 5 s), short of a restart's usual minute. */
+const DEPENDENCY_FOR = "30s";
 
 function rule(alert: string, severity: Severity, forDuration: string, expr: string, summary: string, description: string, labels: Record<string, string> = {}): AlertRule {
   return { alert, expr, for: forDuration, labels: { severity, ...labels }, annotations: { summary, description, runbook_url: runbookPath(alert) } };
@@ -104,8 +140,20 @@ export function alertRules(topologies: readonly Topology[] = TOPOLOGIES): AlertR
       ),
     ),
   );
+  const dependencies = DEPENDENCIES.map((name) => {
+    const { alert, service, effect } = DEPENDENCY_ALERTS[name];
+    return rule(
+      alert,
+      "critical",
+      DEPENDENCY_FOR,
+      `max by (dependency) (${dependency.up}{dependency=${JSON.stringify(name)}}) == 0`,
+      `no process reaches ${service}`,
+      `Every process that uses ${service} has failed to reach it for ${DEPENDENCY_FOR}. While it is away, ${effect}.`,
+    );
+  });
   return [
     ...up,
+    ...dependencies,
     rule(
       "ProcessorErrorRate",
       "critical",
@@ -203,6 +251,7 @@ export function alertRulesFile(topologies: readonly Topology[] = TOPOLOGIES): st
   const rules = alertRules(topologies);
   const groups = [
     { name: "switchboard-processes", alerts: ["ProcessDown"] },
+    { name: "switchboard-dependencies", alerts: DEPENDENCIES.map((name) => DEPENDENCY_ALERTS[name].alert) },
     { name: "switchboard-pipeline", alerts: ["ProcessorErrorRate", "ConnectorErrorRate", "EndToEndLatencyHigh", "ConsumerLagGrowing", "DLQGrowing"] },
     { name: "switchboard-models", alerts: ["ModelDrift", "ModelDriftCritical", "EstimatedAccuracyDrop"] },
     { name: "switchboard-routing", alerts: ["ReviewRateSpike", "EscalationRateSpike", "RouteJoinTimeouts", "QueueSLABreach"] },

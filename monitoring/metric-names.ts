@@ -7,6 +7,7 @@ import { createQualityMetrics } from "../quality/metrics.js";
 import { createQueueMetrics } from "./queues.js";
 import { createRetrainMetrics } from "../retrain/metrics.js";
 import { createRuntimeMetrics } from "../streams/metrics.js";
+import { createDependencyMetrics } from "../streams/dependencies.js";
 
 /**
  * The names of the metrics the alert rules and `switchboard status` query, read from the
@@ -33,6 +34,7 @@ function namesOf<M extends object>(metrics: M): NamesOf<M> {
 
 export const METRICS = {
   runtime: namesOf(createRuntimeMetrics(new Registry())),
+  dependency: namesOf(createDependencyMetrics(new Registry())),
   connector: namesOf(createConnectorMetrics(new Registry())),
   chat: namesOf(createChatMetrics(new Registry())),
   route: namesOf(createRouteMetrics(new Registry())),

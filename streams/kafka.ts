@@ -1,4 +1,4 @@
-import { Kafka, logLevel, type LogEntry, type logCreator } from "kafkajs";
+import { Kafka, logLevel, type LogEntry, type RetryOptions, type logCreator } from "kafkajs";
 import type { Logger } from "pino";
 import { kafkaSecurityOptions, type ClientSecurity } from "../config/security.js";
 
@@ -40,13 +40,13 @@ export interface KafkaEndpoint {
 }
 
 /** Every Kafka client of Switchboard: with the configured TLS and SASL (`config/security.ts`). */
-export function createKafka(endpoint: KafkaEndpoint, clientId: string, log: Logger): Kafka {
+export function createKafka(endpoint: KafkaEndpoint, clientId: string, log: Logger, options: { readonly retry?: RetryOptions } = {}): Kafka {
   return new Kafka({
     clientId,
     brokers: [...endpoint.kafkaBrokers],
     ...kafkaSecurityOptions(endpoint.security),
     logLevel: logLevel.WARN,
     logCreator: pinoLogCreator(log.child({ component: "kafkajs" })),
-    retry: { initialRetryTime: 300, retries: 10, maxRetryTime: 10_000 },
+    retry: options.retry ?? { initialRetryTime: 300, retries: 10, maxRetryTime: 10_000 },
   });
 }

@@ -4,7 +4,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { backoffDelay } from "./backoff.js";
 import type { TopicCodec } from "./codec.js";
 import { toDlqMessage } from "./dlq.js";
-import { InvalidOutputError, OversizedRecordError, errorClass, errorMessage, isRecordError } from "./errors.js";
+import { InvalidOutputError, OversizedRecordError, errorClass, errorMessage, isRecordError, isUnavailable } from "./errors.js";
 import type { RuntimeMetrics } from "./metrics.js";
 import type { InputRecord, OutputRecord, Process } from "./processor.js";
 import type { StreamTask, TaskMember } from "./task.js";
@@ -34,6 +34,9 @@ export type RecordPath = (topic: string, partition: number, message: KafkaMessag
 export const CHAINED_TOPIC_HEADER = "switchboard.chained.topic";
 
 const REFUSED = Symbol("refused");
+
+/** The longest wait between two tries of a record held back by a service that is away. */
+const UNAVAILABLE_MAX_BACKOFF_MS = 5_000;
 
 /**
  * The record path of a task: decode → process → encode, with retries and the DLQ, through every
@@ -70,7 +73,9 @@ export function createRecordPath(
         } catch (error) {
           metrics.errors.inc({ processor: member, error_class: errorClass(error) });
           const where = { topic, partition, offset: message.offset, member, refused, attempt, errorClass: errorClass(error), error: errorMessage(error) };
-          if (isRecordError(error) || attempt >= options.maxAttempts) {
+          // A service away is no fault of the record: it waits for the service instead of spending its attempts.
+          const unavailable = !isRecordError(error) && isUnavailable(error);
+          if (isRecordError(error) || (!unavailable && attempt >= options.maxAttempts)) {
             metrics.dlqRecords.inc({ processor: member, topic, error_class: errorClass(error) });
             // Two members refusing records of one input still make one DLQ record: a replay runs it once.
             if (dlq) {
@@ -85,8 +90,9 @@ export function createRecordPath(
             return REFUSED;
           }
           metrics.retries.inc({ processor: member });
-          log.warn(where, "transient error; retrying");
-          await sleep(backoffDelay(attempt, { initialMs: options.retryBackoffMs, maxMs: 30_000 }));
+          log.warn(where, unavailable ? "a service is unavailable; holding the record until it is back" : "transient error; retrying");
+          // While a service is away the backoff stays short, so that records move soon after it is back.
+          await sleep(backoffDelay(attempt, { initialMs: options.retryBackoffMs, maxMs: unavailable ? UNAVAILABLE_MAX_BACKOFF_MS : 30_000 }));
         }
       }
     };

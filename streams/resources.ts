@@ -9,10 +9,14 @@ import type { Config } from "../config/settings.js";
 import { createServingMetrics, openServedModel, type ServedModel } from "../models/index.js";
 import type { Endpoints } from "../stack/index.js";
 import { createPool, migrate } from "../storage/postgres.js";
+import type { Dependency, Probe } from "./dependencies.js";
 import { errorMessage } from "./errors.js";
 import { createKafka } from "./kafka.js";
 import { followLifecycle, type LifecycleFollower } from "./model-lifecycle.js";
 import { findTopic, TRIAGE, type TopicDeclaration } from "./topology.js";
+
+/** A dependency check's own bound (the watcher's timeout is the outer one). */
+const DEPENDENCY_PROBE_TIMEOUT_MS = 2_000;
 
 export type { ServedAnswer, ServedModel, ServedPrediction } from "../models/index.js";
 
@@ -41,6 +45,8 @@ export interface Resources {
    * logged and the next one comes at the next interval.
    */
   schedule(name: string, intervalMs: number, task: () => Promise<void>): ScheduledTask;
+  /** A check of each service the processors have opened so far (the host's dependency gauges). */
+  probes(): Map<Dependency, Probe>;
   /** The served models' metrics (swaps, refusals, shadow predictions), which the host serves. */
   readonly metrics: Registry;
   close(): Promise<void>;
@@ -178,6 +184,25 @@ export function createResources(
       };
       timers.push(scheduled);
       return scheduled;
+    },
+
+    probes() {
+      const probes = new Map<Dependency, Probe>();
+      if (pool) {
+        const opened = pool;
+        probes.set("postgres", async () => void (await (await opened).query("SELECT 1")));
+      }
+      if (redis) {
+        const opened = redis;
+        probes.set("redis", async () => void (await (await opened).ping()));
+      }
+      if (elasticsearch) {
+        const opened = elasticsearch;
+        probes.set("elasticsearch", async () => {
+          if (!(await opened.ping(undefined, { requestTimeout: DEPENDENCY_PROBE_TIMEOUT_MS, maxRetries: 0 }))) throw new Error("ping answered false");
+        });
+      }
+      return probes;
     },
 
     metrics,

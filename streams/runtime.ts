@@ -15,6 +15,9 @@ import { createRecordPath, type Outcome, type Outgoing, type RecordPathOptions }
 import { processorTask, taskTopics, type StreamTask } from "./task.js";
 import { allTopics, type ProcessorDeclaration, type Topology } from "./topology.js";
 
+/** How often a batch with records in flight heartbeats (kafkajs sends at most one per heartbeat interval). */
+const HEARTBEAT_WHILE_WAITING_MS = 1_000;
+
 export interface RuntimeOptions extends RecordPathOptions {
   /** Stable per instance: a restarted instance with the same id fences its predecessor's open transaction. */
   readonly instanceId: string;
@@ -123,7 +126,18 @@ export async function startTask(
    * fetch (a backlog) or slow records then still commit every few hundred ms, instead of in one
    * transaction of minutes that a rebalance would throw away.
    */
-  const processBatch = async ({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload, committed: (offset: string) => void) => {
+  const processBatch = async (payload: EachBatchPayload, committed: (offset: string) => void) => {
+    // Records held back while a service is away (record-path.ts) may wait minutes: the consumer
+    // heartbeats meanwhile, so that waiting for the service does not cost it the group membership.
+    // A failed heartbeat (a rebalance) is for the chunks' own heartbeat to report.
+    const beating = setInterval(() => void payload.heartbeat().catch(() => undefined), HEARTBEAT_WHILE_WAITING_MS);
+    try {
+      await processChunks(payload, committed);
+    } finally {
+      clearInterval(beating);
+    }
+  };
+  const processChunks = async ({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload, committed: (offset: string) => void) => {
     const messages = batch.messages;
     const concurrency = task.concurrency;
     let next = 0;

@@ -4,7 +4,7 @@ import { Registry } from "prom-client";
 import { describe, expect, it } from "vitest";
 import type { TopicCodec } from "../../streams/codec.js";
 import { DLQ_HEADERS } from "../../streams/dlq.js";
-import { InvalidInputError, PoisonRecordError } from "../../streams/errors.js";
+import { InvalidInputError, PoisonRecordError, TransientError } from "../../streams/errors.js";
 import { createRuntimeMetrics } from "../../streams/metrics.js";
 import type { ProcessorImplementation } from "../../streams/processor.js";
 import { CHAINED_TOPIC_HEADER, createRecordPath } from "../../streams/record-path.js";
@@ -163,6 +163,29 @@ describe("the record path through a chain", () => {
     const [dlq] = outcome.messages.filter((m) => m.topic === "in.dlq");
     expect(dlq?.message.headers?.[DLQ_HEADERS.attempts]).toBe("3");
     expect(dlq?.message.headers?.[DLQ_HEADERS.processor]).toBe("c");
+  });
+
+  it("a member whose service is away holds the record past its attempts, and it goes through once the service is back: nothing DLQ'd", async () => {
+    let failures = 0;
+    const { run, metrics } = pathFor({
+      a: pass("a.out", "a"),
+      b: {
+        process: ({ value }) => {
+          // Twice the attempts: a record error or an unknown failure would be in the DLQ by now.
+          if (failures++ < 2 * options.maxAttempts) {
+            throw new TransientError("knowledge-base retrieval failed", { cause: Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:9200"), { code: "ECONNREFUSED" }) });
+          }
+          return [{ topic: "b.out", value: { ...(value as object), b: true } }];
+        },
+      },
+      c: pass("c.out", "c"),
+      d: joiner(),
+    });
+    const outcome = await run("in", 0, message({ id: 8 }));
+    expect(outcome.dlq).toBe(false);
+    expect(outcome.messages.map((m) => m.topic)).toEqual(["a.out", "c.out", "b.out", "d.out"]);
+    expect((await metrics.retries.get()).values.find((v) => v.labels.processor === "b")?.value).toBe(2 * options.maxAttempts);
+    expect((await metrics.dlqRecords.get()).values.reduce((sum, v) => sum + v.value, 0)).toBe(0);
   });
 
   it("poison and oversized input go to the DLQ under the first member reading it", async () => {
