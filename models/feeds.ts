@@ -1,5 +1,4 @@
 import { Tensor } from "onnxruntime-node";
-import type { WordPieceTokenizer } from "./wordpiece.js";
 
 /**
  * `text`: one raw string per inquiry; the linear graph normalizes and tokenizes it itself.
@@ -16,13 +15,19 @@ export function textFeed(texts: readonly string[]): Tensor {
   );
 }
 
+/** What turns a text into the ids an encoder graph takes: WordPiece or Unigram (the multilingual encoder). */
+export interface IdTokenizer {
+  encode(text: string): number[];
+  readonly special: { readonly pad: number };
+}
+
 /**
  * `input_ids` and `attention_mask` [N, T] for one batch, T the longest row: shorter rows are
  * padded with [PAD] and mask 0, which the graph ignores (padding does not change a row's result).
  */
 export function tokenFeeds(
   rows: readonly (readonly number[])[],
-  tokenizer: WordPieceTokenizer,
+  tokenizer: IdTokenizer,
 ): { input_ids: Tensor; attention_mask: Tensor } {
   const width = Math.max(...rows.map((ids) => ids.length));
   const ids = new BigInt64Array(rows.length * width).fill(BigInt(tokenizer.special.pad));

@@ -38,6 +38,14 @@ const wordPieceSpec = z.looseObject({
   special_ids: z.looseObject({ cls: z.number().int(), sep: z.number().int(), pad: z.number().int(), unk: z.number().int() }),
 });
 
+/** The multilingual encoder's tokenizer (models/unigram.ts); training/models/multilingual.py writes it. */
+const unigramSpec = z.looseObject({
+  kind: z.literal("unigram"),
+  vocab: fileName,
+  max_length: z.number().int().min(3),
+  prefix: z.string(),
+});
+
 /** The schema's `if kind is wordpiece then $defs/wordPiece`: other kinds need only a kind. */
 const tokenizerSpec = z.looseObject({ kind: z.string() }).check((ctx) => {
   if (ctx.value.kind !== "wordpiece") return;
@@ -106,6 +114,7 @@ export const manifestSchema = z
 export type Manifest = z.infer<typeof manifestSchema>;
 export type OperatingPoint = z.infer<typeof operatingPointSpec>;
 export type WordPieceSpec = z.infer<typeof wordPieceSpec>;
+export type UnigramSpec = z.infer<typeof unigramSpec>;
 export type EmbedderPin = z.infer<typeof embedderPinSpec>;
 
 /** Parses manifest.json text; throws a message naming the offending fields. */
@@ -130,6 +139,17 @@ export function wordPieceSettings(manifest: Manifest): WordPieceSpec {
   if (!parsed.success) {
     const problems = parsed.error.issues.map((issue) => `tokenizer.${issue.path.join(".")}: ${issue.message}`);
     throw new Error(`the ${manifest.family} family needs WordPiece settings in manifest.json: ${problems.join("; ")}`);
+  }
+  return parsed.data;
+}
+
+/** The token-id tokenizer a family that takes ids names: Unigram (kind `unigram`) or WordPiece. */
+export function idTokenizerSettings(manifest: Manifest): WordPieceSpec | UnigramSpec {
+  if (manifest.tokenizer.kind !== "unigram") return wordPieceSettings(manifest);
+  const parsed = unigramSpec.safeParse(manifest.tokenizer);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => `tokenizer.${issue.path.join(".")}: ${issue.message}`);
+    throw new Error(`the unigram tokenizer settings in manifest.json are invalid: ${problems.join("; ")}`);
   }
   return parsed.data;
 }

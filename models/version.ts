@@ -3,13 +3,14 @@ import path from "node:path";
 import { Tensor } from "onnxruntime-node";
 import type { Logger } from "pino";
 import { ModelLoadError } from "./errors.js";
-import { textFeed, tokenFeeds } from "./feeds.js";
+import { textFeed, tokenFeeds, type IdTokenizer } from "./feeds.js";
 import { inlineSession, sharedInferencePool, type InferencePool, type ModelSession } from "./inference-pool.js";
-import { EMBEDDING_TASK, parseManifest, wordPieceSettings, type EmbedderPin, type Manifest } from "./manifest.js";
+import { EMBEDDING_TASK, idTokenizerSettings, parseManifest, type EmbedderPin, type Manifest } from "./manifest.js";
 import { readVerifiedFile } from "./onnx-session.js";
 import { toPredictions, type BatchOutputs, type Prediction } from "./prediction.js";
 import { SharedEmbedders } from "./shared-embedders.js";
 import { signatureOf, signatureProblems, takesTokenIds, type Signature } from "./signature.js";
+import { UnigramTokenizer } from "./unigram.js";
 import { WordPieceTokenizer } from "./wordpiece.js";
 
 /** One model version, loaded, checked and warm. */
@@ -63,8 +64,11 @@ async function readVerified(
   return files;
 }
 
-function tokenizerOf(manifest: Manifest, files: ReadonlyMap<string, Buffer>): WordPieceTokenizer {
-  const settings = wordPieceSettings(manifest);
+function tokenizerOf(manifest: Manifest, files: ReadonlyMap<string, Buffer>): IdTokenizer {
+  const settings = idTokenizerSettings(manifest);
+  if (settings.kind === "unigram") {
+    return UnigramTokenizer.fromJson(files.get(settings.vocab)!.toString("utf8"), settings.max_length, settings.prefix);
+  }
   const tokenizer = WordPieceTokenizer.fromVocabulary(files.get(settings.vocab)!.toString("utf8"), settings.max_length);
   const actual = tokenizer.special;
   const expected = settings.special_ids;
@@ -131,7 +135,7 @@ class OnnxModel implements LoadedModel {
     readonly manifest: Manifest,
     private readonly signature: Signature,
     private readonly session: ModelSession,
-    private readonly tokenizer: WordPieceTokenizer | undefined,
+    private readonly tokenizer: IdTokenizer | undefined,
     /** A head's embedder (the version it was trained on), held while the head is loaded. */
     private readonly embedder?: { readonly pin: EmbedderPin; readonly model: LoadedModel },
   ) {
@@ -357,7 +361,7 @@ async function loadOnnxVersion(
   let embedder: { pin: EmbedderPin; model: LoadedModel } | undefined;
   try {
     const signature = signatureOf(manifest);
-    const vocab = takesTokenIds(signature) ? wordPieceSettings(manifest).vocab : undefined;
+    const vocab = takesTokenIds(signature) ? idTokenizerSettings(manifest).vocab : undefined;
     const file = manifest.onnx.file;
     const files = await readVerified(directory, manifest, vocab ? [file, vocab] : [file], pool ? file : undefined);
     const tokenizer = vocab ? tokenizerOf(manifest, files) : undefined;
