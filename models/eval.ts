@@ -19,7 +19,13 @@ import { REGISTRY_SCHEMA, registeredVersions } from "./registry.js";
 import { loadRulesFile } from "../processors/route/rules-file.js";
 import { evaluateVersion, HeldOutCache, versionsToEvaluate } from "./eval/evaluate.js";
 import { clinc150OfficialTest, type OfficialTest } from "./eval/held-out.js";
-import { prepareRealistic, realisticReport, type RealisticPredictions } from "./eval/realistic.js";
+import { loadCombination } from "../processors/urgency/combination.js";
+import {
+  prepareRealistic,
+  realisticReport,
+  urgencyFeatureFile,
+  type RealisticPredictions,
+} from "./eval/realistic.js";
 import { loadRealisticSet } from "./eval/realistic-set.js";
 import { renderReport, targetChecks, type Evaluated } from "./eval/report.js";
 import { evaluateToxicity, renderToxicity, TOXICITY_TASK, toxicityVersion, type ToxicityEvaluation } from "./eval/toxicity.js";
@@ -40,6 +46,10 @@ const program = new Command("npm run eval")
   .option("--batch-size <n>", "inquiries per predict() call for scoring and throughput", positiveInt, 32)
   .option("--registry-schema <schema>", "schema of the registry tables", REGISTRY_SCHEMA)
   .option("--no-realistic", "skip the realistic set")
+  .option(
+    "--urgency-features <path>",
+    "write the urgency combination's inputs on the realistic set (production versions) for `python -m training urgency-fit`",
+  )
   .parse();
 
 const options = program.opts<{
@@ -49,6 +59,7 @@ const options = program.opts<{
   batchSize: number;
   registrySchema: string;
   realistic: boolean;
+  urgencyFeatures?: string;
 }>();
 const config = loadConfig();
 // Logs go to stderr and only warnings: stdout is the report.
@@ -101,6 +112,14 @@ try {
         });
       }
     }
+    if (options.urgencyFeatures && realisticSet) {
+      await mkdir(path.dirname(path.resolve(options.urgencyFeatures)), { recursive: true });
+      const { rows, ...header } = urgencyFeatureFile(realisticSet, realisticPredictions);
+      // One row a line: the file is committed beside the weights, and its diffs stay readable.
+      const body = JSON.stringify({ ...header, rows: [] }, null, 1).replace(/"rows": \[\]/, `"rows": [\n${rows.map((r) => JSON.stringify(r)).join(",\n")}\n ]`);
+      await writeFile(options.urgencyFeatures, `${body}\n`);
+      console.error(`urgency combination inputs written to ${options.urgencyFeatures}`);
+    }
     const realistic =
       realisticSet &&
       realisticReport(
@@ -108,6 +127,7 @@ try {
         realisticPredictions,
         chosen.map((v) => v.model),
         await loadRulesFile(config.routingRules),
+        loadCombination(),
       );
     const checks = targetChecks(evaluated, realistic);
     // Latency depends on what else runs: say how busy the machine was.

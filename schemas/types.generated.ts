@@ -119,6 +119,13 @@ export interface InquiryResponse {
   readonly responded_at: number;
 }
 
+/** One input of the urgency combination and how far it moved the score (log-odds; positive is more urgent). */
+export interface UrgencyDriver {
+  /** signal:<name>, intent:<group>, sentiment:<label> or model:<level>. */
+  readonly name: string;
+  readonly weight: number;
+}
+
 /** The routing decision, with the joined predictions it was made from. */
 export interface InquiryRouted {
   readonly inquiry_id: string;
@@ -141,6 +148,8 @@ export interface InquiryRouted {
   readonly category: null | string;
   readonly sentiment: null | string;
   readonly urgency: null | string;
+  /** What drove the urgency level routed on (the model, the signals, intent, sentiment), largest first. */
+  readonly urgency_drivers: ReadonlyArray<UrgencyDriver>;
   readonly routed_at: number;
 }
 
@@ -167,11 +176,15 @@ export const UrgencyLevelValues = ["low", "medium", "high", "critical"] as const
 export interface InquiryUrgency {
   readonly inquiry_id: string;
   readonly level: UrgencyLevel;
-  /** Calibrated probability of the level from the model. */
+  /** Calibrated probability of the level: the combination of the model and the signals (processors/urgency/combination.ts); route combines again with intent and sentiment. */
   readonly score: number;
-  /** Explicit signals that fired: deadline, outage, asap, repeat_contact. */
+  /** Explicit signals that fired: outage, asap, deadline, legal, safety, fraud, repeat_contact, no_rush, vip. */
   readonly signals: ReadonlyArray<string>;
   readonly model: string;
+  /** The urgency model's own distribution over the levels it knows, before the signals. */
+  readonly probabilities: ReadonlyArray<LabelScore>;
+  /** What drove the level, largest first. */
+  readonly drivers: ReadonlyArray<UrgencyDriver>;
   readonly scored_at: number;
 }
 

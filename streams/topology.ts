@@ -184,7 +184,8 @@ export const TRIAGE_PROCESSORS = [
   },
   {
     name: "urgency",
-    description: "Urgency from the production model combined with explicit signals (deadline, outage, ASAP, repeat contact)",
+    description:
+      "Urgency from the production model and explicit signals (outage, ASAP, deadline, legal, safety, fraud, repeat contact, no rush, VIP) through the fitted combination; route adds intent and sentiment",
     inputs: ["inquiries.cleaned"],
     outputs: ["inquiries.urgency", "predictions.feedback"],
     metricsPort: 9404,

@@ -1,5 +1,5 @@
-"""`python -m training <command>`: migrate, train, defaults, export-embedder, export-toxicity, evaluate, promote,
-reject, rollback, models. With `--json` (train, promote, reject, rollback) stdout carries one JSON
+"""`python -m training <command>`: migrate, train, defaults, export-embedder, export-toxicity, urgency-fit,
+evaluate, promote, reject, rollback, models. With `--json` (train, promote, reject, rollback) stdout carries one JSON
 object per line and nothing else; logs and progress go to stderr."""
 
 from __future__ import annotations
@@ -248,6 +248,21 @@ def cmd_export_embedder(args: argparse.Namespace) -> int:
     if registry is not None:
         row = register_embedder(registry, exported, config.models_dir())
         print(f"  registered {EMBEDDER_MODEL}@{row.version}: {row.stage}")
+    return 0
+
+
+def cmd_urgency_fit(args: argparse.Namespace) -> int:
+    from training import urgency
+
+    out = Path(args.out) if args.out else urgency.COMBINATION_FILE
+    result = urgency.write_combination(Path(args.features), out)
+    fitted = result["fitted_on"]
+    weights = ", ".join(f"{f} {w:+.2f}" for f, w in zip(result["features"], result["weights"], strict=True))
+    print(
+        f"wrote {out}: {fitted['rows']} rows, L2 {fitted['l2']}; out of fold ({result['folds']['k']} folds): "
+        f"accuracy {fitted['out_of_fold']['accuracy']:.4f}, macro-F1 {fitted['out_of_fold']['macro_f1']:.4f}\n"
+        f"  weights: {weights}\n  thresholds: {', '.join(f'{t:.2f}' for t in result['thresholds'])}"
+    )
     return 0
 
 
@@ -551,6 +566,15 @@ def parser() -> argparse.ArgumentParser:
     )
     toxicity.add_argument("--no-register", action="store_true", help="write the version directory only")
     toxicity.set_defaults(run=cmd_export_toxicity)
+
+    urgency_fit = commands.add_parser(
+        "urgency-fit",
+        help="fit urgency's combination (processors/urgency/combination.json) on the realistic set's urgency "
+        "labels, cross-validated, from the inputs `npm run eval -- --urgency-features <file>` wrote",
+    )
+    urgency_fit.add_argument("--features", required=True, help="the feature file npm run eval wrote")
+    urgency_fit.add_argument("--out", default=None, help="where to write the weights (default: the served file)")
+    urgency_fit.set_defaults(run=cmd_urgency_fit)
 
     evaluate = commands.add_parser(
         "evaluate", help="held-out metrics of the newest versions, via onnxruntime"

@@ -187,7 +187,14 @@ export async function evaluateVersion(
         family: manifest.family,
         version: manifest.version,
         stage: registered.stage,
-        predictions: predictions.map((p) => ({ label: p.label, confidence: p.confidence })),
+        predictions: predictions.map((p) => ({
+          label: p.label,
+          confidence: p.confidence,
+          // Urgency's whole distribution: the combination reads the model's expected level.
+          ...(manifest.model === "urgency" && {
+            distribution: p.ranked.map((r) => ({ label: r.label, probability: r.score })),
+          }),
+        })),
         ...(manifest.model === "intent" && {
           threshold:
             threshold === undefined

@@ -3,11 +3,15 @@
  * pipeline runs it (processors/clean.ts cleanInquiry: quoted history, signature and personal data
  * removed, language and entities), then every registered version of the models the set labels
  * predicts on the model input serving builds (processors/feedback.ts modelInput). What the
- * pipeline adds to the models comes from the processors' own functions: the served urgency level
- * (processors/urgency: textSignals, combineUrgency; no repeat-contact history here, every row is a
- * first contact), out of scope at the intent version's operating point or classify's fallback
- * threshold, and department, queue and human review from route's decideRoute with the routing
- * rules.
+ * pipeline adds to the models comes from the processors' own functions: the urgency signals
+ * (processors/urgency/signals.ts; no repeat-contact history here, every row is a first contact;
+ * VIP from the row's tier), out of scope at the intent version's operating point or classify's
+ * fallback threshold, and department, urgency, queue and human review from route's decideRoute
+ * with the routing rules.
+ *
+ * Urgency's combination (processors/urgency/combination.json) is fitted on this set's labels, so
+ * its figures here are out of fold only: the set is cut into k folds by row id (realisticFold) and
+ * each row is scored with the weights fitted without its fold (training/urgency.py).
  */
 import type {
   InquiryClassified,
@@ -19,8 +23,10 @@ import { cleanInquiry } from "../../processors/clean.js";
 import { modelInput } from "../../processors/feedback.js";
 import { decideRoute, type RoutingDecision } from "../../processors/route/decision.js";
 import type { RoutingRules } from "../../processors/route/rules.js";
-import { combineUrgency } from "../../processors/urgency/level.js";
-import { textSignals, type UrgencySignal } from "../../processors/urgency/signals.js";
+import type { CombinationFile, CombinationWeights } from "../../processors/urgency/combination.js";
+import { URGENCY_FEATURES, urgencyFeatures, type UrgencyEvidence } from "../../processors/urgency/combination.js";
+import { allSignals, textSignals, type UrgencySignal } from "../../processors/urgency/signals.js";
+import type { LabelScore } from "../../schemas/types.generated.js";
 import { loadLanguageDetector } from "../../text/language.js";
 import type { Family } from "../manifest.js";
 import type { RegisteredVersion } from "../registry.js";
@@ -61,7 +67,11 @@ export async function prepareRealistic(set: RealisticSet): Promise<PreparedSet> 
   const rows = set.rows.map((row) => {
     const cleaned = cleanInquiry(receivedInquiry(row, set.receivedAt), languages, set.receivedAt);
     const input = modelInput(cleaned);
-    return { row, cleaned, input, signals: textSignals(input, cleaned.entities, set.receivedAt) };
+    const signals = allSignals(textSignals(input, cleaned.entities, set.receivedAt), {
+      repeatContact: false,
+      customer: cleaned.envelope.customer,
+    });
+    return { row, cleaned, input, signals };
   });
   return { set, rows };
 }
@@ -70,6 +80,15 @@ export async function prepareRealistic(set: RealisticSet): Promise<PreparedSet> 
 export interface RowPrediction {
   readonly label: string;
   readonly confidence: number;
+  /** Every label's probability (urgency: the combination reads the whole distribution). */
+  readonly distribution?: readonly LabelScore[];
+}
+
+/** The pinned cross-validation fold of a realistic row: its id's number modulo k (rs-0007 → 7 mod k). */
+export function realisticFold(id: string, k: number): number {
+  const n = Number(/^rs-(\d+)$/.exec(id)?.[1]);
+  if (!Number.isInteger(n)) throw new Error(`realistic row id "${id}" is not rs-<number>`);
+  return n % k;
 }
 
 export interface RealisticPredictions {
@@ -116,7 +135,7 @@ export interface RealisticVersionReport {
   readonly accuracyByLanguage: { readonly english: number; readonly other: number };
   readonly majority: Baseline;
   readonly outOfScope?: OutOfScopeOnRealistic;
-  /** Urgency as the pipeline serves it: the model's level raised by the text signals. */
+  /** Urgency as the pipeline serves it (the combination with production intent and sentiment), out of fold. */
   readonly served?: ClassificationReport;
   /** Intent: department by route with this version's intent (and category, `categoryFrom`). */
   readonly department?: { readonly accuracy: number; readonly categoryFrom: string };
@@ -127,12 +146,27 @@ export interface RealisticPipelineReport {
   readonly versions: readonly string[];
   readonly n: number;
   readonly department: { readonly accuracy: number; readonly majority: Baseline };
-  readonly urgency: { readonly accuracy: number; readonly macroF1: number; readonly majority: Baseline };
+  readonly urgency: {
+    readonly accuracy: number;
+    readonly macroF1: number;
+    readonly majority: Baseline;
+    /** Out of fold (the combination is fitted on this set): how, in words. */
+    readonly calibration: string;
+    /** confusion[truth][predicted], levels low … critical. */
+    readonly confusion: Readonly<Record<string, Readonly<Record<string, number>>>>;
+    /** Rows flagged `low_confidence:urgency`, and the urgency accuracy of the rows it leaves. */
+    readonly reviewRate: number;
+    readonly unflaggedAccuracy: number;
+    /** Rows an agent must act on today (high or critical) that the combination put lower, of all such rows. */
+    readonly missedActToday: { readonly missed: number; readonly of: number };
+  };
   /** Rows route flags for human review, and the most frequent reasons. */
   readonly reviewRate: number;
   readonly reviewReasons: Readonly<Record<string, number>>;
   /** Accuracy of the intents of the rows neither refused nor flagged for review. */
   readonly unflaggedIntentAccuracy: number;
+  /** Accuracy of the urgency of the rows not flagged for review (for any reason). */
+  readonly unflaggedUrgencyAccuracy: number;
   readonly unflagged: number;
   /** `clean`'s language against the labelled one. */
   readonly languageAccuracy: number;
@@ -190,16 +224,97 @@ function outOfScopeAt(
   };
 }
 
+interface Parts {
+  readonly intent?: RealisticPredictions | undefined;
+  readonly category?: RealisticPredictions | undefined;
+  readonly sentiment?: RealisticPredictions | undefined;
+  readonly urgency?: RealisticPredictions | undefined;
+}
+
+function distributionOf(prediction: RowPrediction): readonly LabelScore[] {
+  return prediction.distribution ?? [{ label: prediction.label, probability: 1 }];
+}
+
+/** What urgency's combination reads for row i, from the production predictions (intent out of scope as classify serves it). */
+function evidenceOf(prepared: PreparedSet, parts: Parts, i: number, urgency: RealisticPredictions): UrgencyEvidence {
+  const intent = parts.intent?.predictions[i];
+  const threshold = parts.intent?.threshold;
+  const sentiment = parts.sentiment?.predictions[i];
+  return {
+    model: distributionOf(urgency.predictions[i]!),
+    signals: prepared.rows[i]!.signals,
+    ...(intent &&
+      threshold && { intent: { label: intent.label, outOfScope: intent.confidence < (threshold.served ?? threshold.value) } }),
+    ...(sentiment && { sentiment: sentiment.label }),
+  };
+}
+
+/** One row of the file training/urgency.py fits on: the combination's inputs, the agent's level and the row's fold. */
+export interface UrgencyFeatureRow {
+  readonly id: string;
+  readonly fold: number;
+  readonly urgency: string;
+  readonly features: Readonly<Record<string, number>>;
+}
+
+export interface UrgencyFeatureFile {
+  readonly description: string;
+  readonly set_sha256: string;
+  /** The production versions the inputs come from, as model@version (family). */
+  readonly versions: readonly string[];
+  readonly features: readonly string[];
+  readonly levels: readonly string[];
+  readonly folds: { readonly k: number; readonly rule: string };
+  readonly rows: readonly UrgencyFeatureRow[];
+}
+
+export const URGENCY_FOLDS = 5;
+
+/** The combination's inputs on every row, from the production versions: what `npm run eval -- --urgency-features` writes. */
+export function urgencyFeatureFile(prepared: PreparedSet, predicted: readonly RealisticPredictions[]): UrgencyFeatureFile {
+  const parts = productionParts(predicted);
+  if (!parts.urgency || !parts.intent || !parts.sentiment)
+    throw new Error("urgency features need production intent, sentiment and urgency versions on the realistic set");
+  const urgency = parts.urgency;
+  return {
+    description:
+      "Urgency combination inputs on the realistic set (models/eval/realistic.ts urgencyFeatureFile); training/urgency.py fits processors/urgency/combination.json on it.",
+    set_sha256: prepared.set.sha256,
+    versions: versionsOf(parts),
+    features: [...URGENCY_FEATURES],
+    levels: ["low", "medium", "high", "critical"],
+    folds: { k: URGENCY_FOLDS, rule: FOLD_RULE },
+    rows: prepared.rows.map(({ row }, i) => ({
+      id: row.id,
+      fold: realisticFold(row.id, URGENCY_FOLDS),
+      urgency: row.urgency,
+      features: urgencyFeatures(evidenceOf(prepared, parts, i, urgency)),
+    })),
+  };
+}
+
+const FOLD_RULE = "the number of the row id modulo k (models/eval/realistic.ts realisticFold)";
+
+function productionParts(predicted: readonly RealisticPredictions[]): Parts {
+  const production = (model: string) => predicted.find((p) => p.model === model && p.stage === "production");
+  return {
+    intent: production("intent"),
+    category: production("category"),
+    sentiment: production("sentiment"),
+    urgency: production("urgency"),
+  };
+}
+
+function versionsOf(parts: Parts): string[] {
+  return Object.values(parts).flatMap((v: RealisticPredictions | undefined) => (v ? [`${v.model}@${v.version} (${v.family})`] : []));
+}
+
 /** The routing decision of every row from one prediction per model (a missing model: route's own default). */
 function routeAll(
   prepared: PreparedSet,
   rules: RoutingRules,
-  parts: {
-    intent?: RealisticPredictions;
-    category?: RealisticPredictions;
-    sentiment?: RealisticPredictions;
-    urgency?: RealisticPredictions;
-  },
+  parts: Parts,
+  combinationOf?: (row: number) => CombinationWeights,
 ): RoutingDecision[] {
   return prepared.rows.map(({ cleaned, signals }, i) => {
     const id = cleaned.inquiry_id;
@@ -230,13 +345,16 @@ function routeAll(
     const urgencyPrediction = parts.urgency?.predictions[i];
     const urgency: InquiryUrgency | undefined = urgencyPrediction && {
       inquiry_id: id,
-      level: combineUrgency(urgencyPrediction.label, signals),
+      // route decides the level from the distribution and the signals; these two are the provisional record's.
+      level: urgencyPrediction.label as InquiryUrgency["level"],
       score: urgencyPrediction.confidence,
       signals: [...signals],
       model: `${parts.urgency!.model}@${parts.urgency!.version}`,
+      probabilities: distributionOf(urgencyPrediction),
+      drivers: [],
       scored_at: 0,
     };
-    return decideRoute({ cleaned, classified, sentiment, urgency, missing: [] }, rules);
+    return decideRoute({ cleaned, classified, sentiment, urgency, missing: [] }, rules, combinationOf?.(i));
   });
 }
 
@@ -246,11 +364,15 @@ export function realisticReport(
   predicted: readonly RealisticPredictions[],
   registeredModels: readonly string[],
   rules: RoutingRules,
+  combination: CombinationFile,
 ): RealisticReport {
   const { set, rows } = prepared;
   const oos = set.labels.out_of_scope;
   const versions: RealisticVersionReport[] = [];
   const production = (model: string) => predicted.find((p) => p.model === model && p.stage === "production");
+  // Each row scored with the weights fitted without its fold.
+  const outOfFold = (i: number) => combination.folds[realisticFold(rows[i]!.row.id, combination.k)]!;
+  const urgencyTruth = rows.map(({ row }) => row.urgency);
 
   for (const p of predicted) {
     const truthOf = REALISTIC_TRUTH[p.model];
@@ -283,12 +405,12 @@ export function realisticReport(
       };
     }
     if (p.model === "urgency") {
-      const served = rows.map(({ signals }, i) => combineUrgency(p.predictions[i]!.label, signals));
+      const routed = routeAll(prepared, rules, { ...productionParts(predicted), urgency: p }, outOfFold);
       extra = {
         served: classificationReport(
-          rows.map(({ row }) => row.urgency),
-          served,
-          p.predictions.map((q) => q.confidence),
+          urgencyTruth,
+          routed.map((d) => d.urgency ?? "unknown"),
+          routed.map(() => 1),
         ),
       };
     }
@@ -305,33 +427,30 @@ export function realisticReport(
   }
 
   let pipeline: RealisticPipelineReport | undefined;
-  const parts = {
-    intent: production("intent"),
-    category: production("category"),
-    sentiment: production("sentiment"),
-    urgency: production("urgency"),
-  };
+  const parts = productionParts(predicted);
   if (parts.intent && parts.category) {
-    const routed = routeAll(prepared, rules, parts);
+    const routed = routeAll(prepared, rules, parts, outOfFold);
     const reasons: Record<string, number> = {};
     for (const decision of routed)
       for (const reason of decision.review_reasons) {
         const kind = reason.startsWith("unsupported_language:") ? "unsupported_language" : reason;
         reasons[kind] = (reasons[kind] ?? 0) + 1;
       }
-    const unflagged = rows.flatMap(({ row }, i) =>
-      routed[i]!.human_review ? [] : [parts.intent!.predictions[i]!.label === row.intent ? 1 : 0],
+    const unflaggedRows = rows.flatMap((r, i) => (routed[i]!.human_review ? [] : [i]));
+    const unflagged = unflaggedRows.map((i) => (parts.intent!.predictions[i]!.label === rows[i]!.row.intent ? 1 : 0));
+    const servedLevels = routed.map((d) => d.urgency ?? "unknown");
+    const urgencyServed = parts.urgency ? classificationReport(urgencyTruth, servedLevels, rows.map(() => 1)) : undefined;
+    const urgencyFlagged = routed.map((d) => d.review_reasons.includes("low_confidence:urgency"));
+    const actToday = (level: string) => level === "high" || level === "critical";
+    const levels = ["low", "medium", "high", "critical"];
+    const confusion = Object.fromEntries(
+      levels.map((t) => [
+        t,
+        Object.fromEntries(levels.map((q) => [q, urgencyTruth.filter((u, i) => u === t && servedLevels[i] === q).length])),
+      ]),
     );
-    const urgencyTruth = rows.map(({ row }) => row.urgency);
-    const urgencyServed = parts.urgency
-      ? classificationReport(
-          urgencyTruth,
-          rows.map(({ signals }, i) => combineUrgency(parts.urgency!.predictions[i]!.label, signals)),
-          rows.map(() => 1),
-        )
-      : undefined;
     pipeline = {
-      versions: Object.values(parts).flatMap((v) => (v ? [`${v.model}@${v.version} (${v.family})`] : [])),
+      versions: versionsOf(parts),
       n: rows.length,
       department: {
         accuracy: mean(routed.map((d, i) => (d.department === rows[i]!.row.department ? 1 : 0))),
@@ -341,10 +460,19 @@ export function realisticReport(
         accuracy: urgencyServed?.accuracy ?? Number.NaN,
         macroF1: urgencyServed?.macroF1 ?? Number.NaN,
         majority: baseline(urgencyTruth),
+        calibration: `out of fold: ${combination.k}-fold cross-validation over this set, folds by ${combination.foldRule}; each row scored with the weights fitted without its fold`,
+        confusion,
+        reviewRate: mean(urgencyFlagged.map((f) => (f ? 1 : 0))),
+        unflaggedAccuracy: mean(rows.flatMap((r, i) => (urgencyFlagged[i] ? [] : [servedLevels[i] === urgencyTruth[i] ? 1 : 0]))),
+        missedActToday: {
+          missed: urgencyTruth.filter((u, i) => actToday(u) && !actToday(servedLevels[i]!)).length,
+          of: urgencyTruth.filter(actToday).length,
+        },
       },
       reviewRate: mean(routed.map((d) => (d.human_review ? 1 : 0))),
       reviewReasons: Object.fromEntries(Object.entries(reasons).sort((a, b) => b[1] - a[1])),
       unflaggedIntentAccuracy: mean(unflagged),
+      unflaggedUrgencyAccuracy: mean(unflaggedRows.map((i) => (servedLevels[i] === urgencyTruth[i] ? 1 : 0))),
       unflagged: unflagged.length,
       languageAccuracy: mean(rows.map(({ row, cleaned }) => (cleaned.language === row.language ? 1 : 0))),
     };

@@ -147,7 +147,7 @@ export function renderRealistic(report: RealisticReport): string {
     `Intent and category on the in-scope rows, sentiment and urgency on all; ECE over ${ECE_BINS} equal-width confidence bins; majority = the set's most frequent label.`,
     "oos: out of scope at the intent version's operating point, or classify's fallback threshold (SWITCHBOARD_OUT_OF_SCOPE_THRESHOLD) when it has none; precision = refused rows that are out of scope.",
     "department acc: route's decideRoute with the routing rules, on this intent version and the category version of its family (* production's: none of its family).",
-    "served acc: urgency as the pipeline serves it, the model's level raised by the text signals (processors/urgency; no repeat-contact history: every row is a first contact).",
+    "served acc: urgency as route serves it, the combination of this model's distribution, the signals and production intent and sentiment (processors/urgency/combination.ts; no repeat-contact history: every row is a first contact), OUT OF FOLD: the combination is fitted on this set, each row is scored with the weights fitted without its fold.",
     "",
     table(header, rows),
     ...(weakest.length > 0 ? ["", "Per-class recall on the realistic set:", ...weakest] : []),
@@ -161,8 +161,14 @@ export function renderRealistic(report: RealisticReport): string {
       "",
       `Served pipeline (production: ${p.versions.join(", ")}), ${p.n} inquiries:`,
       `  department ${fixed(p.department.accuracy)} (majority ${p.department.majority.label} ${fixed(p.department.majority.accuracy)}); ` +
-        `urgency as served ${fixed(p.urgency.accuracy)}, macro-F1 ${fixed(p.urgency.macroF1)} (majority ${p.urgency.majority.label} ${fixed(p.urgency.majority.accuracy)})`,
-      `  human review ${fixed(p.reviewRate, 3)} of the inquiries (${reasons || "no reasons"}); intent accuracy on the ${p.unflagged} not flagged ${fixed(p.unflaggedIntentAccuracy)}`,
+        `urgency as served ${fixed(p.urgency.accuracy)}, macro-F1 ${fixed(p.urgency.macroF1)} (majority ${p.urgency.majority.label} ${fixed(p.urgency.majority.accuracy)}, macro-F1 ${fixed(p.urgency.majority.macroF1)})`,
+      `  urgency ${p.urgency.calibration}`,
+      `  urgency confusion (rows: agent's level, columns: served; low medium high critical): ${Object.entries(p.urgency.confusion)
+        .map(([truth, row]) => `${truth} ${Object.values(row).join(" ")}`)
+        .join("; ")}`,
+      `  urgency review (low_confidence:urgency: unsure whether to act today) ${fixed(p.urgency.reviewRate, 3)} of the inquiries, urgency accuracy on the rest ${fixed(p.urgency.unflaggedAccuracy)}; ` +
+        `act-today rows (high, critical) served lower: ${p.urgency.missedActToday.missed} of ${p.urgency.missedActToday.of}`,
+      `  human review ${fixed(p.reviewRate, 3)} of the inquiries (${reasons || "no reasons"}); on the ${p.unflagged} not flagged: intent accuracy ${fixed(p.unflaggedIntentAccuracy)}, urgency accuracy ${fixed(p.unflaggedUrgencyAccuracy)}`,
       `  clean's language detection ${fixed(p.languageAccuracy)} against the labelled language`,
     );
   }

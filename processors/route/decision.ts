@@ -4,8 +4,11 @@ import type {
   InquirySentiment,
   InquiryUrgency,
   Sentiment,
+  UrgencyDriver,
   UrgencyLevel,
 } from "../../schemas/types.generated.js";
+import { decideUrgency, loadCombination, type CombinationWeights, type UrgencyDecision } from "../urgency/combination.js";
+import { URGENCY_SIGNALS, type UrgencySignal } from "../urgency/signals.js";
 import type { Prediction } from "./join.js";
 import type { Department, EscalationCondition, RoutingRules } from "./rules.js";
 
@@ -27,6 +30,34 @@ export interface RoutingDecision {
   readonly escalation_reason: string | null;
   readonly human_review: boolean;
   readonly review_reasons: readonly string[];
+  /** The urgency routed on: the combination with intent and sentiment joined (null: no urgency part). */
+  readonly urgency: UrgencyLevel | null;
+  readonly urgency_drivers: readonly UrgencyDriver[];
+}
+
+let servedCombination: CombinationWeights | undefined;
+
+/**
+ * The urgency an agent would give the joined inquiry: urgency's model distribution and signals
+ * combined with the intent's group and the sentiment (processors/urgency/combination.ts), which
+ * only route has together. A part recorded before the model distribution was (no
+ * `probabilities`) counts its own level as the model's.
+ */
+export function joinedUrgency(
+  { classified, sentiment, urgency }: JoinedInquiry,
+  combination: CombinationWeights = (servedCombination ??= loadCombination()),
+): UrgencyDecision | undefined {
+  if (!urgency) return undefined;
+  const known = new Set<string>(URGENCY_SIGNALS);
+  return decideUrgency(
+    {
+      model: urgency.probabilities?.length ? urgency.probabilities : [{ label: urgency.level, probability: 1 }],
+      signals: urgency.signals.filter((s): s is UrgencySignal => known.has(s)),
+      ...(classified && { intent: { label: classified.intent, outOfScope: classified.out_of_scope } }),
+      ...(sentiment && { sentiment: sentiment.label }),
+    },
+    combination,
+  );
 }
 
 /**
@@ -35,16 +66,21 @@ export interface RoutingDecision {
  * (escalation queue, tier queue, language queue, department queue: the first that applies) and
  * the priority score of the rules' documented formula.
  */
-export function decideRoute(joined: JoinedInquiry, rules: RoutingRules): RoutingDecision {
-  const { cleaned, classified, sentiment, urgency } = joined;
+export function decideRoute(
+  joined: JoinedInquiry,
+  rules: RoutingRules,
+  combination?: CombinationWeights,
+): RoutingDecision {
+  const { cleaned, classified, sentiment } = joined;
+  const urgency = joinedUrgency(joined, combination);
   const tierName = cleaned.envelope.customer.tier?.toLowerCase();
   const tier = tierName === undefined ? undefined : rules.tiers.get(tierName);
   const outOfScope = classified?.out_of_scope === true;
 
   const department = departmentOf(classified, outOfScope, rules);
-  const escalation = rules.escalation.find((rule) => matches(rule.when, joined, tierName));
+  const escalation = rules.escalation.find((rule) => matches(rule.when, joined, urgency?.level, tierName));
   const unsupportedLanguage = !rules.languages.supported.has(cleaned.language);
-  const reviewReasons = reviewReasonsOf(joined, outOfScope, unsupportedLanguage, rules);
+  const reviewReasons = reviewReasonsOf(joined, urgency, outOfScope, unsupportedLanguage, rules);
 
   const queue =
     (escalation && department.escalationQueue) ||
@@ -58,7 +94,8 @@ export function decideRoute(joined: JoinedInquiry, rules: RoutingRules): Routing
     weights.urgency[urgency?.level ?? weights.unknown_urgency] +
     weights.sentiment[sentiment?.label ?? weights.unknown_sentiment] +
     (tier?.priorityBoost ?? 0) +
-    weights.per_signal * (urgency?.signals.length ?? 0) +
+    // Signals that made it more urgent; `no_rush` and a zero-weight `vip` are no reason to hurry.
+    weights.per_signal * (urgency?.drivers.filter((d) => d.name.startsWith("signal:") && d.weight > 0).length ?? 0) +
     (escalation ? weights.escalation : 0);
 
   return {
@@ -69,6 +106,8 @@ export function decideRoute(joined: JoinedInquiry, rules: RoutingRules): Routing
     escalation_reason: escalation?.reason ?? null,
     human_review: reviewReasons.length > 0,
     review_reasons: reviewReasons,
+    urgency: urgency?.level ?? null,
+    urgency_drivers: urgency?.drivers ?? [],
   };
 }
 
@@ -85,12 +124,13 @@ function departmentOf(classified: InquiryClassified | undefined, outOfScope: boo
 function matches(
   when: EscalationCondition,
   { classified, sentiment, urgency }: JoinedInquiry,
+  level: UrgencyLevel | undefined,
   tier: string | undefined,
 ): boolean {
   const holds = <T extends string>(allowed: ReadonlySet<T> | undefined, value: T | undefined) =>
     allowed === undefined || (value !== undefined && allowed.has(value));
   return (
-    holds<UrgencyLevel>(when.urgency, urgency?.level) &&
+    holds<UrgencyLevel>(when.urgency, level) &&
     holds<Sentiment>(when.sentiment, sentiment?.label) &&
     holds(when.tier, tier) &&
     holds(when.intent, classified?.intent.toLowerCase()) &&
@@ -102,17 +142,22 @@ function matches(
 /** Machine-readable reasons (`kind` or `kind:detail`), in a fixed order. */
 function reviewReasonsOf(
   joined: JoinedInquiry,
+  urgency: UrgencyDecision | undefined,
   outOfScope: boolean,
   unsupportedLanguage: boolean,
   rules: RoutingRules,
 ): string[] {
-  const { classified, sentiment, urgency, missing, cleaned } = joined;
+  const { classified, sentiment, missing, cleaned } = joined;
   const { minConfidence } = rules.review;
   const reasons = missing.map((part) => `missing:${part}`);
   if (outOfScope && rules.review.outOfScope) reasons.push("out_of_scope");
   if (classified && !outOfScope && classified.confidence < minConfidence.intent) reasons.push("low_confidence:intent");
   if (sentiment && sentiment.score < minConfidence.sentiment) reasons.push("low_confidence:sentiment");
-  if (urgency && urgency.score < minConfidence.urgency) reasons.push("low_confidence:urgency");
+  // Urgency is reviewed where the stake is unclear: whether an agent must act today (high or
+  // critical) or not. Doubt between low and medium, or between high and critical (escalated
+  // or prioritised either way), costs little and needs no person.
+  if (urgency && Math.max(urgency.actToday, 1 - urgency.actToday) < minConfidence.urgency)
+    reasons.push("low_confidence:urgency");
   if (classified && rules.review.intents.has(classified.intent.toLowerCase()))
     reasons.push(`intent:${classified.intent}`);
   if (unsupportedLanguage && rules.languages.reviewUnsupported)

@@ -103,7 +103,7 @@ function joinedInquiry(
 }
 
 function toRouted(joined: JoinedInquiry, rules: RoutingRules, routedAt: number): InquiryRouted {
-  const { cleaned, classified, sentiment, urgency } = joined;
+  const { cleaned, classified, sentiment } = joined;
   return {
     inquiry_id: cleaned.inquiry_id,
     envelope: cleaned.envelope,
@@ -115,7 +115,6 @@ function toRouted(joined: JoinedInquiry, rules: RoutingRules, routedAt: number):
     intent: classified?.intent ?? null,
     category: classified?.category ?? null,
     sentiment: sentiment?.label ?? null,
-    urgency: urgency?.level ?? null,
     routed_at: routedAt,
   };
 }

@@ -98,6 +98,7 @@ function routed(inquiryId: string, overrides: Partial<InquiryRouted> = {}): Inqu
     category: "ORDER",
     sentiment: "negative",
     urgency: "high",
+    urgency_drivers: [],
     routed_at: T0 + 90,
     ...overrides,
   };

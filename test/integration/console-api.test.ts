@@ -124,6 +124,7 @@ async function publish(spec: Spec, at = T0): Promise<void> {
     category: "INVOICE",
     sentiment: "negative",
     urgency: signals.length ? "critical" : "medium",
+    urgency_drivers: [],
     routed_at: at + 30,
   };
   const response: InquiryResponse = {

@@ -138,6 +138,7 @@ function routed(inquiryId: string, overrides: Partial<InquiryRouted> = {}): Inqu
     category: "ORDER",
     sentiment: "neutral",
     urgency: "medium",
+    urgency_drivers: [],
     routed_at: Date.now(),
     ...overrides,
   };

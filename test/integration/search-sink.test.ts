@@ -123,6 +123,7 @@ function routed(inquiryId: string, n: number): InquiryRouted {
     category: null,
     sentiment: "neutral",
     urgency: "medium",
+    urgency_drivers: [],
     routed_at: T0 + n + 80,
   };
 }

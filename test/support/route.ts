@@ -11,6 +11,7 @@ import type {
   RouteTimeout,
 } from "../../schemas/types.generated.js";
 import type { ProcessorDeclaration, TopicDeclaration, Topology } from "../../streams/topology.js";
+import { URGENCY_FEATURES, type CombinationWeights, type UrgencyFeature } from "../../processors/urgency/combination.js";
 
 /**
  * A PostgreSQL schema of its own holding route's tables, migrated as migrate() does (the file
@@ -70,6 +71,18 @@ export function routeTestTopology(label: string): { topology: Topology; processo
 }
 
 /** The parts route joins, for one inquiry, as the upstream processors would write them. */
+/**
+ * An urgency combination that keeps the urgency part's level (model weight 10, thresholds halfway
+ * between the levels' scores) and counts outage, asap, deadline and repeat contact as small raises:
+ * route tests that are about routing, not about the fitted weights, use it.
+ */
+export const LEVEL_AS_IS: CombinationWeights = {
+  weights: Object.fromEntries(
+    URGENCY_FEATURES.map((f) => [f, f === "model" ? 10 : ["signal:outage", "signal:asap", "signal:deadline", "signal:repeat_contact"].includes(f) ? 1 : 0]),
+  ) as Record<UrgencyFeature, number>,
+  thresholds: [5, 15, 25],
+};
+
 export interface InquiryParts {
   readonly cleaned: InquiryCleaned;
   readonly classified: InquiryClassified;
@@ -144,6 +157,9 @@ export function inquiryParts(inquiryId: string, overrides: PartsOverrides = {}):
       score: 0.7,
       signals: [],
       model: "urgency@1",
+      // No distribution: route counts the level as the model's (what a part recorded before them carries).
+      probabilities: [],
+      drivers: [],
       scored_at: AT + 12,
       ...overrides.urgency,
     },

@@ -16,6 +16,7 @@ import {
 } from "../../models/eval/realistic-set.js";
 import { renderRealistic } from "../../models/eval/report.js";
 import { loadRulesFile } from "../../processors/route/rules-file.js";
+import { loadCombination } from "../../processors/urgency/combination.js";
 import type { RoutingRules } from "../../processors/route/rules.js";
 
 const config = loadConfig();
@@ -134,6 +135,7 @@ describe("the realistic report", () => {
       predicted,
       ["intent", "category", "sentiment", "urgency", "intent-clinc150"],
       rules,
+      loadCombination(),
     );
     const of = (model: string) => report.versions.find((v) => v.model === model)!;
 
@@ -156,6 +158,15 @@ describe("the realistic report", () => {
     expect(of("urgency").scores.accuracy).toBeCloseTo(1 - critical / set.rows.length, 12);
     expect(of("urgency").majority).toMatchObject({ label: "low" });
 
+    // Urgency as served is the fitted combination, scored out of fold, and says so.
+    const served = report.pipeline!.urgency;
+    expect(served.calibration).toMatch(/^out of fold: 5-fold cross-validation/);
+    const confused = Object.values(served.confusion).flatMap((row) => Object.values(row));
+    expect(confused.reduce((a, b) => a + b, 0)).toBe(set.rows.length);
+    expect(of("urgency").served!.accuracy).toBeCloseTo(served.accuracy, 12);
+    expect(served.reviewRate).toBeGreaterThanOrEqual(0);
+    expect(report.pipeline!.unflaggedUrgencyAccuracy).toBeGreaterThan(0);
+
     expect(report.pipeline!.department.accuracy).toBeCloseTo(reachable, 12);
     expect(report.pipeline!.reviewReasons["out_of_scope"]).toBe(report.outOfScope);
     expect(report.pipeline!.reviewReasons["unsupported_language"]).toBeGreaterThan(0);
@@ -165,5 +176,7 @@ describe("the realistic report", () => {
     expect(text).toContain(`sha256 ${set.sha256.slice(0, 12)}`);
     expect(text).toContain("ECE over 15 equal-width confidence bins");
     expect(text).toContain("Served pipeline (production:");
+    expect(text).toContain("OUT OF FOLD");
+    expect(text).toContain("urgency out of fold: 5-fold cross-validation");
   });
 });

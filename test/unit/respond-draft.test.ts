@@ -74,6 +74,7 @@ function routedRecord(overrides: Partial<InquiryRouted> = {}): InquiryRouted {
     category: "ORDER",
     sentiment: "neutral",
     urgency: "medium",
+    urgency_drivers: [],
     routed_at: 1_790_000_000_100,
     ...overrides,
   };
