@@ -129,6 +129,8 @@ async function signIn(next: string): Promise<Page> {
 
 /** Series drawn by a chart (its figure's data-series), 0 while it shows none. */
 const drawn = async (page: Page, selector: string) => Number((await page.locator(selector).getAttribute("data-series")) ?? 0);
+/** Points of a chart's longest series. */
+const points = async (page: Page, selector: string) => Number((await page.locator(selector).getAttribute("data-points")) ?? 0);
 
 describe("the status page and the model page's charts on live figures", () => {
   it("serves the named series only, to an agent", { timeout: 30_000 }, async () => {
@@ -146,11 +148,13 @@ describe("the status page and the model page's charts on live figures", () => {
 
   it("shows every process up or down with its rates, and charts of the key series", { timeout: LIVE_MS + 60_000 }, async () => {
     const page = await signIn("/status");
+    // The last 5 minutes: a point every 2 s, where this test's Prometheus has data.
+    await page.getByLabel("Charts over the last").selectOption("5");
     // Live: the pipeline answering, so that received and answered both have points, and latency and lag too.
     await expect
       .poll(async () => {
-        const [inquiries, latency, lag] = await Promise.all(["#chart-inquiries", "#chart-latency", "#chart-lag"].map((c) => drawn(page, c)));
-        return inquiries === 2 && latency >= 1 && lag >= 1;
+        const [inquiries, latency, lag] = await Promise.all([drawn(page, "#chart-inquiries"), drawn(page, "#chart-latency"), drawn(page, "#chart-lag")]);
+        return inquiries === 2 && latency >= 1 && lag >= 1 && (await points(page, "#chart-inquiries")) >= 10;
       }, { timeout: LIVE_MS, interval: 2_000 })
       .toBe(true);
 
@@ -183,9 +187,9 @@ describe("the status page and the model page's charts on live figures", () => {
     // The drift processor's windows, closed by the traffic.
     await expect.poll(() => page.locator("#drift").textContent(), { timeout: LIVE_MS, interval: 2_000 }).toMatch(/over \d+ watched features/);
     await screenshot(page, "status");
-    await page.getByLabel("Charts over the last").selectOption("15");
-    await expect.poll(() => drawn(page, "#chart-inquiries"), { timeout: 20_000 }).toBe(2);
     await page.setViewportSize({ width: 420, height: 900 });
+    // On a phone's width the page stacks; wide tables scroll in their cards, the page does not.
+    await expect.poll(() => page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth), { timeout: 10_000 }).toBeLessThanOrEqual(0);
     await screenshot(page, "status-narrow");
     await page.context().close();
   });
@@ -202,7 +206,8 @@ describe("the status page and the model page's charts on live figures", () => {
         async () => {
           await page.reload();
           await card.locator(".model-charts").waitFor();
-          return (await counts()).every((count) => count > 0);
+          // A line, not a dot: the series over a few of the page's 10 s steps.
+          return (await counts()).every((count) => count > 0) && Number(await chart("Predictions by label").getAttribute("data-points")) >= 4;
         },
         { timeout: LIVE_MS, interval: 3_000 },
       )

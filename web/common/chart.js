@@ -8,7 +8,7 @@ const WIDTH = 480;
 const HEIGHT = 190;
 const MARGIN = { top: 10, right: 10, bottom: 24, left: 58 };
 /** The shortest time a chart spans: a Prometheus that started a minute ago still gets a readable axis. */
-const MIN_SPAN_SECONDS = 300;
+const MIN_SPAN_SECONDS = 120;
 /** Distinct in light and dark schemes; a series keeps its colour by its place in the list. */
 export const PALETTE = ["#2f6fdb", "#d9730d", "#2e9e5b", "#c23a64", "#7b5cd6", "#1e9bb0", "#9a7b12", "#6b7785", "#e05a47", "#4c9f2e"];
 
@@ -82,7 +82,9 @@ export const latest = (points) => {
  */
 export function lineChart({ title, unit, series, from: rangeFrom, to, threshold, thresholdLabel, yMin, yMax, hideZero = false, empty = "No data in this range yet." }) {
   const withData = series.filter((s) => s.points.some(([, v]) => v !== null && (!hideZero || v !== 0)));
-  const figure = html("figure", { class: "sb-chart", "data-series": withData.length });
+  // What a test (or a person's devtools) can read off the figure: how many series and points it draws.
+  const pointCount = Math.max(0, ...withData.map((s) => s.points.filter(([, v]) => v !== null).length));
+  const figure = html("figure", { class: "sb-chart", "data-series": withData.length, "data-points": pointCount });
   figure.append(html("figcaption", {}, title));
   if (withData.length === 0) {
     figure.append(html("p", { class: "sb-chart-empty sb-muted" }, empty));

@@ -94,7 +94,7 @@ function lifecycleList(model) {
 }
 
 const SERIES = ["predictions", "confidence_mean", "confidence_p10", "accuracy", "estimated_accuracy", "drift_ratio"];
-const CHART_MINUTES = 60;
+const CHART_MINUTES = 30;
 /** Labels beyond these (by predictions in the range) are drawn as one "other" line. */
 const SHOWN_LABELS = 7;
 
@@ -110,7 +110,7 @@ function summed(seriesList) {
 function modelCharts(model, answer) {
   const of = (name) => answer.series[name].series.filter((s) => s.labels.name === model.name);
   if (SERIES.every((name) => of(name).length === 0)) {
-    return h("p", { class: "sb-muted model-charts-empty" }, `No series in Prometheus for ${model.name} in the last hour (the drift processor reports predictions, confidence, quality and drift).`);
+    return h("p", { class: "sb-muted model-charts-empty" }, `No series in Prometheus for ${model.name} in the last half hour (the drift processor reports predictions, confidence, quality and drift).`);
   }
   const range = { from: answer.from, to: answer.to };
   const byLabel = of("predictions").sort((a, b) => total(b.points) - total(a.points));

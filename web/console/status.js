@@ -5,6 +5,9 @@ import { formatValue, lineChart } from "/web/common/chart.js";
 
 document.getElementById("sign-out").addEventListener("click", signOut);
 const range = document.getElementById("range");
+// ?minutes= picks the range, so that a link can show the last 5 minutes.
+const asked = new URLSearchParams(location.search).get("minutes");
+if ([...range.options].some((o) => o.value === asked)) range.value = asked;
 const REFRESH_MS = 10_000;
 
 /** Each chart: its title, unit and the named series it draws, each series named from its labels. */
