@@ -5,8 +5,46 @@ import { labelScores, modelInput } from "./feedback.js";
 import { servedFeedback } from "./served-feedback.js";
 import { outputOf, reading } from "../streams/ports.js";
 import type { ProcessorDependencies, ProcessorImplementation } from "../streams/processor.js";
+import { UNDETERMINED_LANGUAGE } from "../text/language.js";
+import type { ServedModel } from "../models/index.js";
 
 const TOP_K = 3;
+
+/**
+ * The models of inquiries in another language than English: heads over the multilingual encoder
+ * (training/models/multilingual.py), trained on the same English Bitext rows and carried across
+ * languages by the encoder. `npm start` does not train them (the 12-layer encoder embeds every
+ * row: minutes); `switchboard train --model intent-multilingual --family head` (and
+ * `category-multilingual`) does, after `python -m training.models.multilingual`.
+ */
+export const MULTILINGUAL_MODELS = { intent: "intent-multilingual", category: "category-multilingual" } as const;
+
+interface Classifiers {
+  readonly intent: ServedModel;
+  readonly category: ServedModel;
+}
+
+/** The multilingual pair when the registry serves both, else null (every language gets the English pair). */
+async function multilingualClassifiers(deps: ProcessorDependencies, processor: string): Promise<Classifiers | null> {
+  try {
+    const [intent, category] = await Promise.all([
+      deps.resources.productionModel(MULTILINGUAL_MODELS.intent),
+      deps.resources.productionModel(MULTILINGUAL_MODELS.category),
+    ]);
+    return { intent, category };
+  } catch (error) {
+    deps.log.warn(
+      { processor, models: Object.values(MULTILINGUAL_MODELS), error: (error as Error).message },
+      "no multilingual intent and category models in production: inquiries in every language are classified by the English models",
+    );
+    return null;
+  }
+}
+
+/** Which pair classifies an inquiry: the multilingual one for a detected language other than English. */
+export function classifiersFor(language: string, english: Classifiers, multilingual: Classifiers | null): Classifiers {
+  return multilingual && language !== "en" && language !== UNDETERMINED_LANGUAGE ? multilingual : english;
+}
 
 /**
  * Intent and category of each cleaned inquiry from the production `intent` and `category`
@@ -16,7 +54,8 @@ const TOP_K = 3;
  * point is not to be served (`served: false`: the default intent model's, see training/tasks.py)
  * or an older one without a point gets the configured threshold, with a warning once per version.
  * The operating point is the answering version's: a swap during the call cannot mix two versions.
- * A shadow version's predictions go to predictions.feedback only.
+ * A shadow version's predictions go to predictions.feedback only. An inquiry in another language
+ * is classified by the multilingual models when the registry serves them (MULTILINGUAL_MODELS).
  */
 export async function classify(
   declaration: ProcessorDeclaration,
@@ -24,8 +63,11 @@ export async function classify(
 ): Promise<ProcessorImplementation> {
   const classifiedOut = outputOf(deps.topology, declaration, "inquiries.classified");
   const feedbackOut = outputOf(deps.topology, declaration, "predictions.feedback");
-  const intent = await deps.resources.productionModel("intent");
-  const category = await deps.resources.productionModel("category");
+  const english: Classifiers = {
+    intent: await deps.resources.productionModel("intent"),
+    category: await deps.resources.productionModel("category"),
+  };
+  const multilingual = await multilingualClassifiers(deps, declaration.name);
   const warned = new Set<string>();
   const thresholdOf = (version: Pick<LoadedModel, "version" | "manifest">): number => {
     const point = version.manifest.operating_point;
@@ -45,6 +87,7 @@ export async function classify(
   return {
     process: reading(deps.topology, declaration, "inquiries.cleaned", async ({ value: inquiry }) => {
       const input = modelInput(inquiry);
+      const { intent, category } = classifiersFor(inquiry.language, english, multilingual);
       const [intentAnswer, categoryAnswer] = await Promise.all([intent.predict(input), category.predict(input)]);
       const { prediction: intentPrediction, version: intentVersion } = intentAnswer.production;
       const categoryPrediction = categoryAnswer.production.prediction;
