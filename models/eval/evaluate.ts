@@ -177,24 +177,28 @@ export async function evaluateVersion(
 
     let realisticPredictions: RealisticPredictions | undefined;
     if (extras.realistic && REALISTIC_TRUTH[manifest.model]) {
-      const { predictions } = await inBatches(
+      // The demo samples ride along (unlabelled): the review rate on a normal stream beside the set's.
+      const { rows, samples } = extras.realistic;
+      const { predictions: all } = await inBatches(
         model,
-        extras.realistic.rows.map((row) => row.input),
+        [...rows, ...samples].map((row) => row.input),
         options.batchSize,
       );
+      const asRow = (p: (typeof all)[number]) => ({
+        label: p.label,
+        confidence: p.confidence,
+        // Urgency's whole distribution: the combination reads the model's expected level.
+        ...(manifest.model === "urgency" && {
+          distribution: p.ranked.map((r) => ({ label: r.label, probability: r.score })),
+        }),
+      });
       realisticPredictions = {
         model: manifest.model,
         family: manifest.family,
         version: manifest.version,
         stage: registered.stage,
-        predictions: predictions.map((p) => ({
-          label: p.label,
-          confidence: p.confidence,
-          // Urgency's whole distribution: the combination reads the model's expected level.
-          ...(manifest.model === "urgency" && {
-            distribution: p.ranked.map((r) => ({ label: r.label, probability: r.score })),
-          }),
-        })),
+        predictions: all.slice(0, rows.length).map(asRow),
+        samples: all.slice(rows.length).map(asRow),
         ...(manifest.model === "intent" && {
           threshold:
             threshold === undefined

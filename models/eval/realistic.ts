@@ -26,7 +26,8 @@ import type { RoutingRules } from "../../processors/route/rules.js";
 import type { CombinationFile, CombinationWeights } from "../../processors/urgency/combination.js";
 import { URGENCY_FEATURES, urgencyFeatures, type UrgencyEvidence } from "../../processors/urgency/combination.js";
 import { allSignals, textSignals, type UrgencySignal } from "../../processors/urgency/signals.js";
-import type { LabelScore } from "../../schemas/types.generated.js";
+import type { InquiryReceived, LabelScore } from "../../schemas/types.generated.js";
+import { SAMPLE_INQUIRIES, toInquiry } from "../../cli/samples/index.js";
 import { loadLanguageDetector } from "../../text/language.js";
 import type { Family } from "../manifest.js";
 import type { RegisteredVersion } from "../registry.js";
@@ -57,23 +58,29 @@ export interface PreparedRow {
   readonly signals: readonly UrgencySignal[];
 }
 
+/** A demo sample (cli/samples) through `clean`: unlabelled, for the review rate on a normal stream. */
+export type PreparedSample = Omit<PreparedRow, "row">;
+
 export interface PreparedSet {
   readonly set: RealisticSet;
   readonly rows: readonly PreparedRow[];
+  readonly samples: readonly PreparedSample[];
 }
 
 export async function prepareRealistic(set: RealisticSet): Promise<PreparedSet> {
   const languages = await loadLanguageDetector();
-  const rows = set.rows.map((row) => {
-    const cleaned = cleanInquiry(receivedInquiry(row, set.receivedAt), languages, set.receivedAt);
+  const prepare = (received: InquiryReceived): PreparedSample => {
+    const cleaned = cleanInquiry(received, languages, set.receivedAt);
     const input = modelInput(cleaned);
     const signals = allSignals(textSignals(input, cleaned.entities, set.receivedAt), {
       repeatContact: false,
       customer: cleaned.envelope.customer,
     });
-    return { row, cleaned, input, signals };
-  });
-  return { set, rows };
+    return { cleaned, input, signals };
+  };
+  const rows = set.rows.map((row) => ({ row, ...prepare(receivedInquiry(row, set.receivedAt)) }));
+  const samples = SAMPLE_INQUIRIES.map((sample) => prepare(toInquiry(sample, set.receivedAt)));
+  return { set, rows, samples };
 }
 
 /** What one version predicted for every row of the set, in order. */
@@ -97,6 +104,8 @@ export interface RealisticPredictions {
   readonly version: string;
   readonly stage: RegisteredVersion["stage"];
   readonly predictions: readonly RowPrediction[];
+  /** On the demo samples (PreparedSet.samples), in order; absent in tests that give none. */
+  readonly samples?: readonly RowPrediction[];
   /** The intent version's out-of-scope threshold and where it comes from. */
   readonly threshold?: {
     readonly value: number;
@@ -162,9 +171,13 @@ export interface RealisticPipelineReport {
   };
   /** Rows route flags for human review, and the most frequent reasons. */
   readonly reviewRate: number;
+  /** Rows flagged because a model is unsure (low_confidence:*, out_of_scope). */
+  readonly modelReviewRate: number;
   readonly reviewReasons: Readonly<Record<string, number>>;
   /** Accuracy of the intents of the rows neither refused nor flagged for review. */
   readonly unflaggedIntentAccuracy: number;
+  /** The demo samples (cli/samples, unlabelled) routed with the served weights: review on a normal stream. */
+  readonly samples?: StreamReview;
   /** Accuracy of the urgency of the rows not flagged for review (for any reason). */
   readonly unflaggedUrgencyAccuracy: number;
   readonly unflagged: number;
@@ -315,11 +328,14 @@ function routeAll(
   rules: RoutingRules,
   parts: Parts,
   combinationOf?: (row: number) => CombinationWeights,
+  on: "rows" | "samples" = "rows",
 ): RoutingDecision[] {
-  return prepared.rows.map(({ cleaned, signals }, i) => {
+  const of = (p: RealisticPredictions | undefined) => (on === "rows" ? p?.predictions : p?.samples);
+  const inquiries: readonly PreparedSample[] = on === "rows" ? prepared.rows : prepared.samples;
+  return inquiries.map(({ cleaned, signals }, i) => {
     const id = cleaned.inquiry_id;
-    const intent = parts.intent?.predictions[i];
-    const category = parts.category?.predictions[i];
+    const intent = of(parts.intent)?.[i];
+    const category = of(parts.category)?.[i];
     const classified: InquiryClassified | undefined =
       intent && category
         ? {
@@ -333,7 +349,7 @@ function routeAll(
             classified_at: 0,
           }
         : undefined;
-    const sentimentPrediction = parts.sentiment?.predictions[i];
+    const sentimentPrediction = of(parts.sentiment)?.[i];
     const sentiment: InquirySentiment | undefined = sentimentPrediction && {
       inquiry_id: id,
       label: sentimentPrediction.label as InquirySentiment["label"],
@@ -342,7 +358,7 @@ function routeAll(
       model: `${parts.sentiment!.model}@${parts.sentiment!.version}`,
       scored_at: 0,
     };
-    const urgencyPrediction = parts.urgency?.predictions[i];
+    const urgencyPrediction = of(parts.urgency)?.[i];
     const urgency: InquiryUrgency | undefined = urgencyPrediction && {
       inquiry_id: id,
       // route decides the level from the distribution and the signals; these two are the provisional record's.
@@ -356,6 +372,42 @@ function routeAll(
     };
     return decideRoute({ cleaned, classified, sentiment, urgency, missing: [] }, rules, combinationOf?.(i));
   });
+}
+
+export interface StreamReview {
+  readonly n: number;
+  readonly reviewRate: number;
+  readonly urgencyReviewRate: number;
+  /** Flagged because a model is unsure (low_confidence:*, out_of_scope), not by a routing policy (language, intent list). */
+  readonly modelReviewRate: number;
+  readonly reviewReasons: Readonly<Record<string, number>>;
+  readonly levels: Readonly<Record<string, number>>;
+}
+
+/** Reasons that are a model's doubt rather than a routing policy (unsupported language, intents always reviewed). */
+const modelDoubt = (reasons: readonly string[]) => reasons.some((r) => r.startsWith("low_confidence:") || r === "out_of_scope");
+
+function reasonCounts(routed: readonly RoutingDecision[]): Record<string, number> {
+  const reasons: Record<string, number> = {};
+  for (const decision of routed)
+    for (const reason of decision.review_reasons) {
+      const kind = reason.startsWith("unsupported_language:") ? "unsupported_language" : reason;
+      reasons[kind] = (reasons[kind] ?? 0) + 1;
+    }
+  return Object.fromEntries(Object.entries(reasons).sort((a, b) => b[1] - a[1]));
+}
+
+function streamReview(routed: readonly RoutingDecision[]): StreamReview {
+  const levels: Record<string, number> = {};
+  for (const d of routed) levels[d.urgency ?? "unknown"] = (levels[d.urgency ?? "unknown"] ?? 0) + 1;
+  return {
+    n: routed.length,
+    reviewRate: mean(routed.map((d) => (d.human_review ? 1 : 0))),
+    urgencyReviewRate: mean(routed.map((d) => (d.review_reasons.includes("low_confidence:urgency") ? 1 : 0))),
+    modelReviewRate: mean(routed.map((d) => (modelDoubt(d.review_reasons) ? 1 : 0))),
+    reviewReasons: reasonCounts(routed),
+    levels,
+  };
 }
 
 /** Per version, the figures of its model's labels; then the production pipeline as a whole. */
@@ -430,12 +482,6 @@ export function realisticReport(
   const parts = productionParts(predicted);
   if (parts.intent && parts.category) {
     const routed = routeAll(prepared, rules, parts, outOfFold);
-    const reasons: Record<string, number> = {};
-    for (const decision of routed)
-      for (const reason of decision.review_reasons) {
-        const kind = reason.startsWith("unsupported_language:") ? "unsupported_language" : reason;
-        reasons[kind] = (reasons[kind] ?? 0) + 1;
-      }
     const unflaggedRows = rows.flatMap((r, i) => (routed[i]!.human_review ? [] : [i]));
     const unflagged = unflaggedRows.map((i) => (parts.intent!.predictions[i]!.label === rows[i]!.row.intent ? 1 : 0));
     const servedLevels = routed.map((d) => d.urgency ?? "unknown");
@@ -470,9 +516,11 @@ export function realisticReport(
         },
       },
       reviewRate: mean(routed.map((d) => (d.human_review ? 1 : 0))),
-      reviewReasons: Object.fromEntries(Object.entries(reasons).sort((a, b) => b[1] - a[1])),
+      reviewReasons: reasonCounts(routed),
+      modelReviewRate: mean(routed.map((d) => (modelDoubt(d.review_reasons) ? 1 : 0))),
       unflaggedIntentAccuracy: mean(unflagged),
       unflaggedUrgencyAccuracy: mean(unflaggedRows.map((i) => (servedLevels[i] === urgencyTruth[i] ? 1 : 0))),
+      ...(parts.intent.samples && { samples: streamReview(routeAll(prepared, rules, parts, undefined, "samples")) }),
       unflagged: unflagged.length,
       languageAccuracy: mean(rows.map(({ row, cleaned }) => (cleaned.language === row.language ? 1 : 0))),
     };

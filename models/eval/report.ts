@@ -168,7 +168,18 @@ export function renderRealistic(report: RealisticReport): string {
         .join("; ")}`,
       `  urgency review (low_confidence:urgency: unsure whether to act today) ${fixed(p.urgency.reviewRate, 3)} of the inquiries, urgency accuracy on the rest ${fixed(p.urgency.unflaggedAccuracy)}; ` +
         `act-today rows (high, critical) served lower: ${p.urgency.missedActToday.missed} of ${p.urgency.missedActToday.of}`,
-      `  human review ${fixed(p.reviewRate, 3)} of the inquiries (${reasons || "no reasons"}); on the ${p.unflagged} not flagged: intent accuracy ${fixed(p.unflaggedIntentAccuracy)}, urgency accuracy ${fixed(p.unflaggedUrgencyAccuracy)}`,
+      `  human review ${fixed(p.reviewRate, 3)} of the inquiries, ${fixed(p.modelReviewRate, 3)} for a model's doubt (low_confidence:*, out_of_scope) (${reasons || "no reasons"}); on the ${p.unflagged} not flagged: intent accuracy ${fixed(p.unflaggedIntentAccuracy)}, urgency accuracy ${fixed(p.unflaggedUrgencyAccuracy)}`,
+      ...(p.samples
+        ? [
+            `  demo samples (cli/samples, ${p.samples.n}, unlabelled; served weights): human review ${fixed(p.samples.reviewRate, 3)} (${
+              Object.entries(p.samples.reviewReasons)
+                .map(([reason, n]) => `${reason} ${n}`)
+                .join(", ") || "no reasons"
+            }), for a model's doubt ${fixed(p.samples.modelReviewRate, 3)}, low_confidence:urgency ${fixed(p.samples.urgencyReviewRate, 3)}; urgency levels ${Object.entries(p.samples.levels)
+              .map(([level, n]) => `${level} ${n}`)
+              .join(", ")}`,
+          ]
+        : []),
       `  clean's language detection ${fixed(p.languageAccuracy)} against the labelled language`,
     );
   }

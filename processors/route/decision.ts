@@ -44,7 +44,7 @@ let servedCombination: CombinationWeights | undefined;
  * `probabilities`) counts its own level as the model's.
  */
 export function joinedUrgency(
-  { classified, sentiment, urgency }: JoinedInquiry,
+  { classified, sentiment, urgency }: Pick<JoinedInquiry, "classified" | "sentiment" | "urgency">,
   combination: CombinationWeights = (servedCombination ??= loadCombination()),
 ): UrgencyDecision | undefined {
   if (!urgency) return undefined;

@@ -6,6 +6,7 @@ import pg from "pg";
 import { parse, stringify } from "yaml";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { countArchived } from "../../sinks/archive-store.js";
+import { joinedUrgency } from "../../processors/route/decision.js";
 import { SAMPLE_INQUIRIES, datasetInquiries, toInquiry } from "../../cli/samples/index.js";
 import { REPO_ROOT } from "../../config/settings.js";
 import type { InquiryClassified, InquiryReceived, InquiryResponse, InquiryRouted, InquirySentiment, InquiryUrgency } from "../../schemas/types.generated.js";
@@ -68,7 +69,10 @@ describe("the pipeline, end to end", () => {
       expect(routed.intent).toBe(classified.get(key)!.intent);
       expect(routed.category).toBe(classified.get(key)!.category);
       expect(routed.sentiment).toBe(sentiments.get(key)!.label);
-      expect(routed.urgency).toBe(urgencies.get(key)!.level);
+      // route decides urgency again with intent and sentiment joined (processors/route/decision.ts).
+      const decided = joinedUrgency({ classified: classified.get(key), sentiment: sentiments.get(key), urgency: urgencies.get(key) })!;
+      expect(routed.urgency).toBe(decided.level);
+      expect(routed.urgency_drivers).toEqual(decided.drivers);
     }
     const feedback = countByKey(observed.of("predictions.feedback").filter((r) => r.key.includes("-main-")));
     // intent, category, sentiment, urgency: four predictions per inquiry, each recorded once.
