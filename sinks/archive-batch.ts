@@ -154,6 +154,7 @@ export function routingDecisionItem(record: InquiryRouted): ArchiveItem {
     category: record.category,
     sentiment: record.sentiment,
     urgency: record.urgency,
+    urgency_drivers: record.urgency_drivers,
     routed_at: storedTime(record.routed_at, "routed_at"),
   };
   checkRow(ROUTING_DECISIONS, row);

@@ -6,6 +6,7 @@ import type {
   LabelSource,
   PredictionFeedback,
   ResponseStrategy,
+  UrgencyDriver,
 } from "../schemas/types.generated.js";
 import { APP_SCHEMA } from "../storage/postgres.js";
 import { InvalidInputError } from "../streams/errors.js";
@@ -100,6 +101,7 @@ export interface RoutingDecisionRow {
   readonly category: string | null;
   readonly sentiment: string | null;
   readonly urgency: string | null;
+  readonly urgency_drivers: readonly UrgencyDriver[];
   readonly routed_at: string;
 }
 
@@ -223,6 +225,7 @@ const ROUTING_DECISION_COLUMNS = {
   category: "text",
   sentiment: "text",
   urgency: "text",
+  urgency_drivers: "jsonb",
   routed_at: "timestamptz",
 } as const satisfies ArchiveTable<RoutingDecisionRow>["columns"];
 

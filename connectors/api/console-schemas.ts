@@ -94,8 +94,9 @@ export const URGENCY_EXPLAINED: JsonSchema = complete(
     model_level: { type: ["string", "null"], description: "What the urgency model predicted on its own, before the signals." },
     model: { type: ["string", "null"], description: "The urgency model, name@version." },
     confidence: NUMBER_OR_NULL,
-    signals: { ...propertyOf(URGENCY, "signals"), description: "The explicit signals that fired (outage, asap, deadline, repeat_contact)." },
-    explanation: { type: "string", description: "How the model's level and the signals made the level routed on." },
+    signals: { ...propertyOf(URGENCY, "signals"), description: "The explicit signals that fired (outage, asap, deadline, legal, safety, fraud, repeat_contact, no_rush, vip)." },
+    drivers: propertyOf(ROUTED, "urgency_drivers"),
+    explanation: { type: "string", description: "What drove the level routed on: the model's level, the signals, intent and sentiment, with their weights." },
   },
   { title: "UrgencyExplained" },
 );

@@ -2,7 +2,8 @@ import { randomUUID } from "node:crypto";
 import type { FastifyInstance } from "fastify";
 import type pg from "pg";
 import { predictionId } from "../../processors/feedback.js";
-import type { AgentReply, InquiryEnvelope } from "../../schemas/types.generated.js";
+import { URGENCY_SIGNALS } from "../../processors/urgency/signals.js";
+import type { AgentReply, InquiryEnvelope, UrgencyDriver } from "../../schemas/types.generated.js";
 import { SentimentValues, UrgencyLevelValues } from "../../schemas/types.generated.js";
 import { APP_SCHEMA } from "../../storage/postgres.js";
 import { errorMessage } from "../../streams/errors.js";
@@ -49,21 +50,28 @@ const OVERLAP_US = 10_000_000n;
 const MAX_CHANGES = 500;
 
 /** The order the urgency processor finds signals in (processors/urgency): jsonb keeps a features object's keys in an order of its own. */
-const SIGNAL_ORDER = ["outage", "asap", "deadline", "repeat_contact"];
+const SIGNAL_ORDER: readonly string[] = URGENCY_SIGNALS;
 const bySignalOrder = (a: string, b: string) => (SIGNAL_ORDER.indexOf(a) + 1 || 99) - (SIGNAL_ORDER.indexOf(b) + 1 || 99) || (a < b ? -1 : a > b ? 1 : 0);
 
 const OPEN = `(d.human_review OR d.escalated) AND NOT EXISTS (SELECT 1 FROM ${APP_SCHEMA}.agent_replies r WHERE r.inquiry_id = d.inquiry_id)`;
 const NOW_US = `(extract(epoch FROM clock_timestamp()) * 1000000)::bigint::text`;
 
-/** What drove the routed urgency level: the model's level, raised by the signals (processors/urgency/level.ts). */
-function explainUrgency(modelLevel: string | null, signals: readonly string[], level: string | null): string {
+/**
+ * What drove the routed urgency level: route's drivers (processors/urgency/combination.ts: the
+ * model, the signals, intent and sentiment, each a weight in log-odds), largest first.
+ */
+function explainUrgency(
+  modelLevel: string | null,
+  signals: readonly string[],
+  level: string | null,
+  drivers: readonly UrgencyDriver[],
+): string {
   if (modelLevel === null) return level === null ? "no urgency prediction yet" : `routed at ${level} (the urgency prediction is not archived yet)`;
-  if (signals.length === 0) return `${level ?? modelLevel}: the model's level, no signal fired`;
-  const parts = [];
-  if (signals.includes("outage")) parts.push("an outage makes it at least high");
-  const raises = signals.filter((s) => s !== "outage");
-  if (raises.length > 0) parts.push(`${raises.join(", ")} ${raises.length === 1 ? "raises it one step" : "raise it one step each"}`);
-  return `the model said ${modelLevel}; ${parts.join(", and ")}${level ? `: ${level}` : ""}`;
+  if (level === null) return `the model said ${modelLevel}; not routed yet`;
+  const said = `the model said ${modelLevel}${signals.length > 0 ? `, signals ${signals.join(", ")}` : ""}`;
+  if (drivers.length === 0) return `${level}: ${said} (routed before urgency's drivers were recorded)`;
+  const moved = drivers.map((d) => `${d.name} ${d.weight >= 0 ? "+" : ""}${d.weight.toFixed(2)}`).join(", ");
+  return `${level}: ${said}; what moved it (log-odds, largest first): ${moved}`;
 }
 
 /** The envelope the reply travels with, rebuilt from the archive (which keeps no personal data): see README "Agent console". */
@@ -281,6 +289,7 @@ export function reviewRoutes(app: FastifyInstance, deps: ConnectorDependencies, 
         .map((name) => name.slice("signal_".length))
         .sort(bySignalOrder);
       const level = (routing?.urgency as string | null | undefined) ?? null;
+      const drivers = (routing?.urgency_drivers as UrgencyDriver[] | undefined) ?? [];
       const modelLevel = (urgencyPrediction?.predicted_label as string | undefined) ?? null;
       const urgency =
         urgencyPrediction || level
@@ -290,7 +299,8 @@ export function reviewRoutes(app: FastifyInstance, deps: ConnectorDependencies, 
               model: urgencyPrediction?.model ?? null,
               confidence: urgencyPrediction?.confidence ?? null,
               signals,
-              explanation: explainUrgency(modelLevel, signals, level),
+              drivers,
+              explanation: explainUrgency(modelLevel, signals, level, drivers),
             })
           : null;
       return {

@@ -232,6 +232,7 @@ describe("archive sink (PostgreSQL)", () => {
           category: "ORDER",
           sentiment: "negative",
           urgency: "high",
+          urgency_drivers: [],
           routed_at: new Date(T0 + 90),
         },
       ]);

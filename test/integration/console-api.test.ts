@@ -124,7 +124,12 @@ async function publish(spec: Spec, at = T0): Promise<void> {
     category: "INVOICE",
     sentiment: "negative",
     urgency: signals.length ? "critical" : "medium",
-    urgency_drivers: [],
+    urgency_drivers: signals.length
+      ? [
+          { name: "signal:asap", weight: 3.3 },
+          { name: "signal:outage", weight: 2.68 },
+        ]
+      : [],
     routed_at: at + 30,
   };
   const response: InquiryResponse = {
@@ -370,7 +375,7 @@ describe("the agent console's API", () => {
       open: boolean;
       inquiry: { text: string; channel: string; customer: { id: string; tier: string } };
       predictions: { task: string; model: string; predicted_label: string; confidence: number }[];
-      urgency: { level: string; model_level: string; model: string; signals: string[]; explanation: string };
+      urgency: { level: string; model_level: string; model: string; signals: string[]; drivers: unknown[]; explanation: string };
       routing: { escalated: boolean; escalation_reason: string; department: string };
       response: { strategy: string; text: string };
       labels: unknown[];
@@ -385,7 +390,13 @@ describe("the agent console's API", () => {
       ["urgency", "urgency@test-1", "medium", 0.71],
     ]);
     expect(detail.urgency).toMatchObject({ level: "critical", model_level: "medium", model: "urgency@test-1", signals: ["outage", "asap"] });
-    expect(detail.urgency.explanation).toMatch(/outage/);
+    expect(detail.urgency.drivers).toEqual([
+      { name: "signal:asap", weight: 3.3 },
+      { name: "signal:outage", weight: 2.68 },
+    ]);
+    expect(detail.urgency.explanation).toBe(
+      "critical: the model said medium, signals outage, asap; what moved it (log-odds, largest first): signal:asap +3.30, signal:outage +2.68",
+    );
     expect(detail.routing).toMatchObject({ escalated: true, escalation_reason: "critical urgency", department: BILLING });
     expect(detail.response).toMatchObject({ strategy: "template", text: `Drafted reply to ${run}-b: we are looking into your invoice.` });
     expect(detail.replies).toEqual([]);

@@ -449,6 +449,7 @@ describe("ticket updates become labels", () => {
       category: parts.category ?? null,
       sentiment: "negative",
       urgency: "high",
+      urgency_drivers: [],
       routed_at: iso(T0 + 120),
     });
     await writeArchive(pool, {
@@ -554,6 +555,7 @@ describe("ticket updates become labels", () => {
           category: null,
           sentiment: null,
           urgency: null,
+          urgency_drivers: [],
           routed_at: iso(T0 + 5_000),
         },
       ],
