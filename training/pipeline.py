@@ -23,6 +23,7 @@ from training.calibration import calibrated, fit_temperature, nll
 from training.config import OosPolicy
 from training.datasets.base import OOS_LABEL, Example, Split, dedupe_key, rows_digest
 from training.metrics import ECE_BINS, report_probabilities
+from training.embedder import EMBEDDER_MODEL
 from training.models.embedding_head import HeadModel, PinnedEmbedder, resolve_embedder
 from training.models.encoder import Encoder, EncoderModel
 from training.models.ensemble import EnsembleModel, Member
@@ -116,18 +117,19 @@ class Trainer:
         self.oos_policy = oos_policy or OosPolicy()
         self.registry = registry
         self._encoder: Encoder | None = None
-        self._embedder: PinnedEmbedder | None = None
+        self._embedders: dict[str, PinnedEmbedder] = {}
 
     def encoder(self) -> Encoder:
         if self._encoder is None:
             self._encoder = Encoder()
         return self._encoder
 
-    def embedder(self) -> PinnedEmbedder:
-        """Resolved once per run, so every head of the run pins the same version."""
-        if self._embedder is None:
-            self._embedder = PinnedEmbedder.at(resolve_embedder(self.models_root, self.registry))
-        return self._embedder
+    def embedder(self, model: str = EMBEDDER_MODEL) -> PinnedEmbedder:
+        """Resolved once per run and embedder model (a target's `embedder`), so every head of
+        the run on that model pins the same version."""
+        if model not in self._embedders:
+            self._embedders[model] = PinnedEmbedder.at(resolve_embedder(self.models_root, self.registry, model))
+        return self._embedders[model]
 
     def train(
         self,
@@ -151,7 +153,7 @@ class Trainer:
         data = Prepared.of(split)
         return [self._version(target, data, family, dataset or {}, lineage or {}) for family in families]
 
-    def _fit(self, data: Prepared, family: str) -> Fitted:
+    def _fit(self, data: Prepared, family: str, embedder: str = EMBEDDER_MODEL) -> Fitted:
         if family in data.fitted:
             return data.fitted[family]
         started = time.perf_counter()
@@ -161,7 +163,7 @@ class Trainer:
         elif family == "encoder":
             model = EncoderModel(self.encoder(), seed=self.seed)
         elif family == "head":
-            model = HeadModel(self.embedder(), seed=self.seed)
+            model = HeadModel(self.embedder(embedder), seed=self.seed)
         elif family == "ensemble":
             linear, encoder = self._fit(data, "linear"), self._fit(data, "encoder")
             model = EnsembleModel(
@@ -180,7 +182,7 @@ class Trainer:
     def _version(
         self, target: Target, data: Prepared, family: str, dataset: dict[str, Any], lineage: dict[str, str]
     ) -> TrainedVersion:
-        fitted = self._fit(data, family)
+        fitted = self._fit(data, family, target.embedder)
         log.info("evaluating and exporting %s", family)
         metrics, test_probs = _held_out_metrics(fitted, data)
         operating_point = self._operating_point(target, fitted, data, test_probs) if target.oos else None

@@ -35,6 +35,7 @@ from training.artifacts import (
 from training.embedder import EMBEDDER_MODEL
 from training.models.encoder import pad_batch
 from training.models.head import class_rows, fit_logistic_regression
+from training.models.multilingual import UnigramTokenizer, unigram_tokenizer
 from training.models.wordpiece import MAX_CHARS_PER_WORD, WordPieceTokenizer
 from training.onnx_graph import FLOAT, GraphBuilder
 from training.registry import Registry
@@ -46,43 +47,47 @@ class EmbedderNotFound(ArtifactError):
     """No embedder version to train a head on."""
 
 
-def newest_embedder(models_root: Path) -> Path:
-    """The newest version directory of model `embedder` (version ids sort by time)."""
+def newest_embedder(models_root: Path, model: str = EMBEDDER_MODEL) -> Path:
+    """The newest version directory of model `embedder` (version ids sort by time), or of
+    another embedder model (the multilingual one)."""
     versions = sorted(
-        d for d in (models_root / EMBEDDER_MODEL).glob("[!.]*") if (d / MANIFEST_FILE).is_file()
+        d for d in (models_root / model).glob("[!.]*") if (d / MANIFEST_FILE).is_file()
     )
     if not versions:
-        raise EmbedderNotFound(f"no version of `{EMBEDDER_MODEL}` under {models_root}: {EXPORT_HINT}")
+        raise EmbedderNotFound(f"no version of `{model}` under {models_root}: {EXPORT_HINT}")
     return versions[-1]
 
 
-def resolve_embedder(models_root: Path, registry: Registry | None = None) -> Path:
+def resolve_embedder(models_root: Path, registry: Registry | None = None, model: str = EMBEDDER_MODEL) -> Path:
     """The embedder a new head is trained on: the registry's production version when there is a
     registry (what serving runs), else the newest version directory under the models root."""
     if registry is None:
-        return newest_embedder(models_root)
+        return newest_embedder(models_root, model)
     try:
-        row = registry.production(EMBEDDER_MODEL)
+        row = registry.production(model)
     except psycopg.Error as error:  # e.g. `train --no-register` against a registry never migrated
         raise EmbedderNotFound(
-            f"cannot read the production `{EMBEDDER_MODEL}` from the registry: {error}"
+            f"cannot read the production `{model}` from the registry: {error}"
         ) from error
     if row is None:
         raise EmbedderNotFound(
-            f"the registry has no production version of `{EMBEDDER_MODEL}`: {EXPORT_HINT}"
+            f"the registry has no production version of `{model}`: {EXPORT_HINT}"
         )
     directory = row.directory(models_root)
     if not directory.is_dir():
         raise EmbedderNotFound(
-            f"the production {EMBEDDER_MODEL}@{row.version} is registered but missing at "
+            f"the production {model}@{row.version} is registered but missing at "
             f"{directory}: {EXPORT_HINT}"
         )
     return directory
 
 
-def _tokenizer(embedder: LoadedVersion) -> WordPieceTokenizer:
-    """The tokenizer the embedder's manifest describes, refused if wordpiece.py cannot be it."""
+def _tokenizer(embedder: LoadedVersion) -> WordPieceTokenizer | UnigramTokenizer:
+    """The tokenizer the embedder's manifest describes, refused if wordpiece.py cannot be it
+    (or, for kind `unigram`, the multilingual encoder's: multilingual.py checks its settings)."""
     spec = embedder.manifest["tokenizer"]
+    if spec.get("kind") == "unigram":
+        return unigram_tokenizer(embedder.directory, spec)
     if spec.get("kind") != "wordpiece":
         raise ArtifactError(f"{embedder.directory}: tokenizer kind {spec.get('kind')!r}, expected wordpiece")
     tokenizer = WordPieceTokenizer(embedder.directory / spec["vocab"], int(spec["max_length"]))

