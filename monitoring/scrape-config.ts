@@ -11,6 +11,8 @@ export interface PrometheusConfigOptions {
   readonly ruleFiles?: readonly string[];
   /** Alertmanagers (`host:port`) Prometheus sends the firing alerts to. */
   readonly alertmanagers?: readonly string[];
+  /** The port a job is scraped at instead of its declared one; undefined leaves the job out (a test's own processes). */
+  readonly port?: (job: string, declared: number) => number | undefined;
 }
 
 /**
@@ -19,18 +21,21 @@ export interface PrometheusConfigOptions {
  * the local stack, its own container in docker-compose); the alert rules and the Alertmanager.
  */
 export function prometheusConfig(hostOf: (processor: string) => string, options: PrometheusConfigOptions = {}): string {
-  const { scrapeIntervalSeconds = 5, ruleFiles = [], alertmanagers = [] } = options;
-  const job = (topology: string, name: string, port: number) =>
-    [
+  const { scrapeIntervalSeconds = 5, ruleFiles = [], alertmanagers = [], port: portOf = (_job: string, declared: number) => declared } = options;
+  const job = (topology: string, name: string, declared: number): string[] => {
+    const port = portOf(name, declared);
+    if (port === undefined) return [];
+    return [
       `  - job_name: ${JSON.stringify(name)}`,
       `    static_configs:`,
       `      - targets: [${JSON.stringify(`${hostOf(name)}:${port}`)}]`,
       `        labels: { topology: ${JSON.stringify(topology)} }`,
-    ].join("\n");
+    ];
+  };
   const jobs = TOPOLOGIES.flatMap((topology) => [
-    ...deployedTasks(topology).chains.map((chain) => job(topology.name, chain.name, chain.metricsPort)),
-    ...deployedTasks(topology).processors.map((processor) => job(topology.name, processor.name, processor.metricsPort)),
-    ...topology.connectors.map((connector) => job(topology.name, connector.name, connector.port)),
+    ...deployedTasks(topology).chains.flatMap((chain) => job(topology.name, chain.name, chain.metricsPort)),
+    ...deployedTasks(topology).processors.flatMap((processor) => job(topology.name, processor.name, processor.metricsPort)),
+    ...topology.connectors.flatMap((connector) => job(topology.name, connector.name, connector.port)),
   ]);
   const rules = ruleFiles.length > 0 ? ["rule_files:", ...ruleFiles.map((file) => `  - ${JSON.stringify(file)}`)] : [];
   const alerting =

@@ -109,3 +109,20 @@ export function histogramTotals(text: string, metric: string, label: string): Ma
   }
   return totals;
 }
+
+/** CPU seconds used so far and RSS now of each process with its descendants (a soak's samples). */
+export function processSamples(pids: readonly number[]): Map<number, { cpuSeconds: number; rssMb: number }> {
+  const children = childrenByParent();
+  return new Map(pids.map((pid) => [pid, { cpuSeconds: cpuSeconds(pid, children), rssMb: rssMb(pid, children) }]));
+}
+
+/** Least-squares slope of y over x. */
+export function slope(points: readonly { x: number; y: number }[]): number {
+  const n = points.length;
+  if (n < 2) return Number.NaN;
+  const mx = points.reduce((s, p) => s + p.x, 0) / n;
+  const my = points.reduce((s, p) => s + p.y, 0) / n;
+  const sxy = points.reduce((s, p) => s + (p.x - mx) * (p.y - my), 0);
+  const sxx = points.reduce((s, p) => s + (p.x - mx) ** 2, 0);
+  return sxx === 0 ? Number.NaN : sxy / sxx;
+}

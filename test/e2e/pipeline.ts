@@ -27,7 +27,7 @@ import { schemaRegistryOptions } from "../../config/security.js";
 const run = promisify(execFile);
 
 /** Test ports for the processors' /healthz, clear of a running main job's. */
-const portOf = (task: Runnable) => task.port + 10_000;
+const defaultPortOf = (task: Runnable) => task.port + 10_000;
 
 /**
  * How the pipeline is deployed: `chained` as `switchboard up` runs it (the triage chain and the
@@ -35,7 +35,7 @@ const portOf = (task: Runnable) => task.port + 10_000;
  */
 export type Deployment = "chained" | "unchained";
 
-const runnablesOf = (deployment: Deployment): Runnable[] =>
+export const runnablesOf = (deployment: Deployment): Runnable[] =>
   deployment === "chained" ? deployedRunnables(TRIAGE) : TRIAGE.processors.map(runnableProcessor);
 
 export interface Pipeline {
@@ -71,8 +71,11 @@ export async function startPipeline(
   extraEnv: NodeJS.ProcessEnv = {},
   deployment: Deployment = "unchained",
   nodeArgs: readonly string[] = [],
+  /** The /healthz and /metrics port of each process, where the default (declared + 10,000) would clash (a private stack's run). */
+  ports?: ReadonlyMap<string, number>,
 ): Promise<Pipeline> {
   const tasks = runnablesOf(deployment);
+  const portOf = (task: Runnable) => ports?.get(task.name) ?? defaultPortOf(task);
   const taskNamed = (name: string) => {
     const task = tasks.find((t) => t.name === name);
     if (!task) throw new Error(`${name} is not a process of the ${deployment} pipeline (${tasks.map((t) => t.name).join(", ")})`);
