@@ -4,6 +4,7 @@ import path from "node:path";
 import type pg from "pg";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { REPO_ROOT, loadConfig } from "../../config/settings.js";
+import { joinedUrgency } from "../../processors/route/decision.js";
 import type { PartName } from "../../processors/route/join.js";
 import { createRouteMetrics, type RouteMetrics } from "../../processors/route/metrics.js";
 import { createRouteProcess, type RouteTopics } from "../../processors/route/processor.js";
@@ -93,6 +94,8 @@ describe("route join on PostgreSQL", () => {
       for (const part of order) emitted.push(await deliver(parts, part));
       expect(emitted.slice(0, 3).flat(), order.join(",")).toEqual([]);
       expect(emitted[3], order.join(",")).toHaveLength(1);
+      // route decides urgency with the served combination (processors/urgency/combination.json).
+      const level = joinedUrgency(parts)!.level;
       expect(emitted[3]![0]).toMatchObject({
         inquiry_id: parts.cleaned.inquiry_id,
         envelope: parts.cleaned.envelope,
@@ -100,13 +103,13 @@ describe("route join on PostgreSQL", () => {
         entities: parts.cleaned.entities,
         department: "accounts",
         queue: "accounts",
-        priority_score: 30,
+        priority_score: RULES.priority.base + RULES.priority.urgency[level] + RULES.priority.sentiment.neutral,
         missing_parts: [],
         human_review: false,
         intent: "edit_account",
         category: "ACCOUNT",
         sentiment: "neutral",
-        urgency: "medium",
+        urgency: level,
       });
     }
   });
@@ -210,7 +213,7 @@ describe("route join on PostgreSQL", () => {
     expect(routed[0]).toMatchObject({
       department: "general",
       missing_parts: ["classified", "sentiment"],
-      urgency: "medium",
+      urgency: joinedUrgency({ classified: undefined, sentiment: undefined, urgency: parts.urgency })!.level,
     });
     expect(await deliver(parts, "classified")).toEqual([]);
   });
