@@ -41,6 +41,9 @@ export const REALISTIC_TRUTH: Readonly<Record<string, (row: RealisticRow, outOfS
     category: (row) => row.category ?? undefined,
     sentiment: (row) => row.sentiment,
     urgency: (row) => row.urgency,
+    // classify's models for inquiries not in English (processors/classify.ts MULTILINGUAL_MODELS).
+    "intent-multilingual": (row, oos) => (row.intent === oos ? undefined : row.intent),
+    "category-multilingual": (row) => row.category ?? undefined,
   };
 
 /** Why a registered model is not scored on the set, for the report. */
