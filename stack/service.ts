@@ -61,6 +61,8 @@ export interface ServiceDefinition {
   healthy(ctx: ServiceContext): Promise<boolean>;
   /** Runs once the service is healthy, e.g. to create a database (idempotent). */
   afterStart?(ctx: ServiceContext): Promise<void>;
+  /** The signal that stops it promptly (default SIGTERM); the supervisor sends SIGKILL after 60 s. */
+  readonly stopSignal?: NodeJS.Signals;
   /** Seconds to wait for health after launch before failing. */
   readonly startTimeoutSeconds: number;
 }

@@ -106,11 +106,11 @@ export function createSupervisor(home: string, ports: StackPorts, log: Logger): 
   async function stop(service: ServiceDefinition): Promise<void> {
     const pid = await runningPid(service.name);
     if (pid !== undefined) {
-      signalGroup(pid, "SIGTERM");
+      signalGroup(pid, service.stopSignal ?? "SIGTERM");
       const deadline = Date.now() + 60_000;
       while (isAlive(pid) && Date.now() < deadline) await sleep(200);
       if (isAlive(pid)) {
-        log.warn({ service: service.name, servicePid: pid }, "did not stop on SIGTERM within 60s; sending SIGKILL");
+        log.warn({ service: service.name, servicePid: pid, signal: service.stopSignal ?? "SIGTERM" }, "did not stop within 60s; sending SIGKILL");
         signalGroup(pid, "SIGKILL");
         while (isAlive(pid)) await sleep(100);
       }

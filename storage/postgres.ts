@@ -33,6 +33,10 @@ export function createPool(endpoint: PostgresEndpoint, applicationName: string, 
   });
   // An idle client losing its connection must not crash the process; the next query reconnects.
   pool.on("error", () => undefined);
+  // Nor may a checked-out one (the pool listens on idle clients only): PostgreSQL restarting
+  // under a client held between queries killed the retrain process with an unhandled 'error'.
+  // The query under way rejects by itself, and a broken client is not returned to the pool.
+  pool.on("connect", (client) => client.on("error", () => undefined));
   return pool;
 }
 

@@ -52,6 +52,8 @@ export async function hostTask(
   const metricsRegistry = new Registry();
   metricsRegistry.setDefaultLabels({ processor: name });
   collectDefaultMetrics({ register: metricsRegistry });
+  // Made before the registries are merged for /metrics below: a merge copies what is registered then.
+  const dependencyMetrics = createDependencyMetrics(metricsRegistry);
 
   const running = await startTask(
     // The inquiry topics' partition count is configured: the runtime sizes its concurrency by it.
@@ -82,7 +84,7 @@ export async function hostTask(
   log.info({ processor: name, port: ops.port }, "serving /healthz and /metrics");
   const dependencies = watchDependencies(
     () => new Map<Dependency, Probe>([...baseProbes, ...(resources?.probes() ?? [])]),
-    createDependencyMetrics(metricsRegistry),
+    dependencyMetrics,
     { intervalMs: DEPENDENCY_CHECK_MS, timeoutMs: DEPENDENCY_CHECK_TIMEOUT_MS, log },
   );
 

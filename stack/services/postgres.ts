@@ -39,6 +39,9 @@ export const postgres: ServiceDefinition = {
   name: "postgres",
   dependsOn: [],
   startTimeoutSeconds: 60,
+  // Fast shutdown: SIGTERM is PostgreSQL's smart shutdown, which waits for every client to
+  // disconnect — a running pipeline's pools never do, so it ended in SIGKILL a minute later.
+  stopSignal: "SIGINT",
   port: (ports) => ports.postgres,
 
   async install() {

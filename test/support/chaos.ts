@@ -120,7 +120,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       const deadline = Date.now() + timeoutMs;
       let reported = Date.now();
       while (Date.now() < deadline) {
-        if (await answeredBy(Math.max(0, load!.offered() - 30 * options.rate), 0)) return true;
+        const due = load!.offered() - 30 * options.rate;
+        if (due > 0 && (await answeredBy(due, 0))) return true;
         if (Date.now() - reported > 30_000) {
           reported = Date.now();
           say(`warming up: ${tracker!.answered.length} of ${load!.offered()} answered`);
@@ -156,9 +157,10 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       const plan = plans[fault];
       const held = (fault === "kill-triage" ? options.killSeconds : options.faultSeconds) * 1000;
       const firstDuring = load.offered();
-      const injectedAt = Date.now();
-      say(`${fault}: injected; ${plan.alert} expected`);
+      say(`${fault}: injecting; ${plan.alert} expected`);
       await plan.inject();
+      // From when the service is stopped (or the process killed): a graceful stop takes its own time.
+      const injectedAt = Date.now();
       let firedAt: number | undefined;
       const also = new Set<string>();
       const watchAlerts = async (until: () => boolean) => {
