@@ -170,7 +170,9 @@ export interface RealisticPipelineReport {
     readonly reviewRate: number;
     readonly unflaggedAccuracy: number;
     /** Rows an agent must act on today (high or critical) that the combination put lower, of all such rows. */
-    readonly missedActToday: { readonly missed: number; readonly of: number };
+    readonly missedActToday: { readonly missed: number; readonly of: number; readonly flagged: number };
+    /** Rows low_confidence:urgency flags whose served level is on the wrong side of "act today". */
+    readonly flaggedWrongSide: number;
   };
   /** Rows route flags for human review, and the most frequent reasons. */
   readonly reviewRate: number;
@@ -516,7 +518,9 @@ export function realisticReport(
         missedActToday: {
           missed: urgencyTruth.filter((u, i) => actToday(u) && !actToday(servedLevels[i]!)).length,
           of: urgencyTruth.filter(actToday).length,
+          flagged: urgencyTruth.filter((u, i) => actToday(u) && !actToday(servedLevels[i]!) && urgencyFlagged[i]).length,
         },
+        flaggedWrongSide: urgencyTruth.filter((u, i) => urgencyFlagged[i] && actToday(u) !== actToday(servedLevels[i]!)).length,
       },
       reviewRate: mean(routed.map((d) => (d.human_review ? 1 : 0))),
       reviewReasons: reasonCounts(routed),

@@ -167,7 +167,8 @@ export function renderRealistic(report: RealisticReport): string {
         .map(([truth, row]) => `${truth} ${Object.values(row).join(" ")}`)
         .join("; ")}`,
       `  urgency review (low_confidence:urgency: unsure whether to act today) ${fixed(p.urgency.reviewRate, 3)} of the inquiries, urgency accuracy on the rest ${fixed(p.urgency.unflaggedAccuracy)}; ` +
-        `act-today rows (high, critical) served lower: ${p.urgency.missedActToday.missed} of ${p.urgency.missedActToday.of}`,
+        `act-today rows (high, critical) served lower: ${p.urgency.missedActToday.missed} of ${p.urgency.missedActToday.of}, ${p.urgency.missedActToday.flagged} of them flagged; ` +
+        `flagged rows on the wrong side of act-today: ${p.urgency.flaggedWrongSide}`,
       `  human review ${fixed(p.reviewRate, 3)} of the inquiries, ${fixed(p.modelReviewRate, 3)} for a model's doubt (low_confidence:*, out_of_scope) (${reasons || "no reasons"}); on the ${p.unflagged} not flagged: intent accuracy ${fixed(p.unflaggedIntentAccuracy)}, urgency accuracy ${fixed(p.unflaggedUrgencyAccuracy)}`,
       ...(p.samples
         ? [
