@@ -1,6 +1,6 @@
 import type pg from "pg";
 import type { Logger } from "pino";
-import { Counter, type Registry } from "prom-client";
+import { Counter, Gauge, type Registry } from "prom-client";
 import { backoffDelay } from "../streams/backoff.js";
 import type { Prediction } from "./prediction.js";
 import { productionVersionDir, REGISTRY_SCHEMA, shadowVersionDir } from "./registry.js";
@@ -49,6 +49,8 @@ export interface ServingMetrics {
   readonly refusals: Counter<"model" | "stage">;
   readonly shadowPredictions: Counter<"model">;
   readonly shadowFailures: Counter<"model">;
+  /** 1 for each version a stage serves here (info-style: the version is a label). */
+  readonly serving: Gauge<"model" | "stage" | "version">;
 }
 
 export function createServingMetrics(registry: Registry): ServingMetrics {
@@ -78,8 +80,16 @@ export function createServingMetrics(registry: Registry): ServingMetrics {
       labelNames: ["model"],
       registers,
     }),
+    serving: new Gauge({
+      name: "switchboard_model_serving",
+      help: "1 for the version a stage (production, shadow) of a model serves in this process",
+      labelNames: ["model", "stage", "version"],
+      registers,
+    }),
   };
 }
+
+const TRIGGERS: readonly RefreshTrigger[] = ["lifecycle", "poll", "start"];
 
 export interface ServingOptions {
   readonly modelsDir: string;
@@ -166,6 +176,13 @@ class RegistryServedModel implements ServedModel {
     return shadow ? { production, shadow } : { production };
   }
 
+  /** The serving gauge of a stage: this version at 1, the one it replaced gone. */
+  markServing(stage: "production" | "shadow", version: string | undefined, replaced: string | undefined): void {
+    const { serving } = this.options.metrics;
+    if (replaced !== undefined && replaced !== version) serving.remove({ model: this.name, stage, version: replaced });
+    if (version !== undefined) serving.set({ model: this.name, stage, version }, 1);
+  }
+
   private async shadowPrediction(slot: ModelSlot, text: string): Promise<ServedPrediction | undefined> {
     try {
       const answer = await timed(slot, text, this.name);
@@ -214,6 +231,7 @@ class RegistryServedModel implements ServedModel {
       await this.slot.swap(directory);
       this.productionRefusals.clear();
       metrics.swaps.inc({ model: this.name, stage: "production", trigger });
+      this.markServing("production", this.slot.current.version, from);
       log.info({ model: this.name, from, to: this.slot.current.version, trigger }, "production model version followed");
     } catch (error) {
       const { failures, retryInMs } = this.productionRefusals.refuse(directory);
@@ -247,6 +265,7 @@ class RegistryServedModel implements ServedModel {
       this.shadowSlot = await openModelSlot(directory, log, this.options.load);
       this.shadowRefusals.clear();
       metrics.swaps.inc({ model: this.name, stage: "shadow", trigger });
+      this.markServing("shadow", this.shadowSlot.current.version, undefined);
       log.info(
         { model: this.name, shadow: this.shadowSlot.current.version, production: this.slot.current.version, trigger },
         "shadow model version serving beside production",
@@ -263,6 +282,7 @@ class RegistryServedModel implements ServedModel {
 
   private async dropShadow(held: ModelSlot, trigger: RefreshTrigger): Promise<void> {
     this.shadowSlot = undefined;
+    this.markServing("shadow", undefined, held.current.version);
     this.options.log.info({ model: this.name, shadow: held.current.version, trigger }, "shadow model version dropped");
     await held.close();
   }
@@ -294,6 +314,12 @@ class RegistryServedModel implements ServedModel {
 export async function openServedModel(pool: pg.Pool, name: string, options: ServingOptions): Promise<ServedModel> {
   const directory = await productionVersionDir(pool, name, options.modelsDir, options.schema ?? REGISTRY_SCHEMA);
   const served = new RegistryServedModel(name, await openModelSlot(directory, options.log, options.load), pool, options);
+  // Swaps and refusals at 0, so that a swap shows as an increase (a dashboard annotation) rather than a new series.
+  for (const stage of ["production", "shadow"]) {
+    for (const trigger of TRIGGERS) options.metrics.swaps.inc({ model: name, stage, trigger }, 0);
+    options.metrics.refusals.inc({ model: name, stage }, 0);
+  }
+  served.markServing("production", served.current.version, undefined);
   await served.refresh("start");
   served.poll();
   return served;

@@ -1,6 +1,10 @@
 import { Registry } from "prom-client";
 import { createChatMetrics } from "../connectors/chat/metrics.js";
 import { createConnectorMetrics } from "../connectors/metrics.js";
+import { createEmailMetrics } from "../connectors/email/metrics.js";
+import { createTicketMetrics } from "../connectors/tickets/metrics.js";
+import { createServingMetrics } from "../models/served.js";
+import { createRespondMetrics } from "../processors/respond/metrics.js";
 import { driftMetrics } from "../processors/drift.js";
 import { createRouteMetrics } from "../processors/route/metrics.js";
 import { createQualityMetrics } from "../quality/metrics.js";
@@ -42,6 +46,18 @@ export const METRICS = {
   quality: namesOf(createQualityMetrics(new Registry())),
   queues: namesOf(createQueueMetrics(new Registry())),
   retrain: namesOf(createRetrainMetrics()),
+  serving: namesOf(createServingMetrics(new Registry())),
+  respond: namesOf(createRespondMetrics(new Registry())),
+  email: namesOf(createEmailMetrics(new Registry())),
+  tickets: namesOf(createTicketMetrics(new Registry())),
+} as const;
+
+/** prom-client's default metrics, which every process's registry collects (collectDefaultMetrics). */
+export const PROCESS_METRICS = {
+  cpuSeconds: "process_cpu_seconds_total",
+  residentBytes: "process_resident_memory_bytes",
+  eventLoopLagP99: "nodejs_eventloop_lag_p99_seconds",
+  heapUsedBytes: "nodejs_heap_size_used_bytes",
 } as const;
 
 /** A histogram's series of buckets, as Prometheus exposes them. */

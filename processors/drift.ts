@@ -10,7 +10,7 @@ import type { StatisticResult } from "../drift/statistics.js";
 import { domainClassifierTest } from "../drift/text-drift.js";
 import { liveTexts, referenceTexts } from "../drift/text-samples.js";
 import type { Observation, WindowSpec } from "../drift/window.js";
-import type { ModelDrift, PredictionFeedback } from "../schemas/types.generated.js";
+import { DriftSeverityValues, type ModelDrift, type PredictionFeedback } from "../schemas/types.generated.js";
 import type { Config } from "../config/settings.js";
 import { createQueueMetrics, refreshQueues } from "../monitoring/queues.js";
 import { createQualityMetrics, refreshQuality } from "../quality/metrics.js";
@@ -227,6 +227,9 @@ export async function drift(declaration: ProcessorDeclaration, deps: ProcessorDe
       if (outcome.kind !== "tested") continue;
       metrics.value.set({ model, feature, statistic: outcome.statistic }, outcome.value);
       metrics.threshold.set({ model, feature, statistic: outcome.statistic }, outcome.threshold);
+      // The feature's alarm and drift records at 0 until the first is raised: "no drift", not "no series".
+      metrics.alarm.inc({ model, feature }, 0);
+      for (const severity of DriftSeverityValues) metrics.events.inc({ model, feature, severity }, 0);
     }
     return result.events.map((event) => {
       const record = driftRecord({ task, model, detectedAt }, event);

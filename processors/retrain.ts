@@ -3,7 +3,7 @@ import { SchemaRegistry } from "@kafkajs/confluent-schema-registry";
 import { libpqDatabaseUrl, schemaRegistryOptions } from "../config/security.js";
 import { ensurePythonEnv, pythonEnvOptions } from "../cli/python-env.js";
 import { JobStore } from "../retrain/jobs.js";
-import { createRetrainMetrics } from "../retrain/metrics.js";
+import { JOB_STATES, createRetrainMetrics } from "../retrain/metrics.js";
 import { parseModelVersion, RegistryReader } from "../retrain/registry.js";
 import { createLifecycleRelay } from "../retrain/relay.js";
 import { createJobRunner } from "../retrain/runner.js";
@@ -58,6 +58,8 @@ export async function retrain(declaration: ProcessorDeclaration, deps: Processor
     },
     log,
   );
+  // Every production model's job states at 0 (no job), so that a job's state is a change, not a new series.
+  for (const { model } of await registry.productions()) for (const state of JOB_STATES) metrics.jobState.set({ model, state }, 0);
   const runner = createJobRunner({
     pool,
     store: new JobStore(pool, registrySchema),

@@ -12,6 +12,12 @@ export interface RuntimeMetrics {
   readonly processingSeconds: Histogram<"processor">;
   readonly recordAgeSeconds: Histogram<"processor" | "topic">;
   readonly consumerLag: Gauge<"processor" | "topic" | "partition">;
+  /** Kafka as the task's clients see it (the broker exports nothing itself here): each request's round trip. */
+  readonly kafkaRequestSeconds: Histogram<"processor" | "client" | "broker" | "api">;
+  readonly kafkaRequestTimeouts: Counter<"processor" | "client" | "broker">;
+  /** The consumer's group joins (a rebalance each, the first included) and its crashes. */
+  readonly consumerGroupJoins: Counter<"processor">;
+  readonly consumerCrashes: Counter<"processor">;
 }
 
 export function createRuntimeMetrics(registry: Registry): RuntimeMetrics {
@@ -78,6 +84,31 @@ export function createRuntimeMetrics(registry: Registry): RuntimeMetrics {
       name: "switchboard_consumer_lag",
       help: "Records between a processor's position and the partition's high watermark",
       labelNames: ["processor", "topic", "partition"],
+      registers,
+    }),
+    kafkaRequestSeconds: new Histogram({
+      name: "switchboard_kafka_request_seconds",
+      help: "Round trip of the task's Kafka requests (kafkajs REQUEST events), by client (producer, consumer), broker and API",
+      labelNames: ["processor", "client", "broker", "api"],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    }),
+    kafkaRequestTimeouts: new Counter({
+      name: "switchboard_kafka_request_timeouts_total",
+      help: "Kafka requests of the task's clients that timed out, by client and broker",
+      labelNames: ["processor", "client", "broker"],
+      registers,
+    }),
+    consumerGroupJoins: new Counter({
+      name: "switchboard_kafka_group_joins_total",
+      help: "Times the task's consumer joined its group (the first join and every rebalance)",
+      labelNames: ["processor"],
+      registers,
+    }),
+    consumerCrashes: new Counter({
+      name: "switchboard_kafka_consumer_crashes_total",
+      help: "Crashes of the task's consumer (kafkajs CRASH events; restarted by kafkajs or by the runtime)",
+      labelNames: ["processor"],
       registers,
     }),
   };

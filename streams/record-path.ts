@@ -56,6 +56,15 @@ export function createRecordPath(
   const readersOf = (topic: string): TaskMember[] => task.members.filter((m) => m.declaration.inputs.includes(topic));
   const readers = new Map<string, TaskMember[]>();
   for (const topic of [...task.inputs, ...task.handedOn]) readers.set(topic, readersOf(topic));
+  // Each member's errors, retries and DLQ'd records of each topic it reads at 0, with no error class yet:
+  // a rate or increase over them is 0, not absent, until the first refusal (dashboards, DLQGrowing).
+  for (const [topic, members] of readers) {
+    for (const member of members) {
+      metrics.errors.inc({ processor: member.declaration.name }, 0);
+      metrics.retries.inc({ processor: member.declaration.name }, 0);
+      metrics.dlqRecords.inc({ processor: member.declaration.name, topic }, 0);
+    }
+  }
   const afterInput = task.members.filter((m) => m.implementation.afterInput);
 
   return async (topic, partition, message) => {

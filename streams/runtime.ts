@@ -1,5 +1,5 @@
 import type { SchemaRegistry } from "@kafkajs/confluent-schema-registry";
-import type { Admin, Consumer, EachBatchPayload, Kafka, Producer } from "kafkajs";
+import type { Admin, Consumer, EachBatchPayload, Kafka, Producer, RequestEvent, RequestTimeoutEvent } from "kafkajs";
 import type { Logger } from "pino";
 import { setTimeout as sleep } from "node:timers/promises";
 import { backoffDelay } from "./backoff.js";
@@ -221,15 +221,29 @@ export async function startTask(
 
   let restarts = 0;
   let adopted = false;
+  const processor = task.name;
+  metrics.consumerGroupJoins.inc({ processor }, 0);
+  metrics.consumerCrashes.inc({ processor }, 0);
+  for (const client of ["producer", "consumer"]) metrics.kafkaRequestTimeouts.inc({ processor, client }, 0);
+  for (const outcome of ["commit", "abort"]) metrics.transactions.inc({ processor, outcome }, 0);
   const connect = async (): Promise<void> => {
     ({ producer, consumer } = createClients());
+    const requested = (client: string) => ({ payload }: RequestEvent) =>
+      metrics.kafkaRequestSeconds.observe({ processor, client, broker: payload.broker, api: payload.apiName }, payload.duration / 1000);
+    const timedOut = (client: string) => ({ payload }: RequestTimeoutEvent) => metrics.kafkaRequestTimeouts.inc({ processor, client, broker: payload.broker });
+    producer.on(producer.events.REQUEST, requested("producer"));
+    producer.on(producer.events.REQUEST_TIMEOUT, timedOut("producer"));
+    consumer.on(consumer.events.REQUEST, requested("consumer"));
+    consumer.on(consumer.events.REQUEST_TIMEOUT, timedOut("consumer"));
     consumer.on(consumer.events.REBALANCING, () => (rebalancing = true));
     consumer.on(consumer.events.GROUP_JOIN, () => {
+      metrics.consumerGroupJoins.inc({ processor });
       rebalancing = false;
       if (lifecycle.state === "connecting") lifecycle.to("running");
       restarts = 0;
     });
     consumer.on(consumer.events.CRASH, (event) => {
+      metrics.consumerCrashes.inc({ processor });
       const { error, restart } = event.payload;
       log.error({ error: error.message, restart }, "consumer crashed");
       if (lifecycle.ending) return;

@@ -1,7 +1,6 @@
 import type { FastifyInstance, FastifyReply } from "fastify";
 import type { Redis } from "ioredis";
 import type pg from "pg";
-import { Counter } from "prom-client";
 import { SETTINGS } from "../../config/settings.js";
 import { errorMessage } from "../../streams/errors.js";
 import { looksLikeBinary } from "../../text/binary.js";
@@ -21,6 +20,7 @@ import { ticketInquiry } from "./inquiry.js";
 import { loadTicketLabels, type TicketLabelMap } from "./label-map.js";
 import { labelRecords, planLabels } from "./labels.js";
 import { DependencyUnavailableError, createLedger, type DeliveryOutcome } from "./ledger.js";
+import { createTicketMetrics } from "./metrics.js";
 import { DESKS, SECRET_SETTING, verifySignature, type Desk } from "./signatures.js";
 import { parseZendesk } from "./zendesk.js";
 
@@ -164,12 +164,7 @@ function webhookHandler(deps: ConnectorDependencies, shared: TicketWebhookServic
   const log = deps.log.child({ component: "ticket-webhooks" });
   const toleranceMs = deps.config.webhookToleranceSeconds * 1000;
   const ledger = createLedger(shared.redis, DEPENDENCY_TIMEOUT_MS);
-  const events = new Counter({
-    name: "switchboard_ticket_webhook_events_total",
-    help: "Ticket webhook requests by desk and outcome (accepted, duplicate, ignored, refused) with its reason",
-    labelNames: ["connector", "desk", "outcome", "reason"],
-    registers: [deps.registry],
-  });
+  const { events } = createTicketMetrics(deps.registry, connector, deps.metrics.rejected);
 
   async function acceptMessage(desk: Desk, message: TicketMessage, receivedAt: number): Promise<Answer> {
     if (message.body.trim() === "") return ignoredAnswer("empty_body", "the message has no text");

@@ -12,7 +12,8 @@ export const SECRET_SETTING = {
 } as const satisfies Record<Desk, string>;
 
 /** Why a request's signature is refused; each a metric reason and a 401. */
-export type SignatureFailure = "missing_signature" | "bad_signature" | "stale_timestamp";
+export const SIGNATURE_FAILURES = ["missing_signature", "bad_signature", "stale_timestamp"] as const;
+export type SignatureFailure = (typeof SIGNATURE_FAILURES)[number];
 
 export type Verification =
   | {

@@ -1,4 +1,5 @@
 import { Counter, Gauge, Registry } from "prom-client";
+import type { RoutingRules } from "./rules.js";
 
 /** What `route` adds to the runtime's metrics: the join's outcomes, the sweeper, and rule reloads. */
 export interface RouteMetrics {
@@ -17,6 +18,10 @@ export interface RouteMetrics {
   readonly reviews: Counter<"queue">;
   /** Routed decisions escalated, by the escalation rule's reason (the alert rules' escalation rate). */
   readonly escalations: Counter<"reason">;
+  /** Routed decisions by the department and queue they were sent to (the dashboards' inquiries per queue). */
+  readonly decisions: Counter<"department" | "queue">;
+  /** Why decisions went to human review: each of a decision's review reasons (decision.ts) once. */
+  readonly reviewReasons: Counter<"reason">;
 }
 
 export function createRouteMetrics(registry = new Registry()): RouteMetrics {
@@ -69,5 +74,43 @@ export function createRouteMetrics(registry = new Registry()): RouteMetrics {
       labelNames: ["reason"],
       registers,
     }),
+    decisions: new Counter({
+      name: "switchboard_route_decisions_total",
+      help: "Routing decisions by department and queue; counted with switchboard_route_routed_total",
+      labelNames: ["department", "queue"],
+      registers,
+    }),
+    reviewReasons: new Counter({
+      name: "switchboard_route_review_reasons_total",
+      help: "Review reasons of the routing decisions sent to human review (one decision may have several: missing:<part>, out_of_scope, low_confidence:<task>, intent:<intent>, unsupported_language:<code>)",
+      labelNames: ["reason"],
+      registers,
+    }),
   };
+}
+
+/**
+ * Every series the rules can produce, at 0, so that a rate over them is 0 (not absent) until the
+ * first join timeout, escalation or review of a queue: a dashboard panel or an alert then tells
+ * "none" from "no such metric". Run again when reloaded rules name new departments or reasons.
+ */
+export function initialiseRouteSeries(metrics: RouteMetrics, rules: RoutingRules): void {
+  for (const trigger of ["complete", "timeout"]) metrics.routed.inc({ trigger }, 0);
+  for (const part of ["classified", "sentiment", "urgency"]) metrics.lateParts.inc({ part }, 0);
+  for (const rule of rules.escalation) metrics.escalations.inc({ reason: rule.reason }, 0);
+  const queues = new Map<string, Set<string>>();
+  const add = (department: string, queue: string | undefined) => {
+    if (queue) queues.set(department, (queues.get(department) ?? new Set()).add(queue));
+  };
+  for (const department of rules.departments.values()) {
+    add(department.name, department.queue);
+    add(department.name, department.escalationQueue);
+  }
+  for (const [department, names] of queues) {
+    for (const queue of names) {
+      metrics.decisions.inc({ department, queue }, 0);
+      metrics.reviews.inc({ queue }, 0);
+    }
+  }
+  for (const reason of ["out_of_scope", "low_confidence:intent", "low_confidence:sentiment", "low_confidence:urgency"]) metrics.reviewReasons.inc({ reason }, 0);
 }

@@ -10,7 +10,7 @@ import { InvalidInputError } from "../../streams/errors.js";
 import type { OutputRecord, Process } from "../../streams/processor.js";
 import { decideRoute, type JoinedInquiry } from "./decision.js";
 import { judge, type PartName, type Prediction } from "./join.js";
-import type { RouteMetrics } from "./metrics.js";
+import { initialiseRouteSeries, type RouteMetrics } from "./metrics.js";
 import type { RoutingRules } from "./rules.js";
 import type { JoinStore } from "./store.js";
 
@@ -44,6 +44,8 @@ export function createRouteProcess({
   now = Date.now,
 }: RouteProcessDependencies): Process {
   const partOfTopic = new Map(Object.entries(topics.parts).map(([part, topic]) => [topic, part as PartName]));
+  let seriesOf = rules().digest;
+  initialiseRouteSeries(metrics, rules());
 
   return async (input, { log }) => {
     const part = partOfTopic.get(input.topic);
@@ -71,9 +73,18 @@ export function createRouteProcess({
 
     const payloads = await store.decide(inquiryId, verdict.parts);
     const joined = joinedInquiry(inquiryId, payloads, verdict.missing);
-    const routed = toRouted(joined, rules(), now());
+    const current = rules();
+    if (current.digest !== seriesOf) {
+      seriesOf = current.digest;
+      initialiseRouteSeries(metrics, current);
+    }
+    const routed = toRouted(joined, current, now());
     metrics.routed.inc({ trigger: verdict.missing.length > 0 ? "timeout" : "complete" });
-    if (routed.human_review) metrics.reviews.inc({ queue: routed.queue });
+    metrics.decisions.inc({ department: routed.department, queue: routed.queue });
+    if (routed.human_review) {
+      metrics.reviews.inc({ queue: routed.queue });
+      for (const reason of routed.review_reasons) metrics.reviewReasons.inc({ reason });
+    }
     if (routed.escalated) metrics.escalations.inc({ reason: routed.escalation_reason ?? "unknown" });
     log.debug(
       { inquiryId, trigger: part, department: routed.department, queue: routed.queue, missing: verdict.missing },
