@@ -208,6 +208,24 @@ export const SETTINGS = {
     default: 9095,
     doc: "Port of the local Alertmanager (not 9093: the local Kafka's controller has it), which the local Prometheus sends its alerts to (monitoring/alerts.yml).",
   },
+  postgresExporterPort: {
+    env: "SWITCHBOARD_POSTGRES_EXPORTER_PORT",
+    schema: port,
+    default: 9187,
+    doc: "Port of the local stack's PostgreSQL exporter (Debian's prometheus-postgres-exporter), which the local Prometheus scrapes.",
+  },
+  redisExporterPort: {
+    env: "SWITCHBOARD_REDIS_EXPORTER_PORT",
+    schema: port,
+    default: 9121,
+    doc: "Port of the local stack's Redis exporter (prometheus-redis-exporter).",
+  },
+  elasticsearchExporterPort: {
+    env: "SWITCHBOARD_ELASTICSEARCH_EXPORTER_PORT",
+    schema: port,
+    default: 9114,
+    doc: "Port of the local stack's Elasticsearch exporter (prometheus-elasticsearch-exporter).",
+  },
   imapPort: {
     env: "SWITCHBOARD_IMAP_PORT",
     schema: port,

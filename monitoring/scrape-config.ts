@@ -1,6 +1,7 @@
 import { writeFileSync } from "node:fs";
 import { pathToFileURL } from "node:url";
 import { TOPOLOGIES, deployedTasks } from "../streams/topology.js";
+import { EXPORTERS } from "./exporters.js";
 
 /** The docker-compose copy, where each processor is a service named after it. */
 export const COMPOSE_PROMETHEUS_CONFIG = new URL("./prometheus.compose.yml", import.meta.url);
@@ -11,6 +12,8 @@ export interface PrometheusConfigOptions {
   readonly ruleFiles?: readonly string[];
   /** Alertmanagers (`host:port`) Prometheus sends the firing alerts to. */
   readonly alertmanagers?: readonly string[];
+  /** The stack's exporters (monitoring/exporters.ts), each a job of its own at `host:port`. */
+  readonly exporters?: readonly { readonly job: string; readonly target: string }[];
   /** The port a job is scraped at instead of its declared one; undefined leaves the job out (a test's own processes). */
   readonly port?: (job: string, declared: number) => number | undefined;
 }
@@ -37,6 +40,9 @@ export function prometheusConfig(hostOf: (processor: string) => string, options:
     ...deployedTasks(topology).processors.flatMap((processor) => job(topology.name, processor.name, processor.metricsPort)),
     ...topology.connectors.flatMap((connector) => job(topology.name, connector.name, connector.port)),
   ]);
+  const exporterJobs = (options.exporters ?? []).map(({ job, target }) =>
+    [`  - job_name: ${JSON.stringify(job)}`, `    static_configs:`, `      - targets: [${JSON.stringify(target)}]`, `        labels: { kind: "exporter" }`].join("\n"),
+  );
   const rules = ruleFiles.length > 0 ? ["rule_files:", ...ruleFiles.map((file) => `  - ${JSON.stringify(file)}`)] : [];
   const alerting =
     alertmanagers.length > 0
@@ -51,13 +57,18 @@ export function prometheusConfig(hostOf: (processor: string) => string, options:
     ...alerting,
     "scrape_configs:",
     ...jobs,
+    ...exporterJobs,
     "",
   ].join("\n");
 }
 
-/** docker-compose's: monitoring/alerts.yml mounted beside it, the alertmanager service on 9093. */
+/** docker-compose's: monitoring/alerts.yml mounted beside it, the alertmanager service on 9093, the exporters' services. */
 export function composePrometheusConfig(): string {
-  return prometheusConfig((processor) => processor, { ruleFiles: ["/etc/prometheus/alerts.yml"], alertmanagers: ["alertmanager:9093"] });
+  return prometheusConfig((processor) => processor, {
+    ruleFiles: ["/etc/prometheus/alerts.yml"],
+    alertmanagers: ["alertmanager:9093"],
+    exporters: Object.values(EXPORTERS).map(({ job, port }) => ({ job, target: `${job}:${port}` })),
+  });
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {

@@ -4,6 +4,7 @@ import type { ServiceDefinition, StackPorts } from "./service.js";
 import { alertmanager } from "./services/alertmanager.js";
 import { dovecot, dovecotUrl } from "./services/dovecot.js";
 import { elasticsearch, elasticsearchUrl } from "./services/elasticsearch.js";
+import { elasticsearchExporter, postgresExporter, redisExporter } from "./services/exporters.js";
 import { kafka, kafkaBrokers } from "./services/kafka.js";
 import { postgres, postgresUrl } from "./services/postgres.js";
 import { prometheus } from "./services/prometheus.js";
@@ -11,7 +12,19 @@ import { redis, redisUrl } from "./services/redis.js";
 import { schemaRegistry, schemaRegistryUrl } from "./services/schema-registry.js";
 
 /** Every service of the local stack, in no particular order (the supervisor orders by dependencies). */
-export const SERVICES: readonly ServiceDefinition[] = [kafka, schemaRegistry, postgres, redis, elasticsearch, prometheus, alertmanager, dovecot];
+export const SERVICES: readonly ServiceDefinition[] = [
+  kafka,
+  schemaRegistry,
+  postgres,
+  redis,
+  elasticsearch,
+  prometheus,
+  alertmanager,
+  postgresExporter,
+  redisExporter,
+  elasticsearchExporter,
+  dovecot,
+];
 
 export function stackPorts(config: Config): StackPorts {
   return {
@@ -24,6 +37,9 @@ export function stackPorts(config: Config): StackPorts {
     elasticsearch: config.elasticsearchPort,
     prometheus: config.prometheusPort,
     alertmanager: config.alertmanagerPort,
+    postgresExporter: config.postgresExporterPort,
+    redisExporter: config.redisExporterPort,
+    elasticsearchExporter: config.elasticsearchExporterPort,
     imap: config.imapPort,
   };
 }
@@ -59,9 +75,10 @@ export function localServices(config: Config): ServiceDefinition[] {
   const external = new Set<string>();
   if (config.kafkaBrokers) external.add(kafka.name);
   if (config.schemaRegistryUrl) external.add(schemaRegistry.name);
-  if (config.databaseUrl) external.add(postgres.name);
-  if (config.redisUrl) external.add(redis.name);
-  if (config.elasticsearchUrl) external.add(elasticsearch.name);
+  // An external service is watched by whoever runs it: its exporter stays out with it.
+  if (config.databaseUrl) external.add(postgres.name).add(postgresExporter.name);
+  if (config.redisUrl) external.add(redis.name).add(redisExporter.name);
+  if (config.elasticsearchUrl) external.add(elasticsearch.name).add(elasticsearchExporter.name);
   if (config.imapUrl) external.add(dovecot.name);
   return SERVICES.filter((service) => !external.has(service.name));
 }

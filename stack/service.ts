@@ -30,6 +30,9 @@ export interface StackPorts {
   readonly elasticsearch: number;
   readonly prometheus: number;
   readonly alertmanager: number;
+  readonly postgresExporter: number;
+  readonly redisExporter: number;
+  readonly elasticsearchExporter: number;
   readonly imap: number;
 }
 

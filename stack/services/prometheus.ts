@@ -6,6 +6,7 @@ import { ALERT_RULES_FILE } from "../../monitoring/alerts.js";
 import { prometheusConfig } from "../../monitoring/scrape-config.js";
 import type { ServiceDefinition } from "../service.js";
 import { alertmanagerAddress } from "./alertmanager.js";
+import { stackExporterTargets } from "./exporters.js";
 
 const SERVER = "/usr/bin/prometheus";
 
@@ -24,6 +25,7 @@ export const prometheus: ServiceDefinition = {
     const config = prometheusConfig(() => "127.0.0.1", {
       ruleFiles: [fileURLToPath(ALERT_RULES_FILE)],
       alertmanagers: [alertmanagerAddress(ctx.ports.alertmanager)],
+      exporters: stackExporterTargets(ctx.ports),
     });
     await writeFile(path.join(ctx.paths.data, "prometheus.yml"), config);
   },

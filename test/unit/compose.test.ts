@@ -4,6 +4,7 @@ import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { REPO_ROOT } from "../../config/settings.js";
 import { TOPOLOGIES } from "../../streams/topology.js";
+import { EXPORTERS } from "../../monitoring/exporters.js";
 
 interface ComposeService {
   readonly image?: string;
@@ -34,6 +35,7 @@ const INFRASTRUCTURE = [
   "alertmanager",
   "grafana",
   "dovecot",
+  ...Object.values(EXPORTERS).map((e) => e.job),
 ];
 const processors = TOPOLOGIES.flatMap((t) => t.processors);
 const chains = TOPOLOGIES.flatMap((t) => t.chains);
