@@ -1,7 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { TOPOLOGIES, TRIAGE, allTopics, chainMembers, deployedTasks, dlqTopics, findProcessor, type Topology } from "../../streams/topology.js";
 import { readFileSync } from "node:fs";
-import { DASHBOARD_FILE, dashboard } from "../../monitoring/dashboard.js";
 import { COMPOSE_PROMETHEUS_CONFIG, composePrometheusConfig, prometheusConfig } from "../../monitoring/scrape-config.js";
 
 describe("topology", () => {
@@ -59,9 +58,5 @@ describe("topology", () => {
 
   it("docker-compose's Prometheus config is generated from the topology (npm run monitoring:generate)", () => {
     expect(readFileSync(COMPOSE_PROMETHEUS_CONFIG, "utf8")).toBe(composePrometheusConfig());
-  });
-
-  it("the Grafana dashboard is generated from the topology (npm run monitoring:generate)", () => {
-    expect(JSON.parse(readFileSync(DASHBOARD_FILE, "utf8"))).toEqual(dashboard());
   });
 });
