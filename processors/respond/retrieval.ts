@@ -2,6 +2,7 @@ import type { Client, estypes } from "@elastic/elasticsearch";
 import type { Histogram } from "prom-client";
 import type { TextEmbedder } from "../../knowledge-base/embedding.js";
 import type { ArticleDocument } from "../../knowledge-base/load.js";
+import { DependencyUnavailableError } from "../../streams/errors.js";
 import { reciprocalRankFusion } from "./fusion.js";
 
 /** What the responder needs of an indexed article. */
@@ -131,7 +132,13 @@ export function knowledgeBaseRetriever(options: RetrieverOptions): Retriever {
       client.msearch<KnowledgeArticle>({ searches: bodies.flatMap((body) => [{ index }, body]) }),
     );
     return response.responses.map((item, i) => {
-      if ("error" in item) throw new Error(`the ${i === 0 ? "BM25" : "kNN"} search failed: ${item.error.reason ?? item.error.type}`);
+      if ("error" in item) {
+        const message = `the ${i === 0 ? "BM25" : "kNN"} search failed: ${item.error.reason ?? item.error.type}`;
+        // 503 (no shard ready: Elasticsearch just restarted, the index still recovering) or 429
+        // (overloaded): the cluster's moment, not the inquiry's, so respond waits for it.
+        if (item.status === 503 || item.status === 429) throw new DependencyUnavailableError(`${message} (status ${item.status})`);
+        throw new Error(message);
+      }
       return item.hits.hits;
     });
   }
