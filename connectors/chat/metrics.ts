@@ -18,9 +18,12 @@ export interface ChatMetrics {
   readonly deliveryJoined: Gauge;
 }
 
+/** Who a reply on the socket is from. */
+export const REPLY_AUTHORS = ["assistant", "agent"] as const;
+
 export function createChatMetrics(registry: Registry): ChatMetrics {
   const registers = [registry];
-  return {
+  const metrics: ChatMetrics = {
     sockets: new Gauge({ name: "switchboard_chat_sockets", help: "WebSockets open on this gateway instance, by state (hello: not yet authenticated; session: holding a session; closing: closed by the gateway, the client not yet gone)", labelNames: ["state"], registers }),
     messages: new Counter({ name: "switchboard_chat_messages_total", help: "Chat frames by direction (in, out) and type", labelNames: ["direction", "type"], registers }),
     replyLatency: new Histogram({
@@ -36,4 +39,7 @@ export function createChatMetrics(registry: Registry): ChatMetrics {
     deliveryJoined: new Gauge({ name: "switchboard_chat_delivery_joined", help: "1 while this instance's delivery consumer is in its group and reading the replies, else 0", registers }),
     mailbox: new Counter({ name: "switchboard_chat_mailbox_total", help: "Reply records the delivery consumer read, by outcome (appended, duplicate, not_chat, expired)", labelNames: ["outcome"], registers }),
   };
+  // Each author's latency buckets at 0 from the start: the first reply is then a rate, not a new series.
+  for (const author of REPLY_AUTHORS) metrics.replyLatency.zero({ author });
+  return metrics;
 }
