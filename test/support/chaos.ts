@@ -104,11 +104,12 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     let sendErrors = 0;
     load = offerLoad(sender.send, { rate: options.rate, runId, onSendError: () => sendErrors++ });
     tracker = await trackResponses(pipeline.kafka, load, runId);
-    const answeredBy = async (offeredUpTo: number, timeoutMs: number): Promise<boolean> => {
+    /** Every inquiry offered from `from` (its index) up to `offeredUpTo` answered, waiting at most `timeoutMs`. */
+    const answeredBy = async (offeredUpTo: number, timeoutMs: number, from = 0): Promise<boolean> => {
       const deadline = Date.now() + timeoutMs;
       for (;;) {
         let all = true;
-        for (let i = 0; i < offeredUpTo && all; i++) all = tracker!.counts.has(`${runId}-${i}`);
+        for (let i = from; i < offeredUpTo && all; i++) all = tracker!.counts.has(`${runId}-${i}`);
         if (all) return true;
         if (Date.now() >= deadline) return false;
         await sleep(500);
@@ -179,9 +180,10 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       await plan.heal();
       const healedAt = Date.now();
       say(`${fault}: healed after ${((healedAt - injectedAt) / 1000).toFixed(0)} s`);
-      // Settled once every inquiry offered until the heal is answered (at: when), or after 5 minutes without (at: undefined).
+      // Settled once every inquiry offered during the fault is answered (at: when), or after 5 minutes without (at: undefined).
       const recovery: { settled: boolean; at?: number } = { settled: false };
-      void answeredBy(lastDuring, 300_000).then((ok) => Object.assign(recovery, { settled: true, ...(ok && { at: Date.now() }) }));
+      // The inquiries offered while the fault lasted (one lost earlier must not hold every later fault's figure).
+      void answeredBy(lastDuring, 300_000, firstDuring).then((ok) => Object.assign(recovery, { settled: true, ...(ok && { at: Date.now() }) }));
       let resolvedAt: number | undefined;
       const deadline = Date.now() + 300_000;
       while (Date.now() < deadline && (resolvedAt === undefined || !recovery.settled)) {
