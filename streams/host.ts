@@ -45,8 +45,9 @@ export async function hostTask(
   resources?: Resources,
 ): Promise<void> {
   const name = task.name;
+  const kafkaCheck = kafkaProbe(endpoints, name, log);
   const baseProbes = new Map<Dependency, Probe>([
-    ["kafka", kafkaProbe(endpoints, name, log)],
+    ["kafka", kafkaCheck.probe],
     ["schema_registry", schemaRegistryProbe(endpoints)],
   ]);
   const metricsRegistry = new Registry();
@@ -103,6 +104,8 @@ export async function hostTask(
     await running.done;
   } finally {
     dependencies.stop();
+    // Its connection would keep the process from exiting once the task stopped.
+    await kafkaCheck.close();
     await resources?.close();
     await ops.close();
   }
@@ -116,16 +119,19 @@ const DEPENDENCY_CHECK_MS = 5_000;
 const DEPENDENCY_CHECK_TIMEOUT_MS = 3_000;
 
 /** The cluster's metadata through an admin client of its own, which does not retry (the next check is the retry). */
-function kafkaProbe(endpoints: Endpoints, name: string, log: Logger): Probe {
+function kafkaProbe(endpoints: Endpoints, name: string, log: Logger): { readonly probe: Probe; close(): Promise<void> } {
   const admin = createKafka(endpoints, `${name}-dependency-check`, log.child({ check: "kafka" }), { retry: { retries: 0 } }).admin();
   let connected: Promise<void> | undefined;
-  return async () => {
-    connected ??= admin.connect().catch((error: unknown) => {
-      connected = undefined;
-      throw error;
-    });
-    await connected;
-    await admin.describeCluster();
+  return {
+    async probe() {
+      connected ??= admin.connect().catch((error: unknown) => {
+        connected = undefined;
+        throw error;
+      });
+      await connected;
+      await admin.describeCluster();
+    },
+    close: () => admin.disconnect().catch(() => undefined),
   };
 }
 
