@@ -174,13 +174,14 @@ function predictionsTable(detail) {
   );
 }
 
-function labelForm(detail, known) {
+function labelForm(detail, known, previousStatus) {
   const current = (task) => {
     if (task === "department") return detail.labels.find((l) => l.task === task)?.label ?? detail.routing?.department ?? "";
     const prediction = detail.predictions.find((p) => p.task === task);
     return prediction?.label ?? (task === "urgency" ? detail.routing?.urgency : null) ?? prediction?.predicted_label ?? "";
   };
-  const status = h("p", { class: "sb-muted", role: "status", id: "label-status" });
+  const status = h("p", { class: "sb-muted", role: "status", id: "label-status" }, previousStatus ?? "");
+  const show = (message) => (($("label-status") ?? status).textContent = message);
   const fields = TASKS.map((task) => {
     const value = current(task);
     const options = [...new Set([...(known[task] ?? []), value].filter(Boolean))];
@@ -203,21 +204,23 @@ function labelForm(detail, known) {
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     const body = Object.fromEntries(TASKS.map((task) => [task, form.elements[task].value]).filter(([, value]) => value));
-    status.textContent = "Saving…";
+    show("Saving…");
     try {
       const accepted = await api(`/v1/inquiries/${encodeURIComponent(detail.inquiry_id)}/labels`, { method: "POST", body });
       const changed = accepted.labels.filter((l) => l.label !== l.predicted_label).map((l) => `${l.task} → ${l.label}`);
-      status.textContent = `Saved ${accepted.labels.length} labels${changed.length ? `; corrected ${changed.join(", ")}` : " (all accepted)"}.`;
+      show(`Saved ${accepted.labels.length} labels${changed.length ? `; corrected ${changed.join(", ")}` : " (all accepted)"}.`);
     } catch (error) {
-      status.textContent = `Not saved: ${error.message}`;
+      show(`Not saved: ${error.message}`);
     }
   });
   return form;
 }
 
-function replyForm(detail, previousText) {
+function replyForm(detail, previousText, previousStatus) {
   const draft = detail.response?.text ?? "";
-  const status = h("p", { class: "sb-muted", role: "status", id: "reply-status" });
+  const status = h("p", { class: "sb-muted", role: "status", id: "reply-status" }, previousStatus ?? "");
+  // A live update may redraw the detail while a reply is on its way: its outcome goes to the status shown then.
+  const show = (message) => (($("reply-status") ?? status).textContent = message);
   const text = h("textarea", { id: "reply-text", name: "text", rows: 8 });
   text.value = previousText ?? draft;
   const form = h(
@@ -241,20 +244,20 @@ function replyForm(detail, previousText) {
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     if (!text.value.trim()) {
-      status.textContent = "Write a reply first.";
+      show("Write a reply first.");
       return;
     }
     const button = form.querySelector("#reply-submit");
     button.disabled = true;
-    status.textContent = "Sending…";
+    show("Sending…");
     // One id per attempt of this reply: a retry after a lost answer is the same reply, not a second one.
     form.dataset.replyId ??= crypto.randomUUID();
     try {
       const sent = await api(`/v1/inquiries/${encodeURIComponent(detail.inquiry_id)}/replies`, { method: "POST", body: { text: text.value, reply_id: form.dataset.replyId } });
-      status.textContent = `Sent${sent.edited ? " (edited)" : " (as drafted)"} at ${when(sent.sent_at)}.`;
+      show(`Sent${sent.edited ? " (edited)" : " (as drafted)"} at ${when(sent.sent_at)}.`);
       delete form.dataset.replyId;
     } catch (error) {
-      status.textContent = `Not sent: ${error.message}`;
+      show(`Not sent: ${error.message}`);
     } finally {
       button.disabled = false;
     }
@@ -265,6 +268,7 @@ function replyForm(detail, previousText) {
 function renderDetail(detail, known, keepEdits) {
   const pane = $("detail");
   const previous = keepEdits ? pane.querySelector("#reply-text")?.value : undefined;
+  const previousStatus = (id) => (keepEdits ? pane.querySelector(`#${id}`)?.textContent : undefined);
   const { inquiry, routing, urgency } = detail;
   const title = inquiry?.subject || "(no subject)";
   const parts = [
@@ -306,8 +310,8 @@ function renderDetail(detail, known, keepEdits) {
           routing.missing_parts.length ? [h("dt", {}, "Missing predictions"), h("dd", {}, routing.missing_parts.join(", "))] : null,
         )
       : h("p", { class: "sb-muted" }, "Not routed yet."),
-    labelForm(detail, known),
-    replyForm(detail, previous),
+    labelForm(detail, known, previousStatus("label-status")),
+    replyForm(detail, previous, previousStatus("reply-status")),
     detail.replies.length
       ? h("section", { "aria-labelledby": "sent-title" }, h("h3", { id: "sent-title" }, "Replies sent"), h("ul", { class: "sent-replies" }, detail.replies.map((r) => h("li", {}, h("span", { class: "sb-muted" }, `${r.agent} · ${when(r.sent_at)}${r.edited ? " · edited" : ""}`), h("p", {}, r.text)))))
       : null,
