@@ -41,8 +41,6 @@ export interface Panel {
   readonly targets: readonly Target[];
   /** A line drawn at the alert's threshold (THRESHOLDS of monitoring/alerts.ts), red above it. */
   readonly threshold?: number;
-  /** A setting without which the panel's series do not exist (a deployment's option, such as SMTP_URL). */
-  readonly requires?: string;
 }
 
 export interface Row {
@@ -291,7 +289,7 @@ const connectors: Dashboard = {
         { title: "IMAP reconnects in 1 h", unit: "short", targets: [target(`sum by (job) (increase(${email.imapReconnects}[1h]))`, "{{job}}")] },
         { title: "Email messages / s by outcome", unit: "ops", targets: [target(`sum by (outcome) (${rate(email.messages)})`, "{{outcome}}")] },
         { title: "Email received → inquiry acknowledged p95", unit: "s", targets: [target(`histogram_quantile(0.95, sum by (le) (${rate(bucket(email.deliverySeconds))}))`, "p95")] },
-        { title: "Email replies / s by outcome", unit: "ops", requires: "SMTP_URL", description: "Only with SMTP_URL: the connector then sends replies.", targets: [target(`sum by (outcome) (${rate(email.replies)})`, "{{outcome}}")] },
+        { title: "Email replies / s by outcome", unit: "ops", description: "Only with SMTP_URL: the connector then sends replies.", targets: [target(`sum by (outcome) (${rate(email.replies)})`, "{{outcome}}")] },
       ],
     },
     {

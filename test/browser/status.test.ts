@@ -1,7 +1,5 @@
-import { spawn, type ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import os from "node:os";
+import { mkdirSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Browser, Page } from "playwright-core";
@@ -11,8 +9,9 @@ import { ALERT_RULES_FILE } from "../../monitoring/alerts.js";
 import { SERIES, prometheusReader } from "../../monitoring/status.js";
 import { TRIAGE } from "../../streams/topology.js";
 import { preparePipeline, startPipeline, type Pipeline } from "../e2e/pipeline.js";
-import { freePort, get, post, startApi, testKey, until, type ApiProcess } from "../support/api.js";
+import { freePort, get, post, startApi, testKey, type ApiProcess } from "../support/api.js";
 import { SCREENSHOT_DIR, openBrowser, screenshot } from "../support/browser.js";
+import { startTestPrometheus, type TestPrometheus } from "../support/prometheus.js";
 
 /**
  * The status page (/status) and the console's model page charts in Debian's chromium, on live
@@ -46,31 +45,11 @@ let pipeline: Pipeline;
 let api: ApiProcess;
 let browser: Browser;
 let token: string;
-let prometheus: { url: string; child: ChildProcess; dir: string };
+let prometheus: TestPrometheus | undefined;
 let sending = true;
 let sent = 0;
 let traffic: Promise<void>;
 const pageErrors: string[] = [];
-
-/** Debian's Prometheus on a free port, scraping the given jobs every second, with the repository's alert rules. */
-async function startPrometheus(port: number, jobs: readonly { job: string; port: number }[]) {
-  const dir = mkdtempSync(path.join(os.tmpdir(), "switchboard-prometheus-"));
-  const config = [
-    "global: { scrape_interval: 1s, evaluation_interval: 1s }",
-    `rule_files: [${JSON.stringify(fileURLToPath(ALERT_RULES_FILE))}]`,
-    "scrape_configs:",
-    ...jobs.map(({ job, port: target }) => `  - { job_name: ${JSON.stringify(job)}, static_configs: [{ targets: ["127.0.0.1:${target}"], labels: { topology: "triage" } }] }`),
-    "",
-  ].join("\n");
-  writeFileSync(path.join(dir, "prometheus.yml"), config);
-  const child = spawn("/usr/bin/prometheus", [`--config.file=${path.join(dir, "prometheus.yml")}`, `--storage.tsdb.path=${path.join(dir, "tsdb")}`, `--web.listen-address=127.0.0.1:${port}`], {
-    stdio: "ignore",
-  });
-  const url = `http://127.0.0.1:${port}`;
-  const ready = await until(() => fetch(`${url}/-/ready`).then((r) => (r.ok ? true : undefined), () => undefined), 30_000, 200);
-  if (!ready) throw new Error(`the test's Prometheus did not get ready at ${url}`);
-  return { url, child, dir };
-}
 
 async function sendTraffic(): Promise<void> {
   while (sending) {
@@ -98,8 +77,8 @@ beforeAll(async () => {
   const jobs = [
     ...deployedRunnables(TRIAGE).map((task) => ({ job: task.name, port: task.port + 10_000 })),
     ...TRIAGE.connectors.map((c) => ({ job: c.name, port: c.name === "api" ? api.port : idle })),
-  ];
-  prometheus = await startPrometheus(prometheusPort, jobs);
+  ].map(({ job, port }) => ({ job, target: `127.0.0.1:${port}`, labels: { topology: "triage" } }));
+  prometheus = await startTestPrometheus(jobs, { port: prometheusPort, ruleFiles: [fileURLToPath(ALERT_RULES_FILE)] });
   ({ token } = await testKey(endpoints, ["agent", "ingest", "read"], `Status ${run}`));
   traffic = sendTraffic();
   browser = await openBrowser();
@@ -111,8 +90,7 @@ afterAll(async () => {
   await browser?.close();
   await api?.stop();
   await pipeline?.stop();
-  prometheus?.child.kill("SIGTERM");
-  if (prometheus) rmSync(prometheus.dir, { recursive: true, force: true });
+  prometheus?.stop();
 });
 
 async function signIn(next: string): Promise<Page> {
@@ -158,7 +136,7 @@ describe("the status page and the model page's charts on live figures", () => {
       }, { timeout: LIVE_MS, interval: 2_000 })
       .toBe(true);
 
-    const reader = prometheusReader(prometheus.url);
+    const reader = prometheusReader(prometheus!.url);
     const up = await reader.query("up");
     const processes = page.locator("#processes tbody tr");
     expect(await processes.count()).toBe(deployedRunnables(TRIAGE).length + TRIAGE.connectors.length);
