@@ -150,7 +150,10 @@ export function createDelivery(options: DeliveryOptions): Delivery {
       metrics.deliveryJoined.set(0);
     });
     await c.connect();
-    for (const topic of options.topics) await c.subscribe({ topic, fromBeginning: false });
+    // From the beginning where the group has no offset yet: a partition first consumed by a member
+    // that took it over from a killed one would otherwise start at its end and skip the replies
+    // produced meanwhile. Replies older than a session are skipped above; the mailbox dedupes the rest.
+    for (const topic of options.topics) await c.subscribe({ topic, fromBeginning: true });
     await c.run({
       // Partitions are independent (a session's replies may sit in any of them: records are keyed by inquiry).
       partitionsConsumedConcurrently: 3,

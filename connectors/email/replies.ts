@@ -232,7 +232,10 @@ export function createReplySender(options: RepliesOptions): ReplySender {
       log.error({ topic, err: errorMessage(payload.error), restarting: payload.restart }, "reply consumer crashed");
     });
     await c.connect();
-    await c.subscribe({ topic, fromBeginning: false });
+    // From the beginning where the group has no offset yet: a partition taken over from a killed
+    // instance before any of its offsets was committed would otherwise start at its end and skip
+    // what was produced meanwhile. Records of inquiries not ours are skipped; sent ones are recorded.
+    await c.subscribe({ topic, fromBeginning: true });
     await c.run({
       eachMessage: async ({ partition, message, heartbeat }) => {
         let value: unknown;
