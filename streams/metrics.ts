@@ -82,7 +82,7 @@ export function createRuntimeMetrics(registry: Registry): RuntimeMetrics {
     }),
     consumerLag: new Gauge({
       name: "switchboard_consumer_lag",
-      help: "Records between a processor's position and the partition's high watermark",
+      help: "Records of a partition the task holds that its group has not committed yet (the last stable offset minus the committed offset), measured every 5 s apart from processing (streams/lag.ts)",
       labelNames: ["processor", "topic", "partition"],
       registers,
     }),

@@ -7,6 +7,7 @@ import { createCheckpoint, type CheckpointPart } from "./checkpoint.js";
 import { createTopicCodec } from "./codec.js";
 import { errorMessage } from "./errors.js";
 import { createGroupCommit } from "./group-commit.js";
+import { measureConsumerLag } from "./lag.js";
 import { createLifecycle } from "./lifecycle.js";
 import { createLimiter } from "./limiter.js";
 import type { RuntimeMetrics } from "./metrics.js";
@@ -17,6 +18,9 @@ import { allTopics, type ProcessorDeclaration, type Topology } from "./topology.
 
 /** How often a batch with records in flight heartbeats (kafkajs sends at most one per heartbeat interval). */
 const HEARTBEAT_WHILE_WAITING_MS = 1_000;
+/** How often the consumer lag is measured, and how long a measurement may take: about one per scrape. */
+const LAG_SAMPLE_MS = 5_000;
+const LAG_SAMPLE_TIMEOUT_MS = 3_000;
 
 export interface RuntimeOptions extends RecordPathOptions {
   /** Stable per instance: a restarted instance with the same id fences its predecessor's open transaction. */
@@ -27,6 +31,8 @@ export interface RuntimeOptions extends RecordPathOptions {
   readonly commitIntervalMs: number;
   /** Where a new consumer group starts; `earliest` so that nothing produced before the first start is skipped. */
   readonly fromBeginning?: boolean;
+  /** How often the consumer lag is measured (lag.ts); 5 s unless a test needs it sooner. */
+  readonly lagSampleMs?: number;
 }
 
 export interface RuntimeDependencies {
@@ -119,6 +125,11 @@ export async function startTask(
     log,
   });
   const groupCommit = createGroupCommit<CheckpointPart>(checkpoint, task.minCommitIntervalMs);
+  const lag = measureConsumerLag(kafka, groupId, metrics.consumerLag, log, {
+    intervalMs: options.lagSampleMs ?? LAG_SAMPLE_MS,
+    timeoutMs: LAG_SAMPLE_TIMEOUT_MS,
+    fromBeginning: options.fromBeginning ?? true,
+  });
 
   /**
    * Processes a partition batch in chunks of at most `commitIntervalMs` of work, each committed
@@ -188,10 +199,8 @@ export async function startTask(
       }
       metrics.recordsIn.inc({ processor: task.name, topic: batch.topic }, next - first);
       for (const { topic } of outgoing) metrics.recordsOut.inc({ processor: task.name, topic });
-      metrics.consumerLag.set(
-        { processor: task.name, topic: batch.topic, partition: String(batch.partition) },
-        Math.max(0, Number(BigInt(batch.highWatermark) - BigInt(lastOffset) - 1n)),
-      );
+      // Whatever follows the last record in the fetch (its transaction's marker) is passed too.
+      if (next === messages.length) lag.passed(batch.topic, batch.partition, BigInt(lastOffset) + 1n, BigInt(batch.lastOffset()) + 1n);
       await heartbeat();
     }
   };
@@ -236,8 +245,15 @@ export async function startTask(
     consumer.on(consumer.events.REQUEST, requested("consumer"));
     consumer.on(consumer.events.REQUEST_TIMEOUT, timedOut("consumer"));
     consumer.on(consumer.events.REBALANCING, () => (rebalancing = true));
-    consumer.on(consumer.events.GROUP_JOIN, () => {
+    // A fetch of markers or aborted records only never reaches eachBatch: kafkajs passes it by itself.
+    consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => {
+      if (payload.batchSize === 0 && payload.firstOffset != null) {
+        lag.passed(payload.topic, payload.partition, BigInt(payload.firstOffset), BigInt(payload.lastOffset) + 1n);
+      }
+    });
+    consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
       metrics.consumerGroupJoins.inc({ processor });
+      lag.hold(payload.memberAssignment);
       rebalancing = false;
       if (lifecycle.state === "connecting") lifecycle.to("running");
       restarts = 0;
@@ -249,7 +265,7 @@ export async function startTask(
       if (lifecycle.ending) return;
       if (isFenced(error)) {
         lifecycle.to("fenced", { error: error.message });
-        void Promise.allSettled([consumer.disconnect(), producer.disconnect()]).then(() => lifecycle.to("stopped"));
+        void Promise.allSettled([consumer.disconnect(), producer.disconnect(), lag.stop()]).then(() => lifecycle.to("stopped"));
         rejectDone(new Error(`${task.name}: another instance took over ${transactionalId}: ${error.message}`, { cause: error }));
       } else if (restart) {
         // kafkajs restarts the consumer itself; it is back once it rejoins its group.
@@ -291,7 +307,12 @@ export async function startTask(
     }
   };
 
-  await connect();
+  try {
+    await connect();
+  } catch (error) {
+    await lag.stop();
+    throw error;
+  }
   log.info({ inputs: task.inputs, members: task.members.map((m) => m.declaration.name), transactionalId }, "processor started");
 
   let stopping: Promise<void> | undefined;
@@ -304,6 +325,7 @@ export async function startTask(
         lifecycle.to("stopping");
         await consumer.stop();
         await consumer.disconnect();
+        await lag.stop();
         await handOver(kafka, producer, task, log).catch((error: unknown) =>
           log.warn({ error: errorMessage(error) }, "could not hand over to the members' groups; run alone, they would redo what the chain did"),
         );
