@@ -73,7 +73,9 @@ try {
     (v) => v.task !== EMBEDDING_TASK && v.task !== TOXICITY_TASK && (!options.model || options.model.includes(v.model)),
   );
   const chosen = versionsToEvaluate(registered);
-  if (chosen.length === 0) {
+  // respond's reply guardrail (models/eval/toxicity.ts), with the rest or alone.
+  const guardrailVersion = !options.model || options.model.includes("toxicity") ? toxicityVersion(allRegistered) : undefined;
+  if (chosen.length === 0 && !guardrailVersion) {
     console.error(
       `no model versions to evaluate in the registry (schema ${options.registrySchema}): train some with \`switchboard train --task <task>\``,
     );
@@ -81,7 +83,7 @@ try {
   } else {
     const loadAtStart = os.loadavg()[0]!;
     const heldOut = new HeldOutCache();
-    const realisticSet = options.realistic ? await prepareRealistic(await loadRealisticSet()) : undefined;
+    const realisticSet = options.realistic && chosen.length > 0 ? await prepareRealistic(await loadRealisticSet()) : undefined;
     let officialTest: Promise<OfficialTest> | undefined;
     const extras = {
       ...(realisticSet && { realistic: realisticSet }),
@@ -132,9 +134,7 @@ try {
     const checks = targetChecks(evaluated, realistic);
     // Latency depends on what else runs: say how busy the machine was.
     const machine = { cpus: os.cpus().length, loadAverage: { start: loadAtStart, end: os.loadavg()[0]! } };
-    console.log(renderReport(evaluated, checks, machine, realistic));
-    // respond's reply guardrail (models/eval/toxicity.ts).
-    const guardrailVersion = !options.model || options.model.includes("toxicity") ? toxicityVersion(allRegistered) : undefined;
+    if (chosen.length > 0) console.log(renderReport(evaluated, checks, machine, realistic));
     let toxicity: ToxicityEvaluation | { error: string } | undefined;
     if (guardrailVersion) {
       console.error(`evaluating ${guardrailVersion.model}@${guardrailVersion.version} (reply guardrail)`);
