@@ -15,7 +15,9 @@ const TOP_K = 3;
  * (training/models/multilingual.py), trained on the same English Bitext rows and carried across
  * languages by the encoder. `npm start` does not train them (the 12-layer encoder embeds every
  * row: minutes); `switchboard train --model intent-multilingual --family head` (and
- * `category-multilingual`) does, after `python -m training.models.multilingual`.
+ * `category-multilingual`) does, after `python -m training.models.multilingual`. A running
+ * classify that started without them looks for them every model poll interval, so they are
+ * served from the first look after both are promoted, without a restart.
  */
 export const MULTILINGUAL_MODELS = { intent: "intent-multilingual", category: "category-multilingual" } as const;
 
@@ -25,18 +27,21 @@ interface Classifiers {
 }
 
 /** The multilingual pair when the registry serves both, else null (every language gets the English pair). */
-async function multilingualClassifiers(deps: ProcessorDependencies, processor: string): Promise<Classifiers | null> {
+async function multilingualClassifiers(deps: ProcessorDependencies, processor: string, warn: boolean): Promise<Classifiers | null> {
   try {
     const [intent, category] = await Promise.all([
       deps.resources.productionModel(MULTILINGUAL_MODELS.intent),
       deps.resources.productionModel(MULTILINGUAL_MODELS.category),
     ]);
+    if (!warn) deps.log.info({ processor, models: Object.values(MULTILINGUAL_MODELS) }, "multilingual intent and category models in production: inquiries not in English are classified by them from now on");
     return { intent, category };
   } catch (error) {
-    deps.log.warn(
-      { processor, models: Object.values(MULTILINGUAL_MODELS), error: (error as Error).message },
-      "no multilingual intent and category models in production: inquiries in every language are classified by the English models",
-    );
+    if (warn) {
+      deps.log.warn(
+        { processor, models: Object.values(MULTILINGUAL_MODELS), error: (error as Error).message },
+        "no multilingual intent and category models in production: inquiries in every language are classified by the English models until both are",
+      );
+    }
     return null;
   }
 }
@@ -67,7 +72,13 @@ export async function classify(
     intent: await deps.resources.productionModel("intent"),
     category: await deps.resources.productionModel("category"),
   };
-  const multilingual = await multilingualClassifiers(deps, declaration.name);
+  let multilingual = await multilingualClassifiers(deps, declaration.name, true);
+  if (!multilingual) {
+    const looking = deps.resources.schedule("multilingual models", deps.config.modelPollMs, async () => {
+      multilingual ??= await multilingualClassifiers(deps, declaration.name, false);
+      if (multilingual) void looking.stop();
+    });
+  }
   const warned = new Set<string>();
   const thresholdOf = (version: Pick<LoadedModel, "version" | "manifest">): number => {
     const point = version.manifest.operating_point;

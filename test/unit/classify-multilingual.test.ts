@@ -30,11 +30,18 @@ function cleaned(inquiryId: string, text: string, language: string): InquiryClea
   return { inquiry_id: inquiryId, envelope: sample.envelope, subject: null, text, language, language_confidence: 0.9, redaction_count: 0, entities: [], cleaned_at: Date.now() };
 }
 
-async function classifier(models: Record<string, ServedModel>) {
+/** The processor's timers, run by the test when it says (in place of the host's intervals). */
+type Timers = Map<string, () => Promise<void>>;
+
+async function classifier(models: Record<string, ServedModel>, timers: Timers = new Map()) {
   const log = pino({ level: "silent" });
   const resources = {
     productionModel: (name: string) =>
       models[name] ? Promise.resolve(models[name]) : Promise.reject(new Error(`model ${name} has no production version in the registry`)),
+    schedule: (name: string, _intervalMs: number, task: () => Promise<void>) => {
+      timers.set(name, task);
+      return { run: task, stop: () => Promise.resolve(void timers.delete(name)) };
+    },
   } as unknown as Resources;
   const deps = { topology: TRIAGE, config: loadConfig(), log, resources } as unknown as ProcessorDependencies;
   const processor = await classify(findProcessor("classify").processor, deps);
@@ -71,5 +78,25 @@ describe("classify by language", () => {
     const run = await classifier({ intent: servedModel("intent", "track_order", english), category: servedModel("category", "ORDER", english) });
     expect(await run(cleaned("i-es", "¿Dónde está mi pedido?", "es"))).toMatchObject({ intent: "track_order", model: "intent@v1" });
     expect(english).toHaveLength(2);
+  });
+
+  it("serves the multilingual models once both are promoted, without a restart, and stops looking", async () => {
+    const english: string[] = [];
+    const multilingual: string[] = [];
+    const models: Record<string, ServedModel> = { intent: servedModel("intent", "track_order", english), category: servedModel("category", "ORDER", english) };
+    const timers: Timers = new Map();
+    const run = await classifier(models, timers);
+    const look = timers.get("multilingual models") ?? expect.fail("classify started without the multilingual models but does not look for them");
+
+    // Only one of the pair promoted: still the English models.
+    models[MULTILINGUAL_MODELS.intent] = servedModel(MULTILINGUAL_MODELS.intent, "get_refund", multilingual);
+    await look();
+    expect(await run(cleaned("i-fr-1", "Je veux être remboursé", "fr"))).toMatchObject({ model: "intent@v1" });
+
+    models[MULTILINGUAL_MODELS.category] = servedModel(MULTILINGUAL_MODELS.category, "REFUND", multilingual);
+    await look();
+    expect(await run(cleaned("i-fr-2", "Je veux être remboursé", "fr"))).toMatchObject({ intent: "get_refund", category: "REFUND", model: `${MULTILINGUAL_MODELS.intent}@v1` });
+    expect(multilingual).toEqual(["Je veux être remboursé", "Je veux être remboursé"]);
+    expect(timers.has("multilingual models"), "the look stops once they are served").toBe(false);
   });
 });
