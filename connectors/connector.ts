@@ -3,6 +3,7 @@ import type { Logger } from "pino";
 import type { Registry } from "prom-client";
 import type { Config } from "../config/settings.js";
 import type { Endpoints } from "../stack/index.js";
+import type { Dependency, Probe } from "../streams/dependencies.js";
 import type { ConnectorDeclaration, Topology } from "../streams/topology.js";
 import type { Intake } from "./intake.js";
 import type { ConnectorMetrics } from "./metrics.js";
@@ -32,6 +33,11 @@ export interface ConnectorImplementation {
   readonly start?: () => Promise<void>;
   /** Named checks for /healthz, beside the intake's; each true when healthy. */
   readonly health?: () => Promise<Readonly<Record<string, boolean>>>;
+  /**
+   * A check of each service the connector opened a client of, beyond the Kafka and schema
+   * registry of its intake (which the host checks): its `switchboard_dependency_up` gauges.
+   */
+  readonly probes?: () => Iterable<readonly [Dependency, Probe]>;
   /** Stops taking input and releases what the connector holds. */
   readonly close?: () => Promise<void>;
 }

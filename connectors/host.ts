@@ -4,6 +4,8 @@ import type { Logger } from "pino";
 import { Registry, collectDefaultMetrics } from "prom-client";
 import type { Config } from "../config/settings.js";
 import type { Endpoints } from "../stack/index.js";
+import { createDependencyMetrics } from "../streams/dependencies.js";
+import { watchProcessDependencies } from "../streams/dependency-probes.js";
 import { errorMessage } from "../streams/errors.js";
 import type { ConnectorDeclaration, Topology } from "../streams/topology.js";
 import type { ConnectorFactory } from "./connector.js";
@@ -29,6 +31,7 @@ export async function hostConnector(
   registry.setDefaultLabels({ connector });
   collectDefaultMetrics({ register: registry });
   const metrics = createConnectorMetrics(registry);
+  const dependencyMetrics = createDependencyMetrics(registry);
   const intake = await createIntake(topology, declaration, endpoints, connectorLog);
   const implementation = await factory({
     topology,
@@ -71,6 +74,8 @@ export async function hostConnector(
     throw new Error(`connector ${connector} cannot listen on port ${port}: ${errorMessage(error)}`, { cause: error });
   }
   connectorLog.info({ port: (app.server.address() as { port: number }).port }, "connector listening");
+  // What KafkaDown, RedisDown & co. read, from where the connector's users are: beside the stream tasks' view.
+  const dependencies = watchProcessDependencies(endpoints, connector, dependencyMetrics, connectorLog, () => implementation.probes?.() ?? []);
   await implementation.start?.();
 
   await new Promise<void>((resolve) => {
@@ -84,6 +89,7 @@ export async function hostConnector(
   }, config.shutdownTimeoutMs);
   timer.unref();
   await app.close();
+  await dependencies.stop();
   await implementation.close?.();
   await intake.close();
   connectorLog.info("stopped");

@@ -56,8 +56,9 @@ export const THRESHOLDS = {
 const { runtime, connector, route, drift, quality, queues, dependency } = METRICS;
 
 /**
- * A service every process checks (streams/dependencies.ts): each its own alert and runbook, as
- * what stops and what fixes it differ. `effect`: what the pipeline does while it is away.
+ * A service every process checks, stream task and connector alike (streams/dependencies.ts):
+ * each its own alert and runbook, as what stops and what fixes it differ. `effect`: what the
+ * pipeline does while it is away.
  */
 const DEPENDENCY_ALERTS: Readonly<Record<Dependency, { readonly alert: string; readonly service: string; readonly effect: string }>> = {
   kafka: {
@@ -83,7 +84,7 @@ const DEPENDENCY_ALERTS: Readonly<Record<Dependency, { readonly alert: string; r
   elasticsearch: {
     alert: "ElasticsearchDown",
     service: "Elasticsearch",
-    effect: "respond holds each inquiry until it can search the knowledge base (no reply is drafted: lag and end-to-end latency grow) and the search sink holds its records",
+    effect: "respond holds each inquiry until it can search the knowledge base (no reply is drafted: lag and end-to-end latency grow), the search sink holds its records and the API's inquiry search answers 503",
   },
 };
 

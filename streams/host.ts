@@ -3,9 +3,8 @@ import { Registry, collectDefaultMetrics } from "prom-client";
 import type { Logger } from "pino";
 import type { Config } from "../config/settings.js";
 import type { Endpoints } from "../stack/index.js";
-import http from "node:http";
-import https from "node:https";
-import { createDependencyMetrics, watchDependencies, type Dependency, type Probe } from "./dependencies.js";
+import { createDependencyMetrics } from "./dependencies.js";
+import { watchProcessDependencies } from "./dependency-probes.js";
 import { startOpsServer } from "./http.js";
 import { createKafka } from "./kafka.js";
 import { createRuntimeMetrics } from "./metrics.js";
@@ -45,11 +44,6 @@ export async function hostTask(
   resources?: Resources,
 ): Promise<void> {
   const name = task.name;
-  const kafkaCheck = kafkaProbe(endpoints, name, log);
-  const baseProbes = new Map<Dependency, Probe>([
-    ["kafka", kafkaCheck.probe],
-    ["schema_registry", schemaRegistryProbe(endpoints)],
-  ]);
   const metricsRegistry = new Registry();
   metricsRegistry.setDefaultLabels({ processor: name });
   collectDefaultMetrics({ register: metricsRegistry });
@@ -83,11 +77,7 @@ export async function hostTask(
   served.setDefaultLabels({ processor: name });
   const ops = await startOpsServer(config.metricsPort ?? metricsPort, served, running.healthy);
   log.info({ processor: name, port: ops.port }, "serving /healthz and /metrics");
-  const dependencies = watchDependencies(
-    () => new Map<Dependency, Probe>([...baseProbes, ...(resources?.probes() ?? [])]),
-    dependencyMetrics,
-    { intervalMs: DEPENDENCY_CHECK_MS, timeoutMs: DEPENDENCY_CHECK_TIMEOUT_MS, log },
-  );
+  const dependencies = watchProcessDependencies(endpoints, name, dependencyMetrics, log, () => resources?.probes() ?? []);
 
   const shutdown = (signal: string) => {
     log.info({ processor: name, signal }, "shutting down");
@@ -103,52 +93,8 @@ export async function hostTask(
   try {
     await running.done;
   } finally {
-    dependencies.stop();
-    // Its connection would keep the process from exiting once the task stopped.
-    await kafkaCheck.close();
+    await dependencies.stop();
     await resources?.close();
     await ops.close();
   }
-}
-
-/**
- * How often a process checks the services it uses, and how long a check may take: a few checks
- * fall inside the DependencyDown alerts' 30 s, and a check costs one small request.
- */
-const DEPENDENCY_CHECK_MS = 5_000;
-const DEPENDENCY_CHECK_TIMEOUT_MS = 3_000;
-
-/** The cluster's metadata through an admin client of its own, which does not retry (the next check is the retry). */
-function kafkaProbe(endpoints: Endpoints, name: string, log: Logger): { readonly probe: Probe; close(): Promise<void> } {
-  const admin = createKafka(endpoints, `${name}-dependency-check`, log.child({ check: "kafka" }), { retry: { retries: 0 } }).admin();
-  let connected: Promise<void> | undefined;
-  return {
-    async probe() {
-      connected ??= admin.connect().catch((error: unknown) => {
-        connected = undefined;
-        throw error;
-      });
-      await connected;
-      await admin.describeCluster();
-    },
-    close: () => admin.disconnect().catch(() => undefined),
-  };
-}
-
-/** GET /subjects, with the client's credentials and CA. */
-function schemaRegistryProbe(endpoints: Endpoints): Probe {
-  const options = schemaRegistryOptions(endpoints);
-  const url = new URL(`${options.host}/subjects`);
-  const headers = options.auth ? { authorization: `Basic ${Buffer.from(`${options.auth.username}:${options.auth.password}`).toString("base64")}` } : {};
-  const get = url.protocol === "https:" ? https.get : http.get;
-  return () =>
-    new Promise<void>((resolve, reject) => {
-      const request = get(url, { headers, ...(options.agent ? { agent: options.agent as http.Agent } : {}) }, (response) => {
-        response.resume();
-        if ((response.statusCode ?? 500) < 500) resolve();
-        else reject(new Error(`GET /subjects answered ${response.statusCode}`));
-      });
-      request.on("error", reject);
-      request.setTimeout(DEPENDENCY_CHECK_TIMEOUT_MS, () => request.destroy(new Error("GET /subjects timed out")));
-    });
 }

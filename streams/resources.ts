@@ -10,13 +10,11 @@ import { createServingMetrics, openServedModel, type ServedModel } from "../mode
 import type { Endpoints } from "../stack/index.js";
 import { createPool, migrate } from "../storage/postgres.js";
 import type { Dependency, Probe } from "./dependencies.js";
+import { elasticsearchProbe, postgresProbe, redisProbe } from "./dependency-probes.js";
 import { errorMessage } from "./errors.js";
 import { createKafka } from "./kafka.js";
 import { followLifecycle, type LifecycleFollower } from "./model-lifecycle.js";
 import { findTopic, TRIAGE, type TopicDeclaration } from "./topology.js";
-
-/** A dependency check's own bound (the watcher's timeout is the outer one). */
-const DEPENDENCY_PROBE_TIMEOUT_MS = 2_000;
 
 export type { ServedAnswer, ServedModel, ServedPrediction } from "../models/index.js";
 
@@ -190,20 +188,9 @@ export function createResources(
 
     probes() {
       const probes = new Map<Dependency, Probe>();
-      if (pool) {
-        const opened = pool;
-        probes.set("postgres", async () => void (await (await opened).query("SELECT 1")));
-      }
-      if (redis) {
-        const opened = redis;
-        probes.set("redis", async () => void (await (await opened).ping()));
-      }
-      if (elasticsearch) {
-        const opened = elasticsearch;
-        probes.set("elasticsearch", async () => {
-          if (!(await opened.ping(undefined, { requestTimeout: DEPENDENCY_PROBE_TIMEOUT_MS, maxRetries: 0 }))) throw new Error("ping answered false");
-        });
-      }
+      if (pool) probes.set("postgres", postgresProbe(pool));
+      if (redis) probes.set("redis", redisProbe(redis));
+      if (elasticsearch) probes.set("elasticsearch", elasticsearchProbe(elasticsearch));
       return probes;
     },
 

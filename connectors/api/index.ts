@@ -3,6 +3,7 @@ import swagger from "@fastify/swagger";
 import swaggerUi from "@fastify/swagger-ui";
 import type { FastifyInstance } from "fastify";
 import { createPool } from "../../storage/postgres.js";
+import { elasticsearchProbe, postgresProbe, redisProbe } from "../../streams/dependency-probes.js";
 import { errorMessage } from "../../streams/errors.js";
 import type { ConnectorFactory } from "../connector.js";
 import { connectorRedis } from "../redis.js";
@@ -104,6 +105,11 @@ export const api: ConnectorFactory = ({ config, endpoints, log, ...deps }) => {
       );
       return { redis: redis.status === "ready", postgres };
     },
+    probes: () => [
+      ["redis", redisProbe(redis)],
+      ["postgres", postgresProbe(pool)],
+      ["elasticsearch", elasticsearchProbe(es)],
+    ],
     async close() {
       redis.disconnect();
       await verifier.settle();

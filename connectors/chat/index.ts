@@ -5,6 +5,7 @@ import type { FastifyInstance } from "fastify";
 import { Redis } from "ioredis";
 import { redisOptions, schemaRegistryOptions } from "../../config/security.js";
 import { createTopicCodec } from "../../streams/codec.js";
+import { redisProbe } from "../../streams/dependency-probes.js";
 import { errorMessage } from "../../streams/errors.js";
 import { createKafka } from "../../streams/kafka.js";
 import { allTopics } from "../../streams/topology.js";
@@ -158,6 +159,7 @@ export const chat: ConnectorFactory = async ({ config, endpoints, log, declarati
     async health() {
       return { redis: redis.status === "ready", notifications: subscriber.status === "ready", delivery: delivery.healthy() };
     },
+    probes: () => [["redis", redisProbe(redis)]],
     async close() {
       await delivery.close().catch((error: unknown) => log.warn({ err: errorMessage(error) }, "delivery consumer did not leave cleanly"));
       subscriber.disconnect();

@@ -6,6 +6,7 @@ import type { Config } from "../../config/settings.js";
 import { watchRules, type LiveRules } from "../../processors/route/rules-watch.js";
 import type { Endpoints } from "../../stack/index.js";
 import { createTopicCodec } from "../../streams/codec.js";
+import { redisProbe } from "../../streams/dependency-probes.js";
 import { errorMessage } from "../../streams/errors.js";
 import { createKafka } from "../../streams/kafka.js";
 import { allTopics } from "../../streams/topology.js";
@@ -121,6 +122,8 @@ export const email: ConnectorFactory = async ({
         ...(replies ? { replies: replies.healthy() } : {}),
       };
     },
+    // IMAP and SMTP are not among the services the dependency alerts watch: /healthz and switchboard_email_imap_connected show them.
+    probes: () => [["redis", redisProbe(handle.redis)]],
     async close() {
       await session.close();
       await replies
