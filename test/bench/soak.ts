@@ -17,7 +17,7 @@ import { REPO_ROOT, loadConfig } from "../../config/settings.js";
 import { resolveEndpoints } from "../../stack/index.js";
 import { freePort } from "../support/api.js";
 import { answeredOnce, inquirySender, offerLoad, trackResponses } from "../support/load.js";
-import { copyModelRegistry, promQuery, startPrivateStack } from "../support/private-stack.js";
+import { cleanUpOnInterrupt, copyModelRegistry, promQuery, startPrivateStack } from "../support/private-stack.js";
 import { preparePipeline, runnablesOf, startPipeline } from "../e2e/pipeline.js";
 import { percentile, processSamples, slope } from "./measure.js";
 
@@ -48,6 +48,11 @@ async function main(): Promise<void> {
   console.log(`soak ${runId}: ${MINUTES} min at ${RATE} inquiries/s (Bitext), a sample every ${SAMPLE_SECONDS} s; private stack starting`);
   const stack = await startPrivateStack({ log, scrapeIntervalSeconds: 5 });
   let pipeline: Awaited<ReturnType<typeof startPipeline>> | undefined;
+  const cleanup = async () => {
+    await pipeline?.stop().catch(() => undefined);
+    await stack.down();
+  };
+  const release = cleanUpOnInterrupt(cleanup, log);
   try {
     await copyModelRegistry(resolveEndpoints(loadConfig()).databaseUrl, stack.endpoints.databaseUrl);
     await preparePipeline(stack.endpoints);
@@ -151,8 +156,8 @@ async function main(): Promise<void> {
     );
     console.log(`written: ${file}`);
   } finally {
-    await pipeline?.stop().catch(() => undefined);
-    await stack.down();
+    release();
+    await cleanup();
   }
 }
 

@@ -6,7 +6,7 @@ import { resolveEndpoints } from "../../stack/index.js";
 import { preparePipeline, runnablesOf, startPipeline, type Pipeline } from "../e2e/pipeline.js";
 import { freePort } from "./api.js";
 import { answeredOnce, inquirySender, offerLoad, trackResponses, type OfferedLoad, type ResponseTracker } from "./load.js";
-import { activeAlerts, copyModelRegistry, startPrivateStack, type PrivateStack } from "./private-stack.js";
+import { activeAlerts, cleanUpOnInterrupt, copyModelRegistry, startPrivateStack, type PrivateStack } from "./private-stack.js";
 
 /**
  * Faults under load on a private stack (test/support/private-stack.ts): the chained pipeline as
@@ -90,6 +90,14 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   let load: OfferedLoad | undefined;
   let tracker: ResponseTracker | undefined;
   let sender: Awaited<ReturnType<typeof inquirySender>> | undefined;
+  const cleanup = async () => {
+    await load?.stop().catch(() => undefined);
+    await tracker?.close().catch(() => undefined);
+    await sender?.close().catch(() => undefined);
+    await pipeline?.stop().catch(() => undefined);
+    await stack.down();
+  };
+  const release = cleanUpOnInterrupt(cleanup, options.log);
   try {
     await copyModelRegistry(resolveEndpoints(loadConfig()).databaseUrl, stack.endpoints.databaseUrl);
     await preparePipeline(stack.endpoints);
@@ -238,11 +246,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       totalSeconds: (Date.now() - started) / 1000,
     };
   } finally {
-    await load?.stop().catch(() => undefined);
-    await tracker?.close().catch(() => undefined);
-    await sender?.close().catch(() => undefined);
-    await pipeline?.stop().catch(() => undefined);
-    await stack.down();
+    release();
+    await cleanup();
   }
 }
 

@@ -137,6 +137,25 @@ export async function startPrivateStack(options: PrivateStackOptions): Promise<P
 }
 
 /**
+ * Runs `cleanup` (the pipeline stopped, then the stack down) when the run is interrupted (Ctrl-C,
+ * SIGTERM), then exits: the stack's services and the pipeline's processes are daemons of their
+ * own, which would outlive an interrupted benchmark and hold its ports and CPU. Returns the
+ * function that unregisters it, for the run's own `finally`.
+ */
+export function cleanUpOnInterrupt(cleanup: () => Promise<void>, log: Logger): () => void {
+  const handler = (signal: NodeJS.Signals) => {
+    log.warn({ signal }, "interrupted: stopping the pipeline and the private stack");
+    void cleanup().finally(() => process.exit(signal === "SIGINT" ? 130 : 143));
+  };
+  process.once("SIGINT", handler);
+  process.once("SIGTERM", handler);
+  return () => {
+    process.off("SIGINT", handler);
+    process.off("SIGTERM", handler);
+  };
+}
+
+/**
  * Copies the shared stack's model registry (its PostgreSQL schema: every version and which is in
  * production) into the private PostgreSQL, so that `switchboard prepare` finds production models
  * and trains none (minutes); the artifacts are files the registry names, shared read-only.
