@@ -1,3 +1,4 @@
+import { isIP } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -442,6 +443,23 @@ export const SETTINGS = {
     schema: positiveInt,
     default: 30,
     doc: "Guest sessions one client address may open per chat rate window (`POST /chat/sessions`, counted in Redis across instances); more are refused with 429.",
+  },
+  trustedProxies: {
+    env: "SWITCHBOARD_TRUSTED_PROXIES",
+    schema: z
+      .string()
+      .refine(
+        (list) => list.split(",").every((entry) => {
+          const [address, prefix, ...rest] = entry.trim().split("/");
+          const family = isIP(address ?? "");
+          const bits = family === 4 ? 32 : 128;
+          return family !== 0 && rest.length === 0 && (prefix === undefined || (/^\d+$/.test(prefix) && Number(prefix) <= bits));
+        }),
+        "expected comma-separated IP addresses or CIDR ranges (10.0.0.0/8,::1)",
+      )
+      .optional(),
+    default: undefined,
+    doc: "Comma-separated addresses or CIDR ranges of the load balancers or reverse proxies in front of the connectors (the API, the chat gateway, the webhooks): a request from one of them counts as coming from the client address its `X-Forwarded-For` names, so the per-address limits (guest chat sessions, console sign-in) count customers, not the proxy. Unset: the connection's own address, and `X-Forwarded-For` is ignored (any client could write it).",
   },
   chatSessionTtlSeconds: {
     env: "SWITCHBOARD_CHAT_SESSION_TTL_SECONDS",

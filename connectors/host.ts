@@ -54,6 +54,8 @@ export async function hostConnector(
     genReqId: () => randomUUID(),
     // Ids from other systems (Message-IDs, ticket ids) run longer than Fastify's default 100; routes bound theirs by schema.
     routerOptions: { maxParamLength: 1_000 },
+    // request.ip is the client's only behind a proxy that is trusted to say it.
+    trustProxy: config.trustedProxies ?? false,
   });
   app.addHook("onResponse", async (request, reply) => {
     const route = request.routeOptions.url ?? "unmatched";

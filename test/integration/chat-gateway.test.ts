@@ -118,7 +118,8 @@ beforeAll(async () => {
   await producer.connect();
   received = await tailTopic<InquiryReceived>(kafka, codec, "inquiries.received", (v) => v.envelope.channel === "chat" && sessions.has(v.envelope.thread_id ?? ""));
   [one, two] = await Promise.all([
-    startChat(endpoints, { instanceId: `${runId}-one`, env: { ...GATEWAY_ENV, SWITCHBOARD_CHAT_HEARTBEAT_MS: "1000" } }),
+    // One trusts the test as its proxy (X-Forwarded-For names the client), two trusts none.
+    startChat(endpoints, { instanceId: `${runId}-one`, env: { ...GATEWAY_ENV, SWITCHBOARD_CHAT_HEARTBEAT_MS: "1000", SWITCHBOARD_TRUSTED_PROXIES: "127.0.0.1,::1" } }),
     startChat(endpoints, { instanceId: `${runId}-two`, env: GATEWAY_ENV }),
   ]);
 });
@@ -345,6 +346,22 @@ describe("guest sessions", () => {
       const client = await connect(one, created.token);
       expect(client.frames[0]).toMatchObject({ type: "welcome", session_id: created.session_id });
     }
+  });
+
+  it("counts the client address X-Forwarded-For names behind a trusted proxy, and the connection's own address otherwise", async () => {
+    // Documentation addresses (RFC 5737) unique to the run: no other test's guests share their windows.
+    const octet = () => 1 + Math.floor(Math.random() * 250);
+    const [customerA, customerB] = [`198.51.100.${octet()}`, `203.0.113.${octet()}`];
+    const guest = (gateway: ChatProcess, forwardedFor: string) =>
+      fetch(`${gateway.url}/chat/sessions`, { method: "POST", headers: { "content-type": "application/json", "x-forwarded-for": forwardedFor }, body: "{}" }).then((r) => r.status);
+    const behindProxy: number[] = [];
+    for (let i = 0; i < 4; i++) behindProxy.push(await guest(one, customerA));
+    expect(behindProxy, `customer ${customerA} through the trusted proxy: three sessions a window, then refused`).toEqual([201, 201, 201, 429]);
+    expect(await guest(one, customerB), `another customer through the same proxy has a window of its own`).toBe(201);
+    // Not trusted: whatever the header says, every request counts against the connection's address.
+    const untrusted: number[] = [];
+    for (let i = 0; i < 4; i++) untrusted.push(await guest(two, `192.0.2.${octet()}`));
+    expect(untrusted, "four sessions from one address past a limit of three").toContain(429);
   });
 });
 
