@@ -148,10 +148,10 @@ export function createResources(
           (await following()).follow(model);
           log.info({ model: name, version: model.current.version, shadow: model.shadow?.version ?? null }, "serving production model");
           return model;
-        // A model not in production yet (or the registry away) is looked up again on the next call.
-        served.catch(() => models.delete(name));
         })();
         models.set(name, served);
+        // A model not in production yet (or the registry away) is looked up again on the next call.
+        served.catch(() => models.delete(name));
       }
       return served;
     },
