@@ -291,7 +291,10 @@ describe("lifecycle-driven hot swap and shadow serving (real Kafka, PostgreSQL, 
     const trained = async (task: string, model: string, options: { seed?: number; shadow?: boolean } = {}) =>
       (await train(modelsDir, { task, model, family: "linear", limit: 600, register: true, env, ...options })).linear!;
     const intent = await trained("intent", "intent");
+    // A model asked for before it has a production version is looked up again once it has one (classify's multilingual pair).
+    await expect(resources.productionModel("category")).rejects.toThrow();
     const category = await trained("intent", "category");
+    expect((await resources.productionModel("category")).current.version).toBe(path.basename(category));
     const urgencyDir = await trained("urgency", "urgency");
     const intentShadow = await trained("intent", "intent", { seed: 1, shadow: true });
     const urgencyShadow = await trained("urgency", "urgency", { seed: 1, shadow: true });
