@@ -13,6 +13,8 @@ export interface CheckpointPart {
   readonly partition: number;
   readonly outgoing: readonly Outgoing[];
   readonly lastOffset: string;
+  /** The batch's kafkajs heartbeat: fails once the consumer is no longer the group member that was assigned the partition. */
+  readonly heartbeat: () => Promise<void>;
 }
 
 export interface CheckpointDependencies {
@@ -21,6 +23,11 @@ export interface CheckpointDependencies {
   readonly groupId: string;
   /** The transactional producer of the moment (the lifecycle replaces it on recovery). */
   readonly producer: () => Producer;
+  /** When the consumer's latest answered Heartbeat or SyncGroup request was sent: its group coordinator heard from it then. */
+  readonly groupHeardAt: () => number | undefined;
+  /** The consumer's: an answer asked for more than a third of the session ago no longer vouches for the membership. */
+  readonly sessionTimeoutMs: number;
+  readonly heartbeatIntervalMs: number;
   /** Makes the sinks' buffered writes durable; runs before the transaction, alone. */
   readonly flushSinks: () => Promise<void>;
   readonly metrics: RuntimeMetrics;
@@ -45,6 +52,49 @@ export function createCheckpoint(deps: CheckpointDependencies): (parts: readonly
     }
   };
 
+  /**
+   * A consumer that lost its group membership (its process stalled past the session timeout) no
+   * longer owns its partitions: the new owner redoes them from the committed offsets, so this
+   * transaction must not commit as well. The broker does not refuse it by itself: the
+   * transactional id is the instance's, not the partition's, and kafkajs's TxnOffsetCommit carries
+   * no generation or member id (no KIP-447). So a heartbeat goes first. kafkajs rejoins only once
+   * every handler of a fetch returned, so it names the member and generation that assigned these
+   * partitions; after a lost session it fails with UNKNOWN_MEMBER_ID or ILLEGAL_GENERATION, rethrown
+   * as is so that kafkajs rejoins at once. REBALANCE_IN_PROGRESS still means a member of that
+   * generation (the partitions move once it rejoins): it commits, as in a graceful hand-over.
+   * kafkajs sends no heartbeat within one heartbeat interval of its last success, which it stamps
+   * when it reads the answer: one answered just before a stall would vouch for the member after
+   * it. So the answer must also have been asked for less than a third of the session timeout ago
+   * (normally under one heartbeat interval); if not, it asks again once the interval has passed,
+   * and aborts if that answer is no fresher. isStale() cannot tell: it reports only a pending
+   * consumer.seek(), which the runtime never calls.
+   *
+   * Left open: a stall of at least two thirds of the session timeout (4 s of a 6 s session, 20 s of
+   * the default 30 s; 5.4 s and 27 s in the usual case) starting in the few ms between this check
+   * and the broker writing the commit, or a commit request reaching the broker that much later.
+   */
+  const stillAssigned = async (parts: readonly CheckpointPart[]): Promise<void> => {
+    const answerAgeMs = async (): Promise<number> => {
+      // kafkajs shares one heartbeat among a consumer's batches: these make one request at most.
+      const answers = await Promise.allSettled(parts.map((part) => part.heartbeat()));
+      for (const answer of answers) {
+        if (answer.status === "rejected" && (answer.reason as { type?: string }).type !== "REBALANCE_IN_PROGRESS") throw answer.reason;
+      }
+      const heardAt = deps.groupHeardAt();
+      return heardAt === undefined ? Infinity : Date.now() - heardAt;
+    };
+    const freshMs = deps.sessionTimeoutMs / 3;
+    let ageMs = await answerAgeMs();
+    if (ageMs > freshMs) {
+      await sleep(deps.heartbeatIntervalMs);
+      ageMs = await answerAgeMs();
+    }
+    if (ageMs === Infinity) throw new Error(`group ${groupId} has not answered this member yet: its membership is not confirmed`);
+    if (ageMs > freshMs) {
+      throw new Error(`the latest answer of group ${groupId} to this member was asked for ${ageMs} ms ago, over a third of its ${deps.sessionTimeoutMs} ms session: its membership is not confirmed`);
+    }
+  };
+
   return async (parts) => {
     try {
       await timed("flush", deps.flushSinks);
@@ -65,6 +115,7 @@ export function createCheckpoint(deps: CheckpointDependencies): (parts: readonly
       }
       const topics = [...offsets].map(([topic, partitions]) => ({ topic, partitions }));
       await timed("offsets", () => whileCoordinatorBusy(() => transaction.sendOffsets({ consumerGroupId: groupId, topics })));
+      await timed("membership", () => stillAssigned(parts));
       await timed("commit", () => transaction.commit());
       metrics.transactions.inc({ processor: name, outcome: "commit" });
     } catch (error) {

@@ -61,7 +61,7 @@ export function createRuntimeMetrics(registry: Registry): RuntimeMetrics {
     }),
     transactionPhaseSeconds: new Histogram({
       name: "switchboard_transaction_phase_seconds",
-      help: "Time of each step of committing a transaction: flush (sinks), begin, produce, offsets, commit",
+      help: "Time of each step of committing a transaction: flush (sinks), begin, produce, offsets, membership (still in the group), commit",
       labelNames: ["processor", "phase"],
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
       registers,

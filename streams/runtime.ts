@@ -87,6 +87,7 @@ export async function startTask(
     .filter((t) => task.inputs.includes(t.name))
     .reduce((sum, t) => sum + t.partitions, 0);
   const transactionalId = `${task.name}.${options.instanceId}`;
+  const heartbeatIntervalMs = Math.max(500, Math.floor(options.sessionTimeoutMs / 10));
   const lifecycle = createLifecycle(log);
   const processRecord = createRecordPath(task, { codec, metrics, log }, options);
 
@@ -106,7 +107,7 @@ export async function startTask(
       readUncommitted: false,
       maxWaitTimeInMs: 100,
       sessionTimeout: options.sessionTimeoutMs,
-      heartbeatInterval: Math.max(500, Math.floor(options.sessionTimeoutMs / 10)),
+      heartbeatInterval: heartbeatIntervalMs,
       allowAutoTopicCreation: false,
     }),
   });
@@ -120,6 +121,9 @@ export async function startTask(
     name: task.name,
     groupId,
     producer: () => producer,
+    groupHeardAt: () => groupHeardAt,
+    sessionTimeoutMs: options.sessionTimeoutMs,
+    heartbeatIntervalMs,
     flushSinks: () => limiter.exclusive(async () => void (await Promise.all(sinks.map((flush) => flush())))),
     metrics,
     log,
@@ -190,7 +194,7 @@ export async function startTask(
         return;
       }
       const lastOffset = messages[next - 1]!.offset;
-      await ticket.join({ topic: batch.topic, partition: batch.partition, outgoing, lastOffset });
+      await ticket.join({ topic: batch.topic, partition: batch.partition, outgoing, lastOffset, heartbeat });
       committed(lastOffset);
       resolveOffset(lastOffset);
       const now = Date.now();
@@ -235,8 +239,11 @@ export async function startTask(
   metrics.consumerCrashes.inc({ processor }, 0);
   for (const client of ["producer", "consumer"]) metrics.kafkaRequestTimeouts.inc({ processor, client }, 0);
   for (const outcome of ["commit", "abort"]) metrics.transactions.inc({ processor, outcome }, 0);
+  // For the checkpoint's membership check (checkpoint.ts): a new consumer has not been heard yet.
+  let groupHeardAt: number | undefined;
   const connect = async (): Promise<void> => {
     ({ producer, consumer } = createClients());
+    groupHeardAt = undefined;
     const requested = (client: string) => ({ payload }: RequestEvent) =>
       metrics.kafkaRequestSeconds.observe({ processor, client, broker: payload.broker, api: payload.apiName }, payload.duration / 1000);
     const timedOut = (client: string) => ({ payload }: RequestTimeoutEvent) => metrics.kafkaRequestTimeouts.inc({ processor, client, broker: payload.broker });
@@ -244,6 +251,9 @@ export async function startTask(
     producer.on(producer.events.REQUEST_TIMEOUT, timedOut("producer"));
     consumer.on(consumer.events.REQUEST, requested("consumer"));
     consumer.on(consumer.events.REQUEST_TIMEOUT, timedOut("consumer"));
+    consumer.on(consumer.events.REQUEST, ({ payload }) => {
+      if (payload.apiName === "Heartbeat" || payload.apiName === "SyncGroup") groupHeardAt = payload.sentAt;
+    });
     consumer.on(consumer.events.REBALANCING, () => (rebalancing = true));
     // A fetch of markers or aborted records only never reaches eachBatch: kafkajs passes it by itself.
     consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => {
