@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from training.datasets import clinc150
 from training.evaluation import evaluate_on, held_out_split, oos_test_rows
 from training.oos import choose_threshold, choose_threshold_within_loss, evaluate
 from training.pipeline import Trainer
@@ -68,6 +69,13 @@ def test_the_served_intent_target_takes_clinc150s_out_of_scope_queries_apart_fro
     assert not {r.text.casefold() for r in validation} & {r.text.casefold() for r in test}
     # The Bitext split itself is untouched: its held-out sets (and earlier versions' digests) stay.
     assert TARGETS["intent-clinc150"].oos_examples is None
+
+
+def test_every_intent_model_classify_serves_measures_the_same_point_without_serving_it() -> None:
+    # classify serves `intent` for English and `intent-multilingual` for the other languages.
+    for target in (TARGETS["intent"], TARGETS["intent-multilingual"]):
+        assert target.oos and target.oos_rule == "loss" and target.oos_examples is clinc150.oos_examples
+        assert target.serve_oos_point is False
 
 
 def test_an_intent_version_of_each_default_family_carries_its_point(models_root: Path) -> None:
