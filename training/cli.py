@@ -32,6 +32,8 @@ from training.evaluation import (
     held_out_split,
     majority_baseline,
 )
+from training.models.finetune import INSTALL_HINT, FineTuneParams
+from training.models.finetune import available as finetune_available
 from training.pipeline import FAMILIES, Trainer
 from training.predictor import Predictor
 from training.gate import Decision
@@ -183,7 +185,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     lookup = registry
     if lookup is None and "head" in families and config.database_url():
         lookup = Registry.open()
-    trainer = Trainer(config.models_dir(), seed=args.seed, limit=args.limit, registry=lookup)
+    fine_tuning = FineTuneParams() if args.fine_tune else None
+    trainer = Trainer(config.models_dir(), seed=args.seed, limit=args.limit, registry=lookup, fine_tune=fine_tuning)
     for target, split, dataset, lineage in _training_sets(args, registry or lookup):
         for trained in trainer.train(target, families, split, dataset, lineage):
             relative = str(trained.directory.relative_to(config.models_dir()))
@@ -500,6 +503,12 @@ def parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--family", choices=[*FAMILIES, "all"], default="all")
     train.add_argument("--limit", type=int, help="train on a class-balanced slice of N rows")
+    train.add_argument(
+        "--fine-tune",
+        action="store_true",
+        help="the encoder family fine-tunes MiniLM contrastively on the target's training rows first "
+        "(minutes; needs pip install -r training/requirements-finetune.txt)",
+    )
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--no-register", action="store_true", help="write the version directory only")
     train.add_argument(
@@ -650,7 +659,7 @@ def _check(args: argparse.Namespace) -> str | None:
     if args.command != "train":
         return None
     if args.defaults:
-        new = (args.with_feedback, args.shadow, args.data, args.trigger, args.new_taxonomy, args.json)
+        new = (args.with_feedback, args.shadow, args.data, args.trigger, args.new_taxonomy, args.json, args.fine_tune)
         if args.model or args.limit or args.no_register or args.family != "all" or any(new):
             return "--defaults takes no other option than --seed"
         return None
@@ -665,6 +674,10 @@ def _check(args: argparse.Namespace) -> str | None:
         return "train needs --task, --model or --defaults"
     elif args.model and args.model not in TARGETS:
         return f"unknown model {args.model!r} ({', '.join(sorted(TARGETS))}); a new one needs --data"
+    if args.fine_tune and args.family not in ("encoder", "ensemble"):
+        return "--fine-tune goes with --family encoder or ensemble"
+    if args.fine_tune and not finetune_available():
+        return INSTALL_HINT
     if args.with_feedback and args.no_register and not config.database_url():
         return "--with-feedback reads the labels from PostgreSQL: DATABASE_URL is not set"
     return None

@@ -17,7 +17,7 @@ import onnx
 import onnxruntime as ort
 from scipy.special import softmax
 
-from training import reference
+from training import config, reference
 from training.artifacts import MANIFEST_SCHEMA, MODEL_FILE, write_version
 from training.calibration import calibrated, fit_temperature, nll
 from training.config import OosPolicy
@@ -25,7 +25,8 @@ from training.datasets.base import OOS_LABEL, Example, Split, dedupe_key, rows_d
 from training.metrics import ECE_BINS, report_probabilities
 from training.embedder import EMBEDDER_MODEL
 from training.models.embedding_head import HeadModel, PinnedEmbedder, resolve_embedder
-from training.models.encoder import Encoder, EncoderModel
+from training.models.encoder import Encoder, EncoderModel, EncoderParams
+from training.models.finetune import FineTuneParams, fine_tune
 from training.models.ensemble import EnsembleModel, Member
 from training.models.linear import LinearModel, LinearParams
 from training.models.protocol import Model
@@ -109,8 +110,10 @@ class Trainer:
         linear_params: LinearParams | None = None,
         oos_policy: OosPolicy | None = None,
         registry: Registry | None = None,
+        fine_tune: FineTuneParams | None = None,
     ) -> None:
         self.models_root = models_root
+        self.fine_tune = fine_tune
         self.seed = seed
         self.limit = limit
         self.linear_params = linear_params or LinearParams()
@@ -123,6 +126,16 @@ class Trainer:
         if self._encoder is None:
             self._encoder = Encoder()
         return self._encoder
+
+    def _fine_tuned(self, data: Prepared) -> Encoder:
+        """MiniLM fine-tuned on this split's training rows (finetune.py): an encoder of its own,
+        since its embeddings hold for this target only."""
+        assert self.fine_tune is not None
+        rows = data.split.train
+        tuned = fine_tune(
+            [r.text for r in rows], [r.label for r in rows], self.fine_tune, self.seed, config.cache_dir()
+        )
+        return Encoder(weights=tuned.weights, fine_tuning=tuned.description)
 
     def embedder(self, model: str = EMBEDDER_MODEL) -> PinnedEmbedder:
         """Resolved once per run and embedder model (a target's `embedder`), so every head of
@@ -161,7 +174,11 @@ class Trainer:
         if family == "linear":
             model = LinearModel(self.linear_params, seed=self.seed)
         elif family == "encoder":
-            model = EncoderModel(self.encoder(), seed=self.seed)
+            if self.fine_tune:
+                # The head SetFit fits: on the sentence embedding, which is what the fine-tuning trained.
+                model = EncoderModel(self._fine_tuned(data), EncoderParams(layers_c_grid=()), seed=self.seed)
+            else:
+                model = EncoderModel(self.encoder(), seed=self.seed)
         elif family == "head":
             model = HeadModel(self.embedder(embedder), seed=self.seed)
         elif family == "ensemble":

@@ -231,13 +231,22 @@ def pad_batch(ids: list[list[int]], pad: int) -> tuple[np.ndarray, np.ndarray]:
 
 class Encoder:
     """Embeds texts with the ONNX encoder: the sentence embedding and the pooled hidden states of
-    every layer. Memoizes per text, so tasks sharing a dataset embed once."""
+    every layer. Memoizes per text, so tasks sharing a dataset embed once. `weights`: tensors in
+    the package's layout instead of the package's own (fine-tuned ones, `finetune.py`), which
+    `fine_tuning` describes for the manifest."""
 
-    def __init__(self, threads: int = 2, batch_size: int = 32) -> None:
+    def __init__(
+        self,
+        threads: int = 2,
+        batch_size: int = 32,
+        weights: dict[str, np.ndarray] | None = None,
+        fine_tuning: dict[str, Any] | None = None,
+    ) -> None:
         directory = weights_dir()
         self.vocab_path = directory / "vocab.txt"
         self.tokenizer = WordPieceTokenizer(self.vocab_path, MAX_LENGTH)
-        self.weights = load_file(str(directory / "model.safetensors"))
+        self.weights = weights if weights is not None else load_file(str(directory / "model.safetensors"))
+        self.fine_tuning = fine_tuning
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         graph = embedding_graph(self.weights, pooled_layers=True)
@@ -335,6 +344,7 @@ class EncoderModel:
             "encoder": "all-MiniLM-L6-v2",
             "weights_sha256": WEIGHTS_SHA256,
             "max_length": MAX_LENGTH,
+            **({"fine_tuning": self.encoder.fine_tuning} if self.encoder.fine_tuning else {}),
         }
 
     def tokenizer_spec(self) -> dict[str, Any]:
