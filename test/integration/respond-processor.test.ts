@@ -23,6 +23,7 @@ import { startProcessor, type RunningProcessor } from "../../streams/runtime.js"
 import { createTopics } from "../../streams/topics.js";
 import type { ProcessorDeclaration, Topology } from "../../streams/topology.js";
 import { quietLog, readCommitted } from "../support/topics.js";
+import { routedInquiry } from "../support/routed.js";
 import { bitextSample, deleteIndex, exportedEmbedder, kbIndexName, type ExportedEmbedder } from "./kb-fixture.js";
 import { elasticsearchOptions, schemaRegistryOptions } from "../../config/security.js";
 import { createResources } from "../../streams/resources.js";
@@ -112,36 +113,20 @@ afterAll(async () => {
 });
 
 function routed(inquiryId: string, overrides: Partial<InquiryRouted> = {}): InquiryRouted {
-  return {
+  const base = routedInquiry();
+  return routedInquiry({
     inquiry_id: inquiryId,
     envelope: {
-      channel: "email",
+      ...base.envelope,
       source_id: `m-${inquiryId}`,
-      thread_id: null,
-      customer: { id: "c-1", email: "dana@example.com", name: "Dana", tier: "standard" },
+      customer: { ...base.envelope.customer, tier: "standard" },
       received_at: Date.now() - 50,
       reply_to: "dana@example.com",
-      metadata: {},
     },
     text: "Where is my order 48213? The tracking has not moved since Monday.",
-    language: "en",
-    entities: [{ type: "order_number", value: "48213" }],
-    department: "orders",
-    queue: "orders",
-    priority_score: 40,
-    escalated: false,
-    escalation_reason: null,
-    human_review: false,
-    review_reasons: [],
-    missing_parts: [],
-    intent: "track_order",
-    category: "ORDER",
-    sentiment: "neutral",
-    urgency: "medium",
-    urgency_drivers: [],
     routed_at: Date.now(),
     ...overrides,
-  };
+  });
 }
 
 async function produce(records: readonly InquiryRouted[]): Promise<void> {

@@ -8,7 +8,7 @@ import { loadConfig } from "../../config/settings.js";
 import { readArticles } from "../../knowledge-base/articles.js";
 import { respond } from "../../processors/respond/index.js";
 import type { ToxicityModel } from "../../processors/respond/toxicity.js";
-import type { InquiryRouted } from "../../schemas/types.generated.js";
+import { routedInquiry } from "../support/routed.js";
 import { resolveEndpoints } from "../../stack/index.js";
 import type { TopicCodec } from "../../streams/codec.js";
 import { createRuntimeMetrics } from "../../streams/metrics.js";
@@ -46,35 +46,7 @@ const codec: TopicCodec = {
   encode: (_topic, value) => Buffer.concat([Buffer.alloc(5), Buffer.from(JSON.stringify(value))]),
 };
 
-const routed: InquiryRouted = {
-  inquiry_id: "inq-es-away",
-  envelope: {
-    channel: "email",
-    source_id: "m-1",
-    thread_id: null,
-    customer: { id: "c-1", email: "dana@example.com", name: "Dana", tier: null },
-    received_at: 1_790_000_000_000,
-    reply_to: null,
-    metadata: {},
-  },
-  text: "Hi, where is my order 48213? It still has not arrived.",
-  language: "en",
-  entities: [{ type: "order_number", value: "48213" }],
-  department: "orders",
-  queue: "orders",
-  priority_score: 40,
-  escalated: false,
-  escalation_reason: null,
-  human_review: false,
-  review_reasons: [],
-  missing_parts: [],
-  intent: "track_order",
-  category: "ORDER",
-  sentiment: "neutral",
-  urgency: "medium",
-  urgency_drivers: [],
-  routed_at: 1_790_000_000_100,
-};
+const routed = routedInquiry({ inquiry_id: "inq-es-away" });
 
 /** Scores every text clean: the guardrail is not what this test is about. */
 const clean: ToxicityModel = { score: async (texts) => texts.map(() => ({ score: 0.01, threshold: 0.4, model: "toxicity@test" })) };
