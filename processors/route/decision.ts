@@ -160,7 +160,18 @@ function reviewReasonsOf(
     reasons.push("low_confidence:urgency");
   if (classified && rules.review.intents.has(classified.intent.toLowerCase()))
     reasons.push(`intent:${classified.intent}`);
-  if (unsupportedLanguage && rules.languages.reviewUnsupported)
+  if (unsupportedLanguage && rules.languages.reviewUnsupported && !classifiedInLanguage(cleaned.language, classified, rules))
     reasons.push(`unsupported_language:${cleaned.language}`);
   return reasons;
+}
+
+/**
+ * Whether a model classified the inquiry in its own language: its language is one the rules'
+ * `classified_in_language` lists and the intent came from one of its models (the multilingual
+ * ones), not from the English models that classify every language until those are served.
+ */
+function classifiedInLanguage(language: string, classified: InquiryClassified | undefined, rules: RoutingRules): boolean {
+  const { languages, models } = rules.languages.classifiedInLanguage;
+  if (!classified || !languages.has(language)) return false;
+  return models.has(classified.model.split("@")[0]!);
 }

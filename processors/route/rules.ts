@@ -44,6 +44,10 @@ const rulesFile = z
       queues: z.record(language, queue).default({}),
       other_queue: queue,
       review_unsupported: z.boolean(),
+      // Unsupported languages that a served model classifies in, and the intent models that do.
+      classified_in_language: z
+        .strictObject({ languages: z.array(language).min(1), models: z.array(z.string().min(1)).min(1) })
+        .optional(),
     }),
     review: z.strictObject({
       min_confidence: z.strictObject({ intent: probability, sentiment: probability, urgency: probability }),
@@ -148,6 +152,11 @@ export interface RoutingRules {
     readonly queues: ReadonlyMap<string, string>;
     readonly otherQueue: string;
     readonly reviewUnsupported: boolean;
+    /**
+     * Languages not flagged `unsupported_language` when the intent came from one of `models`
+     * (InquiryClassified.model's name before `@`): a model read the inquiry in its language.
+     */
+    readonly classifiedInLanguage: { readonly languages: ReadonlySet<string>; readonly models: ReadonlySet<string> };
   };
   readonly review: {
     readonly minConfidence: { readonly intent: number; readonly sentiment: number; readonly urgency: number };
@@ -210,6 +219,10 @@ export function compileRules(file: RulesFile, digest: string): RoutingRules {
       queues: new Map(Object.entries(file.languages.queues)),
       otherQueue: file.languages.other_queue,
       reviewUnsupported: file.languages.review_unsupported,
+      classifiedInLanguage: {
+        languages: new Set(file.languages.classified_in_language?.languages ?? []),
+        models: new Set(file.languages.classified_in_language?.models ?? []),
+      },
     },
     review: {
       minConfidence: file.review.min_confidence,

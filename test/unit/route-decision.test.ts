@@ -114,6 +114,42 @@ describe("routing decision under the default rules", () => {
     });
   });
 
+  it("waives the unsupported-language review only where a multilingual model classified the inquiry in its language", () => {
+    const inGerman = { cleaned: { language: "de" }, classified: { model: "intent-multilingual@20261204T0150Z-head-1" } };
+    expect(decideRoute(joined(inGerman), RULES, LEVEL_AS_IS)).toMatchObject({
+      queue: "support-de",
+      human_review: false,
+      review_reasons: [],
+    });
+    // Classified by the English model (the multilingual pair not served yet): flagged as before.
+    expect(decideRoute(joined({ cleaned: { language: "de" }, classified: { model: "intent@3" } }), RULES, LEVEL_AS_IS)).toMatchObject({
+      queue: "support-de",
+      review_reasons: ["unsupported_language:de"],
+    });
+    // A language the rules do not list, whichever model answered.
+    expect(
+      decideRoute(joined({ cleaned: { language: "it" }, classified: { model: "intent-multilingual@1" } }), RULES, LEVEL_AS_IS),
+    ).toMatchObject({ queue: "international", review_reasons: ["unsupported_language:it"] });
+    // No classification arrived: nothing read it in its language.
+    expect(decideRoute(joined(inGerman, ["classified"]), RULES, LEVEL_AS_IS).review_reasons).toEqual([
+      "missing:classified",
+      "unsupported_language:de",
+    ]);
+    // The model's own doubt still flags it.
+    expect(
+      decideRoute(joined({ ...inGerman, classified: { ...inGerman.classified, confidence: 0.3 } }), RULES, LEVEL_AS_IS).review_reasons,
+    ).toEqual(["low_confidence:intent"]);
+  });
+
+  it("flags every unsupported language for review in rules without classified_in_language", () => {
+    const yaml = readFileSync(path.join(REPO_ROOT, "config/routing-rules.yaml"), "utf8");
+    const without = yaml.replace(/^ {2}classified_in_language:\n(?: {4}.*\n)+/m, "");
+    expect(without).not.toMatch(/^ {2}classified_in_language:/m);
+    const rules = parseRules(without, "routing-rules.yaml");
+    const inGerman = { cleaned: { language: "de" }, classified: { model: "intent-multilingual@1" } };
+    expect(decideRoute(joined(inGerman), rules, LEVEL_AS_IS).review_reasons).toEqual(["unsupported_language:de"]);
+  });
+
   it("flags an out-of-scope intent for review and routes it to the default department", () => {
     expect(decideRoute(joined({ classified: { out_of_scope: true, confidence: 0.2 } }), RULES, LEVEL_AS_IS)).toMatchObject({
       department: "general",
