@@ -46,8 +46,11 @@ async function multilingualClassifiers(deps: ProcessorDependencies, processor: s
   }
 }
 
-/** Which pair classifies an inquiry: the multilingual one for a detected language other than English. */
-export function classifiersFor(language: string, english: Classifiers, multilingual: Classifiers | null): Classifiers {
+/**
+ * Which pair classifies an inquiry: the multilingual one for a detected language other than
+ * English. Generic so that `npm run eval` (models/eval/realistic.ts) picks its predictions alike.
+ */
+export function classifiersFor<Pair>(language: string, english: Pair, multilingual: Pair | null): Pair {
   return multilingual && language !== "en" && language !== UNDETERMINED_LANGUAGE ? multilingual : english;
 }
 

@@ -6,6 +6,7 @@ import { heldOutRows, type HeldOut, type HeldOutRow, type OfficialTest } from ".
 import { classificationReport, outOfScopeReport, type ClassificationReport, type OutOfScopeReport } from "./metrics.js";
 import { REALISTIC_TRUTH, type PreparedSet, type RealisticPredictions } from "./realistic.js";
 import { inBatches, oneAtATime, type SingleInquiryCost } from "./serving-cost.js";
+import { MULTILINGUAL_MODELS } from "../../processors/classify.js";
 
 export interface EvaluationOptions {
   /** Rows per predict() call when measuring throughput (and scoring). */
@@ -199,7 +200,7 @@ export async function evaluateVersion(
         stage: registered.stage,
         predictions: all.slice(0, rows.length).map(asRow),
         samples: all.slice(rows.length).map(asRow),
-        ...(manifest.model === "intent" && {
+        ...((manifest.model === "intent" || manifest.model === MULTILINGUAL_MODELS.intent) && {
           threshold:
             threshold === undefined
               ? { value: extras.outOfScopeThreshold, source: "fallback" as const }

@@ -7,7 +7,8 @@
  * (processors/urgency/signals.ts; no repeat-contact history here, every row is a first contact;
  * VIP from the row's tier), out of scope at the intent version's operating point or classify's
  * fallback threshold, and department, urgency, queue and human review from route's decideRoute
- * with the routing rules.
+ * with the routing rules. Intent and category of a row not in English come from the multilingual
+ * pair when both are in production, as classify picks them (processors/classify.ts classifiersFor).
  *
  * Urgency's combination (processors/urgency/combination.json) is fitted on this set's labels, so
  * its figures here are out of fold only: the set is cut into k folds by row id (realisticFold) and
@@ -19,6 +20,7 @@ import type {
   InquirySentiment,
   InquiryUrgency,
 } from "../../schemas/types.generated.js";
+import { classifiersFor, MULTILINGUAL_MODELS } from "../../processors/classify.js";
 import { cleanInquiry } from "../../processors/clean.js";
 import { modelInput } from "../../processors/feedback.js";
 import { decideRoute, type RoutingDecision } from "../../processors/route/decision.js";
@@ -188,6 +190,25 @@ export interface RealisticPipelineReport {
   readonly unflagged: number;
   /** `clean`'s language against the labelled one. */
   readonly languageAccuracy: number;
+  /** Per labelled language, with the pair that served each row. */
+  readonly byLanguage: Readonly<Record<string, LanguageFigures>>;
+  /** The rows labelled in any language but English, together. */
+  readonly notEnglish: LanguageFigures;
+}
+
+/** One language's rows through the served pipeline. */
+export interface LanguageFigures {
+  readonly n: number;
+  readonly intentAccuracy: number;
+  readonly categoryAccuracy: number;
+  readonly reviewRate: number;
+  readonly unflagged: number;
+  readonly unflaggedIntentAccuracy: number;
+  readonly unflaggedCategoryAccuracy: number;
+  /** The English-trained sentiment, and urgency as served, on the rows not flagged. */
+  readonly unflaggedSentimentAccuracy: number;
+  readonly unflaggedUrgencyAccuracy: number;
+  readonly reviewReasons: Readonly<Record<string, number>>;
 }
 
 export interface RealisticReport {
@@ -247,6 +268,23 @@ interface Parts {
   readonly category?: RealisticPredictions | undefined;
   readonly sentiment?: RealisticPredictions | undefined;
   readonly urgency?: RealisticPredictions | undefined;
+  /** classify's pair for inquiries not in English, when both are in production. */
+  readonly multilingual?: { readonly intent: RealisticPredictions; readonly category: RealisticPredictions } | undefined;
+}
+
+interface ClassifierPair {
+  readonly intent: RealisticPredictions | undefined;
+  readonly category: RealisticPredictions | undefined;
+}
+
+/** The intent and category versions that classify a row in `language`, as classify picks them. */
+function pairFor(parts: Parts, language: string): ClassifierPair {
+  return classifiersFor<ClassifierPair>(language, { intent: parts.intent, category: parts.category }, parts.multilingual ?? null);
+}
+
+/** An intent prediction is out of scope below the threshold classify serves for its version. */
+function outOfScopeServed(intent: RealisticPredictions, prediction: RowPrediction): boolean {
+  return prediction.confidence < (intent.threshold!.served ?? intent.threshold!.value);
 }
 
 function distributionOf(prediction: RowPrediction): readonly LabelScore[] {
@@ -255,14 +293,13 @@ function distributionOf(prediction: RowPrediction): readonly LabelScore[] {
 
 /** What urgency's combination reads for row i, from the production predictions (intent out of scope as classify serves it). */
 function evidenceOf(prepared: PreparedSet, parts: Parts, i: number, urgency: RealisticPredictions): UrgencyEvidence {
-  const intent = parts.intent?.predictions[i];
-  const threshold = parts.intent?.threshold;
+  const served = pairFor(parts, prepared.rows[i]!.cleaned.language).intent;
+  const intent = served?.predictions[i];
   const sentiment = parts.sentiment?.predictions[i];
   return {
     model: distributionOf(urgency.predictions[i]!),
     signals: prepared.rows[i]!.signals,
-    ...(intent &&
-      threshold && { intent: { label: intent.label, outOfScope: intent.confidence < (threshold.served ?? threshold.value) } }),
+    ...(intent && served.threshold && { intent: { label: intent.label, outOfScope: outOfScopeServed(served, intent) } }),
     ...(sentiment && { sentiment: sentiment.label }),
   };
 }
@@ -315,16 +352,20 @@ const FOLD_RULE = "the number of the row id modulo k (models/eval/realistic.ts r
 
 function productionParts(predicted: readonly RealisticPredictions[]): Parts {
   const production = (model: string) => predicted.find((p) => p.model === model && p.stage === "production");
+  const multilingual = { intent: production(MULTILINGUAL_MODELS.intent), category: production(MULTILINGUAL_MODELS.category) };
   return {
     intent: production("intent"),
     category: production("category"),
     sentiment: production("sentiment"),
     urgency: production("urgency"),
+    ...(multilingual.intent && multilingual.category && { multilingual: { intent: multilingual.intent, category: multilingual.category } }),
   };
 }
 
-function versionsOf(parts: Parts): string[] {
-  return Object.values(parts).flatMap((v: RealisticPredictions | undefined) => (v ? [`${v.model}@${v.version} (${v.family})`] : []));
+function versionsOf({ multilingual, ...parts }: Parts): string[] {
+  return [...Object.values(parts), multilingual?.intent, multilingual?.category].flatMap((v: RealisticPredictions | undefined) =>
+    v ? [`${v.model}@${v.version} (${v.family})`] : [],
+  );
 }
 
 /** The routing decision of every row from one prediction per model (a missing model: route's own default). */
@@ -339,8 +380,9 @@ function routeAll(
   const inquiries: readonly PreparedSample[] = on === "rows" ? prepared.rows : prepared.samples;
   return inquiries.map(({ cleaned, signals }, i) => {
     const id = cleaned.inquiry_id;
-    const intent = of(parts.intent)?.[i];
-    const category = of(parts.category)?.[i];
+    const pair = pairFor(parts, cleaned.language);
+    const intent = of(pair.intent)?.[i];
+    const category = of(pair.category)?.[i];
     const classified: InquiryClassified | undefined =
       intent && category
         ? {
@@ -348,9 +390,9 @@ function routeAll(
             intent: intent.label,
             category: category.label,
             confidence: intent.confidence,
-            out_of_scope: intent.confidence < (parts.intent!.threshold!.served ?? parts.intent!.threshold!.value),
+            out_of_scope: outOfScopeServed(pair.intent!, intent),
             top_k: [{ label: intent.label, probability: intent.confidence }],
-            model: `${parts.intent!.model}@${parts.intent!.version}`,
+            model: `${pair.intent!.model}@${pair.intent!.version}`,
             classified_at: 0,
           }
         : undefined;
@@ -447,6 +489,8 @@ export function realisticReport(
       scored.map((s) => s.prediction.confidence),
     );
     let extra: Partial<RealisticVersionReport> = {};
+    if (p.model === MULTILINGUAL_MODELS.intent && p.threshold)
+      extra = { outOfScope: outOfScopeAt(prepared, p.predictions, p.threshold) };
     if (p.model === "intent") {
       const category = predicted.find((c) => c.model === "category" && c.family === p.family) ?? production("category");
       const routed = category ? routeAll(prepared, rules, { intent: p, category }) : undefined;
@@ -488,8 +532,35 @@ export function realisticReport(
   if (parts.intent && parts.category) {
     const routed = routeAll(prepared, rules, parts, outOfFold);
     const unflaggedRows = rows.flatMap((r, i) => (routed[i]!.human_review ? [] : [i]));
-    const unflagged = unflaggedRows.map((i) => (parts.intent!.predictions[i]!.label === rows[i]!.row.intent ? 1 : 0));
+    // The intent and category each row was served (the multilingual pair's for a row not in English, when served).
+    const servedIntent = rows.map(({ cleaned }, i) => pairFor(parts, cleaned.language).intent!.predictions[i]!.label);
+    const servedCategory = rows.map(({ cleaned }, i) => pairFor(parts, cleaned.language).category!.predictions[i]!.label);
+    const intentRight = (i: number) => (servedIntent[i] === rows[i]!.row.intent ? 1 : 0);
+    const unflagged = unflaggedRows.map(intentRight);
+    const inScope = (i: number) => rows[i]!.row.intent !== oos;
+    const categoryRight = (i: number) => (servedCategory[i] === rows[i]!.row.category ? 1 : 0);
+    const scoredCategory = (i: number) => inScope(i) && rows[i]!.row.category != null;
     const servedLevels = routed.map((d) => d.urgency ?? "unknown");
+    const figuresOf = (of: readonly number[]): LanguageFigures => {
+      const kept = of.filter((i) => !routed[i]!.human_review);
+      return {
+        n: of.length,
+        intentAccuracy: mean(of.filter(inScope).map(intentRight)),
+        categoryAccuracy: mean(of.filter(scoredCategory).map(categoryRight)),
+        reviewRate: mean(of.map((i) => (routed[i]!.human_review ? 1 : 0))),
+        unflagged: kept.length,
+        unflaggedIntentAccuracy: mean(kept.map(intentRight)),
+        unflaggedCategoryAccuracy: mean(kept.filter(scoredCategory).map(categoryRight)),
+        unflaggedSentimentAccuracy: mean(kept.map((i) => (parts.sentiment?.predictions[i]!.label === rows[i]!.row.sentiment ? 1 : 0))),
+        unflaggedUrgencyAccuracy: mean(kept.map((i) => (servedLevels[i] === urgencyTruth[i] ? 1 : 0))),
+        reviewReasons: reasonCounts(of.map((i) => routed[i]!)),
+      };
+    };
+    const rowsIn = (test: (language: string) => boolean) => rows.flatMap(({ row }, i) => (test(row.language) ? [i] : []));
+    const byLanguage = Object.fromEntries(
+      [...new Set(rows.map(({ row }) => row.language))].sort().map((language) => [language, figuresOf(rowsIn((l) => l === language))]),
+    );
+    const notEnglish = figuresOf(rowsIn((l) => l !== "en"));
     const urgencyServed = parts.urgency ? classificationReport(urgencyTruth, servedLevels, rows.map(() => 1)) : undefined;
     const urgencyFlagged = routed.map((d) => d.review_reasons.includes("low_confidence:urgency"));
     const actToday = (level: string) => level === "high" || level === "critical";
@@ -530,6 +601,8 @@ export function realisticReport(
       ...(parts.intent.samples && { samples: streamReview(routeAll(prepared, rules, parts, undefined, "samples")) }),
       unflagged: unflagged.length,
       languageAccuracy: mean(rows.map(({ row, cleaned }) => (cleaned.language === row.language ? 1 : 0))),
+      byLanguage,
+      notEnglish,
     };
   }
 

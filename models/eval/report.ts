@@ -182,6 +182,15 @@ export function renderRealistic(report: RealisticReport): string {
           ]
         : []),
       `  clean's language detection ${fixed(p.languageAccuracy)} against the labelled language`,
+      "  per labelled language (intent and category as served: the multilingual pair for a row not in English when both are in production):",
+      ...[...Object.entries(p.byLanguage), ["not en", p.notEnglish] as const].map(
+        ([language, l]) =>
+          `    ${language} ${l.n}: intent ${fixed(l.intentAccuracy)}, category ${fixed(l.categoryAccuracy)}; human review ${fixed(l.reviewRate, 3)} (${
+            Object.entries(l.reviewReasons)
+              .map(([reason, n]) => `${reason} ${n}`)
+              .join(", ") || "no reasons"
+          }); on the ${l.unflagged} not flagged: intent ${fixed(l.unflaggedIntentAccuracy)}, category ${fixed(l.unflaggedCategoryAccuracy)}, sentiment ${fixed(l.unflaggedSentimentAccuracy)}, urgency ${fixed(l.unflaggedUrgencyAccuracy)}`,
+      ),
     );
   }
   if (report.skipped.length > 0)

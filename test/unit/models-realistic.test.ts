@@ -179,4 +179,50 @@ describe("the realistic report", () => {
     expect(text).toContain("OUT OF FOLD");
     expect(text).toContain("urgency out of fold: 5-fold cross-validation");
   });
+
+  it("classifies a row not in English with the multilingual pair once both are in production, as classify does", () => {
+    const oos = set.labels.out_of_scope;
+    const english = (language: string) => language === "en" || language === "und";
+    // The English pair is right only on what `clean` detects as English; the multilingual one on every row.
+    const pair = (intent: string, category: string, rightOn: (language: string) => boolean): RealisticPredictions[] => [
+      {
+        ...perfect(intent, (row) => row.intent),
+        predictions: prepared.rows.map(({ row, cleaned }) =>
+          row.intent !== oos && rightOn(cleaned.language) ? { label: row.intent, confidence: 0.9 } : { label: "complaint", confidence: 0.9 },
+        ),
+        threshold: { value: 0.4, source: "fallback" },
+      },
+      {
+        ...perfect(category, (row) => row.category ?? "FEEDBACK"),
+        predictions: prepared.rows.map(({ row, cleaned }) => ({
+          label: rightOn(cleaned.language) ? (row.category ?? "FEEDBACK") : "FEEDBACK",
+          confidence: 0.9,
+        })),
+      },
+    ];
+    const rest = [perfect("sentiment", (row) => row.sentiment), perfect("urgency", (row) => row.urgency)];
+    const multilingual = pair("intent-multilingual", "category-multilingual", () => true);
+    const models = ["intent", "category", "sentiment", "urgency", "intent-multilingual", "category-multilingual"];
+    const report = (stage: RealisticPredictions["stage"]) =>
+      realisticReport(
+        prepared,
+        [...pair("intent", "category", english), ...rest, ...multilingual.map((p) => ({ ...p, stage }))],
+        models,
+        rules,
+        loadCombination(),
+      ).pipeline!;
+    const listed = rules.languages.classifiedInLanguage.languages;
+    const detected = (test: (language: string) => boolean) => prepared.rows.filter(({ cleaned }) => test(cleaned.language)).length;
+
+    const served = report("production");
+    expect(served.versions.some((v) => v.startsWith("intent-multilingual@"))).toBe(true);
+    for (const language of ["de", "es", "fr", "pt"]) expect(served.byLanguage[language]!.intentAccuracy).toBe(1);
+    // Classified in their language: only languages the rules do not list are flagged.
+    expect(served.reviewReasons["unsupported_language"] ?? 0).toBe(detected((l) => !english(l) && !listed.has(l)));
+
+    const candidates = report("candidate");
+    expect(candidates.versions.some((v) => v.startsWith("intent-multilingual@"))).toBe(false);
+    expect(candidates.byLanguage["de"]!.intentAccuracy).toBeLessThan(0.5);
+    expect(candidates.reviewReasons["unsupported_language"]).toBe(detected((l) => !english(l)));
+  });
 });
