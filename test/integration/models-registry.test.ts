@@ -103,7 +103,10 @@ describe("model registry (real PostgreSQL, versions registered by the training C
       expect(refusal.serving).toBe(path.basename(second));
       // Series start at 0 for every stage: the refusal is the production one's.
       expect((await metrics.refusals.get()).values.filter((v) => v.value > 0)).toMatchObject([{ labels: { model: "sentiment", stage: "production" } }]);
-      expect((await metrics.swaps.get()).values.filter((v) => v.value > 0)).toMatchObject([{ labels: { model: "sentiment", stage: "production", trigger: "poll" }, value: 1 }]);
+      // Counted once the replaced version is released, which follows the swap itself.
+      await expect
+        .poll(async () => (await metrics.swaps.get()).values.filter((v) => v.value > 0), { timeout: 10_000 })
+        .toMatchObject([{ labels: { model: "sentiment", stage: "production", trigger: "poll" }, value: 1 }]);
     } finally {
       await served.close();
     }
