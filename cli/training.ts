@@ -10,6 +10,7 @@ import { liveModels } from "./live-quality.js";
 /** The training package's commands, each run as `python3 -m training <command> <arguments>`. */
 const TRAINING_COMMANDS: Readonly<Record<string, string>> = {
   train: "train models, register them as candidates and run the promotion gate (`--defaults`: whatever the pipeline lacks)",
+  "multilingual-defaults": "give classify's models for inquiries not in English a production version where they have none (minutes; `up` runs it in the background)",
   evaluate: "held-out metrics of the newest model versions, through onnxruntime",
   promote: "run the promotion gate for a version, or for every candidate; `--after-shadow`: put the shadow version in production",
   reject: "archive a shadow or candidate version, recording why",

@@ -1,4 +1,5 @@
-import { spawn } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
+import { closeSync, openSync } from "node:fs";
 import path from "node:path";
 import type { Command } from "commander";
 import type { Logger } from "pino";
@@ -40,6 +41,29 @@ async function setup(config: Config, log: Logger): Promise<void> {
   } finally {
     await pool.end();
   }
+}
+
+/**
+ * Trains classify's models for inquiries not in English (`switchboard multilingual-defaults`:
+ * the multilingual encoder's heads, minutes of CPU) in a child process while the pipeline serves,
+ * logging to `<stack home>/logs/multilingual-defaults.log`: `npm start` stays quick, and classify
+ * picks the pair up once both are promoted (it looks every model poll interval). Nothing is
+ * trained when both are already in production. Returns the child, to stop with the pipeline.
+ */
+function trainMultilingualInBackground(config: Config, log: Logger): ChildProcess {
+  const file = path.join(config.stackHome, "logs", "multilingual-defaults.log");
+  const out = openSync(file, "a");
+  const child = spawn(process.execPath, [path.join(REPO_ROOT, "bin", "switchboard.js"), "multilingual-defaults"], {
+    stdio: ["ignore", out, out],
+  });
+  closeSync(out);
+  console.log(`training the models for inquiries not in English in the background (a few minutes; log: ${file}); until both are promoted, every language gets the English models`);
+  child.once("error", (error) => log.warn({ err: error.message, log: file }, "multilingual models: the background training could not start"));
+  child.once("exit", (code, signal) => {
+    if (code === 0) console.log(`multilingual models in production: classify serves them for inquiries not in English within a model poll interval (${file})`);
+    else if (signal === null) log.warn({ exitCode: code, log: file }, "multilingual models: the background training failed; every language keeps the English models");
+  });
+  return child;
 }
 
 /** Runs another `switchboard` command as a child process with this one's output, failing on a non-zero exit. */
@@ -136,11 +160,12 @@ export function upCommand(program: Command, { config, log }: CliContext): void {
       "the main job: Python environment, local stack, prepare, every triage processor and connector, then a live demo; Ctrl-C stops them",
     )
     .option("--no-demo", "start everything without streaming the sample inquiries")
+    .option("--no-multilingual", "do not train the models for inquiries not in English in the background")
     .option(
       "--exit-after-demo",
       "non-interactive: stop the processes after the demo and exit 0 only if every sample inquiry, and one by each connector, was answered",
     )
-    .action(async (options: { demo: boolean; exitAfterDemo?: boolean }) => {
+    .action(async (options: { demo: boolean; multilingual: boolean; exitAfterDemo?: boolean }) => {
       if (options.exitAfterDemo && !options.demo)
         throw new Error("--exit-after-demo needs the demo (leave out --no-demo)");
       await ensurePythonEnv(pythonEnvOptions(config, log));
@@ -195,10 +220,12 @@ export function upCommand(program: Command, { config, log }: CliContext): void {
         }
         return;
       }
+      const multilingual = options.multilingual ? trainMultilingualInBackground(config, log) : undefined;
       console.log(
         "running; `switchboard demo` in another terminal streams more; Ctrl-C stops the processors (`switchboard stack down` stops the services)",
       );
       await stopped;
+      multilingual?.kill("SIGTERM");
       await stopAll();
     });
 

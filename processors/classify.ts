@@ -13,11 +13,10 @@ const TOP_K = 3;
 /**
  * The models of inquiries in another language than English: heads over the multilingual encoder
  * (training/models/multilingual.py), trained on the same English Bitext rows and carried across
- * languages by the encoder. `npm start` does not train them (the 12-layer encoder embeds every
- * row: minutes); `switchboard train --model intent-multilingual --family head` (and
- * `category-multilingual`) does, after `python -m training.models.multilingual`. A running
- * classify that started without them looks for them every model poll interval, so they are
- * served from the first look after both are promoted, without a restart.
+ * languages by the encoder. `npm start` trains them in the background once the pipeline serves
+ * (`switchboard multilingual-defaults`: the 12-layer encoder embeds every row, minutes), so a
+ * classify that started without them looks for them every model poll interval and serves them
+ * from the first look after both are promoted, without a restart.
  */
 export const MULTILINGUAL_MODELS = { intent: "intent-multilingual", category: "category-multilingual" } as const;
 

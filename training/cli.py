@@ -1,4 +1,4 @@
-"""`python -m training <command>`: migrate, train, defaults, export-embedder, export-toxicity, urgency-fit,
+"""`python -m training <command>`: migrate, train, defaults, multilingual-defaults, export-embedder, export-toxicity, urgency-fit,
 evaluate, promote, reject, rollback, models. With `--json` (train, promote, reject, rollback) stdout carries one JSON
 object per line and nothing else; logs and progress go to stderr."""
 
@@ -23,7 +23,7 @@ from training import config, feedback, limits
 from training.artifacts import ArtifactError, latest_versions
 from training.datasets import Split, team
 from training.datasets.base import Source
-from training.defaults import HEAD_MARGIN, Outcome, ensure_defaults
+from training.defaults import HEAD_MARGIN, MULTILINGUAL_MODELS, Outcome, ensure_defaults, ensure_multilingual_defaults
 from training.embedder import DEFAULT_KIND, EMBEDDER_MODEL, KINDS, export_embedder, register_embedder
 from training.toxicity import TOXICITY_MODEL, export_toxicity, register_toxicity
 from training.evaluation import (
@@ -240,6 +240,17 @@ def cmd_defaults(args: argparse.Namespace) -> int:
         print(f"{outcome.model}: {outcome.message}", flush=True)
 
     outcomes = ensure_defaults(registry, trainer, config.models_dir(), config.GatePolicy(), report)
+    return 0 if all(o.ok for o in outcomes) else 1
+
+
+def cmd_multilingual_defaults(args: argparse.Namespace) -> int:
+    registry = _registry()
+    trainer = Trainer(config.models_dir(), seed=args.seed, registry=registry)
+
+    def report(outcome: Outcome) -> None:
+        print(f"{outcome.model}: {outcome.message}", flush=True)
+
+    outcomes = ensure_multilingual_defaults(registry, trainer, config.models_dir(), config.GatePolicy(), report)
     return 0 if all(o.ok for o in outcomes) else 1
 
 
@@ -556,6 +567,15 @@ def parser() -> argparse.ArgumentParser:
     )
     defaults.add_argument("--seed", type=int, default=0)
     defaults.set_defaults(run=cmd_defaults)
+
+    multilingual_defaults = commands.add_parser(
+        "multilingual-defaults",
+        help=f"give classify's models for inquiries not in English ({', '.join(MULTILINGUAL_MODELS)}) a production "
+        "version where they have none: export the multilingual embedder, train the head family, run the gate "
+        "(minutes: `up` runs it in the background)",
+    )
+    multilingual_defaults.add_argument("--seed", type=int, default=0)
+    multilingual_defaults.set_defaults(run=cmd_multilingual_defaults)
 
     embedder = commands.add_parser(
         "export-embedder",

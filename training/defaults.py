@@ -98,6 +98,74 @@ def ensure_defaults(
     return outcomes
 
 
+# classify's models for inquiries not in English (training/models/multilingual.py): heads over the
+# multilingual encoder, which `up` trains in the background once the pipeline serves (minutes).
+MULTILINGUAL_MODELS = ("intent-multilingual", "category-multilingual")
+
+
+def ensure_multilingual_defaults(
+    registry: Registry,
+    trainer: Trainer,
+    models_root: Path,
+    policy: GatePolicy,
+    report: Callable[[Outcome], None],
+) -> list[Outcome]:
+    """Gives classify's multilingual pair a production version where it has none: exports (or
+    finds) the multilingual embedder and puts it in production, then trains the `head` family of
+    each model and puts it to the gate (which promotes a model's first version). A servable
+    production version is kept. classify serves the pair once both are in production."""
+    from training.models import multilingual
+
+    kept = [_servable_production(registry, models_root, model) for model in MULTILINGUAL_MODELS]
+    if all(outcome is not None and outcome.ok for outcome in kept):
+        outcomes = [outcome for outcome in kept if outcome is not None]
+        for outcome in outcomes:
+            report(outcome)
+        return outcomes
+    directory, manifest, created = multilingual.export_embedder(models_root)
+    version = multilingual.register_embedder(models_root, directory, manifest, registry)
+    outcome = Outcome(multilingual.EMBEDDER_MODEL, True, f"{version} ({'exported' if created else 'found'}, production)")
+    report(outcome)
+    outcomes = [outcome]
+    for model in MULTILINGUAL_MODELS:
+        outcomes.append(_ensure_head(registry, trainer, models_root, policy, model))
+        report(outcomes[-1])
+    return outcomes
+
+
+def _ensure_head(registry: Registry, trainer: Trainer, models_root: Path, policy: GatePolicy, model: str) -> Outcome:
+    kept = _servable_production(registry, models_root, model)
+    if kept is not None:
+        return kept
+    (trained,) = trainer.train(TARGETS[model], ["head"])
+    registry.register(trained.manifest, str(trained.directory.relative_to(models_root)))
+    decision = run_gate(registry, model, trained.version, policy, models_root)
+    test = trained.manifest["metrics"]["test"]
+    return Outcome(
+        model,
+        decision.promote,
+        f"{trained.version} trained, test accuracy {test['accuracy']:.4f} macro-F1 {test['macro_f1']:.4f}, "
+        f"{'promoted' if decision.promote else 'rejected'}: {decision.reason}",
+    )
+
+
+def _servable_production(registry: Registry, models_root: Path, model: str) -> Outcome | None:
+    """The outcome for a model whose production version is kept (or cannot be served); None when it has none."""
+    production = registry.production(model)
+    if production is None:
+        return None
+    try:
+        load_version(production.directory(models_root))
+    except ArtifactError as error:
+        return Outcome(
+            model,
+            False,
+            f"production version {production.version} cannot be served ({error}); "
+            f"roll it back or train a replacement with `train --model {model}`",
+        )
+    return Outcome(model, True, f"{production.version} (production, kept)")
+
+
 def _ensure_toxicity(registry: Registry, models_root: Path) -> Outcome:
     """respond's reply guardrail: the converted pre-trained classifier (training/toxicity.py), kept
     when a servable production version exists, else exported (or found by its bytes) and put in
@@ -123,18 +191,9 @@ def _ensure_toxicity(registry: Registry, models_root: Path) -> Outcome:
 def _ensure_classifier(
     registry: Registry, trainer: Trainer, models_root: Path, policy: GatePolicy, model: str, margin: float
 ) -> Outcome:
-    production = registry.production(model)
-    if production is not None:
-        try:
-            load_version(production.directory(models_root))
-        except ArtifactError as error:
-            return Outcome(
-                model,
-                False,
-                f"production version {production.version} cannot be served ({error}); "
-                f"roll it back or train a replacement with `train --task {TARGETS[model].task}`",
-            )
-        return Outcome(model, True, f"{production.version} (production, kept)")
+    kept = _servable_production(registry, models_root, model)
+    if kept is not None:
+        return kept
     trained: dict[str, TrainedVersion] = {
         t.family: t for t in trainer.train(TARGETS[model], list(DEFAULT_FAMILIES))
     }

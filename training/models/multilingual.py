@@ -560,11 +560,15 @@ def export_embedder(models_root: Path) -> tuple[Path, dict[str, Any], bool]:
     return directory, manifest, True
 
 
-def register_embedder(models_root: Path, directory: Path, manifest: dict[str, Any]) -> str:
+def register_embedder(
+    models_root: Path, directory: Path, manifest: dict[str, Any], registry: Registry | None = None
+) -> str:
     """Registers the version (production at once, as `embedder`'s: no labels, no gate) unless a
-    version with the same model.onnx is registered; returns its version."""
-    registry = Registry.open()
-    registry.migrate()
+    version with the same model.onnx is registered; returns its version. The registry is the
+    environment's unless given."""
+    if registry is None:
+        registry = Registry.open()
+        registry.migrate()
     row = registry.find_by_checksum(EMBEDDER_MODEL, manifest["files"][MODEL_FILE])
     if row is not None:
         return row.version

@@ -17,7 +17,7 @@ from training import defaults
 from training import embedder as embedder_module
 from training.artifacts import ArtifactError, load_version, manifest_problems, write_version
 from training.config import GatePolicy
-from training.defaults import HEAD_MARGIN, Outcome, choose_family, ensure_defaults
+from training.defaults import HEAD_MARGIN, MULTILINGUAL_MODELS, Outcome, choose_family, ensure_defaults, ensure_multilingual_defaults
 from training.toxicity import TOXICITY_MODEL
 from training.embedder import EMBEDDER_MODEL
 from training.gate import Decision
@@ -252,3 +252,25 @@ def test_defaults_export_the_embedder_then_promote_the_chosen_family(
     assert again[1] == Outcome(TOXICITY_MODEL, True, f"{toxicity_row.version} (production, kept)")
     assert again[2] == Outcome("sentiment", True, f"{production.version} (production, kept)")
 
+
+
+def test_multilingual_defaults_export_the_encoder_then_promote_each_head_once(registry: Registry, tmp_path: Path) -> None:
+    """What `up` runs in the background: the multilingual embedder in production, then each of
+    classify's multilingual models' head trained on it and promoted (first versions); a second
+    run keeps them and exports nothing."""
+    reported: list[Outcome] = []
+    trainer = Trainer(tmp_path, limit=SLICE, registry=registry)
+    outcomes = ensure_multilingual_defaults(registry, trainer, tmp_path, GatePolicy(), reported.append)
+    assert outcomes == reported and [o.model for o in outcomes] == ["embedder-multilingual", *MULTILINGUAL_MODELS]
+    assert all(o.ok for o in outcomes), outcomes
+    embedder_row = registry.production("embedder-multilingual")
+    assert embedder_row is not None
+    for model in MULTILINGUAL_MODELS:
+        production = registry.production(model)
+        assert production is not None and production.family == "head", model
+        assert production.manifest["embedder"]["version"] == embedder_row.version
+    assert "operating_point" in registry.production("intent-multilingual").manifest  # type: ignore[union-attr]
+
+    again = ensure_multilingual_defaults(registry, trainer, tmp_path, GatePolicy(), lambda _: None)
+    kept = [f"{registry.production(m).version} (production, kept)" for m in MULTILINGUAL_MODELS]  # type: ignore[union-attr]
+    assert again == [Outcome(m, True, message) for m, message in zip(MULTILINGUAL_MODELS, kept, strict=True)]
