@@ -127,16 +127,13 @@ def ensure_multilingual_defaults(
     outcome = Outcome(multilingual.EMBEDDER_MODEL, True, f"{version} ({'exported' if created else 'found'}, production)")
     report(outcome)
     outcomes = [outcome]
-    for model in MULTILINGUAL_MODELS:
-        outcomes.append(_ensure_head(registry, trainer, models_root, policy, model))
+    for model, production in zip(MULTILINGUAL_MODELS, kept, strict=True):
+        outcomes.append(production or _train_head(registry, trainer, models_root, policy, model))
         report(outcomes[-1])
     return outcomes
 
 
-def _ensure_head(registry: Registry, trainer: Trainer, models_root: Path, policy: GatePolicy, model: str) -> Outcome:
-    kept = _servable_production(registry, models_root, model)
-    if kept is not None:
-        return kept
+def _train_head(registry: Registry, trainer: Trainer, models_root: Path, policy: GatePolicy, model: str) -> Outcome:
     (trained,) = trainer.train(TARGETS[model], ["head"])
     registry.register(trained.manifest, str(trained.directory.relative_to(models_root)))
     decision = run_gate(registry, model, trained.version, policy, models_root)
