@@ -10,7 +10,7 @@ import logging
 import os
 import re
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -232,26 +232,24 @@ def _emit_decision(args: argparse.Namespace, model: str, version: str, decision:
     )
 
 
-def cmd_defaults(args: argparse.Namespace) -> int:
+def _give_production_versions(args: argparse.Namespace, ensure: Callable[..., list[Outcome]]) -> int:
+    """`defaults` and `multilingual-defaults`: one line per model's outcome, exit 1 if any failed."""
     registry = _registry()
     trainer = Trainer(config.models_dir(), seed=args.seed, registry=registry)
 
     def report(outcome: Outcome) -> None:
         print(f"{outcome.model}: {outcome.message}", flush=True)
 
-    outcomes = ensure_defaults(registry, trainer, config.models_dir(), config.GatePolicy(), report)
+    outcomes = ensure(registry, trainer, config.models_dir(), config.GatePolicy(), report)
     return 0 if all(o.ok for o in outcomes) else 1
+
+
+def cmd_defaults(args: argparse.Namespace) -> int:
+    return _give_production_versions(args, ensure_defaults)
 
 
 def cmd_multilingual_defaults(args: argparse.Namespace) -> int:
-    registry = _registry()
-    trainer = Trainer(config.models_dir(), seed=args.seed, registry=registry)
-
-    def report(outcome: Outcome) -> None:
-        print(f"{outcome.model}: {outcome.message}", flush=True)
-
-    outcomes = ensure_multilingual_defaults(registry, trainer, config.models_dir(), config.GatePolicy(), report)
-    return 0 if all(o.ok for o in outcomes) else 1
+    return _give_production_versions(args, ensure_multilingual_defaults)
 
 
 def cmd_export_embedder(args: argparse.Namespace) -> int:
