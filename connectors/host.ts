@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import Fastify, { LogController, type FastifyBaseLogger } from "fastify";
 import type { Logger } from "pino";
-import { Registry, collectDefaultMetrics } from "prom-client";
+import { Registry } from "prom-client";
 import type { Config } from "../config/settings.js";
 import type { Endpoints } from "../stack/index.js";
 import { createDependencyMetrics } from "../streams/dependencies.js";
@@ -11,6 +11,7 @@ import type { ConnectorDeclaration, Topology } from "../streams/topology.js";
 import type { ConnectorFactory } from "./connector.js";
 import { createIntake } from "./intake.js";
 import { createConnectorMetrics } from "./metrics.js";
+import { collectProcessMetrics } from "../streams/process-metrics.js";
 
 /**
  * One connector as its own process: its Kafka intake, an HTTP server on the declared port with
@@ -29,7 +30,7 @@ export async function hostConnector(
   const connectorLog = log.child({ connector });
   const registry = new Registry();
   registry.setDefaultLabels({ connector });
-  collectDefaultMetrics({ register: registry });
+  const stopProcessMetrics = collectProcessMetrics(registry);
   const metrics = createConnectorMetrics(registry);
   const dependencyMetrics = createDependencyMetrics(registry);
   const intake = await createIntake(topology, declaration, endpoints, connectorLog);
@@ -92,6 +93,7 @@ export async function hostConnector(
   timer.unref();
   await app.close();
   await dependencies.stop();
+  stopProcessMetrics();
   await implementation.close?.();
   await intake.close();
   connectorLog.info("stopped");

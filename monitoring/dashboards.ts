@@ -92,6 +92,12 @@ const overview: Dashboard = {
         { title: "CPU by process", unit: "percentunit", targets: [target(`sum by (job) (${rate(`${PROCESS_METRICS.cpuSeconds}{${PROCESSES}}`)})`, "{{job}}")] },
         { title: "Event-loop delay p99 by process", unit: "s", description: "Saturation of a Node process: time its event loop waits behind work.", targets: [target(`max by (job) (${PROCESS_METRICS.eventLoopLagP99}{${PROCESSES}})`, "{{job}}")] },
         { title: "Resident memory by process", unit: "bytes", targets: [target(`sum by (job) (${PROCESS_METRICS.residentBytes}{${PROCESSES}})`, "{{job}}")] },
+        {
+          title: "Heap kept alive by process",
+          unit: "bytes",
+          description: "V8 heap right after the latest full garbage collection: a slope here over hours is a leak; RSS alone also counts pages the allocator keeps.",
+          targets: [target(`sum by (job) (${METRICS.process.heapAfterMajorGc}{${PROCESSES}})`, "{{job}}")],
+        },
       ],
     },
     {

@@ -12,6 +12,7 @@ import { createQueueMetrics } from "./queues.js";
 import { createRetrainMetrics } from "../retrain/metrics.js";
 import { createRuntimeMetrics } from "../streams/metrics.js";
 import { createDependencyMetrics } from "../streams/dependencies.js";
+import { createProcessMetrics } from "../streams/process-metrics.js";
 
 /**
  * The names of the metrics the alert rules and `switchboard status` query, read from the
@@ -38,6 +39,7 @@ function namesOf<M extends object>(metrics: M): NamesOf<M> {
 
 export const METRICS = {
   runtime: namesOf(createRuntimeMetrics(new Registry())),
+  process: namesOf(createProcessMetrics(new Registry())),
   dependency: namesOf(createDependencyMetrics(new Registry())),
   connector: namesOf(createConnectorMetrics(new Registry())),
   chat: namesOf(createChatMetrics(new Registry())),

@@ -1,5 +1,5 @@
 import { SchemaRegistry } from "@kafkajs/confluent-schema-registry";
-import { Registry, collectDefaultMetrics } from "prom-client";
+import { Registry } from "prom-client";
 import type { Logger } from "pino";
 import type { Config } from "../config/settings.js";
 import type { Endpoints } from "../stack/index.js";
@@ -14,6 +14,7 @@ import type { ProcessorImplementation } from "./processor.js";
 import { processorTask, type StreamTask } from "./task.js";
 import { withPartitions, type ProcessorDeclaration, type Topology } from "./topology.js";
 import { schemaRegistryOptions } from "../config/security.js";
+import { collectProcessMetrics } from "./process-metrics.js";
 
 /** One processor as its own process. */
 export function hostProcessor(
@@ -46,7 +47,7 @@ export async function hostTask(
   const name = task.name;
   const metricsRegistry = new Registry();
   metricsRegistry.setDefaultLabels({ processor: name });
-  collectDefaultMetrics({ register: metricsRegistry });
+  const stopProcessMetrics = collectProcessMetrics(metricsRegistry);
   // Made before the registries are merged for /metrics below: a merge copies what is registered then.
   const dependencyMetrics = createDependencyMetrics(metricsRegistry);
 
@@ -96,5 +97,6 @@ export async function hostTask(
     await dependencies.stop();
     await resources?.close();
     await ops.close();
+    stopProcessMetrics();
   }
 }

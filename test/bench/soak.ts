@@ -2,8 +2,9 @@
  * `npm run bench:soak`: the pipeline as `switchboard up` deploys it (the triage chain and the
  * processors in no chain) on a private stack, at a fixed offered load for SOAK_MINUTES (default
  * 60): every SOAK_SAMPLE_SECONDS each process's RSS and CPU (from /proc, with its children), the
+ * heap each Node process keeps alive (after its latest full garbage collection), the
  * consumer lag and error counters (from the private Prometheus), and received → response latency
- * of the inquiries answered in the interval. Reports each process's memory slope (MB/h, least
+ * of the inquiries answered in the interval. Reports each process's RSS and kept-heap slopes (MB/h, least
  * squares over the samples after the warm-up), the errors' growth, latency percentiles per
  * interval and overall, and every inquiry answered exactly once; writes bench-results/soak-*.json.
  */
@@ -17,6 +18,7 @@ import { REPO_ROOT, loadConfig } from "../../config/settings.js";
 import { resolveEndpoints } from "../../stack/index.js";
 import { freePort } from "../support/api.js";
 import { answeredOnce, inquirySender, offerLoad, trackResponses } from "../support/load.js";
+import { METRICS } from "../../monitoring/metric-names.js";
 import { cleanUpOnInterrupt, copyModelRegistry, promQuery, startPrivateStack } from "../support/private-stack.js";
 import { preparePipeline, runnablesOf, startPipeline } from "../e2e/pipeline.js";
 import { percentile, processSamples, slope } from "./measure.js";
@@ -31,6 +33,8 @@ const runId = `soak${Date.now().toString(36)}`;
 interface Sample {
   readonly minute: number;
   readonly processes: Record<string, { rssMb: number; cpuPercent: number }>;
+  /** Per Node process (by scrape job): heap after its latest full collection, MB. */
+  readonly heapKeptMb: Record<string, number>;
   readonly lag: Record<string, number>;
   readonly errors: Record<string, number>;
   readonly dlq: number;
@@ -86,6 +90,7 @@ async function main(): Promise<void> {
       const sample: Sample = {
         minute: (Date.now() - started) / 60_000,
         processes,
+        heapKeptMb: Object.fromEntries(Object.entries(await byJob(stack.prometheusUrl, `sum by (job) (${METRICS.process.heapAfterMajorGc})`)).map(([job, bytes]) => [job, bytes / 2 ** 20])),
         lag: await byJob(stack.prometheusUrl, "sum by (job) (switchboard_consumer_lag)"),
         errors: await byJob(stack.prometheusUrl, "sum by (job) (switchboard_errors_total)"),
         dlq: Number((await promQuery(stack.prometheusUrl, "sum(switchboard_dlq_records_total)"))[0]?.value[1] ?? 0),
@@ -97,7 +102,7 @@ async function main(): Promise<void> {
       samples.push(sample);
       const rss = Object.entries(processes).map(([name, p]) => `${name.replace(" (service)", "")} ${p.rssMb.toFixed(0)}`).join(", ");
       console.log(
-        `${sample.minute.toFixed(1)} min: answered ${sample.answered}/${load.offered()}, p50/p99 ${sample.latency.p50}/${sample.latency.p99} ms, lag ${JSON.stringify(sample.lag)}, errors ${JSON.stringify(sample.errors)}, load ${sample.load1.toFixed(1)}; RSS MB ${rss}`,
+        `${sample.minute.toFixed(1)} min: answered ${sample.answered}/${load.offered()}, p50/p99 ${sample.latency.p50}/${sample.latency.p99} ms, lag ${JSON.stringify(sample.lag)}, errors ${JSON.stringify(sample.errors)}, load ${sample.load1.toFixed(1)}; RSS MB ${rss}; heap kept MB ${Object.entries(sample.heapKeptMb).map(([job, mb]) => `${job} ${mb.toFixed(1)}`).join(", ")}`,
       );
     }
     await load.stop();
@@ -118,12 +123,14 @@ async function main(): Promise<void> {
     const memory = [...pids.keys()].map((name) => {
       const points = warm.map((s) => ({ x: s.minute / 60, y: s.processes[name]!.rssMb }));
       const cpu = warm.map((s) => s.processes[name]!.cpuPercent);
+      const heap = warm.flatMap((s) => (s.heapKeptMb[name] === undefined ? [] : [{ x: s.minute / 60, y: s.heapKeptMb[name] }]));
       return {
         process: name,
         "RSS start MB": points[0]?.y.toFixed(0),
         "RSS end MB": points.at(-1)?.y.toFixed(0),
         "RSS max MB": Math.max(...points.map((p) => p.y)).toFixed(0),
         "slope MB/h": slope(points).toFixed(1),
+        ...(heap.length > 0 ? { "heap kept start MB": heap[0]!.y.toFixed(1), "heap kept end MB": heap.at(-1)!.y.toFixed(1), "heap kept slope MB/h": slope(heap).toFixed(1) } : {}),
         "CPU % mean": (cpu.reduce((a, b) => a + b, 0) / Math.max(1, cpu.length)).toFixed(1),
       };
     });
