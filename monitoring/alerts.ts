@@ -53,7 +53,7 @@ export const THRESHOLDS = {
   queueSlaSeconds: 4 * 3600,
 } as const;
 
-const { runtime, connector, route, drift, quality, queues, dependency } = METRICS;
+const { runtime, connector, route, drift, quality, queues, dependency, email } = METRICS;
 
 /**
  * A service every process checks, stream task and connector alike (streams/dependencies.ts):
@@ -87,6 +87,10 @@ const DEPENDENCY_ALERTS: Readonly<Record<Dependency, { readonly alert: string; r
     effect: "respond holds each inquiry until it can search the knowledge base (no reply is drafted: lag and end-to-end latency grow), the search sink holds its records and the API's inquiry search answers 503",
   },
 };
+
+/** Some of the email connector's replies (automatic or an agent's) by outcome, over `range`, where above 0. */
+const emailReplies = (outcome: string, range: string) =>
+  `(sum by (job) (increase(${email.replies}{outcome="${outcome}"}[${range}])) > 0 or sum by (job) (increase(${email.agentReplies}{outcome="${outcome}"}[${range}])) > 0)`;
 
 /** How long every process's checks of a service fail before its alert fires: a few checks (every 5 s), short of a restart's usual minute. */
 const DEPENDENCY_FOR = "30s";
@@ -237,6 +241,22 @@ export function alertRules(topologies: readonly Topology[] = TOPOLOGIES): AlertR
       `route in {{ $labels.job }} routed more than ${THRESHOLDS.joinTimeoutRatio * 100} % of inquiries over 10 minutes without all their predictions (the join timed out): a prediction processor is slow or down.`,
     ),
     rule(
+      "EmailMailboxDisconnected",
+      "critical",
+      "2m",
+      `max by (job, instance) (${email.imapConnected}) == 0`,
+      `email connector {{ $labels.job }} has not had its mailbox open for 2 minutes`,
+      "The email connector's IMAP session has not had the watched mailbox open for 2 minutes: no new email becomes an inquiry. It reconnects by itself with back-off; messages that arrive meanwhile stay in the mailbox, unseen, and are taken in once it is open again.",
+    ),
+    rule(
+      "EmailSendFailing",
+      "warning",
+      "5m",
+      `${emailReplies("retried", "10m")} unless on (job) ${emailReplies("sent", "10m")}`,
+      `email connector {{ $labels.job }} retries replies and has sent none for 10 minutes`,
+      "The email connector's SMTP sends fail for now (the server is away or refuses with a 4xx) and none has succeeded for 10 minutes: replies to email inquiries, drafted or written by agents, wait, each retried with back-off, and their offsets are not committed until they go.",
+    ),
+    rule(
       "QueueSLABreach",
       "warning",
       "5m",
@@ -255,6 +275,7 @@ export function alertRulesFile(topologies: readonly Topology[] = TOPOLOGIES): st
     { name: "switchboard-dependencies", alerts: DEPENDENCIES.map((name) => DEPENDENCY_ALERTS[name].alert) },
     { name: "switchboard-pipeline", alerts: ["ProcessorErrorRate", "ConnectorErrorRate", "EndToEndLatencyHigh", "ConsumerLagGrowing", "DLQGrowing"] },
     { name: "switchboard-models", alerts: ["ModelDrift", "ModelDriftCritical", "EstimatedAccuracyDrop"] },
+    { name: "switchboard-email", alerts: ["EmailMailboxDisconnected", "EmailSendFailing"] },
     { name: "switchboard-routing", alerts: ["ReviewRateSpike", "EscalationRateSpike", "RouteJoinTimeouts", "QueueSLABreach"] },
   ];
   const grouped = new Set(groups.flatMap((g) => g.alerts));
