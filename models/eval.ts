@@ -22,6 +22,7 @@ import { clinc150OfficialTest, type OfficialTest } from "./eval/held-out.js";
 import { loadCombination } from "../processors/urgency/combination.js";
 import {
   prepareRealistic,
+  realisticPredictionFile,
   realisticReport,
   urgencyFeatureFile,
   type RealisticPredictions,
@@ -50,6 +51,10 @@ const program = new Command("npm run eval")
     "--urgency-features <path>",
     "write the urgency combination's inputs on the realistic set (production versions) for `python -m training urgency-fit`",
   )
+  .option(
+    "--realistic-predictions <path>",
+    "write every version's prediction per realistic row as JSON, for `python -m training.paired`",
+  )
   .parse();
 
 const options = program.opts<{
@@ -60,6 +65,7 @@ const options = program.opts<{
   registrySchema: string;
   realistic: boolean;
   urgencyFeatures?: string;
+  realisticPredictions?: string;
 }>();
 const config = loadConfig();
 // Logs go to stderr and only warnings: stdout is the report.
@@ -121,6 +127,12 @@ try {
       const body = JSON.stringify({ ...header, rows: [] }, null, 1).replace(/"rows": \[\]/, `"rows": [\n${rows.map((r) => JSON.stringify(r)).join(",\n")}\n ]`);
       await writeFile(options.urgencyFeatures, `${body}\n`);
       console.error(`urgency combination inputs written to ${options.urgencyFeatures}`);
+    }
+    if (options.realisticPredictions && realisticSet) {
+      await mkdir(path.dirname(path.resolve(options.realisticPredictions)), { recursive: true });
+      const file = realisticPredictionFile(realisticSet, realisticPredictions);
+      await writeFile(options.realisticPredictions, `${JSON.stringify(file)}\n`);
+      console.error(`realistic predictions written to ${options.realisticPredictions}`);
     }
     const realistic =
       realisticSet &&

@@ -21,6 +21,7 @@ from threadpoolctl import threadpool_limits
 
 from training import config, feedback, limits
 from training.artifacts import ArtifactError, latest_versions
+from training.augment import DEFAULT_RATE, AugmentParams
 from training.datasets import Split, team
 from training.datasets.base import Source
 from training.defaults import HEAD_MARGIN, MULTILINGUAL_MODELS, Outcome, ensure_defaults, ensure_multilingual_defaults
@@ -49,6 +50,16 @@ def _model_name(value: str) -> str:
     if not MODEL_NAME.match(value):
         raise argparse.ArgumentTypeError(f"{value!r}: a model name is lower-case letters, digits, '-' and '_'")
     return value
+
+
+def _augment_rate(value: str) -> float:
+    try:
+        rate = float(value)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number") from error
+    if not 0 < rate <= 1:
+        raise argparse.ArgumentTypeError(f"the augmentation rate is a share in (0, 1], got {value}")
+    return rate
 
 
 def _json_object(what: str, strings: bool = False) -> Any:
@@ -188,7 +199,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     fine_tuning = FineTuneParams() if args.fine_tune else None
     trainer = Trainer(config.models_dir(), seed=args.seed, limit=args.limit, registry=lookup, fine_tune=fine_tuning)
     for target, split, dataset, lineage in _training_sets(args, registry or lookup):
-        for trained in trainer.train(target, families, split, dataset, lineage):
+        for trained in trainer.train(target, families, split, dataset, lineage, _augment(args, target)):
             relative = str(trained.directory.relative_to(config.models_dir()))
             _emit(
                 args,
@@ -212,6 +223,13 @@ def cmd_train(args: argparse.Namespace) -> int:
             )
             _emit_decision(args, trained.model, trained.version, decision)
     return 0
+
+
+def _augment(args: argparse.Namespace, target: Target) -> AugmentParams | None:
+    """--augment's rate, none with --no-augment, else the target's default (Bitext's: on)."""
+    if args.no_augment:
+        return None
+    return AugmentParams(rate=args.augment) if args.augment is not None else target.default_augment()
 
 
 HUMAN_ACTIONS = {"promoted": "PROMOTED", "shadow_started": "SHADOW", "rejected": "rejected"}
@@ -518,6 +536,20 @@ def parser() -> argparse.ArgumentParser:
         help="the encoder family fine-tunes MiniLM contrastively on the target's training rows first "
         "(minutes; needs pip install -r training/requirements-finetune.txt)",
     )
+    augmentation = train.add_mutually_exclusive_group()
+    augmentation.add_argument(
+        "--augment",
+        type=_augment_rate,
+        nargs="?",
+        const=DEFAULT_RATE,
+        metavar="RATE",
+        help=f"add a customer-style copy (typos, chat style, greetings, order numbers, ...) of this share of "
+        f"the training rows, never of validation or test (default share {DEFAULT_RATE}; training/augment.py); "
+        "intent and category do so unless --no-augment",
+    )
+    augmentation.add_argument(
+        "--no-augment", action="store_true", help="train on the training rows as loaded (no customer-style copies)"
+    )
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--no-register", action="store_true", help="write the version directory only")
     train.add_argument(
@@ -677,7 +709,17 @@ def _check(args: argparse.Namespace) -> str | None:
     if args.command != "train":
         return None
     if args.defaults:
-        new = (args.with_feedback, args.shadow, args.data, args.trigger, args.new_taxonomy, args.json, args.fine_tune)
+        new = (
+            args.with_feedback,
+            args.shadow,
+            args.data,
+            args.trigger,
+            args.new_taxonomy,
+            args.json,
+            args.fine_tune,
+            args.augment is not None,
+            args.no_augment,
+        )
         if args.model or args.limit or args.no_register or args.family != "all" or any(new):
             return "--defaults takes no other option than --seed"
         return None

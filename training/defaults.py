@@ -6,7 +6,9 @@ exported and put in production where none is, nothing trained.
 
 The knowledge base's `embedder` comes first (exported, or found by its recipe, and put in
 production): the classifier heads are trained on it. Then every pipeline model without a
-production version gets two families trained on the same split, both registered as candidates:
+production version gets two families trained on the same split, both registered as candidates
+(intent's and category's with customer-style copies of half their training rows, as `train`
+does by default for them: training/augment.py):
 
 * `linear`: TF-IDF + logistic regression; its graph featurizes the text itself, 0.15-0.75 ms
   of CPU per inquiry for each model (the sparse graph; the dense one cost 0.3-1.3 ms);
@@ -134,7 +136,7 @@ def ensure_multilingual_defaults(
 
 
 def _train_head(registry: Registry, trainer: Trainer, models_root: Path, policy: GatePolicy, model: str) -> Outcome:
-    (trained,) = trainer.train(TARGETS[model], ["head"])
+    (trained,) = trainer.train(TARGETS[model], ["head"], augment=TARGETS[model].default_augment())
     registry.register(trained.manifest, str(trained.directory.relative_to(models_root)))
     decision = run_gate(registry, model, trained.version, policy, models_root)
     test = trained.manifest["metrics"]["test"]
@@ -191,8 +193,9 @@ def _ensure_classifier(
     kept = _servable_production(registry, models_root, model)
     if kept is not None:
         return kept
+    target = TARGETS[model]
     trained: dict[str, TrainedVersion] = {
-        t.family: t for t in trainer.train(TARGETS[model], list(DEFAULT_FAMILIES))
+        t.family: t for t in trainer.train(target, list(DEFAULT_FAMILIES), augment=target.default_augment())
     }
     for version in trained.values():
         registry.register(version.manifest, str(version.directory.relative_to(models_root)))

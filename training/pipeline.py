@@ -18,6 +18,7 @@ import onnxruntime as ort
 from scipy.special import softmax
 
 from training import config, reference
+from training.augment import AugmentParams, augmented
 from training.artifacts import MANIFEST_SCHEMA, MODEL_FILE, write_version
 from training.calibration import calibrated, fit_temperature, nll
 from training.config import OosPolicy
@@ -71,10 +72,11 @@ class Prepared:
     val_y: np.ndarray
     test: list[Example]  # in-scope rows only
     test_y: np.ndarray
+    augmentation: dict[str, Any] | None = None  # AugmentParams.describe() of the training rows' copies
     fitted: dict[str, Fitted] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, split: Split) -> Prepared:
+    def of(cls, split: Split, augmentation: dict[str, Any] | None = None) -> Prepared:
         index = {label: i for i, label in enumerate(split.labels)}
 
         def y(rows: list[Example]) -> np.ndarray:
@@ -82,7 +84,7 @@ class Prepared:
 
         val = [r for r in split.validation if r.label in index]
         test = [r for r in split.test if r.label in index]
-        return cls(split, split.labels, y(split.train), val, y(val), test, y(test))
+        return cls(split, split.labels, y(split.train), val, y(val), test, y(test), augmentation)
 
 
 def _texts(rows: list[Example]) -> list[str]:
@@ -151,11 +153,19 @@ class Trainer:
         split: Split | None = None,
         dataset: dict[str, Any] | None = None,
         lineage: dict[str, str] | None = None,
+        augment: AugmentParams | None = None,
     ) -> list[TrainedVersion]:
         """`split`: train on this one instead of the target's own (base data plus feedback, a
         team's file); `dataset`: extra manifest `dataset` fields saying where it came from;
-        `lineage`: the manifest's `lineage` (string values), which every decision row repeats."""
+        `lineage`: the manifest's `lineage` (string values), which every decision row repeats;
+        `augment`: add customer-style copies of the training rows (training/augment.py)."""
         split = split or target.load(self.seed, self.limit)
+        dataset, lineage = dict(dataset or {}), dict(lineage or {})
+        if augment is not None:
+            rows = len(split.train)
+            split = augmented(split, augment, self.seed)
+            dataset["augmentation"] = {**augment.describe(), "rows": rows, "copies": len(split.train) - rows}
+            lineage["augmentation"] = augment.lineage()
         log.info(
             "%s: train %d, validation %d, test %d rows",
             split.name,
@@ -163,8 +173,8 @@ class Trainer:
             len(split.validation),
             len(split.test),
         )
-        data = Prepared.of(split)
-        return [self._version(target, data, family, dataset or {}, lineage or {}) for family in families]
+        data = Prepared.of(split, augment.describe() if augment else None)
+        return [self._version(target, data, family, dataset, lineage) for family in families]
 
     def _fit(self, data: Prepared, family: str, embedder: str = EMBEDDER_MODEL) -> Fitted:
         if family in data.fitted:
@@ -310,7 +320,7 @@ class Trainer:
                 },
                 "digests": {part: split.digest(part) for part in ("train", "validation", "test")},
             },
-            "parameters": model.describe(),
+            "parameters": {**model.describe(), "augmentation": data.augmentation},
             "training_seconds": round(fitted.seconds, 1),
             "calibration": {
                 "method": "temperature",

@@ -457,6 +457,33 @@ function streamReview(routed: readonly RoutingDecision[]): StreamReview {
   };
 }
 
+/**
+ * Every version's prediction per realistic row beside the row's truth, for paired comparisons of two
+ * versions on the same rows (`python -m training.paired`: gained and lost rows, exact McNemar).
+ */
+export function realisticPredictionFile(prepared: PreparedSet, predicted: readonly RealisticPredictions[]) {
+  const oos = prepared.set.labels.out_of_scope;
+  return {
+    sha256: prepared.set.sha256,
+    versions: predicted.map((p) => {
+      const truthOf = REALISTIC_TRUTH[p.model];
+      return {
+        model: p.model,
+        family: p.family,
+        version: p.version,
+        stage: p.stage,
+        rows: prepared.rows.map(({ row }, i) => ({
+          id: row.id,
+          language: row.language,
+          truth: truthOf?.(row, oos) ?? null,
+          label: p.predictions[i]!.label,
+          confidence: p.predictions[i]!.confidence,
+        })),
+      };
+    }),
+  };
+}
+
 /** Per version, the figures of its model's labels; then the production pipeline as a whole. */
 export function realisticReport(
   prepared: PreparedSet,

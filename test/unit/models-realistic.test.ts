@@ -4,6 +4,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../../config/settings.js";
 import {
   prepareRealistic,
+  realisticPredictionFile,
   realisticReport,
   type PreparedSet,
   type RealisticPredictions,
@@ -112,6 +113,24 @@ describe("the realistic report", () => {
     const languages = prepared.rows.filter(({ row, cleaned }) => cleaned.language === row.language).length;
     expect(languages / prepared.rows.length).toBeGreaterThan(0.9);
     expect(prepared.rows.some(({ signals }) => signals.includes("asap"))).toBe(true);
+  });
+
+  it("writes each version's prediction per row beside the truth, out of scope without one (for training.paired)", () => {
+    const oos = set.labels.out_of_scope;
+    const file = realisticPredictionFile(prepared, [perfect("intent", (row) => row.intent)]);
+    expect(file.sha256).toBe(set.sha256);
+    const [version] = file.versions;
+    expect(version!.version).toBe("intent-perfect");
+    expect(version!.rows.map((r) => r.id)).toEqual(set.rows.map((r) => r.id));
+    for (const [i, row] of set.rows.entries()) {
+      expect(version!.rows[i]).toEqual({
+        id: row.id,
+        language: row.language,
+        truth: row.intent === oos ? null : row.intent,
+        label: row.intent,
+        confidence: 0.9,
+      });
+    }
   });
 
   it("scores perfect models as perfect, the department up to the rules' reach, out of scope at the threshold", () => {
