@@ -491,6 +491,12 @@ export const SETTINGS = {
     default: 30_000,
     doc: "How often the chat gateway pings each socket; one that has not answered the previous ping is closed.",
   },
+  chatPagePingMs: {
+    env: "SWITCHBOARD_CHAT_PAGE_PING_MS",
+    schema: z.coerce.number().int().min(500),
+    default: 25_000,
+    doc: "How long the chat page waits having received nothing before it sends a `ping` (the gateway announces it in `welcome` and answers `pong` at once); no frame within as long again, the page takes the connection for dead and reconnects. A browser cannot see the gateway's own pings, so this is how an idle page finds out its connection died without a close.",
+  },
   chatMaxBufferedBytes: {
     env: "SWITCHBOARD_CHAT_MAX_BUFFERED_BYTES",
     schema: positiveInt,

@@ -39,6 +39,8 @@ export interface GatewaySettings {
   readonly secret: string;
   readonly maxBufferedBytes: number;
   readonly heartbeatMs: number;
+  /** Announced in the welcome: how long the page may hear nothing before it pings (and, as long again after, gives the socket up). */
+  readonly pagePingMs: number;
   readonly rateLimit: number;
   readonly rateWindowMs: number;
   readonly sessionTtlMs: number;
@@ -244,7 +246,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     conn.resuming = attached.openedBefore;
     if (attached.openedBefore) metrics.resumes.inc();
     conn.log.info({ sessionId: session.sessionId, resumed: attached.openedBefore, cursor: conn.cursor }, "session opened");
-    send(conn, { type: "welcome", session_id: session.sessionId, instance: settings.instanceId, resumed: attached.openedBefore });
+    send(conn, { type: "welcome", session_id: session.sessionId, instance: settings.instanceId, resumed: attached.openedBefore, ping_after_ms: settings.pagePingMs });
     // Not awaited: the frames after the hello (messages) need not wait for a long mailbox to be written.
     void drain(conn);
   };
@@ -397,6 +399,10 @@ export function createGateway(options: GatewayOptions): Gateway {
         return;
       case "received":
         return receipt(conn, session, frame.id);
+      case "ping":
+        // A ping queued behind the hello (sent with it): answered once the session is open.
+        send(conn, { type: "pong" });
+        return;
     }
   };
 
@@ -461,10 +467,13 @@ export function createGateway(options: GatewayOptions): Gateway {
           return;
         }
         const frame = readFrame(data, isBinary);
-        // Receipts and typing notices cost nothing to wait for: taken at once, never queued behind a message being published.
-        if (conn.session && !(frame instanceof FrameError) && (frame.type === "received" || frame.type === "typing")) {
+        // Receipts, typing notices and pings cost nothing to wait for: taken at once, never queued behind a message being
+        // published (a pong that waited for Kafka would tell a live page its connection is dead), and never counted against
+        // the session's message limit.
+        if (conn.session && !(frame instanceof FrameError) && (frame.type === "received" || frame.type === "typing" || frame.type === "ping")) {
           metrics.messages.inc({ direction: "in", type: frame.type });
           if (frame.type === "received") receipt(conn, conn.session, frame.id);
+          else if (frame.type === "ping") send(conn, { type: "pong" });
           return;
         }
         if (conn.queued >= MAX_QUEUED_FRAMES) {

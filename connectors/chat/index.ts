@@ -70,6 +70,7 @@ export const chat: ConnectorFactory = async ({ config, endpoints, log, declarati
       secret,
       maxBufferedBytes: config.chatMaxBufferedBytes,
       heartbeatMs: config.chatHeartbeatMs,
+      pagePingMs: config.chatPagePingMs,
       rateLimit: config.chatRateLimit,
       rateWindowMs: config.chatRateWindowMs,
       sessionTtlMs,

@@ -4,7 +4,7 @@ import { Counter, Gauge, Histogram, type Registry } from "prom-client";
 export interface ChatMetrics {
   /** Sockets open on this instance, by state: waiting for hello, holding a session, or closing. */
   readonly sockets: Gauge<"state">;
-  /** Frames in (hello, message, typing, received) and out (welcome, ack, typing, reply, error). */
+  /** Frames in (hello, message, typing, received, ping) and out (welcome, ack, typing, reply, error, pong). */
   readonly messages: Counter<"direction" | "type">;
   /** From the inquiry's receipt to its reply leaving on the socket, by author (assistant, agent). */
   readonly replyLatency: Histogram<"author">;

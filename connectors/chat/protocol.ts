@@ -2,9 +2,11 @@ import { REPLY_ID } from "./store.js";
 
 /**
  * The chat socket's protocol (README, "Chat gateway"): JSON text frames. The client says hello
- * with its token first, then sends messages, typing notices and receipts; the gateway answers
- * with welcome, acks, typing, replies and errors. Parsing here is pure: what a frame says, or why
- * it is refused.
+ * with its token first, then sends messages, typing notices, receipts and pings; the gateway
+ * answers with welcome (which says how long the client may hear nothing before it pings), acks,
+ * typing, replies, errors and pongs. A ping is the page's own liveness check: a browser cannot
+ * see WebSocket ping frames, so without it an idle page never learns that its connection died
+ * without a close. Parsing here is pure: what a frame says, or why it is refused.
  */
 
 /** Close codes: 1xxx as RFC 6455 defines them, 4xxx the gateway's own. */
@@ -48,7 +50,8 @@ export type ClientFrame =
   | { readonly type: "hello"; readonly token: unknown; readonly resumeAfter: string | null }
   | { readonly type: "message"; readonly clientId: string; readonly text: string }
   | { readonly type: "typing" }
-  | { readonly type: "received"; readonly id: string };
+  | { readonly type: "received"; readonly id: string }
+  | { readonly type: "ping" };
 
 export type ErrorCode = "rate_limited" | "invalid_message" | "too_long" | "unavailable";
 
@@ -97,6 +100,8 @@ export function parseFrame(data: string): ClientFrame {
       if (typeof frame.id !== "string" || !REPLY_ID.test(frame.id)) throw new FrameError("invalid_message", "received needs the id of a reply");
       return { type: "received", id: frame.id };
     }
+    case "ping":
+      return { type: "ping" };
     default:
       throw new FrameError("invalid_message", `unknown frame type ${JSON.stringify(frame.type).slice(0, 40)}`);
   }

@@ -317,4 +317,83 @@ describe("the customer chat page in a real browser", () => {
     }
     for (const check of afterChecks.splice(0)) check();
   }, 300_000);
+
+  it("an idle page whose gateway hangs (SIGSTOP: no close, no FIN) notices by its own ping, reconnects to the other instance and shows the reply written meanwhile, once", async () => {
+    // Two instances of their own, announcing a short ping interval: silent for 2 s the page pings, unanswered for 2 s more it gives up.
+    const quick = await Promise.all(
+      [1, 2].map(async (n) => startChat(endpoints, { port: await freePort(), instanceId: `test-chat-${run}-quick-${n}`, env: { ...GATEWAY_ENV, SWITCHBOARD_CHAT_PAGE_PING_MS: "2000" } })),
+    );
+    const [hung, other] = quick as [(typeof quick)[0], (typeof quick)[0]];
+    const { context, page, frames } = await chatPage();
+    // Every frame of every socket the page opens, in the order each socket saw them.
+    const traffic: { socket: number; url: string; way: "sent" | "received"; type: string }[] = [];
+    let sockets = 0;
+    page.on("websocket", (socket) => {
+      const n = ++sockets;
+      const log = (way: "sent" | "received") => ({ payload }: { payload: string | Buffer }) =>
+        traffic.push({ socket: n, url: socket.url(), way, type: (JSON.parse(String(payload)) as { type: string }).type });
+      socket.on("framesent", log("sent"));
+      socket.on("framereceived", log("received"));
+    });
+    try {
+      await page.goto(`${hung.url}/chat?gateways=${hung.wsUrl},${other.wsUrl}`);
+      const question = await ask(page, "Hi, my parcel says delivered but it is not here. Can someone check?");
+      await replyFor(page, question).waitFor({ timeout: SHOWN_MS });
+      expect(await root(page).getAttribute("data-instance")).toBe(hung.instanceId);
+      const sessionId = (await root(page).getAttribute("data-session-id"))!;
+      // Idle now: the page pings its gateway when it has heard nothing for 2 s, and is answered.
+      const onHung = () => traffic.filter((t) => t.url === hung.wsUrl);
+      const answered = await until(async () => {
+        const seen = onHung();
+        const ping = seen.findIndex((t) => t.way === "sent" && t.type === "ping");
+        return ping >= 0 && seen.slice(ping).some((t) => t.way === "received" && t.type === "pong") ? true : undefined;
+      }, 60_000, 100);
+      expect(answered, `a ping answered with a pong on the first socket (frames: ${JSON.stringify(onHung().slice(-10))})`).toBe(true);
+      expect(await root(page).getAttribute("data-instance")).toBe(hung.instanceId);
+      await screenshot(page, "chat-hung-1-idle");
+
+      // The instance hangs: its socket stays open, nothing is sent or closed on it. An agent answers meanwhile.
+      hung.freeze();
+      const sinceFreeze = traffic.length;
+      const agentReply: AgentReply = {
+        reply_id: randomUUID(),
+        inquiry_id: question,
+        envelope: (await drafted(question)).envelope,
+        text: "This is Priya from support: the courier left it with your neighbour at number 12.",
+        agent: "priya",
+        edited: true,
+        sent_at: Date.now(),
+      };
+      const producer = pipeline.kafka.producer();
+      await producer.connect();
+      await producer.send({ topic: "inquiries.replies", messages: [{ key: question, value: pipeline.codec.encode("inquiries.replies", agentReply) }] });
+      await producer.disconnect();
+
+      // Nobody types: the page finds the connection dead by itself, moves to the other instance and resumes.
+      await page.locator(`#chat[data-state="connected"][data-instance="${other.instanceId}"]`).waitFor({ timeout: 120_000 });
+      await replyFor(page, question, "agent").waitFor({ timeout: SHOWN_MS });
+      expect(await replyFor(page, question, "agent").locator(".msg-text").textContent()).toBe(agentReply.text);
+      await screenshot(page, "chat-hung-2-reconnected");
+
+      // What gave the hung socket up was a ping that nothing answered: after it, the socket received nothing.
+      const hungAfter = traffic.slice(sinceFreeze).filter((t) => t.url === hung.wsUrl);
+      const lastPing = hungAfter.map((t) => t.way === "sent" && t.type === "ping").lastIndexOf(true);
+      expect(lastPing, `a ping on the hung socket after the freeze (frames: ${JSON.stringify(hungAfter)})`).toBeGreaterThanOrEqual(0);
+      expect(hungAfter.slice(lastPing + 1).filter((t) => t.way === "received")).toEqual([]);
+      expect(traffic.filter((t) => t.way === "sent" && t.type === "message")).toHaveLength(1);
+      expect(await page.locator(".msg.customer").count()).toBe(1);
+      // Each reply shown once, the agent's over the other instance's socket, and no reply frame twice.
+      expect(await replyFor(page, question).count()).toBe(1);
+      expect(await replyFor(page, question, "agent").count()).toBe(1);
+      expect(frames.replies.filter((f) => f.author === "agent").map((f) => f.socket)).toEqual([other.wsUrl]);
+      const ids = frames.replies.map((f) => f.id);
+      expect(new Set(ids).size, `reply frames sent more than once: ${JSON.stringify(frames.replies)}`).toBe(ids.length);
+      expect((await store.readAfter(sessionId, "0-0", 100)).map((e) => e.id).sort()).toEqual([...ids].sort());
+    } finally {
+      await context.close();
+      hung.thaw();
+      await Promise.all(quick.map((chat) => chat.stop().catch(() => undefined)));
+    }
+    for (const check of afterChecks.splice(0)) check();
+  }, 600_000);
 });

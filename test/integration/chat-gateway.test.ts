@@ -40,6 +40,7 @@ const GATEWAY_ENV = {
   SWITCHBOARD_CHAT_MAX_MESSAGE_BYTES: "8192",
   SWITCHBOARD_CHAT_MAX_BUFFERED_BYTES: "65536",
   SWITCHBOARD_CHAT_GUEST_SESSION_LIMIT: "3",
+  SWITCHBOARD_CHAT_PAGE_PING_MS: "7000",
 };
 
 const session = (customer = {}) => {
@@ -136,7 +137,7 @@ describe("hello", () => {
   it("answers a valid token with a welcome naming the session and the instance; an expired one closes 4002, a forged or garbled one 4001", async () => {
     const { sessionId, token } = session();
     const client = await connect(two, token);
-    expect(client.frames[0]).toEqual({ type: "welcome", session_id: sessionId, instance: two.instanceId, resumed: false });
+    expect(client.frames[0]).toEqual({ type: "welcome", session_id: sessionId, instance: two.instanceId, resumed: false, ping_after_ms: 7000 });
 
     const expired = mintChatToken(testChatSecret(), { ttlSeconds: 60, guest: false, now: Date.now() - 120_000 });
     const forged = mintChatToken("a different secret, at least thirty-two characters", { ttlSeconds: 60, guest: false });
@@ -316,6 +317,44 @@ describe("messages", () => {
     expect(second.frames.filter((f) => f.type === "ack").map((f) => f.client_id)).toEqual(more.slice(0, 2));
     expect(ids).toHaveLength(3);
     expect(second.socket.readyState).toBe(second.socket.OPEN);
+  });
+});
+
+describe("ping", () => {
+  it("answers each ping with a pong at once, counted by type; pings never count against the session's message limit", async () => {
+    const { token } = session();
+    const [pingsBefore, pongsBefore] = [await metric(two, "switchboard_chat_messages_total", 'type="ping"'), await metric(two, "switchboard_chat_messages_total", 'type="pong"')];
+    const client = await connect(two, token);
+    // Far more pings than the 5 messages a window allows, as an idle page sends over a long wait.
+    const PINGS = 12;
+    for (let i = 0; i < PINGS; i++) {
+      client.send({ type: "ping" });
+      await client.until(() => (client.frames.filter((f) => f.type === "pong").length === i + 1 ? true : undefined), 10_000);
+    }
+    expect(client.frames.map((f) => f.type)).toEqual(["welcome", ...Array<string>(PINGS).fill("pong")]);
+    expect(client.frames.at(-1)).toEqual({ type: "pong" });
+    // The session still has its whole window of messages.
+    const ids = [0, 1, 2, 3, 4].map((i) => client.message(`question ${i}`));
+    await client.until(() => (client.frames.filter((f) => f.type === "ack" || f.type === "error").length === ids.length ? true : undefined), 20_000);
+    expect(client.frames.filter((f) => f.type === "error")).toEqual([]);
+    expect(client.frames.filter((f) => f.type === "ack").map((f) => f.client_id).sort()).toEqual([...ids].sort());
+    // A ping between messages is answered too, and the socket stays open throughout.
+    client.send({ type: "ping" });
+    await client.until(() => (client.frames.filter((f) => f.type === "pong").length === PINGS + 1 ? true : undefined), 10_000);
+    expect(client.frames.filter((f) => f.type === "pong")).toHaveLength(PINGS + 1);
+    expect(client.socket.readyState).toBe(client.socket.OPEN);
+    await until(async () => ((await metric(two, "switchboard_chat_messages_total", 'type="ping"')) - pingsBefore >= PINGS + 1 ? true : undefined), 5_000);
+    expect(await metric(two, "switchboard_chat_messages_total", 'type="pong"')).toBeGreaterThanOrEqual(pongsBefore + PINGS + 1);
+  });
+
+  it("takes a ping sent with the hello, before the session is open, once the hello has opened it", async () => {
+    const { token } = session();
+    const client = await ChatClient.open(two.wsUrl);
+    clients.push(client);
+    client.send({ type: "hello", token, resume_after: null });
+    client.send({ type: "ping" });
+    await client.next((f) => f.type === "pong");
+    expect(client.frames.map((f) => f.type)).toEqual(["welcome", "pong"]);
   });
 });
 

@@ -25,6 +25,10 @@ export interface ChatProcess {
   stop(): Promise<void>;
   /** SIGKILL: nothing cleaned up, as a crash. */
   kill(): void;
+  /** SIGSTOP: the process halts where it is; its connections stay open and silent (no FIN, no close), as a hung host's. */
+  freeze(): void;
+  /** SIGCONT after freeze(). */
+  thaw(): void;
 }
 
 /**
@@ -77,6 +81,8 @@ export async function startChat(
     kill: () => {
       if (proc.child.exitCode === null && proc.child.signalCode === null) proc.child.kill("SIGKILL");
     },
+    freeze: () => proc.child.kill("SIGSTOP"),
+    thaw: () => proc.child.kill("SIGCONT"),
   };
 }
 

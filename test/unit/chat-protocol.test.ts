@@ -50,13 +50,16 @@ describe("chat tokens", () => {
 });
 
 describe("chat frames", () => {
-  it("read hello, message, typing and received", () => {
+  it("read hello, message, typing, received and ping", () => {
     expect(parseFrame('{"type":"hello","token":"t","resume_after":null}')).toEqual({ type: "hello", token: "t", resumeAfter: null });
     expect(parseFrame('{"type":"hello","token":"t","resume_after":"1700000000000-3"}')).toMatchObject({ resumeAfter: "1700000000000-3" });
     expect(parseFrame('{"type":"hello","token":"t"}')).toMatchObject({ resumeAfter: null });
     expect(parseFrame('{"type":"message","client_id":"5f0c-uuid","text":"Where is\\n my order?"}')).toEqual({ type: "message", clientId: "5f0c-uuid", text: "Where is\n my order?" });
     expect(parseFrame('{"type":"typing"}')).toEqual({ type: "typing" });
     expect(parseFrame('{"type":"received","id":"1-0"}')).toEqual({ type: "received", id: "1-0" });
+    // A ping says nothing but that the client is there: whatever else it carries is not read.
+    expect(parseFrame('{"type":"ping"}')).toEqual({ type: "ping" });
+    expect(parseFrame('{"type":"ping","at":1700000000000}')).toEqual({ type: "ping" });
   });
 
   it("refuse what is not a frame, with the code and the client id when there is one", () => {
@@ -64,6 +67,8 @@ describe("chat frames", () => {
       ["not json", "invalid_message", undefined],
       ["[1,2]", "invalid_message", undefined],
       ['{"type":"wave"}', "invalid_message", undefined],
+      ['{"type":"pong"}', "invalid_message", undefined],
+      ['{"type":"PING"}', "invalid_message", undefined],
       ['{"type":"hello","token":"t","resume_after":"yesterday"}', "invalid_message", undefined],
       ['{"type":"message","text":"no id"}', "invalid_message", undefined],
       ['{"type":"message","client_id":"has space","text":"x"}', "invalid_message", undefined],

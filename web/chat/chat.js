@@ -2,8 +2,14 @@
  * The customer chat widget. Plain ES module, no build, no framework. It speaks the chat gateway's
  * WebSocket protocol (connectors/chat/; README "Chat gateway"):
  *
- *   page → gateway: hello {token, resume_after}, message {client_id, text}, typing, received {id}
- *   gateway → page: welcome, ack {client_id, inquiry_id}, typing {on}, reply {id, …}, error {code, …}
+ *   page → gateway: hello {token, resume_after}, message {client_id, text}, typing, received {id}, ping
+ *   gateway → page: welcome {ping_after_ms, …}, ack {client_id, inquiry_id}, typing {on}, reply {id, …}, error {code, …}, pong
+ *
+ * Liveness: a browser cannot see WebSocket ping frames, and a connection that died without a
+ * close (a NAT timeout, a laptop asleep, a proxy that dropped it) reports nothing. So once the
+ * page has received nothing for the welcome's ping_after_ms it sends a ping, which the gateway
+ * answers at once; no frame at all within as long again, the socket is given up and the page
+ * reconnects and resumes as after any drop (what it missed comes once, from the mailbox).
  *
  * What it keeps in sessionStorage (this tab only, so a reload resumes and a new tab starts
  * afresh): the session's token, the id of the last reply shown (sent as resume_after, so the
@@ -233,26 +239,29 @@ async function open() {
   }
   socket = ws;
   welcomed = false;
+  pingAfterMs = 0;
   const welcomeTimer = setTimeout(() => ws.close(), WELCOME_TIMEOUT_MS);
   ws.addEventListener("open", () => {
     ws.send(JSON.stringify({ type: "hello", token: store.session.token, resume_after: store.lastReplyId ?? null }));
   });
   ws.addEventListener("message", (event) => {
     if (ws !== socket) return;
-    let frame;
+    let frame = null;
     try {
       frame = JSON.parse(event.data);
     } catch {
-      return; // not ours to understand; the protocol sends JSON only
+      // Not ours to understand (the protocol sends JSON only), but it came: the connection is alive.
     }
-    if (frame.type === "welcome") clearTimeout(welcomeTimer);
-    onFrame(frame, url);
+    if (frame?.type === "welcome") clearTimeout(welcomeTimer);
+    if (frame) onFrame(frame, url);
+    heard(ws);
   });
   ws.addEventListener("close", (event) => {
     clearTimeout(welcomeTimer);
     if (ws !== socket) return;
     socket = null;
     welcomed = false;
+    clearTimeout(livenessTimer);
     hideTyping();
     onClose(event.code);
   });
@@ -318,6 +327,41 @@ function send(frame) {
   return true;
 }
 
+/**
+ * Forgets the current socket and closes it without waiting for its close event: on a dead
+ * connection close() waits for a closing handshake that never comes (a minute, in Chromium).
+ */
+function letGo() {
+  const lost = socket;
+  socket = null;
+  welcomed = false;
+  clearTimeout(livenessTimer);
+  hideTyping();
+  lost?.close();
+}
+
+/** Gives up on a socket that stopped answering, and reconnects (resuming) now rather than after its close. */
+function abandon(ws) {
+  if (ws !== socket) return;
+  letGo();
+  retryLater();
+}
+
+/** How long the socket may be silent before a ping, as the gateway's welcome said (0: it said nothing, and is not pinged). */
+let pingAfterMs = 0;
+let livenessTimer = 0;
+
+/** A frame came on `ws`, so its connection is alive: the next ping is due after pingAfterMs more of silence. */
+function heard(ws) {
+  clearTimeout(livenessTimer);
+  if (ws !== socket || !pingAfterMs) return;
+  livenessTimer = setTimeout(() => {
+    if (ws !== socket || !send({ type: "ping" })) return;
+    // The gateway answers a ping at once: nothing at all for as long again is a dead connection.
+    livenessTimer = setTimeout(() => abandon(ws), pingAfterMs);
+  }, pingAfterMs);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Frames from the gateway
 
@@ -332,6 +376,7 @@ function onFrame(frame, url) {
         store.session.session_id = frame.session_id;
         save();
       }
+      pingAfterMs = Number.isFinite(frame.ping_after_ms) && frame.ping_after_ms > 0 ? frame.ping_after_ms : 0;
       ui.root.dataset.instance = frame.instance ?? "";
       ui.root.dataset.gateway = url;
       ui.root.dataset.sessionId = frame.session_id ?? "";
@@ -424,7 +469,7 @@ function sendMessage(item) {
     setTimeout(() => {
       ackTimers.delete(item.client_id);
       // Still unacknowledged on the socket it went out on: that connection is stuck; a new one resends it.
-      if (item.status === "sending" && socket === sentOn && sentOn) sentOn.close();
+      if (item.status === "sending") abandon(sentOn);
     }, ACK_TIMEOUT_MS),
   );
 }
@@ -674,13 +719,7 @@ window.addEventListener("offline", () => {
   if (!wanted) return;
   // The network is gone, and an open socket may never say so (no close arrives until TCP gives
   // up): it is let go now, and the online event resumes the session from its mailbox.
-  if (socket) {
-    const lost = socket;
-    socket = null;
-    welcomed = false;
-    hideTyping();
-    lost.close();
-  }
+  if (socket) letGo();
   clearTimeout(reconnectTimer);
   reconnectTimer = 0;
   setState("offline");
