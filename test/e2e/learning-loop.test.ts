@@ -68,8 +68,20 @@ async function ask(requests: readonly LabelledRequest[]): Promise<string[]> {
   return ids;
 }
 
-/** An agent confirms or corrects intent and category of each inquiry, as the console would. */
+/**
+ * An agent confirms or corrects intent and category of each inquiry, as the console would. The
+ * label endpoint reads the archive, which the sink writes after the response is on Kafka (later
+ * still while a retraining holds the cores), so an agent sees an inquiry there first.
+ */
 async function label(ids: readonly string[]): Promise<void> {
+  const archived = await until(async () => {
+    const { rows } = await db.query<{ n: string }>(
+      `SELECT count(*) AS n FROM switchboard.predictions WHERE inquiry_id = ANY($1) AND task IN ('intent', 'category') AND predicted_at IS NOT NULL`,
+      [ids],
+    );
+    return Number(rows[0]!.n) === 2 * ids.length ? true : undefined;
+  }, 240_000, 500);
+  expect(archived, "the inquiries' predictions archived").toBe(true);
   for (const id of ids) {
     const truth = sent.get(id)!;
     const response = await post(`${api.url}/v1/inquiries/${id}/labels`, token, { intent: truth.intent, category: truth.category });
