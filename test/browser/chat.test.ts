@@ -1,4 +1,5 @@
-import { randomUUID } from "node:crypto";
+import { createHash, randomUUID } from "node:crypto";
+import net from "node:net";
 import { Redis } from "ioredis";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
@@ -103,7 +104,67 @@ const replyFor = (page: Page, inquiryId: string, author: "assistant" | "agent" =
 const drafted = async (inquiryId: string) =>
   (await until(async () => responses.records().find((r) => r.key === inquiryId)?.value, SHOWN_MS)) ?? expect.fail(`no drafted reply for ${inquiryId} on inquiries.responses`);
 
+/**
+ * A gateway that hangs right after the WebSocket handshake: it upgrades the connection, then
+ * never answers (no welcome, no close frame, no FIN), as an instance stopped between the two would.
+ */
+async function hungAfterUpgrade(): Promise<{ wsUrl: string; close(): Promise<void> }> {
+  const connections = new Set<net.Socket>();
+  const server = net.createServer((connection) => {
+    connections.add(connection);
+    connection.on("error", () => undefined);
+    connection.once("data", (head) => {
+      const key = /^sec-websocket-key:\s*(\S+)/im.exec(head.toString("latin1"))?.[1] ?? "";
+      const accept = createHash("sha1").update(`${key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest("base64");
+      connection.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as net.AddressInfo;
+  return {
+    wsUrl: `ws://127.0.0.1:${port}/chat/socket`,
+    close: async () => {
+      for (const connection of connections) connection.destroy();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
 describe("the customer chat page in a real browser", () => {
+  it("a gateway that upgrades the socket and then never welcomes it is given up without waiting for its close; the page sends on the next one", async () => {
+    const hung = await hungAfterUpgrade();
+    const live = chats[0]!;
+    const { context, page } = await chatPage();
+    // Per socket the page opens, in order: its URL, whether it said hello, and when the browser reported it closed.
+    const sockets: { url: string; hello: boolean; closed: boolean; closedBeforeNext?: boolean }[] = [];
+    page.on("websocket", (socket) => {
+      const previous = sockets.at(-1);
+      if (previous) previous.closedBeforeNext = previous.closed;
+      const entry = { url: socket.url(), hello: false, closed: false };
+      sockets.push(entry);
+      socket.on("framesent", ({ payload }) => {
+        if ((JSON.parse(String(payload)) as { type: string }).type === "hello") entry.hello = true;
+      });
+      socket.on("close", () => (entry.closed = true));
+    });
+    try {
+      await page.goto(`${live.url}/chat?gateways=${hung.wsUrl},${live.wsUrl}`);
+      const question = await ask(page, "Can I still change the delivery address of my order?");
+      await replyFor(page, question).waitFor({ timeout: SHOWN_MS });
+      expect(await root(page).getAttribute("data-instance")).toBe(live.instanceId);
+      // The first socket was open (the page said hello on it) and was given up by the welcome
+      // timeout: the next one was opened before the browser had finished closing it, which on a
+      // hung connection takes a closing-handshake timeout (a minute in Chromium).
+      expect(sockets[0]).toMatchObject({ url: hung.wsUrl, hello: true, closedBeforeNext: false });
+      expect(sockets[1]).toMatchObject({ url: live.wsUrl, hello: true });
+      expect(await page.locator(".msg.customer").count()).toBe(1);
+    } finally {
+      await context.close();
+      await hung.close();
+    }
+    for (const check of afterChecks.splice(0)) check();
+  }, 600_000);
+
   it("a customer types a question and sees the drafted reply; refusals are shown; a reload resumes the conversation", async () => {
     const { context, page, frames } = await chatPage();
     try {

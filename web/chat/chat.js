@@ -240,7 +240,8 @@ async function open() {
   socket = ws;
   welcomed = false;
   pingAfterMs = 0;
-  const welcomeTimer = setTimeout(() => ws.close(), WELCOME_TIMEOUT_MS);
+  // No welcome in time: an upgraded socket whose gateway hangs would wait a minute for its close.
+  const welcomeTimer = setTimeout(() => abandon(ws), WELCOME_TIMEOUT_MS);
   ws.addEventListener("open", () => {
     ws.send(JSON.stringify({ type: "hello", token: store.session.token, resume_after: store.lastReplyId ?? null }));
   });
@@ -350,17 +351,29 @@ function abandon(ws) {
 /** How long the socket may be silent before a ping, as the gateway's welcome said (0: it said nothing, and is not pinged). */
 let pingAfterMs = 0;
 let livenessTimer = 0;
+/** When the current socket last received a frame. */
+let heardAt = 0;
 
 /** A frame came on `ws`, so its connection is alive: the next ping is due after pingAfterMs more of silence. */
 function heard(ws) {
+  heardAt = Date.now();
   clearTimeout(livenessTimer);
   if (ws !== socket || !pingAfterMs) return;
-  livenessTimer = setTimeout(() => {
-    if (ws !== socket || !send({ type: "ping" })) return;
-    // The gateway answers a ping at once: nothing at all for as long again is a dead connection.
-    livenessTimer = setTimeout(() => abandon(ws), pingAfterMs);
-  }, pingAfterMs);
+  livenessTimer = setTimeout(() => probe(ws), pingAfterMs);
 }
+
+/** Pings `ws`; the gateway answers at once, so nothing at all for pingAfterMs is a dead connection. */
+function probe(ws) {
+  clearTimeout(livenessTimer);
+  if (ws !== socket || !send({ type: "ping" })) return;
+  livenessTimer = setTimeout(() => abandon(ws), pingAfterMs);
+}
+
+// A background tab's timers are throttled (to once a minute in Chromium), so a page shown again
+// asks at once whether a socket that has been silent for a while is still there.
+document.addEventListener("visibilitychange", () => {
+  if (document.visibilityState === "visible" && socket && welcomed && pingAfterMs && Date.now() - heardAt >= pingAfterMs) probe(socket);
+});
 
 // ---------------------------------------------------------------------------------------------
 // Frames from the gateway
