@@ -363,7 +363,7 @@ export const SETTINGS = {
     env: "SWITCHBOARD_OUT_OF_SCOPE_THRESHOLD",
     schema: z.coerce.number().min(0).max(1),
     default: 0.4,
-    doc: "Intent confidence below which `classify` flags an inquiry out of scope, for intent models without a calibrated operating point in their manifest.",
+    doc: "Intent confidence below which `classify` flags an inquiry out of scope when the answering intent version has no served operating point in its manifest, and for inquiries not in English answered by an English head whose point is on in-scope similarity (chosen on English text).",
   },
   routingRules: {
     env: "SWITCHBOARD_ROUTING_RULES",

@@ -53,7 +53,7 @@ const program = new Command("npm run eval")
   )
   .option(
     "--realistic-predictions <path>",
-    "write every version's prediction per realistic row as JSON, for `python -m training.paired`",
+    "write every version's prediction per realistic row (label, confidence, in-scope similarity of a head) as JSON, for `python -m training.paired`",
   )
   .parse();
 

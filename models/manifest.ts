@@ -65,7 +65,7 @@ const embedderPinSpec = z.looseObject({
   sha256,
 });
 
-/** Intent models (CLINC150 and the served Bitext one): below `threshold` (max calibrated probability) an inquiry is out of scope. */
+/** Intent models (CLINC150 and the served Bitext one): below `threshold` an inquiry is out of scope; `statistic` says on what (models/scope.ts). */
 const operatingPointSpec = z.looseObject({
   threshold: z.number().min(0).max(1),
   statistic: z.string().optional(),

@@ -24,6 +24,12 @@ export interface Prediction {
    * since a prediction record cannot carry 384 of them.
    */
   readonly centroidCosine?: number;
+  /**
+   * A head's cosine of its embedding to the nearest label centroid (its graph's
+   * `in_scope_similarity`): the out-of-scope score of an intent version whose operating point is
+   * on it (models/scope.ts).
+   */
+  readonly inScopeSimilarity?: number;
 }
 
 /** Graph outputs of one batch, as the session returned them. */
@@ -31,6 +37,7 @@ export interface BatchOutputs {
   readonly probabilities: Tensor;
   readonly active_features?: Tensor;
   readonly embedding?: Tensor;
+  readonly in_scope_similarity?: Tensor;
 }
 
 /** One prediction per row of `outputs`; `labels` are the probability columns in order. */
@@ -40,6 +47,7 @@ export function toPredictions(outputs: BatchOutputs, labels: readonly string[], 
   const embeddings = outputs.embedding?.data as Float32Array | undefined;
   const embeddingWidth = outputs.embedding?.dims[1] ?? 0;
   const activeFeatures = outputs.active_features?.data as Float32Array | undefined;
+  const similarity = outputs.in_scope_similarity?.data as Float32Array | undefined;
   const width = labels.length;
   const predictions: Prediction[] = [];
   for (let row = 0; row < rows; row++) {
@@ -53,6 +61,7 @@ export function toPredictions(outputs: BatchOutputs, labels: readonly string[], 
       model,
       ...(embeddings && { embedding: embeddings.slice(row * embeddingWidth, (row + 1) * embeddingWidth) }),
       ...(activeFeatures && { activeFeatures: activeFeatures[row]! }),
+      ...(similarity && { inScopeSimilarity: similarity[row]! }),
     });
   }
   return predictions;

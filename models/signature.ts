@@ -1,12 +1,13 @@
 import type { InferenceSession } from "onnxruntime-node";
 import { EMBEDDING_TASK, type Family, type Manifest } from "./manifest.js";
+import { IN_SCOPE_SIMILARITY } from "./scope.js";
 
 /** The ONNX signature of a version (training/README.md, "ONNX signature"). */
 export interface Signature {
   /** Input name → element type. */
   readonly inputs: Readonly<Record<string, "string" | "int64" | "float32">>;
   /** Outputs serving reads; all float32. */
-  readonly outputs: readonly ("probabilities" | "active_features" | "embedding")[];
+  readonly outputs: readonly ("probabilities" | "active_features" | "embedding" | "in_scope_similarity")[];
 }
 
 const TOKEN_IDS = { input_ids: "int64", attention_mask: "int64" } as const;
@@ -23,8 +24,13 @@ const CLASSIFIERS: Readonly<Record<Family, Signature>> = {
   head: { inputs: { embedding: "float32" }, outputs: ["probabilities"] },
 };
 
-export function signatureOf(manifest: Pick<Manifest, "task" | "family">): Signature {
-  return manifest.task === EMBEDDING_TASK ? EMBEDDER : CLASSIFIERS[manifest.family];
+/** A version's signature; one whose out-of-scope point is on in-scope similarity must output it too. */
+export function signatureOf(manifest: Pick<Manifest, "task" | "family"> & Partial<Pick<Manifest, "operating_point">>): Signature {
+  if (manifest.task === EMBEDDING_TASK) return EMBEDDER;
+  const signature = CLASSIFIERS[manifest.family];
+  return manifest.operating_point?.statistic === IN_SCOPE_SIMILARITY
+    ? { ...signature, outputs: [...signature.outputs, "in_scope_similarity"] }
+    : signature;
 }
 
 /** Whether the graph takes WordPiece token ids (and so the version ships a vocab.txt). */

@@ -7,8 +7,15 @@ import { outputOf, reading } from "../streams/ports.js";
 import type { ProcessorDependencies, ProcessorImplementation } from "../streams/processor.js";
 import { UNDETERMINED_LANGUAGE } from "../text/language.js";
 import type { ServedModel } from "../models/index.js";
+import { isOutOfScope, servedScopePoint, type FallbackReason, type ScopePoint } from "../models/scope.js";
 
 const TOP_K = 3;
+
+const FALLBACK_MESSAGES: Readonly<Record<FallbackReason, string>> = {
+  "no point": "served intent model has no out-of-scope operating point; using the configured fallback threshold (retrain it: `train --model intent` chooses one)",
+  "point not served": "served intent model's out-of-scope operating point is measured, not served; using the configured fallback threshold",
+  "point chosen on English text": "served intent model's out-of-scope point (in-scope similarity) was chosen on English text; inquiries in other languages it answers get the configured fallback threshold on confidence",
+};
 
 /**
  * The models of inquiries in another language than English: heads over the multilingual encoder
@@ -55,14 +62,16 @@ export function classifiersFor<Pair>(language: string, english: Pair, multilingu
 
 /**
  * Intent and category of each cleaned inquiry from the production `intent` and `category`
- * models. An intent less likely than the model's calibrated out-of-scope operating point is
- * flagged out of scope, for a human to take. Every intent version trained now carries its point
- * (chosen on validation with CLINC150's out-of-scope queries, training/oos.py); a version whose
- * point is not to be served (`served: false`: the default intent model's, see training/tasks.py)
- * or an older one without a point gets the configured threshold, with a warning once per version.
- * The operating point is the answering version's: a swap during the call cannot mix two versions.
- * A shadow version's predictions go to predictions.feedback only. An inquiry in another language
- * is classified by the multilingual models when the registry serves them (MULTILINGUAL_MODELS).
+ * models. An inquiry is flagged out of scope, for a human to take, below the answering version's
+ * out-of-scope operating point (models/scope.ts): for the default intent head its in-scope
+ * similarity, chosen on validation with CLINC150's out-of-scope queries against customer-style
+ * copies of the in-scope rows (training/oos.py); for other versions their calibrated confidence.
+ * A version whose point is not to be served (`served: false`), an older one without a point, and
+ * a similarity point for an inquiry not in English get the configured threshold on confidence,
+ * with a warning once per version and reason. The point is the answering version's: a swap
+ * during the call cannot mix two versions. A shadow version's predictions go to
+ * predictions.feedback only. An inquiry in another language is classified by the multilingual
+ * models when the registry serves them (MULTILINGUAL_MODELS).
  */
 export async function classify(
   declaration: ProcessorDeclaration,
@@ -82,19 +91,17 @@ export async function classify(
     });
   }
   const warned = new Set<string>();
-  const thresholdOf = (version: Pick<LoadedModel, "version" | "manifest">): number => {
-    const point = version.manifest.operating_point;
-    if (point && point.served !== false) return point.threshold;
-    if (!warned.has(version.version)) {
-      warned.add(version.version);
+  const pointOf = (version: Pick<LoadedModel, "version" | "manifest">, language: string): ScopePoint => {
+    const operating = version.manifest.operating_point;
+    const { point, fallback } = servedScopePoint(operating, language, deps.config.outOfScopeThreshold);
+    if (fallback && !warned.has(`${version.version}\0${fallback}`)) {
+      warned.add(`${version.version}\0${fallback}`);
       deps.log.warn(
-        { processor: declaration.name, model: "intent", version: version.version, threshold: deps.config.outOfScopeThreshold, measuredPoint: point?.threshold },
-        point
-          ? "served intent model's out-of-scope operating point is measured, not served; using the configured fallback threshold"
-          : "served intent model has no out-of-scope operating point; using the configured fallback threshold (retrain it: `train --model intent` chooses one)",
+        { processor: declaration.name, model: "intent", version: version.version, threshold: point.threshold, measuredPoint: operating?.threshold, reason: fallback },
+        FALLBACK_MESSAGES[fallback],
       );
     }
-    return deps.config.outOfScopeThreshold;
+    return point;
   };
 
   return {
@@ -104,13 +111,13 @@ export async function classify(
       const [intentAnswer, categoryAnswer] = await Promise.all([intent.predict(input), category.predict(input)]);
       const { prediction: intentPrediction, version: intentVersion } = intentAnswer.production;
       const categoryPrediction = categoryAnswer.production.prediction;
-      const threshold = thresholdOf(intentVersion);
+      const point = pointOf(intentVersion, inquiry.language);
       const classified: InquiryClassified = {
         inquiry_id: inquiry.inquiry_id,
         intent: intentPrediction.label,
         category: categoryPrediction.label,
         confidence: intentPrediction.confidence,
-        out_of_scope: intentPrediction.confidence < threshold,
+        out_of_scope: isOutOfScope(intentPrediction, point),
         top_k: labelScores(intentPrediction, TOP_K),
         model: intentPrediction.model,
         classified_at: Date.now(),

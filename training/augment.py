@@ -23,7 +23,7 @@ from __future__ import annotations
 import random
 import re
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Literal
 
 from training.datasets.base import Example, Split, dedupe_key
 
@@ -241,13 +241,11 @@ def customer_style(text: str, rng: random.Random, params: AugmentParams) -> str:
     return f"{_subject(rng)}\n\n{body}" if rng.random() < 0.5 else body
 
 
-def augmented(split: Split, params: AugmentParams, seed: int) -> Split:
-    """The split with customer-style copies added to its training rows (labels and language kept).
-    A copy equal to a training, validation or test text (case and spacing aside) is left out, so
-    no held-out text is trained on."""
-    taken = {dedupe_key(r.text) for part in (split.train, split.validation, split.test) for r in part}
+def _copies(rows: list[Example], params: AugmentParams, seed: int, taken: set[str]) -> list[Example]:
+    """A customer-style copy of a `rate` share of `rows`, none whose text is in `taken` (which
+    gains each copy's)."""
     copies: list[Example] = []
-    for index, row in enumerate(split.train):
+    for index, row in enumerate(rows):
         rng = random.Random(f"{seed}\x00{index}\x00{row.text}")
         if rng.random() >= params.rate:
             continue
@@ -256,4 +254,22 @@ def augmented(split: Split, params: AugmentParams, seed: int) -> Split:
         if text.strip() and key not in taken:
             taken.add(key)
             copies.append(replace(row, text=text))
-    return replace(split, train=split.train + copies)
+    return copies
+
+
+def augmented(split: Split, params: AugmentParams, seed: int) -> Split:
+    """The split with customer-style copies added to its training rows (labels and language kept).
+    A copy equal to a training, validation or test text (case and spacing aside) is left out, so
+    no held-out text is trained on."""
+    taken = {dedupe_key(r.text) for part in (split.train, split.validation, split.test) for r in part}
+    return replace(split, train=split.train + _copies(split.train, params, seed, taken))
+
+
+def held_out_copies(split: Split, part: Literal["validation", "test"], seed: int) -> list[Example]:
+    """One customer-style copy of each of the split's validation or test rows (none equal to any
+    row of the split): held-out rows as customers would write them, which the out-of-scope
+    operating point of a head is chosen and reported on (training/pipeline.py)."""
+    taken = {dedupe_key(r.text) for rows in (split.train, split.validation, split.test) for r in rows}
+    # Their own seeds: a validation row's copy is not the one `augmented` would train on.
+    offset = {"validation": 1, "test": 2}[part]
+    return _copies(getattr(split, part), AugmentParams(rate=1.0), seed + offset, taken)

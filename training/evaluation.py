@@ -72,11 +72,13 @@ def evaluate_on(predictor: Predictor, split: Split) -> dict[str, Any]:
         oos_rows = oos_test_rows(predictor.manifest, split)
         index = {label: i for i, label in enumerate(predictor.labels)}
         y = np.array([index.get(r.label, -1) for r in in_scope])
+        oos_texts = [r.text for r in oos_rows]
         oos = evaluate_oos(
             float(operating_point["threshold"]),
             probabilities,
             y,
-            predictor.probabilities([r.text for r in oos_rows]),
+            predictor.probabilities(oos_texts),
+            (predictor.scope_scores([r.text for r in in_scope]), predictor.scope_scores(oos_texts)),
         )
         result["oos_recall"], result["in_scope_accuracy_at_threshold"] = oos.oos_recall, oos.in_scope_accuracy
     return result

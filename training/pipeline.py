@@ -18,7 +18,7 @@ import onnxruntime as ort
 from scipy.special import softmax
 
 from training import config, reference
-from training.augment import AugmentParams, augmented
+from training.augment import AugmentParams, augmented, held_out_copies
 from training.artifacts import MANIFEST_SCHEMA, MODEL_FILE, write_version
 from training.calibration import calibrated, fit_temperature, nll
 from training.config import OosPolicy
@@ -32,7 +32,14 @@ from training.models.ensemble import EnsembleModel, Member
 from training.models.linear import LinearModel, LinearParams
 from training.models.protocol import Model
 from training.onnx_graph import FLOAT, OPSET, GraphBuilder
-from training.oos import choose_threshold, choose_threshold_within_loss, evaluate
+from training.oos import (
+    IN_SCOPE_SIMILARITY,
+    MAX_PROBABILITY,
+    Scores,
+    choose_threshold,
+    choose_threshold_within_loss,
+    evaluate,
+)
 from training.predictor import Predictor
 from training.registry import Registry
 from training.tasks import Target
@@ -262,24 +269,45 @@ class Trainer:
         def oos_probs(rows: list[Example]) -> np.ndarray:
             return calibrated(fitted.model.logits(_texts(rows)), fitted.temperature)
 
-        in_probs = calibrated(fitted.val_logits, fitted.temperature)
+        model = fitted.model
+        similarity = target.oos_statistic == "similarity" and isinstance(model, HeadModel)
+        in_val, in_val_y, in_val_probs = data.val, data.val_y, calibrated(fitted.val_logits, fitted.temperature)
+        in_test, in_test_y, in_test_probs = data.test, data.test_y, test_probs
+        val_scores: Scores | None = None
+        test_scores: Scores | None = None
+        if similarity:
+            # Bitext's held-out rows are near-copies of its templates, as close to the centroids as
+            # the training rows; customers' text is not. Their customer-style copies stand in for it.
+            index = {label: i for i, label in enumerate(data.labels)}
+            in_val = [r for r in held_out_copies(data.split, "validation", self.seed) if r.label in index]
+            in_test = [r for r in held_out_copies(data.split, "test", self.seed) if r.label in index]
+            in_val_y, in_test_y = (np.array([index[r.label] for r in rows]) for rows in (in_val, in_test))
+            in_val_probs, in_test_probs = oos_probs(in_val), oos_probs(in_test)
+            val_scores = (model.in_scope_similarity(_texts(in_val)), model.in_scope_similarity(_texts(validation_oos)))
+            test_scores = (model.in_scope_similarity(_texts(in_test)), model.in_scope_similarity(_texts(test_oos)))
+        in_scope_rows = "customer-style copies of the validation rows" if similarity else "validation"
         if target.oos_rule == "loss":
             loss = self.oos_policy.max_in_scope_loss
-            chosen = choose_threshold_within_loss(in_probs, data.val_y, oos_probs(validation_oos), loss)
+            chosen = choose_threshold_within_loss(
+                in_val_probs, in_val_y, oos_probs(validation_oos), loss, val_scores
+            )
             rule = (
-                "highest out-of-scope recall with validation in-scope accuracy at most "
+                f"highest out-of-scope recall with in-scope accuracy ({in_scope_rows}) at most "
                 f"{loss} below its accuracy without a threshold"
             )
         else:
             floor = self.oos_policy.min_in_scope_accuracy
-            chosen = choose_threshold(in_probs, data.val_y, oos_probs(validation_oos), floor)
-            rule = f"highest out-of-scope recall with validation in-scope accuracy >= {floor}"
-        result = evaluate(chosen.threshold, test_probs, data.test_y, oos_probs(test_oos))
+            chosen = choose_threshold(in_val_probs, in_val_y, oos_probs(validation_oos), floor, val_scores)
+            rule = f"highest out-of-scope recall with in-scope accuracy ({in_scope_rows}) >= {floor}"
+        result = evaluate(chosen.threshold, in_test_probs, in_test_y, oos_probs(test_oos), test_scores)
         return {
             "threshold": chosen.threshold,
-            "statistic": "max calibrated probability",
+            "statistic": IN_SCOPE_SIMILARITY if similarity else MAX_PROBABILITY,
             "rule": rule,
-            "served": target.serve_oos_point,
+            "served": similarity or target.serve_oos_point,
+            "in_scope_source": f"customer-style copies of {data.split.name} validation (choice) and test (report)"
+            if similarity
+            else data.split.name,
             "out_of_scope_source": source,
             "validation": asdict(chosen),
             "test": asdict(result),
@@ -384,8 +412,11 @@ def _check_parity(directory: Path, model: Model, texts: list[str]) -> None:
     predictor = Predictor(directory)
     expected = calibrated(model.logits(texts), float(predictor.manifest["calibration"]["temperature"]))
     gap = float(np.abs(predictor.probabilities(texts) - expected).max()) if texts else 0.0
+    if isinstance(model, HeadModel) and texts:
+        similarity_gap = float(np.abs(predictor.in_scope_similarity(texts) - model.in_scope_similarity(texts)).max())
+        gap = max(gap, similarity_gap)
     if gap > PARITY_TOLERANCE:
         shutil.rmtree(directory)
         raise RuntimeError(
-            f"{directory}: ONNX and Python probabilities differ by {gap:.2e} > {PARITY_TOLERANCE}"
+            f"{directory}: ONNX and Python outputs (probabilities, in-scope similarity) differ by {gap:.2e} > {PARITY_TOLERANCE}"
         )

@@ -12,6 +12,7 @@ from training.artifacts import LoadedVersion, load_version
 from training.models.embedding_head import PinnedEmbedder
 from training.models.encoder import pad_batch
 from training.models.wordpiece import WordPieceTokenizer
+from training.oos import IN_SCOPE_SIMILARITY
 
 
 class Predictor:
@@ -53,9 +54,22 @@ class Predictor:
         """The `embedding` output (encoder, ensemble and embedder versions)."""
         return self._run("embedding", texts, self.manifest["onnx"]["outputs"]["embedding"]["shape"][-1])
 
-    def _run(self, output: str, texts: list[str], width: int) -> np.ndarray:
+    def in_scope_similarity(self, texts: list[str]) -> np.ndarray:
+        """The `in_scope_similarity` output [N] (head versions)."""
+        return self._run("in_scope_similarity", texts, None)
+
+    def scope_scores(self, texts: list[str]) -> np.ndarray:
+        """[N]: what the version's out-of-scope operating point thresholds (training/oos.py)."""
+        point = self.manifest.get("operating_point") or {}
+        if point.get("statistic") == IN_SCOPE_SIMILARITY:
+            return self.in_scope_similarity(texts)
+        return self.probabilities(texts).max(axis=1)
+
+    def _run(self, output: str, texts: list[str], width: int | None) -> np.ndarray:
         out = [
             self.version.session.run([output], self._feed(texts[i : i + self._batch_size]))[0]
             for i in range(0, len(texts), self._batch_size)
         ]
-        return np.concatenate(out) if out else np.zeros((0, width), np.float32)
+        if out:
+            return np.concatenate(out)
+        return np.zeros((0,) if width is None else (0, width), np.float32)

@@ -27,10 +27,15 @@ class Target:
     # above OosPolicy.min_in_scope_accuracy; "loss", at most OosPolicy.max_in_scope_loss below the
     # accuracy without a threshold.
     oos_rule: Literal["floor", "loss"] = "floor"
-    # Whether classify serves the point (the manifest's `operating_point.served`). The served intent
-    # model's point is measured, not served: chosen on Bitext's template-like validation rows, where
-    # the model is near-certain of every in-scope row, it lands near 1.0 and on customers' own text
-    # would flag most in-scope inquiries out of scope (training/README.md, the realistic set).
+    # What the point thresholds (training/oos.py). "similarity": a head's in-scope similarity,
+    # chosen and reported with customer-style copies of the held-out rows as the in-scope side;
+    # a family without one (linear) falls back to the max probability on the rows as loaded.
+    oos_statistic: Literal["probability", "similarity"] = "probability"
+    # Whether classify serves a max-probability point (the manifest's `operating_point.served`; a
+    # similarity point is always served). The served intent model's is measured, not served: chosen
+    # on Bitext's template-like validation rows, where the model is near-certain of every in-scope
+    # row, it lands near 1.0 and on customers' own text would flag most in-scope inquiries out of
+    # scope (training/README.md, the realistic set).
     serve_oos_point: bool = True
     # The embedder model a head of this target pins: the knowledge base's `embedder`, or the
     # multilingual encoder's `embedder-multilingual` (training/models/multilingual.py).
@@ -59,6 +64,7 @@ TARGETS: dict[str, Target] = {
             oos=True,
             oos_examples=clinc150.oos_examples,
             oos_rule="loss",
+            oos_statistic="similarity",
             serve_oos_point=False,
             augment_by_default=True,
         ),

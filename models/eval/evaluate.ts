@@ -3,6 +3,7 @@ import type { Family } from "../manifest.js";
 import type { RegisteredVersion } from "../registry.js";
 import { loadModelVersion, type LoadedModel } from "../version.js";
 import { heldOutRows, type HeldOut, type HeldOutRow, type OfficialTest } from "./held-out.js";
+import { IN_SCOPE_SIMILARITY, scopeScore, servedScopePoint, type ScopePoint } from "../scope.js";
 import { classificationReport, outOfScopeReport, type ClassificationReport, type OutOfScopeReport } from "./metrics.js";
 import { REALISTIC_TRUTH, type PreparedSet, type RealisticPredictions } from "./realistic.js";
 import { inBatches, oneAtATime, type SingleInquiryCost } from "./serving-cost.js";
@@ -91,12 +92,12 @@ export class HeldOutCache {
   }
 }
 
-/** In-scope metrics of `rows`, and the out-of-scope ones at `threshold` when given. */
+/** In-scope metrics of `rows`, and the out-of-scope ones at `point` when given. */
 async function scoreRows(
   model: LoadedModel,
   rows: readonly HeldOutRow[],
   oosLabel: string,
-  threshold: number | undefined,
+  point: ScopePoint | undefined,
   batchSize: number,
 ): Promise<{ test: ClassificationReport; truth: string[]; outOfScope?: OutOfScopeReport; perSecond: number }> {
   const labels = new Set(model.manifest.labels);
@@ -117,16 +118,16 @@ async function scoreRows(
     scored.predictions.map((p) => p.confidence),
   );
   let outOfScopeResult: OutOfScopeReport | undefined;
-  if (threshold !== undefined && outOfScope.length > 0) {
+  if (point !== undefined && outOfScope.length > 0) {
     const refused = await inBatches(
       model,
       outOfScope.map((row) => row.text),
       batchSize,
     );
     outOfScopeResult = outOfScopeReport(
-      threshold,
-      scored.predictions.map((p, i) => ({ truth: truth[i]!, predicted: p.label, confidence: p.confidence })),
-      refused.predictions.map((p) => p.confidence),
+      point.threshold,
+      scored.predictions.map((p, i) => ({ truth: truth[i]!, predicted: p.label, confidence: scopeScore(p, point) })),
+      refused.predictions.map((p) => scopeScore(p, point)),
     );
   }
   return { test, truth, ...(outOfScopeResult && { outOfScope: outOfScopeResult }), perSecond: scored.perSecond };
@@ -150,8 +151,11 @@ export async function evaluateVersion(
   try {
     const { manifest } = model;
     const split = await heldOut.get(registered.directory, manifest);
-    const threshold = manifest.operating_point?.threshold;
-    const scored = await scoreRows(model, split.rows, split.oosLabel, threshold, options.batchSize);
+    const operating = manifest.operating_point;
+    const threshold = operating?.threshold;
+    // The version's own point on held-out English rows, served or not: what it measures.
+    const point = operating ? servedScopePoint({ ...operating, served: true }, "en", extras.outOfScopeThreshold).point : undefined;
+    const scored = await scoreRows(model, split.rows, split.oosLabel, point, options.batchSize);
     const { test, truth } = scored;
     const inScope = split.rows.filter((row) => row.label !== split.oosLabel);
     const majority = classificationReport(
@@ -167,7 +171,7 @@ export async function evaluateVersion(
       const official = await extras.officialTest();
       if ("absent" in official) officialTest = { absent: official.absent };
       else {
-        const result = await scoreRows(model, official.rows, official.oosLabel, threshold, options.batchSize);
+        const result = await scoreRows(model, official.rows, official.oosLabel, point, options.batchSize);
         officialTest = {
           sha256: official.sha256,
           test: result.test,
@@ -188,6 +192,7 @@ export async function evaluateVersion(
       const asRow = (p: (typeof all)[number]) => ({
         label: p.label,
         confidence: p.confidence,
+        ...(p.inScopeSimilarity !== undefined && { inScopeSimilarity: p.inScopeSimilarity }),
         // Urgency's whole distribution: the combination reads the model's expected level.
         ...(manifest.model === "urgency" && {
           distribution: p.ranked.map((r) => ({ label: r.label, probability: r.score })),
@@ -204,9 +209,12 @@ export async function evaluateVersion(
           threshold:
             threshold === undefined
               ? { value: extras.outOfScopeThreshold, source: "fallback" as const }
-              : manifest.operating_point?.served === false
-                ? { value: threshold, source: "measured point, not served" as const, served: extras.outOfScopeThreshold }
-                : { value: threshold, source: "operating point" as const },
+              : {
+                  value: threshold,
+                  source: operating?.served === false ? ("measured point, not served" as const) : ("operating point" as const),
+                  ...(point?.statistic === IN_SCOPE_SIMILARITY && { statistic: IN_SCOPE_SIMILARITY }),
+                  served: extras.outOfScopeThreshold,
+                },
         }),
       };
     }

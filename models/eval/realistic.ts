@@ -32,6 +32,7 @@ import type { InquiryReceived, LabelScore } from "../../schemas/types.generated.
 import { SAMPLE_INQUIRIES, toInquiry } from "../../cli/samples/index.js";
 import { loadLanguageDetector } from "../../text/language.js";
 import type { Family } from "../manifest.js";
+import { IN_SCOPE_SIMILARITY, isOutOfScope, servedScopePoint, type ScopePoint } from "../scope.js";
 import type { RegisteredVersion } from "../registry.js";
 import { classificationReport, type ClassificationReport } from "./metrics.js";
 import { receivedInquiry, type RealisticRow, type RealisticSet } from "./realistic-set.js";
@@ -92,6 +93,8 @@ export async function prepareRealistic(set: RealisticSet): Promise<PreparedSet> 
 export interface RowPrediction {
   readonly label: string;
   readonly confidence: number;
+  /** A head's in-scope similarity (models/scope.ts). */
+  readonly inScopeSimilarity?: number;
   /** Every label's probability (urgency: the combination reads the whole distribution). */
   readonly distribution?: readonly LabelScore[];
 }
@@ -115,7 +118,12 @@ export interface RealisticPredictions {
   readonly threshold?: {
     readonly value: number;
     readonly source: "operating point" | "fallback" | "measured point, not served";
-    /** What classify uses when it is not `value` (a point measured, not served: the fallback). */
+    /** What `value` applies to; absent: confidence. */
+    readonly statistic?: ScopePoint["statistic"];
+    /**
+     * classify's fallback threshold on confidence, where it does not use `value`: a point measured,
+     * not served; a similarity point for a row not in English (models/scope.ts).
+     */
     readonly served?: number;
   };
 }
@@ -129,7 +137,8 @@ export interface Baseline {
 export interface OutOfScopeOnRealistic {
   readonly threshold: number;
   readonly source: "operating point" | "fallback" | "measured point, not served";
-  /** Out-of-scope rows refused (confidence below the threshold). */
+  readonly statistic: ScopePoint["statistic"];
+  /** Out-of-scope rows refused (their score below the threshold; see RealisticPredictions.threshold). */
   readonly recall: number;
   /** Refused rows that are out of scope; NaN when nothing is refused. */
   readonly precision: number;
@@ -244,13 +253,14 @@ function outOfScopeAt(
   threshold: NonNullable<RealisticPredictions["threshold"]>,
 ): OutOfScopeOnRealistic {
   const oos = prepared.set.labels.out_of_scope;
-  const refused = predictions.map((p) => p.confidence < threshold.value);
+  const refused = predictions.map((p, i) => isOutOfScope(p, rowPoint(threshold, prepared.rows[i]!.cleaned.language, "measured")));
   const isOos = prepared.rows.map(({ row }) => row.intent === oos);
   const refusedOos = refused.filter((r, i) => r && isOos[i]).length;
   const refusedCount = refused.filter(Boolean).length;
   return {
     threshold: threshold.value,
     source: threshold.source,
+    statistic: threshold.statistic ?? "confidence",
     recall: refusedOos / isOos.filter(Boolean).length,
     precision: refusedCount === 0 ? Number.NaN : refusedOos / refusedCount,
     inScopeAccuracy: mean(
@@ -282,9 +292,25 @@ function pairFor(parts: Parts, language: string): ClassifierPair {
   return classifiersFor<ClassifierPair>(language, { intent: parts.intent, category: parts.category }, parts.multilingual ?? null);
 }
 
-/** An intent prediction is out of scope below the threshold classify serves for its version. */
-function outOfScopeServed(intent: RealisticPredictions, prediction: RowPrediction): boolean {
-  return prediction.confidence < (intent.threshold!.served ?? intent.threshold!.value);
+/**
+ * The point deciding a row in `language`: as classify serves the version's, or the version's own
+ * measured point even when classify does not serve it (models/scope.ts decides both).
+ */
+function rowPoint(threshold: NonNullable<RealisticPredictions["threshold"]>, language: string, as: "served" | "measured"): ScopePoint {
+  const operating =
+    threshold.source === "fallback"
+      ? null
+      : {
+          threshold: threshold.value,
+          ...(threshold.statistic === IN_SCOPE_SIMILARITY && { statistic: IN_SCOPE_SIMILARITY }),
+          served: as === "measured" || threshold.source === "operating point",
+        };
+  return servedScopePoint(operating, language, threshold.served ?? threshold.value).point;
+}
+
+/** An intent prediction is out of scope at the point classify serves for its version and the row's language. */
+function outOfScopeServed(intent: RealisticPredictions, prediction: RowPrediction, language: string): boolean {
+  return isOutOfScope({ ...prediction, model: `${intent.model}@${intent.version}` }, rowPoint(intent.threshold!, language, "served"));
 }
 
 function distributionOf(prediction: RowPrediction): readonly LabelScore[] {
@@ -299,7 +325,7 @@ function evidenceOf(prepared: PreparedSet, parts: Parts, i: number, urgency: Rea
   return {
     model: distributionOf(urgency.predictions[i]!),
     signals: prepared.rows[i]!.signals,
-    ...(intent && served.threshold && { intent: { label: intent.label, outOfScope: outOfScopeServed(served, intent) } }),
+    ...(intent && served.threshold && { intent: { label: intent.label, outOfScope: outOfScopeServed(served, intent, prepared.rows[i]!.cleaned.language) } }),
     ...(sentiment && { sentiment: sentiment.label }),
   };
 }
@@ -390,7 +416,7 @@ function routeAll(
             intent: intent.label,
             category: category.label,
             confidence: intent.confidence,
-            out_of_scope: outOfScopeServed(pair.intent!, intent),
+            out_of_scope: outOfScopeServed(pair.intent!, intent, cleaned.language),
             top_k: [{ label: intent.label, probability: intent.confidence }],
             model: `${pair.intent!.model}@${pair.intent!.version}`,
             classified_at: 0,
@@ -478,6 +504,7 @@ export function realisticPredictionFile(prepared: PreparedSet, predicted: readon
           truth: truthOf?.(row, oos) ?? null,
           label: p.predictions[i]!.label,
           confidence: p.predictions[i]!.confidence,
+          in_scope_similarity: p.predictions[i]!.inScopeSimilarity ?? null,
         })),
       };
     }),

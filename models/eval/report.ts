@@ -125,7 +125,9 @@ export function renderRealistic(report: RealisticReport): string {
     fixed(v.scores.macroF1),
     fixed(v.scores.ece),
     `${fixed(v.majority.accuracy)} (${v.majority.label})`,
-    v.outOfScope ? `${fixed(v.outOfScope.threshold, 3)} ${v.outOfScope.source}` : "-",
+    v.outOfScope
+      ? `${fixed(v.outOfScope.threshold, 3)} ${v.outOfScope.source}${v.outOfScope.statistic === "confidence" ? "" : ` (${v.outOfScope.statistic})`}`
+      : "-",
     fixed(v.outOfScope?.recall),
     fixed(v.outOfScope?.precision),
     fixed(v.outOfScope?.inScopeAccuracy),
@@ -145,7 +147,7 @@ export function renderRealistic(report: RealisticReport): string {
     `Realistic set: ${report.n} inquiries written for the project (training/datasets/realistic, sha256 ${report.sha256.slice(0, 12)}), ` +
       `${share(report.outOfScope, report.n)} out of scope, ${share(report.notEnglish, report.n)} not in English; each row through clean as served.`,
     `Intent and category on the in-scope rows, sentiment and urgency on all; ECE over ${ECE_BINS} equal-width confidence bins; majority = the set's most frequent label.`,
-    "oos: out of scope at the intent version's operating point, or classify's fallback threshold (SWITCHBOARD_OUT_OF_SCOPE_THRESHOLD) when it has none; precision = refused rows that are out of scope.",
+    "oos: out of scope at the intent version's operating point on confidence or, for a head, on in-scope similarity (the cosine to the nearest intent centroid; rows not in English get the fallback), or classify's fallback threshold on confidence (SWITCHBOARD_OUT_OF_SCOPE_THRESHOLD) when it has none; precision = refused rows that are out of scope.",
     "department acc: route's decideRoute with the routing rules, on this intent version and the category version of its family (* production's: none of its family).",
     "served acc: urgency as route serves it, the combination of this model's distribution, the signals and production intent and sentiment (processors/urgency/combination.ts; no repeat-contact history: every row is a first contact), OUT OF FOLD: the combination is fitted on this set, each row is scored with the weights fitted without its fold.",
     "",

@@ -129,8 +129,13 @@ describe("the realistic report", () => {
         truth: row.intent === oos ? null : row.intent,
         label: row.intent,
         confidence: 0.9,
+        in_scope_similarity: null,
       });
     }
+    const similar = realisticPredictionFile(prepared, [
+      { ...perfect("intent", (row) => row.intent), predictions: prepared.rows.map(({ row }) => ({ label: row.intent, confidence: 0.9, inScopeSimilarity: 0.5 })) },
+    ]);
+    expect(similar.versions[0]!.rows.every((r) => r.in_scope_similarity === 0.5)).toBe(true);
   });
 
   it("scores perfect models as perfect, the department up to the rules' reach, out of scope at the threshold", () => {

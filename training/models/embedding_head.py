@@ -10,7 +10,13 @@ version, family, dimensions, sha256 of its model.onnx) and loading refuses any o
 Training embeds with that version's own model.onnx through onnxruntime and the WordPiece
 tokenizer its manifest describes, so the features are the ones serving computes. The classifier
 sees the raw embedding (unit norm, unscaled), C in {1, 4, 16, 64} x class weights {none,
-balanced}, chosen on validation macro-F1."""
+balanced}, chosen on validation macro-F1.
+
+The graph also outputs `in_scope_similarity [N]`: the cosine of the embedding to the nearest
+label centroid (the unit mean direction of that label's training embeddings). It is the intent
+model's out-of-scope score (training/oos.py): on customers' text it tells out-of-scope inquiries
+from in-scope ones far better than the maximum probability, which a linear head keeps high far
+from its training data."""
 
 from __future__ import annotations
 
@@ -161,9 +167,13 @@ class HeadParams:
     class_weights: tuple[str | None, ...] = (None, "balanced")
 
 
+def _unit_rows(x: np.ndarray) -> np.ndarray:
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+
 class HeadModel:
     family = "head"
-    outputs: dict[str, dict[str, Any]] = {}
+    outputs: dict[str, dict[str, Any]] = {"in_scope_similarity": {"type": "float32", "shape": ["N"]}}
 
     def __init__(self, embedder: PinnedEmbedder, params: HeadParams | None = None, seed: int = 0) -> None:
         self.embedder = embedder
@@ -173,13 +183,15 @@ class HeadModel:
             "embedding": {"type": "float32", "shape": ["N", embedder.dimensions]}
         }
         self.classifier: LogisticRegression | None = None
+        self.centroids: np.ndarray | None = None  # [labels, D], unit rows
 
     def _x(self, texts: list[str]) -> np.ndarray:
         return self.embedder(texts).astype(np.float64)
 
     def fit(self, texts: list[str], labels: np.ndarray, val_texts: list[str], val_labels: np.ndarray) -> None:
+        x = self._x(texts)
         _, self.classifier = fit_logistic_regression(
-            self._x(texts),
+            x,
             labels,
             self._x(val_texts),
             val_labels,
@@ -187,6 +199,13 @@ class HeadModel:
             self.seed,
             self.params.class_weights,
         )
+        unit = _unit_rows(x)
+        self.centroids = _unit_rows(np.stack([unit[labels == label].mean(axis=0) for label in np.unique(labels)]))
+
+    def in_scope_similarity(self, texts: list[str]) -> np.ndarray:
+        """[N]: the cosine of each text's embedding to the nearest label centroid."""
+        assert self.centroids is not None
+        return (_unit_rows(self._x(texts)) @ self.centroids.T).max(axis=1)
 
     def logits(self, texts: list[str]) -> np.ndarray:
         assert self.classifier is not None
@@ -225,5 +244,10 @@ class HeadModel:
 
     def add_logits(self, graph: GraphBuilder) -> str:
         assert self.classifier is not None
+        assert self.centroids is not None
         embedding = graph.input("embedding", FLOAT, ["N", self.embedder.dimensions])
+        # The embedders output unit rows (serving checks it at load), so a MatMul gives the cosines.
+        cosines = graph.op("MatMul", [embedding, graph.const(self.centroids.T.astype(np.float32), "centroids")])
+        nearest = graph.op("ReduceMax", [cosines], "in_scope_similarity", axes=[1], keepdims=0)
+        graph.output(nearest, "in_scope_similarity", FLOAT, ["N"])
         return graph.linear_logits(embedding, *class_rows(self.classifier))

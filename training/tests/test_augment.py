@@ -11,7 +11,7 @@ import pytest
 
 from training import cli, defaults
 from training import embedder as embedder_module
-from training.augment import AugmentParams, augmented, customer_style, fill_placeholders
+from training.augment import AugmentParams, augmented, customer_style, fill_placeholders, held_out_copies
 from training.datasets.base import Example, Split, dedupe_key
 from training.config import GatePolicy
 from training.pipeline import Trainer
@@ -77,6 +77,20 @@ def test_copy_equal_to_a_held_out_text_is_left_out() -> None:
     rng_copies = augmented(split, AugmentParams(rate=1.0), seed=0).train[len(split.train) :]
     leaked = replace(split, test=split.test + [Example(rng_copies[0].text, rng_copies[0].label)])
     assert rng_copies[0].text not in {r.text for r in augmented(leaked, AugmentParams(rate=1.0), seed=0).train}
+
+
+def test_held_out_copies_are_one_per_held_out_row_and_no_row_of_the_split() -> None:
+    split = _split()
+    every_text = {dedupe_key(r.text) for r in split.train + split.validation + split.test}
+    for part in ("validation", "test"):
+        copies = held_out_copies(split, part, seed=0)
+        originals = getattr(split, part)
+        assert 0 < len(copies) <= len(originals)
+        assert {r.label for r in copies} <= {r.label for r in originals}
+        assert not every_text & {dedupe_key(r.text) for r in copies}
+        assert held_out_copies(split, part, seed=0) == copies
+    # Not the copies the training rows would get: validation's and test's draw their own.
+    assert {r.text for r in held_out_copies(split, "validation", 0)} != {r.text for r in held_out_copies(split, "test", 0)}
 
 
 def test_rate_is_the_share_of_rows_copied() -> None:

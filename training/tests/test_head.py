@@ -10,7 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import onnx
 import onnxruntime as ort
+from onnx import numpy_helper
 import pytest
 
 from training import defaults
@@ -59,7 +61,10 @@ def test_manifest_pins_the_embedder_and_has_the_head_signature(
     }
     assert manifest["tokenizer"] == {"kind": "embedder"}
     assert manifest["onnx"]["inputs"] == {"embedding": {"type": "float32", "shape": ["N", 384]}}
-    assert manifest["onnx"]["outputs"] == {"probabilities": {"type": "float32", "shape": ["N", 3]}}
+    assert manifest["onnx"]["outputs"] == {
+        "probabilities": {"type": "float32", "shape": ["N", 3]},
+        "in_scope_similarity": {"type": "float32", "shape": ["N"]},
+    }
     assert list(manifest["files"]) == ["model.onnx"]
     assert sorted(p.name for p in head.directory.iterdir()) == ["manifest.json", "model.onnx"]
     assert manifest["parameters"]["C"] in (1.0, 4.0, 16.0, 64.0)
@@ -94,6 +99,17 @@ def test_predictor_runs_the_embedder_then_the_head(head: TrainedVersion, embedde
     np.testing.assert_allclose(served.sum(axis=1), 1.0, atol=1e-5)
     np.testing.assert_allclose(np.linalg.norm(embedding, axis=1), 1.0, atol=1e-5)
     assert Predictor(head.directory).probabilities([]).shape == (0, 3)
+
+
+def test_the_graph_outputs_the_cosine_to_the_nearest_label_centroid(head: TrainedVersion) -> None:
+    predictor = Predictor(head.directory)
+    graph = onnx.load(head.directory / "model.onnx").graph
+    (centroids,) = [numpy_helper.to_array(t) for t in graph.initializer if t.name.startswith("centroids")]
+    assert centroids.shape == (head.manifest["onnx"]["inputs"]["embedding"]["shape"][1], len(predictor.labels))
+    np.testing.assert_allclose(np.linalg.norm(centroids, axis=0), 1.0, atol=1e-5)
+    embeddings = predictor._feed(TEXTS)["embedding"]
+    expected = (embeddings @ centroids).max(axis=1)
+    np.testing.assert_allclose(predictor.in_scope_similarity(TEXTS), expected, atol=1e-5)
 
 
 def test_head_without_its_embedder_is_refused(head: TrainedVersion, tmp_path: Path) -> None:

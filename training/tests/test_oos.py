@@ -10,7 +10,7 @@ import pytest
 
 from training.datasets import clinc150
 from training.evaluation import evaluate_on, held_out_split, oos_test_rows
-from training.oos import choose_threshold, choose_threshold_within_loss, evaluate
+from training.oos import IN_SCOPE_SIMILARITY, MAX_PROBABILITY, choose_threshold, choose_threshold_within_loss, evaluate
 from training.pipeline import Trainer
 from training.predictor import Predictor
 from training.tasks import TARGETS
@@ -60,6 +60,21 @@ def test_floor_rule_unchanged() -> None:
     assert choose_threshold(in_probs, in_y, oos, min_in_scope_accuracy=0.6).threshold == pytest.approx(0.94)
 
 
+def test_a_score_other_than_the_probability_decides_refusals_while_the_probabilities_decide_answers() -> None:
+    # Every row is confident (0.99), so the max probability cannot tell them apart; the scores can.
+    in_probs, in_y = _probs([0.99] * 4, [0, 1, 2, 0]), np.array([0, 1, 2, 1])
+    oos_probs = _probs([0.99] * 2, [0, 1])
+    scores = (np.array([0.8, 0.7, 0.9, 0.75]), np.array([0.3, 0.5]))
+    assert evaluate(0.6, in_probs, in_y, oos_probs).oos_recall == 0.0
+    report = evaluate(0.6, in_probs, in_y, oos_probs, scores)
+    assert report.oos_recall == 1.0 and report.in_scope_accuracy == 0.75 and report.oos_precision == 1.0
+    chosen = choose_threshold_within_loss(in_probs, in_y, oos_probs, 0.0, scores)
+    assert chosen.oos_recall == 1.0 and 0.5 < chosen.threshold <= 0.7
+    # A cosine can be negative or round above 1; a manifest's threshold stays in [0, 1].
+    negative = (np.array([-0.2, 0.7, 0.9, 0.75]), np.array([-0.5, 1.2]))
+    assert 0.0 <= choose_threshold(in_probs, in_y, oos_probs, 0.0, negative).threshold <= 1.0
+
+
 def test_the_served_intent_target_takes_clinc150s_out_of_scope_queries_apart_from_its_test_rows() -> None:
     target = TARGETS["intent"]
     assert target.oos and target.oos_rule == "loss" and target.oos_examples is not None
@@ -71,11 +86,14 @@ def test_the_served_intent_target_takes_clinc150s_out_of_scope_queries_apart_fro
     assert TARGETS["intent-clinc150"].oos_examples is None
 
 
-def test_every_intent_model_classify_serves_measures_the_same_point_without_serving_it() -> None:
+def test_every_intent_model_classify_serves_measures_a_point_and_serves_only_a_similarity_one() -> None:
     # classify serves `intent` for English and `intent-multilingual` for the other languages.
     for target in (TARGETS["intent"], TARGETS["intent-multilingual"]):
         assert target.oos and target.oos_rule == "loss" and target.oos_examples is clinc150.oos_examples
         assert target.serve_oos_point is False
+    # The English head's point is on in-scope similarity, chosen against customer-style rows: served.
+    assert TARGETS["intent"].oos_statistic == "similarity"
+    assert TARGETS["intent-multilingual"].oos_statistic == "probability"
 
 
 def test_an_intent_version_of_each_default_family_carries_its_point(models_root: Path) -> None:
@@ -88,8 +106,14 @@ def test_an_intent_version_of_each_default_family_carries_its_point(models_root:
         assert 0 < point["threshold"] < 1
         assert point["out_of_scope_source"].startswith("clinc150 oos_val")
         assert "at most 0.02 below" in point["rule"]
-        # Measured, not served: classify takes the configured fallback for it (training/tasks.py).
-        assert point["served"] is False
+        if version.manifest["family"] == "head":
+            # On in-scope similarity, against customer-style copies of the held-out rows: served.
+            assert point["statistic"] == IN_SCOPE_SIMILARITY and point["served"] is True
+            assert point["in_scope_source"].startswith("customer-style copies of bitext")
+            assert "customer-style copies of the validation rows" in point["rule"]
+        else:
+            # Measured, not served: classify takes the configured fallback for it (training/tasks.py).
+            assert point["statistic"] == MAX_PROBABILITY and point["served"] is False
         assert point["validation"]["out_of_scope"] == point["test"]["out_of_scope"] == SLICE // 20
         assert version.manifest["metrics"]["oos"] == point["test"]
         # The Bitext split is untouched: no out-of-scope row in its sizes or test digest.
