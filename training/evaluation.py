@@ -10,7 +10,7 @@ import numpy as np
 from training.datasets import team
 from training.datasets.base import OOS_LABEL, Example, Split, dedupe_key
 from training.metrics import report, report_probabilities
-from training.oos import evaluate as evaluate_oos
+from training.oos import IN_SCOPE_SIMILARITY, evaluate as evaluate_oos
 from training.predictor import Predictor
 from training.tasks import TARGETS
 
@@ -65,7 +65,8 @@ def evaluate_on(predictor: Predictor, split: Split) -> dict[str, Any]:
     """Scores a version on `split.test`: in-scope metrics, plus out-of-scope metrics at the
     version's own operating threshold when it has one."""
     in_scope = [r for r in split.test if r.label != OOS_LABEL]
-    probabilities = predictor.probabilities([r.text for r in in_scope])
+    in_texts = [r.text for r in in_scope]
+    probabilities = predictor.probabilities(in_texts)
     result = report_probabilities([r.label for r in in_scope], probabilities, predictor.labels)
     operating_point = predictor.manifest.get("operating_point")
     if operating_point:
@@ -73,13 +74,13 @@ def evaluate_on(predictor: Predictor, split: Split) -> dict[str, Any]:
         index = {label: i for i, label in enumerate(predictor.labels)}
         y = np.array([index.get(r.label, -1) for r in in_scope])
         oos_texts = [r.text for r in oos_rows]
-        oos = evaluate_oos(
-            float(operating_point["threshold"]),
-            probabilities,
-            y,
-            predictor.probabilities(oos_texts),
-            (predictor.scope_scores([r.text for r in in_scope]), predictor.scope_scores(oos_texts)),
+        # Without scores, evaluate_oos thresholds the max probability of the probabilities it has.
+        scores = (
+            (predictor.in_scope_similarity(in_texts), predictor.in_scope_similarity(oos_texts))
+            if operating_point.get("statistic") == IN_SCOPE_SIMILARITY
+            else None
         )
+        oos = evaluate_oos(float(operating_point["threshold"]), probabilities, y, predictor.probabilities(oos_texts), scores)
         result["oos_recall"], result["in_scope_accuracy_at_threshold"] = oos.oos_recall, oos.in_scope_accuracy
     return result
 

@@ -12,7 +12,6 @@ from training.artifacts import LoadedVersion, load_version
 from training.models.embedding_head import PinnedEmbedder
 from training.models.encoder import pad_batch
 from training.models.wordpiece import WordPieceTokenizer
-from training.oos import IN_SCOPE_SIMILARITY
 
 
 class Predictor:
@@ -57,13 +56,6 @@ class Predictor:
     def in_scope_similarity(self, texts: list[str]) -> np.ndarray:
         """The `in_scope_similarity` output [N] (head versions)."""
         return self._run("in_scope_similarity", texts, None)
-
-    def scope_scores(self, texts: list[str]) -> np.ndarray:
-        """[N]: what the version's out-of-scope operating point thresholds (training/oos.py)."""
-        point = self.manifest.get("operating_point") or {}
-        if point.get("statistic") == IN_SCOPE_SIMILARITY:
-            return self.in_scope_similarity(texts)
-        return self.probabilities(texts).max(axis=1)
 
     def _run(self, output: str, texts: list[str], width: int | None) -> np.ndarray:
         out = [
