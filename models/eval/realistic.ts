@@ -146,6 +146,29 @@ export interface OutOfScopeOnRealistic {
   readonly inScopeAccuracy: number;
   readonly refused: number;
   readonly outOfScope: number;
+  /** On the rows labelled English, the point beside classify's fallback on confidence (absent for the fallback itself). */
+  readonly english?: EnglishAgainstFallback;
+}
+
+/** What a threshold does to the rows labelled English. */
+export interface EnglishOutOfScope {
+  /** Out-of-scope rows refused, of `outOfScope`. */
+  readonly caught: number;
+  readonly outOfScope: number;
+  /** In-scope rows refused, of `inScope`, and how many of them had the right intent. */
+  readonly handedOff: number;
+  readonly handedOffRight: number;
+  readonly inScope: number;
+  /** In-scope rows answered with the right intent. */
+  readonly answeredRight: number;
+}
+
+export interface EnglishAgainstFallback {
+  readonly point: EnglishOutOfScope;
+  readonly fallback: EnglishOutOfScope & { readonly threshold: number };
+  /** Rows refused at one and not the other, and how many of them are out of scope. */
+  readonly onlyAtPoint: { readonly rows: number; readonly outOfScope: number };
+  readonly onlyAtFallback: { readonly rows: number; readonly outOfScope: number };
 }
 
 export interface RealisticVersionReport {
@@ -270,6 +293,48 @@ function outOfScopeAt(
     ),
     refused: refusedCount,
     outOfScope: isOos.filter(Boolean).length,
+    ...(threshold.source !== "fallback" &&
+      threshold.served !== undefined && {
+        english: englishAgainstFallback(
+          prepared,
+          predictions,
+          { refused, isOos },
+          predictions.map((p) => p.confidence < threshold.served!),
+          threshold.served,
+        ),
+      }),
+  };
+}
+
+function englishAgainstFallback(
+  prepared: PreparedSet,
+  predictions: readonly RowPrediction[],
+  { refused, isOos }: { refused: readonly boolean[]; isOos: readonly boolean[] },
+  refusedAtFallback: readonly boolean[],
+  fallback: number,
+): EnglishAgainstFallback {
+  const english = prepared.rows.flatMap(({ row }, i) => (row.language === "en" ? [i] : []));
+  const right = (i: number) => predictions[i]!.label === prepared.rows[i]!.row.intent;
+  const at = (refusedRow: readonly boolean[]): EnglishOutOfScope => {
+    const inScope = english.filter((i) => !isOos[i]);
+    return {
+      caught: english.filter((i) => isOos[i] && refusedRow[i]).length,
+      outOfScope: english.length - inScope.length,
+      handedOff: inScope.filter((i) => refusedRow[i]).length,
+      handedOffRight: inScope.filter((i) => refusedRow[i] && right(i)).length,
+      inScope: inScope.length,
+      answeredRight: inScope.filter((i) => !refusedRow[i] && right(i)).length,
+    };
+  };
+  const only = (a: readonly boolean[], b: readonly boolean[]) => {
+    const rows = english.filter((i) => a[i] && !b[i]);
+    return { rows: rows.length, outOfScope: rows.filter((i) => isOos[i]).length };
+  };
+  return {
+    point: at(refused),
+    fallback: { ...at(refusedAtFallback), threshold: fallback },
+    onlyAtPoint: only(refused, refusedAtFallback),
+    onlyAtFallback: only(refusedAtFallback, refused),
   };
 }
 

@@ -95,6 +95,22 @@ export interface MachineLoad {
 const share = (part: number, whole: number) => `${part} (${((100 * part) / whole).toFixed(1)} %)`;
 
 /** The realistic set's table: each version on its model's labels, then the production pipeline. */
+/** Per intent version with a point: on the English rows, what it catches and hands off beside classify's fallback. */
+function englishOutOfScope(versions: RealisticReport["versions"]): string[] {
+  const lines = versions.flatMap((v) => {
+    const e = v.outOfScope?.english;
+    if (!e) return [];
+    const { point, fallback } = e;
+    return [
+      `  ${v.model} ${v.family}: at its point ${point.caught} of ${point.outOfScope} caught, ${point.handedOff} of ${point.inScope} in scope handed off ` +
+        `(intent right on ${fixed(point.handedOffRight / point.handedOff, 3)} of them, ${fixed(point.answeredRight / (point.inScope - point.handedOff), 3)} of the rest); ` +
+        `at the fallback (confidence ${fallback.threshold}) ${fallback.caught} of ${fallback.outOfScope}, ${fallback.handedOff} of ${fallback.inScope}; ` +
+        `refused only at the point ${e.onlyAtPoint.rows} (${e.onlyAtPoint.outOfScope} out of scope), only at the fallback ${e.onlyAtFallback.rows} (${e.onlyAtFallback.outOfScope})`,
+    ];
+  });
+  return lines.length > 0 ? ["", "Out of scope on the rows labelled English, the version's point beside classify's fallback threshold:", ...lines] : [];
+}
+
 export function renderRealistic(report: RealisticReport): string {
   const header = [
     "model",
@@ -153,6 +169,7 @@ export function renderRealistic(report: RealisticReport): string {
     "",
     table(header, rows),
     ...(weakest.length > 0 ? ["", "Per-class recall on the realistic set:", ...weakest] : []),
+    ...englishOutOfScope(report.versions),
   ];
   const p = report.pipeline;
   if (p) {

@@ -138,6 +138,41 @@ describe("the realistic report", () => {
     expect(similar.versions[0]!.rows.every((r) => r.in_scope_similarity === 0.5)).toBe(true);
   });
 
+  it("compares a similarity point with the fallback on the English rows: caught, handed off, and what only one of them refuses", () => {
+    const oos = set.labels.out_of_scope;
+    const english = prepared.rows.filter(({ row }) => row.language === "en");
+    const inScope = english.filter(({ row }) => row.intent !== oos).map(({ row }) => row);
+    // The point applies to the rows clean detects as English (models/scope.ts); the rest get the fallback.
+    const detected = (language: string) => language === "en" || language === "und";
+    const englishOos = english.length - inScope.length;
+    const caught = english.filter(({ row, cleaned }) => row.intent === oos && detected(cleaned.language)).length;
+    // Out of scope: far from every centroid yet confident (only the point refuses them); two in-scope
+    // English rows: near, but unsure (only the fallback refuses them); a third: far, and wrong.
+    const [unsure1, unsure2, far] = english.filter(({ row, cleaned }) => row.intent !== oos && detected(cleaned.language)).map(({ row }) => row);
+    const intent: RealisticPredictions = {
+      ...perfect("intent", (row) => row.intent),
+      predictions: prepared.rows.map(({ row }) =>
+        row.intent === oos
+          ? { label: "complaint", confidence: 0.9, inScopeSimilarity: 0.1 }
+          : row === unsure1 || row === unsure2
+            ? { label: row.intent, confidence: 0.2, inScopeSimilarity: 0.8 }
+            : row === far
+              ? { label: "complaint", confidence: 0.9, inScopeSimilarity: 0.2 }
+              : { label: row.intent, confidence: 0.9, inScopeSimilarity: 0.8 },
+      ),
+      threshold: { value: 0.45, source: "operating point", statistic: "in-scope similarity", served: 0.4 },
+    };
+    const report = realisticReport(prepared, [intent], ["intent"], rules, loadCombination());
+    expect(caught).toBeGreaterThan(0);
+    expect(report.versions.find((v) => v.model === "intent")!.outOfScope!.english).toEqual({
+      point: { caught, outOfScope: englishOos, handedOff: 1, handedOffRight: 0, inScope: inScope.length, answeredRight: inScope.length - 1 },
+      fallback: { caught: 0, outOfScope: englishOos, handedOff: 2, handedOffRight: 2, inScope: inScope.length, answeredRight: inScope.length - 3, threshold: 0.4 },
+      onlyAtPoint: { rows: caught + 1, outOfScope: caught },
+      onlyAtFallback: { rows: 2, outOfScope: 0 },
+    });
+    expect(renderRealistic(report)).toContain(`at its point ${caught} of ${englishOos} caught, 1 of ${inScope.length} in scope handed off`);
+  });
+
   it("scores perfect models as perfect, the department up to the rules' reach, out of scope at the threshold", () => {
     const oos = set.labels.out_of_scope;
     const intent: RealisticPredictions = {
