@@ -16,7 +16,7 @@ export interface CliRun {
 export interface TrainingCli {
   /** Runs `python -m training <args>`; `onEvent` sees each stdout JSON line as it comes, `onLog` each stderr line. */
   run(args: readonly string[], handlers?: { onEvent?: (event: CliEvent) => void | Promise<void>; onLog?: (line: string) => void }): Promise<CliRun>;
-  /** SIGTERM to every run under way; resolves once they exited. */
+  /** SIGTERM to every run under way, and no run started after it; resolves once they exited. */
   stopAll(): Promise<void>;
 }
 
@@ -29,9 +29,13 @@ const TAIL_LINES = 20;
  */
 export function trainingCli(python: () => Promise<string>, env: NodeJS.ProcessEnv, log: Logger): TrainingCli {
   const running = new Set<ChildProcess>();
+  let stopped = false;
   return {
     async run(args, handlers = {}) {
       const executable = await python();
+      // Asked for before stopAll but not yet spawned (the caller or python() was still awaiting): it
+      // ends as stopAll would have ended it, or the stop would wait for a whole training.
+      if (stopped) return { code: null, signal: "SIGTERM", events: [], stderrTail: [] };
       return new Promise<CliRun>((resolve, reject) => {
         const child = spawn(executable, ["-m", "training", ...args], {
           cwd: REPO_ROOT,
@@ -93,6 +97,7 @@ export function trainingCli(python: () => Promise<string>, env: NodeJS.ProcessEn
     },
 
     async stopAll() {
+      stopped = true;
       const exits = [...running].map((child) => new Promise<void>((resolve) => {
         child.once("close", () => resolve());
         child.kill("SIGTERM");

@@ -133,12 +133,16 @@ describe("retrain processor (Kafka, PostgreSQL, the training CLI)", () => {
   };
 
   /** A job runner of this registry outside the processor, as another instance would be. */
-  const standaloneRunner = (owner: string, o: { cooldownMs: number; maxSeconds: number; newLabels: number }) =>
+  const standaloneRunner = (
+    owner: string,
+    o: { cooldownMs: number; maxSeconds: number; newLabels: number },
+    python: () => Promise<string> = async () => "python3",
+  ) =>
     createJobRunner({
       pool: db,
       store: new JobStore(db, schema),
       registry: new RegistryReader(db, schema),
-      cli: trainingCli(async () => "python3", env, quietLog),
+      cli: trainingCli(python, env, quietLog),
       metrics: createRetrainMetrics(),
       log: quietLog,
       owner,
@@ -394,6 +398,20 @@ describe("retrain processor (Kafka, PostgreSQL, the training CLI)", () => {
     await runner.tick();
     expect((await latestJob())!.state).toBe("training");
     await runner.stop();
+    expect(await latestJob()).toMatchObject({ state: "queued", owner: null, reason: null });
+  });
+
+  it("a training whose process had not started when the shutdown came goes back to the queue without running", async () => {
+    // The Python environment is still being prepared when the stop comes: nothing is running to stop yet.
+    let ready!: () => void;
+    const preparing = new Promise<void>((resolve) => (ready = resolve));
+    const runner = standaloneRunner("stop-before-spawn-test", { cooldownMs: 0, maxSeconds: 300, newLabels: 0 }, () => preparing.then(() => "python3"));
+    await runner.request({ id: `${id}-stop-before-spawn`, model: "sentiment", trigger: "command", reason: "stopped early", requestedBy: "retrain-test", requestedAt: Date.now(), lineage: { trigger: "command" } });
+    await runner.tick();
+    expect((await latestJob())!.state).toBe("training");
+    const stopped = runner.stop();
+    ready();
+    await stopped;
     expect(await latestJob()).toMatchObject({ state: "queued", owner: null, reason: null });
   });
 });
